@@ -1,0 +1,148 @@
+//! The results of a run: the one input every report format reads.
+//!
+//! Everything here is a pure function of the seed and the scenario in sim
+//! mode: there is no wall-clock value in it, so the same seed serializes to the
+//! same bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// Which network a run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// In-memory network on virtual time: deterministic.
+    Sim,
+    /// Kernel sockets on loopback, wall-clock time.
+    Real,
+}
+
+/// One scenario run under every selected mitigation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Version of this layout (`reports/schema/run-result.schema.json`).
+    pub schema_version: u32,
+    /// The scenario's `name`.
+    pub scenario: String,
+    /// The scenario's `summary`.
+    pub summary: String,
+    /// The seed every mitigation ran with.
+    pub seed: u64,
+    /// Sim or real.
+    pub mode: RunMode,
+    /// Length of the load phase, in seconds.
+    pub duration_s: f64,
+    /// The timeline events, in order, as `(at, what)`.
+    pub events: Vec<TimelineMark>,
+    /// One entry per mitigation, in the scenario's order.
+    pub mitigations: Vec<MitigationResult>,
+    /// True when the run was stopped before every mitigation finished.
+    pub partial: bool,
+}
+
+impl RunResult {
+    /// True when every expectation of every mitigation held.
+    pub fn all_expectations_passed(&self) -> bool {
+        self.mitigations
+            .iter()
+            .all(|m| m.expectations.iter().all(|e| e.passed))
+    }
+}
+
+/// A timeline event as reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineMark {
+    /// Seconds from the start of the run.
+    pub at_s: f64,
+    /// What happened, e.g. `dns.set api.partner.example -> 52.1.1.11, 52.1.1.12`.
+    pub what: String,
+}
+
+/// What one mitigation measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MitigationResult {
+    /// The mitigation's name.
+    pub name: String,
+    /// Application requests whose outcome is known.
+    pub requests: u64,
+    /// Of those, errors.
+    pub errors: u64,
+    /// `errors / requests`, 0 when there was no request.
+    pub error_rate: f64,
+    /// Error counts by [`crate::ErrorKind::label`], most frequent first.
+    pub errors_by_kind: Vec<KindCount>,
+    /// Latency from the scheduled start, in milliseconds.
+    pub latency_ms: LatencySummary,
+    /// Attempts the upstreams received in all.
+    pub upstream_attempts: u64,
+    /// `upstream_attempts / requests`: retry amplification.
+    pub upstream_attempts_per_request: f64,
+    /// Seconds from the start of the run to the first error.
+    pub first_error_s: Option<f64>,
+    /// Seconds from the start of the run to the last error.
+    pub last_error_s: Option<f64>,
+    /// Requests and errors in fixed buckets, by scheduled start.
+    pub timeseries: Vec<TimeBucket>,
+    /// Per upstream host: requests it answered (by the application's view).
+    pub served_by: Vec<HostCount>,
+    /// The scenario's expectations for this mitigation.
+    pub expectations: Vec<ExpectationResult>,
+}
+
+/// An error label and how often it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCount {
+    /// [`crate::ErrorKind::label`].
+    pub kind: String,
+    /// Where it came from: `upstream`, `proxy` or `client`.
+    pub source: crate::Source,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// An upstream address and the requests it served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCount {
+    /// `ip:port`.
+    pub host: String,
+    /// Requests.
+    pub count: u64,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// One fixed-width bucket of the time series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimeBucket {
+    /// Seconds from the start of the run to the bucket's start.
+    pub start_s: f64,
+    /// Requests scheduled in the bucket whose outcome is known.
+    pub requests: u64,
+    /// Of those, errors.
+    pub errors: u64,
+}
+
+/// One expectation of the scenario, evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationResult {
+    /// The expectation as written, e.g. `error_rate > 1%`.
+    pub text: String,
+    /// The reason written next to it in the scenario, if any.
+    pub reason: Option<String>,
+    /// The measured value, formatted, e.g. `37.2%`.
+    pub actual: String,
+    /// Whether it held.
+    pub passed: bool,
+}

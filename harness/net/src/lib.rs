@@ -1,0 +1,319 @@
+//! The Net seam: every socket in meshsim comes from here.
+//!
+//! Components (DNS server, fake upstreams, sidecar, application model) never
+//! touch `tokio::net`. They get a [`Stack`]: the network as seen by one process
+//! on one host, and open streams, listeners and datagram sockets through it.
+//! Two backends sit behind the same types:
+//!
+//! - **sim** ([`Net::sim`]): in-memory TCP streams and UDP datagrams on tokio's
+//!   clock, which a paused current-thread runtime turns into virtual time. Refused
+//!   connects, silent drops, RST, FIN and half-close, black-holed flows and
+//!   per-link latency behave like the kernel's, and the same seed gives the same
+//!   run;
+//! - **real** ([`Net::real`]): kernel sockets on 127.0.0.0/8. Every scenario
+//!   address is mapped onto a loopback address and every listener binds port 0;
+//!   a destination that maps to nothing off loopback is refused with a clear
+//!   error, so real mode cannot send a packet off the machine.
+//!
+//! **Capture** models istio-init's iptables rules: a [`Stack`] made with
+//! [`Net::pod_stack`] and a [`Capture`] sends its outbound TCP connects to the
+//! sidecar's outbound port (15001) on its own host, keeping the original
+//! destination, which the sidecar reads with [`NetStream::original_dst`]. The
+//! sidecar's own stack (Istio's uid 1337) is not captured. While nothing listens
+//! on 15001 the application gets `connection refused`, as in a pod whose
+//! sidecar has not started.
+//!
+//! Module map:
+//! - [`sim`]: the simulated backend (`world`: hosts, listeners, faults;
+//!   `pipe`: one in-memory TCP connection);
+//! - [`real`]: the loopback backend (address map, PROXY protocol v2 for capture);
+//! - [`stream`]: [`NetStream`], [`NetListener`], [`NetUdp`], the types both share.
+//!
+//! ```
+//! use std::time::Duration;
+//! use meshsim_net::{Net, SimConfig};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+//! rt.block_on(async {
+//!     let net = Net::sim(SimConfig::default());
+//!     let server = net.stack("10.0.0.2".parse().unwrap());
+//!     let client = net.stack("10.0.0.1".parse().unwrap());
+//!     let listener = server.listen(80).await.unwrap();
+//!     let mut c = client.connect("10.0.0.2:80".parse().unwrap(), Duration::from_secs(1)).await.unwrap();
+//!     let (mut s, _) = listener.accept().await.unwrap();
+//!     c.write_all(b"ping").await.unwrap();
+//!     let mut buf = [0u8; 4];
+//!     s.read_exact(&mut buf).await.unwrap();
+//!     assert_eq!(&buf, b"ping");
+//!     // Nothing listens on port 81: refused at once.
+//!     let err = client.connect("10.0.0.2:81".parse().unwrap(), Duration::from_secs(1)).await.unwrap_err();
+//!     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+//! });
+//! ```
+
+pub mod real;
+pub mod sim;
+pub mod stream;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshsim_core::RunMode;
+
+pub use sim::SimConfig;
+pub use stream::{NetListener, NetStream, NetUdp};
+
+/// Istio's outbound capture port.
+pub const OUTBOUND_CAPTURE_PORT: u16 = 15001;
+/// Istio's inbound capture port.
+pub const INBOUND_CAPTURE_PORT: u16 = 15006;
+
+/// Errors of the Net seam that are not plain socket errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// Real mode was asked to reach an address that is neither loopback nor
+    /// mapped onto loopback.
+    #[error(
+        "refusing to connect to {addr}: real mode only reaches 127.0.0.0/8 and the scenario's own hosts"
+    )]
+    NotLoopback {
+        /// The destination that was refused.
+        addr: SocketAddr,
+    },
+    /// The address is already bound.
+    #[error("address {addr} is already in use")]
+    AddrInUse {
+        /// The address.
+        addr: SocketAddr,
+    },
+}
+
+impl From<NetError> for io::Error {
+    fn from(e: NetError) -> io::Error {
+        let kind = match e {
+            NetError::NotLoopback { .. } => io::ErrorKind::PermissionDenied,
+            NetError::AddrInUse { .. } => io::ErrorKind::AddrInUse,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Outbound capture rules of a pod (the part of istio-init's iptables that
+/// matters for connects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    /// Where captured connects go on the pod's own host (Istio: 15001).
+    pub outbound_port: u16,
+    /// Destination ports that bypass the sidecar (`excludeOutboundPorts`).
+    pub exclude_ports: Vec<u16>,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture {
+            outbound_port: OUTBOUND_CAPTURE_PORT,
+            exclude_ports: Vec::new(),
+        }
+    }
+}
+
+impl Capture {
+    /// Whether a connect to `dst` from a pod on `host` is redirected. Traffic to
+    /// loopback and to the pod's own address is never captured (the
+    /// `ISTIO_OUTPUT` chain returns it).
+    pub fn captures(&self, host: IpAddr, dst: SocketAddr) -> bool {
+        !dst.ip().is_loopback() && dst.ip() != host && !self.exclude_ports.contains(&dst.port())
+    }
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sim(Arc<sim::World>),
+    Real(Arc<real::World>),
+}
+
+/// A whole network: the hosts of one scenario run and the faults on their paths.
+///
+/// Cheap to clone; every clone is the same network.
+#[derive(Clone)]
+pub struct Net {
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Net").field("mode", &self.mode()).finish()
+    }
+}
+
+impl Net {
+    /// A simulated network. Must be used inside a tokio runtime; a paused
+    /// current-thread runtime makes it deterministic.
+    pub fn sim(config: SimConfig) -> Net {
+        Net {
+            backend: Backend::Sim(sim::World::new(config)),
+        }
+    }
+
+    /// A real network on loopback.
+    pub fn real() -> Net {
+        Net {
+            backend: Backend::Real(real::World::new()),
+        }
+    }
+
+    /// Sim or real.
+    pub fn mode(&self) -> RunMode {
+        match self.backend {
+            Backend::Sim(_) => RunMode::Sim,
+            Backend::Real(_) => RunMode::Real,
+        }
+    }
+
+    /// The network as seen by an uncaptured process on `host` (a server, the
+    /// DNS server, a sidecar running as uid 1337, a non-mesh client).
+    pub fn stack(&self, host: IpAddr) -> Stack {
+        self.register_host(host);
+        Stack {
+            net: self.clone(),
+            host,
+            capture: None,
+        }
+    }
+
+    /// The network as seen by an application container of a pod whose outbound
+    /// TCP is captured to its sidecar.
+    pub fn pod_stack(&self, host: IpAddr, capture: Capture) -> Stack {
+        self.register_host(host);
+        Stack {
+            net: self.clone(),
+            host,
+            capture: Some(capture),
+        }
+    }
+
+    /// Makes `host` part of this network (real mode maps it onto loopback), so
+    /// a connect to one of its ports where nothing listens is refused rather
+    /// than rejected as off-loopback.
+    fn register_host(&self, host: IpAddr) {
+        if let Backend::Real(w) = &self.backend {
+            w.register_host(host);
+        }
+    }
+
+    /// Silently drops every packet to or from `ip` while `on` (a dead host, a
+    /// firewall drop): connects time out, established flows stall, writes still
+    /// succeed. Turning it off lets stalled flows resume (in sim mode the data
+    /// written meanwhile arrives, as after TCP retransmission).
+    pub fn set_blackhole(&self, ip: IpAddr, on: bool) {
+        match &self.backend {
+            Backend::Sim(w) => w.set_blackhole(ip, on),
+            Backend::Real(w) => w.set_blackhole(ip, on),
+        }
+    }
+
+    /// Whether `ip` is black-holed.
+    pub fn is_blackholed(&self, ip: IpAddr) -> bool {
+        match &self.backend {
+            Backend::Sim(w) => w.is_blackholed(ip),
+            Backend::Real(w) => w.is_blackholed(ip),
+        }
+    }
+
+    /// One-way latency added to every packet to or from `ip` (sim mode; real
+    /// mode ignores it). Added on top of the network's base latency.
+    pub fn set_host_latency(&self, ip: IpAddr, one_way: Duration) {
+        if let Backend::Sim(w) = &self.backend {
+            w.set_host_latency(ip, one_way);
+        }
+    }
+
+    /// In real mode, the loopback address a scenario address is served on.
+    pub fn real_addr(&self, scenario: SocketAddr) -> Option<SocketAddr> {
+        match &self.backend {
+            Backend::Sim(_) => None,
+            Backend::Real(w) => w.lookup_tcp(scenario),
+        }
+    }
+}
+
+/// The network as seen by one process on one host.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    net: Net,
+    host: IpAddr,
+    capture: Option<Capture>,
+}
+
+impl Stack {
+    /// The host's address.
+    pub fn host(&self) -> IpAddr {
+        self.host
+    }
+
+    /// The network this stack belongs to.
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// Opens a TCP connection to `dst`, giving up after `timeout` (the
+    /// application's connect timeout; a silent drop waits that long).
+    ///
+    /// # Errors
+    /// `ConnectionRefused` when nothing listens (or, for a captured connect, when
+    /// the sidecar has not bound its outbound port), `TimedOut` across a silent
+    /// drop, `PermissionDenied` for a non-loopback destination in real mode.
+    pub async fn connect(&self, dst: SocketAddr, timeout: Duration) -> io::Result<NetStream> {
+        let captured = self.capture.as_ref().filter(|c| c.captures(self.host, dst));
+        let (target, original_dst) = match captured {
+            Some(c) => (SocketAddr::new(self.host, c.outbound_port), Some(dst)),
+            None => (dst, None),
+        };
+        match &self.net.backend {
+            Backend::Sim(w) => w.connect(self.host, target, original_dst, timeout).await,
+            Backend::Real(w) => w.connect(self.host, target, original_dst, timeout).await,
+        }
+    }
+
+    /// Listens on `port` of this host (0 for an ephemeral port).
+    ///
+    /// # Errors
+    /// `AddrInUse` when the port is taken.
+    pub async fn listen(&self, port: u16) -> io::Result<NetListener> {
+        let addr = SocketAddr::new(self.host, port);
+        match &self.net.backend {
+            Backend::Sim(w) => w.listen(addr),
+            Backend::Real(w) => w.listen(addr, false).await,
+        }
+    }
+
+    /// Listens on a capture port (15001): accepted streams carry the original
+    /// destination. In real mode each accepted connection starts with a PROXY
+    /// protocol v2 header, read before the stream is handed over.
+    ///
+    /// # Errors
+    /// As [`Stack::listen`].
+    pub async fn listen_capture(&self, port: u16) -> io::Result<NetListener> {
+        let addr = SocketAddr::new(self.host, port);
+        match &self.net.backend {
+            Backend::Sim(w) => w.listen(addr),
+            Backend::Real(w) => w.listen(addr, true).await,
+        }
+    }
+
+    /// Binds a UDP socket on `port` of this host (0 for an ephemeral port).
+    ///
+    /// # Errors
+    /// `AddrInUse` when the port is taken.
+    pub async fn bind_udp(&self, port: u16) -> io::Result<NetUdp> {
+        let addr = SocketAddr::new(self.host, port);
+        match &self.net.backend {
+            Backend::Sim(w) => w.bind_udp(addr),
+            Backend::Real(w) => w.bind_udp(addr).await,
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! The real backend: kernel sockets on 127.0.0.0/8.
+//!
+//! Every scenario address (10.0.0.5, 52.1.1.10...) is mapped onto its own
+//! loopback address (127.1.0.1, 127.1.0.2...), every listener binds port 0 and
+//! is registered under its scenario address, and a connect looks the scenario
+//! address up. A destination that is neither registered nor on loopback is
+//! refused with [`NetError::NotLoopback`] before any packet is sent: real mode
+//! cannot reach another machine.
+//!
+//! Capture uses the PROXY protocol v2 (crate `ppp`): a captured connect goes to
+//! the sidecar's capture listener and first writes a header carrying the
+//! original destination, which the listener reads before handing the stream over.
+//!
+//! Drops: a black-holed address makes connects wait for their timeout; on an
+//! established flow, reads stall and writes are discarded while it lasts (the
+//! kernel's retransmission is not modelled in this mode).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+
+use crate::NetError;
+use crate::stream::{NetListener, NetStream, NetUdp};
+
+/// How long a capture listener waits for a connection's PROXY header.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+const PROXY_V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+
+pub(crate) struct World {
+    // Short critical sections only; never held across an await.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Scenario IP -> loopback IP.
+    ips: BTreeMap<IpAddr, Ipv4Addr>,
+    /// Loopback IP -> scenario IP.
+    ips_rev: BTreeMap<Ipv4Addr, IpAddr>,
+    next_ip: u32,
+    tcp: BTreeMap<SocketAddr, SocketAddr>,
+    udp: BTreeMap<SocketAddr, SocketAddr>,
+    blackholed: BTreeSet<IpAddr>,
+    stalled: Vec<Waker>,
+}
+
+impl World {
+    pub(crate) fn new() -> Arc<World> {
+        Arc::new(World {
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The loopback address serving scenario address `ip`.
+    fn loopback_for(&self, ip: IpAddr) -> Ipv4Addr {
+        if let IpAddr::V4(v4) = ip
+            && v4.is_loopback()
+        {
+            return v4;
+        }
+        let mut st = self.lock();
+        if let Some(l) = st.ips.get(&ip) {
+            return *l;
+        }
+        st.next_ip += 1;
+        // 127.1.0.1 upwards: clear of 127.0.0.1 and of the loopback addresses
+        // people use by hand.
+        let n = 0x7f01_0000 + st.next_ip;
+        let l = Ipv4Addr::from(n);
+        st.ips.insert(ip, l);
+        st.ips_rev.insert(l, ip);
+        l
+    }
+
+    pub(crate) fn register_host(&self, ip: IpAddr) {
+        let _ = self.loopback_for(ip);
+    }
+
+    fn scenario_ip(&self, real: IpAddr) -> IpAddr {
+        match real {
+            IpAddr::V4(v4) => self.lock().ips_rev.get(&v4).copied().unwrap_or(real),
+            IpAddr::V6(_) => real,
+        }
+    }
+
+    pub(crate) fn set_blackhole(&self, ip: IpAddr, on: bool) {
+        let wakers = {
+            let mut st = self.lock();
+            if on {
+                st.blackholed.insert(ip);
+            } else {
+                st.blackholed.remove(&ip);
+            }
+            std::mem::take(&mut st.stalled)
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
+        self.lock().blackholed.contains(&ip)
+    }
+
+    fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
+        let st = self.lock();
+        st.blackholed.contains(&a) || st.blackholed.contains(&b)
+    }
+
+    pub(crate) fn lookup_tcp(&self, scenario: SocketAddr) -> Option<SocketAddr> {
+        self.lock().tcp.get(&scenario).copied()
+    }
+
+    /// Where a connect to scenario address `target` really goes.
+    fn resolve_tcp(&self, target: SocketAddr) -> io::Result<SocketAddr> {
+        let st = self.lock();
+        if let Some(real) = st.tcp.get(&target) {
+            return Ok(*real);
+        }
+        if st.ips.contains_key(&target.ip()) {
+            // A scenario host with nothing listening on that port.
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("connection to {target} refused"),
+            ));
+        }
+        if target.ip().is_loopback() {
+            return Ok(target);
+        }
+        Err(NetError::NotLoopback { addr: target }.into())
+    }
+
+    pub(crate) async fn connect(
+        self: &Arc<Self>,
+        from: IpAddr,
+        target: SocketAddr,
+        original_dst: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> io::Result<NetStream> {
+        let real_target = self.resolve_tcp(target)?;
+        if self.path_dropped(from, target.ip()) {
+            tokio::time::sleep(timeout).await;
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {target} timed out"),
+            ));
+        }
+        let local_ip = self.loopback_for(from);
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(IpAddr::V4(local_ip), 0))?;
+        let mut tcp = match tokio::time::timeout(timeout, socket.connect(real_target)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect to {target} timed out"),
+                ));
+            }
+        };
+        tcp.set_nodelay(true)?;
+        let local = SocketAddr::new(from, tcp.local_addr()?.port());
+        if let Some(dst) = original_dst {
+            tcp.write_all(&proxy_v2_header(local, dst)?).await?;
+        }
+        Ok(NetStream::Real(RealStream {
+            tcp,
+            world: self.clone(),
+            local,
+            peer: target,
+            original_dst: None,
+        }))
+    }
+
+    pub(crate) async fn listen(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        proxy: bool,
+    ) -> io::Result<NetListener> {
+        let ip = self.loopback_for(addr.ip());
+        let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), 0)).await?;
+        let real = listener.local_addr()?;
+        let scen = if addr.port() == 0 {
+            SocketAddr::new(addr.ip(), real.port())
+        } else {
+            addr
+        };
+        {
+            let mut st = self.lock();
+            if st.tcp.contains_key(&scen) {
+                return Err(NetError::AddrInUse { addr: scen }.into());
+            }
+            st.tcp.insert(scen, real);
+        }
+        Ok(NetListener::Real(RealListener {
+            world: self.clone(),
+            listener,
+            addr: scen,
+            proxy,
+        }))
+    }
+
+    pub(crate) async fn bind_udp(self: &Arc<Self>, addr: SocketAddr) -> io::Result<NetUdp> {
+        let ip = self.loopback_for(addr.ip());
+        let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(ip), 0)).await?;
+        let real = socket.local_addr()?;
+        let scen = if addr.port() == 0 {
+            SocketAddr::new(addr.ip(), real.port())
+        } else {
+            addr
+        };
+        {
+            let mut st = self.lock();
+            if st.udp.contains_key(&scen) {
+                return Err(NetError::AddrInUse { addr: scen }.into());
+            }
+            st.udp.insert(scen, real);
+        }
+        Ok(NetUdp::Real(RealUdp {
+            world: self.clone(),
+            socket,
+            addr: scen,
+        }))
+    }
+}
+
+fn proxy_v2_header(src: SocketAddr, dst: SocketAddr) -> io::Result<Vec<u8>> {
+    use ppp::v2::{Builder, Command, Protocol, Version};
+    let (src, dst) = match (src, dst) {
+        (SocketAddr::V4(_), SocketAddr::V4(_)) | (SocketAddr::V6(_), SocketAddr::V6(_)) => {
+            (src, dst)
+        }
+        // Mixed families: carry both as IPv6 (v4-mapped).
+        _ => (to_v6(src), to_v6(dst)),
+    };
+    Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, (src, dst)).build()
+}
+
+fn to_v6(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+        v6 => v6,
+    }
+}
+
+/// Reads one PROXY v2 header; returns (source, original destination).
+async fn read_proxy_v2(tcp: &mut TcpStream) -> io::Result<(SocketAddr, SocketAddr)> {
+    let bad = |why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad PROXY v2 header: {why}"),
+        )
+    };
+    let mut head = [0u8; 16];
+    tcp.read_exact(&mut head).await?;
+    if head[..12] != PROXY_V2_SIGNATURE || head[12] >> 4 != 2 {
+        return Err(bad("signature or version"));
+    }
+    let len = usize::from(u16::from_be_bytes([head[14], head[15]]));
+    let mut buf = head.to_vec();
+    buf.resize(16 + len, 0);
+    tcp.read_exact(&mut buf[16..]).await?;
+    let header = ppp::v2::Header::try_from(buf.as_slice()).map_err(|e| bad(&e.to_string()))?;
+    match header.addresses {
+        ppp::v2::Addresses::IPv4(a) => Ok((
+            SocketAddr::new(IpAddr::V4(a.source_address), a.source_port),
+            SocketAddr::new(IpAddr::V4(a.destination_address), a.destination_port),
+        )),
+        ppp::v2::Addresses::IPv6(a) => Ok((
+            SocketAddr::new(unmap(a.source_address.into()), a.source_port),
+            SocketAddr::new(unmap(a.destination_address.into()), a.destination_port),
+        )),
+        _ => Err(bad("not an IP address block")),
+    }
+}
+
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A kernel TCP connection with scenario addresses.
+pub struct RealStream {
+    tcp: TcpStream,
+    world: Arc<World>,
+    local: SocketAddr,
+    peer: SocketAddr,
+    original_dst: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for RealStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealStream")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+impl RealStream {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub(crate) fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn original_dst(&self) -> Option<SocketAddr> {
+        self.original_dst
+    }
+
+    pub(crate) fn reset(self) {
+        // SO_LINGER 0 then close: the kernel sends a RST.
+        let _ = self.tcp.set_zero_linger();
+        drop(self.tcp);
+    }
+
+    fn dropped(&self) -> bool {
+        self.world.path_dropped(self.local.ip(), self.peer.ip())
+    }
+}
+
+impl AsyncRead for RealStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.dropped() {
+            this.world.lock().stalled.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for RealStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.dropped() {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+/// A kernel TCP listener registered under a scenario address.
+pub struct RealListener {
+    world: Arc<World>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    proxy: bool,
+}
+
+impl std::fmt::Debug for RealListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealListener")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl RealListener {
+    pub(crate) async fn accept(&self) -> io::Result<(NetStream, SocketAddr)> {
+        loop {
+            let (mut tcp, real_peer) = self.listener.accept().await?;
+            tcp.set_nodelay(true)?;
+            let mut peer =
+                SocketAddr::new(self.world.scenario_ip(real_peer.ip()), real_peer.port());
+            let mut original_dst = None;
+            if self.proxy {
+                match tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_v2(&mut tcp)).await {
+                    Ok(Ok((src, dst))) => {
+                        peer = src;
+                        original_dst = Some(dst);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%real_peer, error = %e, "dropping capture connection");
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%real_peer, "no PROXY header in time; dropping connection");
+                        continue;
+                    }
+                }
+            }
+            let stream = RealStream {
+                tcp,
+                world: self.world.clone(),
+                local: self.addr,
+                peer,
+                original_dst,
+            };
+            return Ok((NetStream::Real(stream), peer));
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for RealListener {
+    fn drop(&mut self) {
+        self.world.lock().tcp.remove(&self.addr);
+    }
+}
+
+/// A kernel UDP socket registered under a scenario address.
+pub struct RealUdp {
+    world: Arc<World>,
+    socket: UdpSocket,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for RealUdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealUdp").field("addr", &self.addr).finish()
+    }
+}
+
+impl RealUdp {
+    pub(crate) async fn send_to(&self, buf: &[u8], dst: SocketAddr) -> io::Result<usize> {
+        if self.world.path_dropped(self.addr.ip(), dst.ip()) {
+            return Ok(buf.len());
+        }
+        let real = {
+            let st = self.world.lock();
+            match st.udp.get(&dst) {
+                Some(r) => Some(*r),
+                None if st.ips.contains_key(&dst.ip()) => None, // nobody bound: vanishes
+                None if dst.ip().is_loopback() => Some(dst),
+                None => return Err(NetError::NotLoopback { addr: dst }.into()),
+            }
+        };
+        match real {
+            Some(r) => self.socket.send_to(buf, r).await,
+            None => Ok(buf.len()),
+        }
+    }
+
+    pub(crate) async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, real) = self.socket.recv_from(buf).await?;
+            let from = {
+                let st = self.world.lock();
+                st.udp.iter().find(|(_, r)| **r == real).map(|(s, _)| *s)
+            }
+            .unwrap_or_else(|| SocketAddr::new(self.world.scenario_ip(real.ip()), real.port()));
+            if self.world.path_dropped(from.ip(), self.addr.ip()) {
+                continue;
+            }
+            return Ok((n, from));
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for RealUdp {
+    fn drop(&mut self) {
+        self.world.lock().udp.remove(&self.addr);
+    }
+}

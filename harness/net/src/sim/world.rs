@@ -1,0 +1,397 @@
+//! Hosts, listeners, UDP sockets and path faults of the simulated network.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Duration;
+
+use bytes::Bytes;
+use meshsim_core::SimRng;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+
+use super::pipe::{Conn, SimStream};
+use crate::stream::{NetListener, NetStream, NetUdp};
+
+/// Settings of a simulated network. Every field has a default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Seed of the jitter stream. Default 0.
+    pub seed: u64,
+    /// One-way latency of every path. Default 50 µs.
+    pub base_latency: Duration,
+    /// Extra one-way latency drawn uniformly from `[0, jitter)` per write or
+    /// datagram. Default 0.
+    pub jitter: Duration,
+    /// How long an unanswered SYN is retried before connect fails with
+    /// `TimedOut` (Linux `tcp_syn_retries` = 6: 127 s).
+    pub syn_give_up: Duration,
+    /// How long unacknowledged data is retransmitted across a drop before the
+    /// connection fails with `TimedOut` (Linux `tcp_retries2` = 15: 924.6 s).
+    pub retransmission_give_up: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0,
+            base_latency: Duration::from_micros(50),
+            jitter: Duration::ZERO,
+            syn_give_up: Duration::from_secs(127),
+            retransmission_give_up: Duration::from_millis(924_600),
+        }
+    }
+}
+
+const EPHEMERAL_FIRST: u16 = 32768;
+const EPHEMERAL_LAST: u16 = 60999;
+
+pub(crate) struct World {
+    pub(crate) config: SimConfig,
+    /// Fast path: false while no address is black-holed.
+    any_blackhole: AtomicBool,
+    // Short critical sections only; never held across an await.
+    state: Mutex<State>,
+}
+
+struct State {
+    listeners: BTreeMap<SocketAddr, mpsc::UnboundedSender<SimStream>>,
+    udp: BTreeMap<SocketAddr, Arc<UdpQueue>>,
+    next_port: BTreeMap<IpAddr, u16>,
+    blackholed: BTreeSet<IpAddr>,
+    host_latency: BTreeMap<IpAddr, Duration>,
+    rng: SimRng,
+    stalled: Vec<Waker>,
+}
+
+impl World {
+    pub(crate) fn new(config: SimConfig) -> Arc<World> {
+        let rng = SimRng::fork(config.seed, "net.jitter");
+        Arc::new(World {
+            config,
+            any_blackhole: AtomicBool::new(false),
+            state: Mutex::new(State {
+                listeners: BTreeMap::new(),
+                udp: BTreeMap::new(),
+                next_port: BTreeMap::new(),
+                blackholed: BTreeSet::new(),
+                host_latency: BTreeMap::new(),
+                rng,
+                stalled: Vec::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_blackhole(&self, ip: IpAddr, on: bool) {
+        let wakers = {
+            let mut st = self.lock();
+            if on {
+                st.blackholed.insert(ip);
+            } else {
+                st.blackholed.remove(&ip);
+            }
+            self.any_blackhole
+                .store(!st.blackholed.is_empty(), Ordering::Relaxed);
+            std::mem::take(&mut st.stalled)
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
+        self.any_blackhole.load(Ordering::Relaxed) && self.lock().blackholed.contains(&ip)
+    }
+
+    /// Whether the path between `a` and `b` drops everything.
+    pub(crate) fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
+        if !self.any_blackhole.load(Ordering::Relaxed) {
+            return false;
+        }
+        let st = self.lock();
+        st.blackholed.contains(&a) || st.blackholed.contains(&b)
+    }
+
+    /// Parks a reader of a dropped path until the faults change.
+    pub(crate) fn park_stalled(&self, waker: &Waker) {
+        self.lock().stalled.push(waker.clone());
+    }
+
+    pub(crate) fn set_host_latency(&self, ip: IpAddr, one_way: Duration) {
+        self.lock().host_latency.insert(ip, one_way);
+    }
+
+    /// One-way latency of one packet from `a` to `b`.
+    pub(crate) fn latency(&self, a: IpAddr, b: IpAddr) -> Duration {
+        let base = self.config.base_latency;
+        let jitter = self.config.jitter;
+        let mut st = self.lock();
+        let extra = st.host_latency.get(&a).copied().unwrap_or_default()
+            + st.host_latency.get(&b).copied().unwrap_or_default();
+        let j = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            st.rng.duration_below(jitter)
+        };
+        base + extra + j
+    }
+
+    fn ephemeral_port(st: &mut State, ip: IpAddr) -> u16 {
+        let next = st.next_port.entry(ip).or_insert(EPHEMERAL_FIRST);
+        for _ in EPHEMERAL_FIRST..=EPHEMERAL_LAST {
+            let port = *next;
+            *next = if port == EPHEMERAL_LAST {
+                EPHEMERAL_FIRST
+            } else {
+                port + 1
+            };
+            let addr = SocketAddr::new(ip, port);
+            if !st.listeners.contains_key(&addr) && !st.udp.contains_key(&addr) {
+                return port;
+            }
+        }
+        // Every ephemeral port is bound by a listener: share one; in sim a
+        // connection is an object, not a 4-tuple.
+        EPHEMERAL_FIRST
+    }
+
+    pub(crate) async fn connect(
+        self: &Arc<Self>,
+        from: IpAddr,
+        target: SocketAddr,
+        original_dst: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> io::Result<NetStream> {
+        let give_up = timeout.min(self.config.syn_give_up);
+        let deadline = Instant::now() + give_up;
+        if self.path_dropped(from, target.ip()) {
+            tokio::time::sleep_until(deadline).await;
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {target} timed out after {give_up:?}"),
+            ));
+        }
+        let rtt = self.latency(from, target.ip()) + self.latency(target.ip(), from);
+        if rtt >= give_up {
+            tokio::time::sleep_until(deadline).await;
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {target} timed out"),
+            ));
+        }
+        if !rtt.is_zero() {
+            tokio::time::sleep(rtt).await;
+        }
+        let (local, tx) = {
+            let mut st = self.lock();
+            let Some(tx) = st.listeners.get(&target).cloned() else {
+                return Err(refused(target));
+            };
+            (
+                SocketAddr::new(from, Self::ephemeral_port(&mut st, from)),
+                tx,
+            )
+        };
+        let conn = Conn::new(self.clone(), local, target);
+        let client = SimStream::new(conn.clone(), 0, None);
+        let server = SimStream::new(conn, 1, original_dst);
+        match tx.send(server) {
+            Ok(()) => Ok(NetStream::Sim(client)),
+            Err(_) => Err(refused(target)),
+        }
+    }
+
+    pub(crate) fn listen(self: &Arc<Self>, addr: SocketAddr) -> io::Result<NetListener> {
+        let mut st = self.lock();
+        let addr = if addr.port() == 0 {
+            SocketAddr::new(addr.ip(), Self::ephemeral_port(&mut st, addr.ip()))
+        } else {
+            addr
+        };
+        if st.listeners.contains_key(&addr) {
+            return Err(crate::NetError::AddrInUse { addr }.into());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        st.listeners.insert(addr, tx);
+        Ok(NetListener::Sim(SimListener {
+            world: self.clone(),
+            addr,
+            rx: tokio::sync::Mutex::new(rx),
+        }))
+    }
+
+    fn unlisten(&self, addr: SocketAddr) {
+        self.lock().listeners.remove(&addr);
+    }
+
+    pub(crate) fn bind_udp(self: &Arc<Self>, addr: SocketAddr) -> io::Result<NetUdp> {
+        let mut st = self.lock();
+        let addr = if addr.port() == 0 {
+            SocketAddr::new(addr.ip(), Self::ephemeral_port(&mut st, addr.ip()))
+        } else {
+            addr
+        };
+        if st.udp.contains_key(&addr) {
+            return Err(crate::NetError::AddrInUse { addr }.into());
+        }
+        let queue = Arc::new(UdpQueue::default());
+        st.udp.insert(addr, queue.clone());
+        Ok(NetUdp::Sim(SimUdp {
+            world: self.clone(),
+            addr,
+            queue,
+        }))
+    }
+
+    fn send_datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        if self.path_dropped(from.ip(), to.ip()) {
+            return;
+        }
+        let latency = self.latency(from.ip(), to.ip());
+        let Some(queue) = self.lock().udp.get(&to).cloned() else {
+            return; // port unreachable: an unconnected UDP sender never hears of it
+        };
+        let at = Instant::now() + latency;
+        let mut q = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+        let at = q
+            .back()
+            .map_or(at, |last: &Datagram| at.max(last.deliver_at));
+        q.push_back(Datagram {
+            data: Bytes::copy_from_slice(data),
+            from,
+            deliver_at: at,
+        });
+        drop(q);
+        queue.notify.notify_one();
+    }
+}
+
+fn refused(target: SocketAddr) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        format!("connection to {target} refused"),
+    )
+}
+
+/// A simulated TCP listener.
+pub struct SimListener {
+    world: Arc<World>,
+    addr: SocketAddr,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<SimStream>>,
+}
+
+impl std::fmt::Debug for SimListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimListener")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl SimListener {
+    pub(crate) async fn accept(&self) -> io::Result<(NetStream, SocketAddr)> {
+        let mut rx = self.rx.lock().await;
+        match rx.recv().await {
+            Some(s) => {
+                let peer = s.peer_addr();
+                Ok((NetStream::Sim(s), peer))
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "listener closed",
+            )),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for SimListener {
+    fn drop(&mut self) {
+        self.world.unlisten(self.addr);
+        // Connections completed by the kernel but never accepted are reset.
+        if let Ok(mut rx) = self.rx.try_lock() {
+            rx.close();
+            while let Ok(s) = rx.try_recv() {
+                s.reset();
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct UdpQueue {
+    items: Mutex<VecDeque<Datagram>>,
+    notify: Notify,
+}
+
+struct Datagram {
+    data: Bytes,
+    from: SocketAddr,
+    deliver_at: Instant,
+}
+
+/// A simulated UDP socket.
+pub struct SimUdp {
+    world: Arc<World>,
+    addr: SocketAddr,
+    queue: Arc<UdpQueue>,
+}
+
+impl std::fmt::Debug for SimUdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimUdp").field("addr", &self.addr).finish()
+    }
+}
+
+impl SimUdp {
+    pub(crate) fn send_to(&self, buf: &[u8], dst: SocketAddr) -> usize {
+        self.world.send_datagram(self.addr, dst, buf);
+        buf.len()
+    }
+
+    pub(crate) async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        loop {
+            let next = {
+                let mut q = self.queue.items.lock().unwrap_or_else(|e| e.into_inner());
+                match q.front() {
+                    Some(d) if d.deliver_at <= Instant::now() => q.pop_front().map(Ok),
+                    Some(d) => Some(Err(d.deliver_at)),
+                    None => None,
+                }
+            };
+            match next {
+                Some(Ok(d)) => {
+                    // A drop that started while the datagram was on the wire eats it.
+                    if self.world.path_dropped(d.from.ip(), self.addr.ip()) {
+                        continue;
+                    }
+                    let n = d.data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&d.data[..n]);
+                    return Ok((n, d.from));
+                }
+                Some(Err(at)) => tokio::time::sleep_until(at).await,
+                None => self.queue.notify.notified().await,
+            }
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for SimUdp {
+    fn drop(&mut self) {
+        self.world.lock().udp.remove(&self.addr);
+    }
+}

@@ -1,0 +1,237 @@
+//! Parity: every semantic of DESIGN.md §3 runs as one test body on both
+//! backends (sim on a paused clock, real on loopback sockets).
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use meshsim_net::{Capture, Net, SimConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn run_sim<F, Fut>(f: F)
+where
+    F: FnOnce(Net) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async { f(Net::sim(SimConfig::default())).await });
+}
+
+fn run_real<F, Fut>(f: F)
+where
+    F: FnOnce(Net) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { f(Net::real()).await });
+}
+
+/// Runs one body on both backends.
+macro_rules! parity {
+    ($name:ident, |$net:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sim() {
+                run_sim(|$net: Net| async move $body);
+            }
+            #[test]
+            fn real() {
+                run_real(|$net: Net| async move $body);
+            }
+        }
+    };
+}
+
+const T: Duration = Duration::from_secs(5);
+
+parity!(connect_where_nothing_listens_is_refused_at_once, |net| {
+    let server = net.stack(ip("10.0.0.2"));
+    let _l = server.listen(80).await.unwrap(); // the host exists, port 81 has nobody
+    let client = net.stack(ip("10.0.0.1"));
+    let err = client.connect(addr("10.0.0.2:81"), T).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+});
+
+parity!(
+    connect_across_a_silent_drop_waits_for_the_connect_timeout,
+    |net| {
+        let server = net.stack(ip("10.0.0.2"));
+        let _l = server.listen(80).await.unwrap();
+        net.set_blackhole(ip("10.0.0.2"), true);
+        let client = net.stack(ip("10.0.0.1"));
+        let start = tokio::time::Instant::now();
+        let timeout = Duration::from_millis(300);
+        let err = client
+            .connect(addr("10.0.0.2:80"), timeout)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(
+            start.elapsed() >= timeout,
+            "gave up after {:?}",
+            start.elapsed()
+        );
+    }
+);
+
+parity!(
+    abortive_close_makes_the_peer_read_fail_with_connection_reset,
+    |net| {
+        let server = net.stack(ip("10.0.0.2"));
+        let l = server.listen(80).await.unwrap();
+        let client = net.stack(ip("10.0.0.1"));
+        let mut c = client.connect(addr("10.0.0.2:80"), T).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        s.reset();
+        let mut buf = [0u8; 8];
+        let err = c.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    }
+);
+
+parity!(
+    orderly_close_reads_eof_and_half_close_keeps_the_other_direction,
+    |net| {
+        let server = net.stack(ip("10.0.0.2"));
+        let l = server.listen(80).await.unwrap();
+        let client = net.stack(ip("10.0.0.1"));
+        let mut c = client.connect(addr("10.0.0.2:80"), T).await.unwrap();
+        let (mut s, peer) = l.accept().await.unwrap();
+        assert_eq!(peer.ip(), ip("10.0.0.1"));
+        c.write_all(b"request").await.unwrap();
+        c.shutdown().await.unwrap(); // half-close: FIN from the client
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"request");
+        s.write_all(b"response").await.unwrap(); // the other direction still flows
+        drop(s);
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"response");
+    }
+);
+
+parity!(
+    black_holed_flow_accepts_writes_but_delivers_nothing,
+    |net| {
+        let server = net.stack(ip("10.0.0.2"));
+        let l = server.listen(80).await.unwrap();
+        let client = net.stack(ip("10.0.0.1"));
+        let mut c = client.connect(addr("10.0.0.2:80"), T).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        net.set_blackhole(ip("10.0.0.2"), true);
+        c.write_all(b"lost?").await.unwrap();
+        let mut buf = [0u8; 8];
+        let waited = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await;
+        assert!(waited.is_err(), "data crossed a black hole");
+        let waited = tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await;
+        assert!(
+            waited.is_err(),
+            "the client heard something across a black hole"
+        );
+    }
+);
+
+parity!(many_loopback_addresses_serve_at_once, |net| {
+    let mut listeners = Vec::new();
+    for i in 1..=8 {
+        let s = net.stack(ip(&format!("10.0.1.{i}")));
+        listeners.push(s.listen(8080).await.unwrap());
+    }
+    let client = net.stack(ip("10.0.0.1"));
+    for (i, l) in listeners.iter().enumerate() {
+        let dst = addr(&format!("10.0.1.{}:8080", i + 1));
+        let mut c = client.connect(dst, T).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(&[i as u8]).await.unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        assert_eq!(b[0], i as u8);
+        assert_eq!(l.local_addr(), dst);
+    }
+});
+
+parity!(
+    captured_connect_reaches_the_sidecar_with_the_original_destination,
+    |net| {
+        let pod = ip("10.0.0.1");
+        let app = net.pod_stack(pod, Capture::default());
+        // Sidecar not started: the redirect target has nobody, so connection refused.
+        let err = app.connect(addr("52.1.1.10:80"), T).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        let sidecar = net.stack(pod);
+        let l = sidecar.listen_capture(15001).await.unwrap();
+        let upstream = net.stack(ip("52.1.1.10"));
+        let ul = upstream.listen(80).await.unwrap();
+        let mut c = app.connect(addr("52.1.1.10:80"), T).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        assert_eq!(s.original_dst(), Some(addr("52.1.1.10:80")));
+        c.write_all(b"GET").await.unwrap();
+        let mut b = [0u8; 3];
+        s.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"GET");
+        // The sidecar's own traffic (uid 1337) is not captured.
+        let mut direct = sidecar.connect(addr("52.1.1.10:80"), T).await.unwrap();
+        let (mut us, _) = ul.accept().await.unwrap();
+        direct.write_all(b"x").await.unwrap();
+        us.read_exact(&mut b[..1]).await.unwrap();
+        assert_eq!(us.original_dst(), None);
+    }
+);
+
+parity!(udp_datagrams_arrive_and_vanish_across_a_drop, |net| {
+    let a = net.stack(ip("10.0.0.1")).bind_udp(0).await.unwrap();
+    let b = net.stack(ip("10.0.0.53")).bind_udp(53).await.unwrap();
+    a.send_to(b"q1", b.local_addr()).await.unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = b.recv_from(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"q1");
+    assert_eq!(from, a.local_addr());
+    net.set_blackhole(ip("10.0.0.53"), true);
+    a.send_to(b"q2", b.local_addr()).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(200), b.recv_from(&mut buf)).await;
+    assert!(waited.is_err(), "a datagram crossed a black hole");
+});
+
+#[test]
+fn real_mode_refuses_destinations_off_loopback() {
+    run_real(|net| async move {
+        let client = net.stack(ip("10.0.0.1"));
+        let err = client
+            .connect(addr("93.184.216.34:80"), T)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("93.184.216.34:80"), "{err}");
+        let udp = client.bind_udp(0).await.unwrap();
+        let err = udp.send_to(b"x", addr("8.8.8.8:53")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+    });
+}
+
+#[test]
+fn real_mode_listeners_bind_loopback_with_kernel_ports() {
+    run_real(|net| async move {
+        let l = net.stack(ip("52.1.1.10")).listen(443).await.unwrap();
+        let real = net.real_addr(l.local_addr()).unwrap();
+        assert!(real.ip().is_loopback());
+        assert_ne!(real.port(), 443, "real mode binds port 0");
+    });
+}

@@ -1,0 +1,94 @@
+//! The output formats and their names on the command line and on disk.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ReportError;
+
+/// One way of writing a [`meshsim_core::RunResult`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Format {
+    /// Aligned plain-text columns for a terminal ([`crate::table`]), written as `.txt`.
+    Table,
+    /// The `RunResult` itself, pretty JSON ([`crate::json`]), written as `.json`.
+    Json,
+    /// GitHub-flavoured Markdown ([`crate::markdown`]), written as `.md`.
+    Markdown,
+}
+
+impl Format {
+    /// Every format, in the order of the enum.
+    pub const ALL: [Format; 3] = [Format::Table, Format::Json, Format::Markdown];
+
+    /// The file extension [`crate::write_all`] uses: `txt`, `json` or `md`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Table => "txt",
+            Format::Json => "json",
+            Format::Markdown => "md",
+        }
+    }
+
+    /// The name [`FromStr`] reads and [`fmt::Display`] writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = ReportError;
+
+    /// Reads `table`, `json`, `markdown` or `md`, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "markdown" | "md" => Ok(Format::Markdown),
+            _ => Err(ReportError::UnknownFormat { name: s.to_string() }),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_parses_back_from_its_display_name() {
+        for format in Format::ALL {
+            assert_eq!(format.to_string().parse::<Format>().unwrap(), format);
+        }
+    }
+
+    #[test]
+    fn md_and_upper_case_names_are_accepted() {
+        assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
+        assert_eq!("JSON".parse::<Format>().unwrap(), Format::Json);
+    }
+
+    #[test]
+    fn unknown_format_name_is_an_error_naming_it() {
+        let err = "html".parse::<Format>().unwrap_err();
+        assert!(matches!(&err, ReportError::UnknownFormat { name } if name == "html"));
+        assert_eq!(
+            err.to_string(),
+            "unknown report format \"html\" (expected table, json, markdown or md)"
+        );
+    }
+
+    #[test]
+    fn extensions_are_txt_json_md() {
+        let exts: Vec<_> = Format::ALL.iter().map(|f| f.extension()).collect();
+        assert_eq!(exts, ["txt", "json", "md"]);
+    }
+}

@@ -1,0 +1,290 @@
+//! The sidecar's configuration: Envoy's listener / route / cluster model, cut
+//! down to what meshsim reproduces. Field names are Envoy's.
+//!
+//! These are validated runtime values. The `istio` crate builds them from Istio
+//! resources under a version profile; tests build them by hand. Every default
+//! below is Istio's (not bare Envoy's) unless it says otherwise.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything one sidecar needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SidecarConfig {
+    /// Outbound capture port. Default 15001.
+    pub outbound_port: u16,
+    /// Destination ports whose outbound listener speaks HTTP (an HTTP
+    /// connection manager). A captured connection to any other port is
+    /// TCP-proxied to its original destination.
+    pub http_ports: Vec<u16>,
+    /// HTTP route table: virtual hosts matched by `Host` (and port).
+    pub virtual_hosts: Vec<VirtualHost>,
+    /// Clusters referenced by routes.
+    pub clusters: Vec<Cluster>,
+    /// Mesh `outboundTrafficPolicy.mode`. Default `AllowAny`.
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// The `PassthroughCluster` used for unknown hosts under `AllowAny` and for
+    /// TCP passthrough: ORIGINAL_DST, connect timeout 10 s, idle timeout 5 min,
+    /// no retry policy.
+    pub passthrough: Cluster,
+    /// DNS servers the sidecar's resolver asks (STRICT_DNS / LOGICAL_DNS clusters).
+    pub dns_servers: Vec<SocketAddr>,
+    /// Whether `x-envoy-attempt-count` is sent upstream (Istio: on).
+    pub include_request_attempt_count: bool,
+}
+
+/// Mesh `outboundTrafficPolicy.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundTrafficPolicy {
+    /// Unknown hosts go to `PassthroughCluster` (Istio's default).
+    AllowAny,
+    /// Unknown HTTP hosts get a direct 502 with an empty body; unknown TCP
+    /// destinations are closed (`BlackHoleCluster`).
+    RegistryOnly,
+}
+
+/// An Envoy virtual host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualHost {
+    /// Name, e.g. `api.partner.example:80`.
+    pub name: String,
+    /// Listener port this virtual host belongs to.
+    pub port: u16,
+    /// Domains matched against the `Host` header, exact (`api.partner.example`,
+    /// `api.partner.example:80`) or with a leading `*.` wildcard.
+    pub domains: Vec<String>,
+    /// Routes, first match wins.
+    pub routes: Vec<Route>,
+}
+
+/// An Envoy route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Route name (`%ROUTE_NAME%`).
+    pub name: String,
+    /// Path prefix to match (`/` matches all).
+    pub prefix: String,
+    /// Target cluster name.
+    pub cluster: String,
+    /// Route timeout covering all attempts and back-offs; `None` = disabled
+    /// (Istio's default: VirtualService `timeout` unset means 0).
+    pub timeout: Option<Duration>,
+    /// Retry policy; `None` = never retry.
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+/// Envoy `retry_on` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RetryOn {
+    /// `5xx`.
+    FiveXx,
+    /// `gateway-error`.
+    GatewayError,
+    /// `reset`.
+    Reset,
+    /// `reset-before-request`.
+    ResetBeforeRequest,
+    /// `connect-failure`.
+    ConnectFailure,
+    /// `refused-stream`.
+    RefusedStream,
+    /// `retriable-4xx`.
+    Retriable4xx,
+    /// `retriable-status-codes`.
+    RetriableStatusCodes,
+    /// `retriable-headers`.
+    RetriableHeaders,
+    /// `envoy-ratelimited`.
+    EnvoyRateLimited,
+    /// `http3-post-connect-failure`.
+    Http3PostConnectFailure,
+    /// gRPC `cancelled`.
+    Cancelled,
+    /// gRPC `deadline-exceeded`.
+    DeadlineExceeded,
+    /// gRPC `resource-exhausted`.
+    ResourceExhausted,
+    /// gRPC `internal`.
+    Internal,
+    /// gRPC `unavailable`.
+    Unavailable,
+}
+
+impl RetryOn {
+    /// Every token with its Envoy spelling.
+    pub const ALL: &'static [(RetryOn, &'static str)] = &[
+        (RetryOn::FiveXx, "5xx"),
+        (RetryOn::GatewayError, "gateway-error"),
+        (RetryOn::Reset, "reset"),
+        (RetryOn::ResetBeforeRequest, "reset-before-request"),
+        (RetryOn::ConnectFailure, "connect-failure"),
+        (RetryOn::RefusedStream, "refused-stream"),
+        (RetryOn::Retriable4xx, "retriable-4xx"),
+        (RetryOn::RetriableStatusCodes, "retriable-status-codes"),
+        (RetryOn::RetriableHeaders, "retriable-headers"),
+        (RetryOn::EnvoyRateLimited, "envoy-ratelimited"),
+        (RetryOn::Http3PostConnectFailure, "http3-post-connect-failure"),
+        (RetryOn::Cancelled, "cancelled"),
+        (RetryOn::DeadlineExceeded, "deadline-exceeded"),
+        (RetryOn::ResourceExhausted, "resource-exhausted"),
+        (RetryOn::Internal, "internal"),
+        (RetryOn::Unavailable, "unavailable"),
+    ];
+
+    /// Parses one Envoy token.
+    pub fn parse(token: &str) -> Option<RetryOn> {
+        RetryOn::ALL.iter().find(|(_, s)| *s == token).map(|(t, _)| *t)
+    }
+
+    /// The Envoy spelling.
+    pub fn as_str(self) -> &'static str {
+        RetryOn::ALL.iter().find(|(t, _)| *t == self).map(|(_, s)| *s).unwrap_or("")
+    }
+}
+
+/// Envoy's route `RetryPolicy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// `retry_on` tokens.
+    pub retry_on: Vec<RetryOn>,
+    /// `num_retries` (Envoy default 1 when a policy exists).
+    pub num_retries: u32,
+    /// `per_try_timeout`; `None` = only the route timeout applies.
+    pub per_try_timeout: Option<Duration>,
+    /// `retriable_status_codes`.
+    pub retriable_status_codes: Vec<u16>,
+    /// `retry_host_predicate: previous_hosts`.
+    pub previous_hosts_predicate: bool,
+    /// `host_selection_retry_max_attempts` (Istio sets 5).
+    pub host_selection_retry_max_attempts: u32,
+    /// `retry_back_off.base_interval` (default 25 ms).
+    pub base_interval: Duration,
+    /// `retry_back_off.max_interval` (default 10 × base).
+    pub max_interval: Duration,
+}
+
+impl RetryPolicy {
+    /// Whether `token` is in `retry_on`.
+    pub fn has(&self, token: RetryOn) -> bool {
+        self.retry_on.contains(&token)
+    }
+}
+
+/// An Envoy cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// Name, e.g. `outbound|80||api.partner.example` or `PassthroughCluster`.
+    pub name: String,
+    /// How hosts are found.
+    pub discovery: Discovery,
+    /// `connect_timeout` (Istio mesh default 10 s).
+    pub connect_timeout: Duration,
+    /// Upstream HTTP connection pool settings.
+    pub pool: PoolSettings,
+    /// DNS refresh settings (STRICT_DNS / LOGICAL_DNS only).
+    pub dns: DnsRefresh,
+}
+
+/// Cluster discovery type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discovery {
+    /// The upstream is the downstream connection's original destination.
+    OriginalDst,
+    /// Every address of the name is a host; removed hosts are drained.
+    StrictDns {
+        /// Name to resolve.
+        hostname: String,
+        /// Port of every host.
+        port: u16,
+    },
+    /// Only the first address, only for new connections, never drained.
+    LogicalDns {
+        /// Name to resolve.
+        hostname: String,
+        /// Port.
+        port: u16,
+    },
+    /// Fixed endpoints (EDS with a static list).
+    Static {
+        /// The endpoints.
+        endpoints: Vec<SocketAddr>,
+    },
+}
+
+/// `common_http_protocol_options` and circuit-breaker pool limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSettings {
+    /// Upstream connection idle timeout (Envoy default 1 h; `None` = disabled).
+    pub idle_timeout: Option<Duration>,
+    /// `max_requests_per_connection` (`None` = unlimited; 1 = no keep-alive).
+    pub max_requests_per_connection: Option<u32>,
+    /// `max_connection_duration` (`None` = unlimited): the connection is
+    /// drained, then closed when idle.
+    pub max_connection_duration: Option<Duration>,
+    /// `max_connections` (Istio: 2^32 - 1).
+    pub max_connections: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            idle_timeout: Some(Duration::from_secs(3600)),
+            max_requests_per_connection: None,
+            max_connection_duration: None,
+            max_connections: u32::MAX,
+        }
+    }
+}
+
+/// DNS refresh of STRICT_DNS / LOGICAL_DNS clusters, as Istio sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsRefresh {
+    /// `respect_dns_ttl` (Istio: true).
+    pub respect_dns_ttl: bool,
+    /// `dns_refresh_rate` (Istio ≥ 1.14: mesh `dnsRefreshRate` 60 s): used for
+    /// TTL-0 answers and after failures.
+    pub refresh_rate: Duration,
+    /// `dns_jitter` (Istio: `PILOT_DNS_JITTER_DURATION`, 100 ms).
+    pub jitter: Duration,
+}
+
+impl Default for DnsRefresh {
+    fn default() -> Self {
+        DnsRefresh {
+            respect_dns_ttl: true,
+            refresh_rate: Duration::from_secs(60),
+            jitter: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Cluster {
+    /// Istio's `PassthroughCluster`: ORIGINAL_DST, 10 s connect timeout, 5 min
+    /// upstream idle timeout.
+    pub fn passthrough() -> Cluster {
+        Cluster {
+            name: "PassthroughCluster".to_string(),
+            discovery: Discovery::OriginalDst,
+            connect_timeout: Duration::from_secs(10),
+            pool: PoolSettings { idle_timeout: Some(Duration::from_secs(300)), ..PoolSettings::default() },
+            dns: DnsRefresh::default(),
+        }
+    }
+}
+
+impl Default for SidecarConfig {
+    /// A sidecar with no Istio resources: HTTP listener on port 80, every
+    /// host through `PassthroughCluster`, no DNS servers.
+    fn default() -> Self {
+        SidecarConfig {
+            outbound_port: 15001,
+            http_ports: vec![80],
+            virtual_hosts: Vec::new(),
+            clusters: Vec::new(),
+            outbound_traffic_policy: OutboundTrafficPolicy::AllowAny,
+            passthrough: Cluster::passthrough(),
+            dns_servers: Vec::new(),
+            include_request_attempt_count: true,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The Envoy-like sidecar forwarder (being built).
+pub mod config;
