@@ -1,1 +1,83 @@
-//! placeholder
+//! The application model: the app container of a pod (or a non-mesh client)
+//! calling HTTP/1.1 services the way a real client library does, under
+//! open-loop load, with one [`meshsim_core::RequestRecord`] per request.
+//!
+//! What decides most incidents is *when the client dials*: it resolves a name
+//! only for a new connection, and a kept-alive connection stays pinned to the
+//! IP it was dialled to whatever DNS says later. [`ClientProfile`]s copy the
+//! pool and DNS-cache defaults of real runtimes (Go, JVM, python-requests).
+//! Requests start at their scheduled time whatever happens to earlier ones,
+//! and latency is measured from that time (no coordinated omission).
+//!
+//! Module map:
+//! - [`profile`]: [`ClientProfile`] and the named profiles;
+//! - [`target`]: [`parse_url`] and [`Target`];
+//! - [`schedule`]: [`Arrival`] and the merged open-loop schedule;
+//! - [`config`]: [`AppConfig`], [`CallSpec`], [`AppDeps`];
+//! - [`drive`](mod@drive): [`drive()`], the load loop, and [`DriveStats`];
+//! - `request`: one request, `checkout_or_dial -> send -> read body -> give back -> record`;
+//! - `pool`: idle connections per (host, port), pinned to their dialled IP;
+//! - [`classify`](mod@classify): transport errors to [`meshsim_core::ErrorKind`] by walking causes;
+//! - `resolve`: name resolution through `meshsim_dns` with the profile's cache;
+//! - `tasks`: counted tasks and the stop signal, so a run leaves nothing behind.
+//!
+//! ```
+//! use meshsim_app::{parse_url, ClientProfile};
+//!
+//! let target = parse_url("http://api.partner.example:8080/charge").unwrap();
+//! assert_eq!((target.host.as_str(), target.port), ("api.partner.example", 8080));
+//! assert!(parse_url("https://api.partner.example/").is_err());
+//!
+//! let python = ClientProfile::named("python-requests").unwrap();
+//! assert_eq!(python.idle_timeout, None); // a server-closed connection stays pooled
+//! assert_eq!(ClientProfile::names().len(), 4);
+//! ```
+
+pub mod classify;
+pub mod config;
+pub mod drive;
+mod pool;
+pub mod profile;
+mod request;
+mod resolve;
+pub mod schedule;
+pub mod target;
+mod tasks;
+
+#[cfg(test)]
+mod tests;
+
+pub use classify::{Stage, classify};
+pub use config::{AppConfig, AppDeps, CallSpec};
+pub use drive::{DriveStats, drive};
+pub use profile::{CheckoutOrder, ClientProfile, IdleOverflow};
+pub use schedule::Arrival;
+pub use target::{Target, parse_url};
+
+/// Why the application could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A call's URL is not `http://host[:port]/path`.
+    #[error("invalid url {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as written.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A call's URL has a scheme other than `http`.
+    #[error("unsupported scheme {scheme:?} in url {url:?}: only http is modelled")]
+    UnsupportedScheme {
+        /// The URL as written.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// A call names a host but the application has no DNS server.
+    #[error("call to {host} needs dns but no dns server is configured")]
+    NoDnsServers {
+        /// The host name.
+        host: String,
+    },
+}

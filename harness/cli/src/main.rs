@@ -1,1 +1,227 @@
-fn main() {}
+//! `meshsim`: reproduce service-mesh network incidents and compare mitigations.
+//!
+//! `main` only parses, calls [`run`] and maps the outcome to an exit code:
+//! 0 = every expectation held, 1 = an expectation failed, 2 = usage, input or
+//! internal error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use meshsim_core::units::parse_duration;
+use meshsim_engine::{RunOptions, Scenario};
+use meshsim_report::Format;
+
+/// Reproduce service-mesh network incidents on one machine and measure what
+/// each mitigation buys.
+#[derive(Debug, Parser)]
+#[command(name = "meshsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios: each mitigation replays the incident in a fresh simulated
+    /// world with the same seed; prints the comparison and writes reports.
+    Run {
+        /// Scenario files (YAML).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Run only this mitigation (repeatable).
+        #[arg(long = "mitigation", short = 'm')]
+        mitigations: Vec<String>,
+        /// Seed for every random choice (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the scenario's duration, e.g. 2m.
+        #[arg(long, value_parser = parse_human_duration)]
+        duration: Option<std::time::Duration>,
+        /// What to print: table, json or markdown.
+        #[arg(long, default_value = "table")]
+        format: Format,
+        /// Directory the reports (json, md, txt) are written to, after every
+        /// mitigation.
+        #[arg(long, default_value = "reports/runs")]
+        out: PathBuf,
+        /// Write no report files.
+        #[arg(long)]
+        no_write: bool,
+    },
+    /// List the scenarios of a catalogue folder with their mitigations.
+    List {
+        /// The folder.
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+}
+
+fn parse_human_duration(s: &str) -> Result<std::time::Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// What a successful invocation concluded.
+enum Verdict {
+    Held,
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logs();
+    match run(cli) {
+        Ok(Verdict::Held) => ExitCode::SUCCESS,
+        Ok(Verdict::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("meshsim: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHSIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> Result<Verdict> {
+    match cli.command {
+        Command::Run {
+            scenarios,
+            mitigations,
+            seed,
+            duration,
+            format,
+            out,
+            no_write,
+        } => {
+            let interrupted = watch_ctrl_c();
+            let opts = RunOptions {
+                seed,
+                mitigations,
+                duration,
+                interrupted: Some(interrupted),
+            };
+            let out = (!no_write).then_some(out.as_path());
+            run_scenarios(&scenarios, &opts, format, out)
+        }
+        Command::List { dir } => list(&dir).map(|()| Verdict::Held),
+    }
+}
+
+fn run_scenarios(
+    paths: &[PathBuf],
+    opts: &RunOptions,
+    format: Format,
+    out: Option<&Path>,
+) -> Result<Verdict> {
+    // Load every file first: a typo in the third file fails before any run.
+    let scenarios = paths
+        .iter()
+        .map(|p| Scenario::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut all_held = true;
+    let mut stdout = std::io::stdout().lock();
+    for scenario in &scenarios {
+        let mut write_err = None;
+        let result = meshsim_engine::run(scenario, opts, |so_far| {
+            if let Some(dir) = out {
+                if let Err(e) =
+                    meshsim_report::write_all(std::slice::from_ref(so_far), dir, &Format::ALL)
+                {
+                    write_err.get_or_insert(e);
+                }
+            }
+        })
+        .with_context(|| format!("running {}", scenario.path.display()))?;
+        if let Some(e) = write_err {
+            return Err(e).context("writing reports");
+        }
+        stdout.write_all(meshsim_report::render(&result, format).as_bytes())?;
+        if let Some(dir) = out {
+            if format == Format::Table {
+                writeln!(stdout, "reports: {}", dir.join(&result.scenario).display())?;
+            }
+        }
+        all_held &= result.all_expectations_passed();
+        if result.partial {
+            anyhow::bail!("interrupted: reports hold the mitigations that finished");
+        }
+    }
+    Ok(if all_held {
+        Verdict::Held
+    } else {
+        Verdict::Failed
+    })
+}
+
+fn list(dir: &Path) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut stdout = std::io::stdout().lock();
+    for f in files {
+        match Scenario::load(&f) {
+            Ok(s) => {
+                let names: Vec<&str> = s.mitigations.iter().map(|m| m.name.as_str()).collect();
+                writeln!(stdout, "{}  {}", f.display(), s.summary)?;
+                writeln!(stdout, "    mitigations: {}", names.join(", "))?;
+            }
+            Err(e) => writeln!(stdout, "{}  INVALID: {e}", f.display())?,
+        }
+    }
+    Ok(())
+}
+
+/// A flag set by Ctrl-C: the run stops after the mitigation in progress and
+/// still writes what it has, marked partial.
+fn watch_ctrl_c() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+            f.store(true, Ordering::SeqCst);
+            eprintln!("meshsim: interrupted; finishing the mitigation in progress");
+        }
+    });
+    flag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

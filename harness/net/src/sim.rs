@@ -16,7 +16,12 @@
 //! - established flow black-holed: writes succeed, nothing arrives; unacked data
 //!   makes the writer fail with `TimedOut` after the retransmission give-up
 //!   (`tcp_retries2` 15: about 924.6 s);
-//! - per-link latency: base + per-host extra + seeded jitter, order preserved.
+//! - per-link latency: base + per-host extra + seeded jitter, order preserved;
+//!   none within one host (a pod's app and sidecar share a network namespace).
+//!
+//! Resolution: tokio's timers tick in whole milliseconds, so a sub-millisecond
+//! latency is delivered at the next millisecond boundary; virtual-time
+//! assertions should use whole-millisecond latencies.
 
 mod pipe;
 mod world;

@@ -3,9 +3,6 @@
 //! Every function here is total: a NaN or a negative number prints as what it
 //! is instead of panicking, so a broken run still renders.
 
-use std::time::Duration;
-
-use meshsim_core::units::format_duration;
 use meshsim_core::{ExpectationResult, KindCount};
 
 /// The multiplication sign between an error label and its count (`503 UC ×12`).
@@ -23,7 +20,11 @@ pub(crate) fn percent(ratio: f64) -> String {
 /// `-99.2%`. `n/a` when the baseline had no error but this one has.
 pub(crate) fn change(rate: f64, baseline: f64) -> String {
     if baseline == 0.0 {
-        return if rate == 0.0 { "+0.0%".to_string() } else { "n/a".to_string() };
+        return if rate == 0.0 {
+            "+0.0%".to_string()
+        } else {
+            "n/a".to_string()
+        };
     }
     format!("{:+.1}%", (rate - baseline) / baseline * 100.0)
 }
@@ -38,17 +39,35 @@ pub(crate) fn times(x: f64) -> String {
     format!("{x:.2}x")
 }
 
-/// Seconds from the start of the run, written like a scenario's `at:`
-/// (`5m`, `1m30s`, `6m200ms`), rounded to the millisecond.
+/// Seconds from the start of the run, rounded to the millisecond and written
+/// like a scenario's `at:` where that reads well: `5m`, `1m30s`, `6m0.2s`,
+/// `1h2m3.25s`, `0s`.
 pub(crate) fn at(secs: f64) -> String {
-    if !secs.is_finite() || secs < 0.0 {
-        return format!("{secs}s");
-    }
     let millis = (secs * 1000.0).round();
-    if millis >= u64::MAX as f64 {
+    // Beyond 2^53 ms (285 000 years) the cast would lose the millisecond anyway.
+    if !millis.is_finite() || !(0.0..9.0e15).contains(&millis) {
         return format!("{secs}s");
     }
-    format_duration(Duration::from_millis(millis as u64))
+    let millis = millis as u64;
+    let (hours, rest) = (millis / 3_600_000, millis % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    let mut out = String::new();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    if rest > 0 || out.is_empty() {
+        let (whole, frac) = (rest / 1000, rest % 1000);
+        if frac == 0 {
+            out.push_str(&format!("{whole}s"));
+        } else {
+            let frac = format!("{frac:03}");
+            out.push_str(&format!("{whole}.{}s", frac.trim_end_matches('0')));
+        }
+    }
+    out
 }
 
 /// One error kind and its count: `503 UF,URX ×1234`.
@@ -64,8 +83,12 @@ pub(crate) fn top_errors(kinds: &[KindCount]) -> String {
     }
     let mut sorted: Vec<&KindCount> = kinds.iter().collect();
     // Stable: equal counts keep the order the result lists them in.
-    sorted.sort_by(|a, b| b.count.cmp(&a.count));
-    let mut parts: Vec<String> = sorted.iter().take(TOP_KINDS).map(|k| kind_count(k)).collect();
+    sorted.sort_by_key(|k| std::cmp::Reverse(k.count));
+    let mut parts: Vec<String> = sorted
+        .iter()
+        .take(TOP_KINDS)
+        .map(|k| kind_count(k))
+        .collect();
     if sorted.len() > TOP_KINDS {
         parts.push(format!("+{} more", sorted.len() - TOP_KINDS));
     }
@@ -78,7 +101,11 @@ pub(crate) fn tally(expectations: &[ExpectationResult]) -> String {
         return "-".to_string();
     }
     let passed = expectations.iter().filter(|e| e.passed).count();
-    let verdict = if passed == expectations.len() { "ok" } else { "FAIL" };
+    let verdict = if passed == expectations.len() {
+        "ok"
+    } else {
+        "FAIL"
+    };
     format!("{passed}/{} {verdict}", expectations.len())
 }
 
@@ -89,7 +116,11 @@ mod tests {
     use super::*;
 
     fn kc(kind: &str, count: u64) -> KindCount {
-        KindCount { kind: kind.to_string(), source: Source::Proxy, count }
+        KindCount {
+            kind: kind.to_string(),
+            source: Source::Proxy,
+            count,
+        }
     }
 
     #[test]
@@ -111,16 +142,26 @@ mod tests {
     fn at_reads_like_a_scenario_offset() {
         assert_eq!(at(300.0), "5m");
         assert_eq!(at(90.0), "1m30s");
-        assert_eq!(at(360.2), "6m200ms");
+        assert_eq!(at(360.2), "6m0.2s");
+        assert_eq!(at(3725.25), "1h2m5.25s");
         assert_eq!(at(0.0), "0s");
+        assert_eq!(at(0.0004), "0s");
         assert_eq!(at(-1.0), "-1s");
         assert_eq!(at(f64::NAN), "NaNs");
     }
 
     #[test]
     fn top_errors_keeps_three_most_frequent_and_counts_the_rest() {
-        let kinds = [kc("504 UT", 1), kc("503 UC", 9), kc("503 UF,URX", 5), kc("connect_refused", 2)];
-        assert_eq!(top_errors(&kinds), "503 UC ×9, 503 UF,URX ×5, connect_refused ×2, +1 more");
+        let kinds = [
+            kc("504 UT", 1),
+            kc("503 UC", 9),
+            kc("503 UF,URX", 5),
+            kc("connect_refused", 2),
+        ];
+        assert_eq!(
+            top_errors(&kinds),
+            "503 UC ×9, 503 UF,URX ×5, connect_refused ×2, +1 more"
+        );
         assert_eq!(top_errors(&[]), "-");
     }
 

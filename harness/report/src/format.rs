@@ -8,11 +8,11 @@ use crate::error::ReportError;
 /// One way of writing a [`meshsim_core::RunResult`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
-    /// Aligned plain-text columns for a terminal ([`crate::table`]), written as `.txt`.
+    /// Aligned plain-text columns for a terminal ([`fn@crate::table`]), written as `.txt`.
     Table,
-    /// The `RunResult` itself, pretty JSON ([`crate::json`]), written as `.json`.
+    /// The `RunResult` itself, pretty JSON ([`fn@crate::json`]), written as `.json`.
     Json,
-    /// GitHub-flavoured Markdown ([`crate::markdown`]), written as `.md`.
+    /// GitHub-flavoured Markdown ([`fn@crate::markdown`]), written as `.md`.
     Markdown,
 }
 
@@ -48,7 +48,9 @@ impl FromStr for Format {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
             "markdown" | "md" => Ok(Format::Markdown),
-            _ => Err(ReportError::UnknownFormat { name: s.to_string() }),
+            _ => Err(ReportError::UnknownFormat {
+                name: s.to_string(),
+            }),
         }
     }
 }

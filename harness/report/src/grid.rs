@@ -24,7 +24,10 @@ impl Grid {
     /// An empty grid with these column titles.
     pub(crate) fn new(columns: &[(&str, Align)]) -> Self {
         let columns = columns.iter().map(|(t, a)| (one_line(t), *a)).collect();
-        Grid { columns, rows: Vec::new() }
+        Grid {
+            columns,
+            rows: Vec::new(),
+        }
     }
 
     /// Appends a row; missing cells are empty and extra cells are dropped.
@@ -78,7 +81,10 @@ impl Grid {
         (0..self.columns.len())
             .map(|i| {
                 let cells = self.rows.iter().map(|r| &r[i]);
-                std::iter::once(&self.columns[i].0).chain(cells).map(|c| c.chars().count()).max()
+                std::iter::once(&self.columns[i].0)
+                    .chain(cells)
+                    .map(|c| c.chars().count())
+                    .max()
             })
             .map(|w| w.unwrap_or(0))
             .collect()
@@ -95,15 +101,25 @@ fn pad(cell: &str, width: usize, align: Align) -> String {
 
 /// The text on one line: every control character (newline, tab, escape) becomes a space.
 pub(crate) fn one_line(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Text safe inside a Markdown table cell or paragraph: on one line, with the
-/// characters that would end a cell or start markup (`| \ ` * < [`) escaped.
+/// characters that would end a cell or start markup (`|`, `\`, `` ` ``, `*`,
+/// `[`, and `<` before a tag) escaped.
 pub(crate) fn escape(text: &str) -> String {
+    let line: Vec<char> = one_line(text).chars().collect();
     let mut out = String::with_capacity(text.len());
-    for c in one_line(text).chars() {
-        if matches!(c, '|' | '\\' | '`' | '*' | '<' | '[') {
+    for (i, &c) in line.iter().enumerate() {
+        // `<` starts HTML or an autolink only before a letter, `/`, `!` or `?`:
+        // `error_rate < 1%` stays as written.
+        let tag = c == '<'
+            && line
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphabetic() || "/!?".contains(*n));
+        if tag || matches!(c, '|' | '\\' | '`' | '*' | '[') {
             out.push('\\');
         }
         out.push(c);
@@ -124,8 +140,7 @@ mod tests {
 
     #[test]
     fn text_aligns_by_characters_and_trims_line_ends() {
-        let expected = "\
-  name          n
+        let expected = "  name          n
   --------  -----
   a×b           7
   longer|x  12345
@@ -150,6 +165,7 @@ mod tests {
         g.push(vec!["x\ny".into()]);
         assert!(g.text("").ends_with("x y\n"));
         assert_eq!(escape("a\tb<c>"), "a b\\<c>");
+        assert_eq!(escape("rate < 1% * 2"), "rate < 1% \\* 2");
     }
 
     #[test]

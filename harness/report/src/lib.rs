@@ -1,1 +1,83 @@
-//! placeholder
+//! Pure report writers: a [`RunResult`] in, text out.
+//!
+//! A run's results are rendered as a terminal table (what an SRE reads
+//! first), JSON (exactly the `RunResult`, with a published schema in
+//! `reports/schema/run-result.schema.json`), or Markdown (GitHub tables plus
+//! per-mitigation detail). Every writer is a pure function of its input: no
+//! clock, no randomness, no hash-order iteration, so the same result renders
+//! to the same bytes. The only I/O is [`write_all`], which writes files
+//! atomically (temporary file, then rename).
+//!
+//! Modules:
+//! - [`mod@format`] holds [`Format`], parsed from `table` / `json` / `markdown` / `md`;
+//! - [`mod@table`], [`mod@json`] and [`mod@markdown`] hold one writer each;
+//! - [`mod@write`] holds [`write_all`], one file per scenario and format;
+//! - [`error`] holds [`ReportError`];
+//! - internal: `overview` (the run's identity, timeline and mitigation
+//!   comparison shared by table and Markdown, relative to the first
+//!   mitigation as baseline), `grid` (aligned text and Markdown tables),
+//!   `figure` (how a percentage, a latency or an offset is written).
+//!
+//! # Output contract
+//!
+//! - JSON keys and types are the schema's; `schema_version` says which
+//!   layout. Numbers are as measured (rates are ratios, `0.0274`, latencies in
+//!   milliseconds, times in seconds from the start of the run).
+//! - Table and Markdown are for people and may change between versions: parse
+//!   the JSON instead. Error rates print as percentages with two decimals,
+//!   latencies in milliseconds with two decimals, attempts per request as
+//!   `1.03x`, offsets from the start of the run as `5m`, `6m0.2s`, error kinds
+//!   as `503 UF,URX ×12`. The `vs <baseline>` column is the relative change
+//!   of the error rate against the first mitigation (`-99.2%`).
+//!
+//! ```
+//! use meshsim_core::{RunMode, RunResult};
+//! use meshsim_report::{render, Format};
+//!
+//! let result = RunResult {
+//!     schema_version: 1,
+//!     scenario: "demo".into(),
+//!     summary: "nothing happens".into(),
+//!     seed: 7,
+//!     mode: RunMode::Sim,
+//!     duration_s: 90.0,
+//!     events: vec![],
+//!     mitigations: vec![],
+//!     partial: false,
+//! };
+//! let format: Format = "table".parse().unwrap();
+//! let text = render(&result, format);
+//! assert!(text.starts_with("demo (seed 7, sim, 1m30s): nothing happens\n"));
+//! let back: RunResult = serde_json::from_str(&render(&result, Format::Json)).unwrap();
+//! assert_eq!(back, result);
+//! ```
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod format;
+pub mod json;
+pub mod markdown;
+pub mod table;
+pub mod write;
+
+mod figure;
+mod grid;
+mod overview;
+
+pub use error::ReportError;
+pub use format::Format;
+pub use json::json;
+pub use markdown::markdown;
+pub use table::table;
+pub use write::write_all;
+
+use meshsim_core::RunResult;
+
+/// Renders `result` in `format`: [`fn@table`], [`fn@json`] or [`fn@markdown`].
+pub fn render(result: &RunResult, format: Format) -> String {
+    match format {
+        Format::Table => table(result),
+        Format::Json => json(result),
+        Format::Markdown => markdown(result),
+    }
+}

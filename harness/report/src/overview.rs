@@ -28,7 +28,8 @@ pub(crate) fn timeline(result: &RunResult) -> Grid {
 }
 
 /// One row per mitigation: name, requests, errors, error rate, change against
-/// the baseline, top errors, p50, p99, attempts per request, expectations.
+/// the baseline, p50, p99, attempts per request, expectations, top errors
+/// (last: the widest column, so a narrow terminal wraps only it).
 pub(crate) fn comparison(result: &RunResult) -> Grid {
     let baseline = result.mitigations.first();
     let vs = format!("vs {}", baseline.map_or("baseline", |b| b.name.as_str()));
@@ -38,11 +39,11 @@ pub(crate) fn comparison(result: &RunResult) -> Grid {
         ("errors", Align::Right),
         ("error rate", Align::Right),
         (&vs, Align::Right),
-        ("top errors", Align::Left),
         ("p50 ms", Align::Right),
         ("p99 ms", Align::Right),
         ("attempts/req", Align::Right),
         ("expectations", Align::Left),
+        ("top errors", Align::Left),
     ]);
     for (i, m) in result.mitigations.iter().enumerate() {
         let change = match baseline {
@@ -55,11 +56,11 @@ pub(crate) fn comparison(result: &RunResult) -> Grid {
             m.errors.to_string(),
             figure::percent(m.error_rate),
             change,
-            figure::top_errors(&m.errors_by_kind),
             figure::millis(m.latency_ms.p50),
             figure::millis(m.latency_ms.p99),
             figure::times(m.upstream_attempts_per_request),
             figure::tally(&m.expectations),
+            figure::top_errors(&m.errors_by_kind),
         ]);
     }
     grid
@@ -70,11 +71,20 @@ pub(crate) fn failures(result: &RunResult) -> Vec<(&MitigationResult, &Expectati
     result
         .mitigations
         .iter()
-        .flat_map(|m| m.expectations.iter().filter(|e| !e.passed).map(move |e| (m, e)))
+        .flat_map(|m| {
+            m.expectations
+                .iter()
+                .filter(|e| !e.passed)
+                .map(move |e| (m, e))
+        })
         .collect()
 }
 
 /// How many expectations the run declared, over all mitigations.
 pub(crate) fn expectation_count(result: &RunResult) -> usize {
-    result.mitigations.iter().map(|m| m.expectations.len()).sum()
+    result
+        .mitigations
+        .iter()
+        .map(|m| m.expectations.len())
+        .sum()
 }

@@ -17,7 +17,10 @@ const INDENT: &str = "  ";
 pub fn table(result: &RunResult) -> String {
     let mut sections = vec![header(result)];
     if !result.events.is_empty() {
-        sections.push(format!("timeline\n{}", overview::timeline(result).text(INDENT)));
+        sections.push(format!(
+            "timeline\n{}",
+            overview::timeline(result).text(INDENT)
+        ));
     }
     sections.push(mitigations(result));
     if let Some(expectations) = expectations(result) {
@@ -69,7 +72,15 @@ fn expectations(result: &RunResult) -> Option<String> {
     let failed = failures.len();
     for (m, e) in failures {
         let reason = e.reason.clone().unwrap_or_else(|| "-".to_string());
-        grid.push(vec![m.name.clone(), e.text.clone(), e.actual.clone(), reason]);
+        grid.push(vec![
+            m.name.clone(),
+            e.text.clone(),
+            e.actual.clone(),
+            reason,
+        ]);
     }
-    Some(format!("failed expectations ({failed} of {count})\n{}", grid.text(INDENT)))
+    Some(format!(
+        "failed expectations ({failed} of {count})\n{}",
+        grid.text(INDENT)
+    ))
 }

@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::error::SidecarError;
+
 /// Everything one sidecar needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SidecarConfig {
@@ -123,7 +125,10 @@ impl RetryOn {
         (RetryOn::RetriableStatusCodes, "retriable-status-codes"),
         (RetryOn::RetriableHeaders, "retriable-headers"),
         (RetryOn::EnvoyRateLimited, "envoy-ratelimited"),
-        (RetryOn::Http3PostConnectFailure, "http3-post-connect-failure"),
+        (
+            RetryOn::Http3PostConnectFailure,
+            "http3-post-connect-failure",
+        ),
         (RetryOn::Cancelled, "cancelled"),
         (RetryOn::DeadlineExceeded, "deadline-exceeded"),
         (RetryOn::ResourceExhausted, "resource-exhausted"),
@@ -133,12 +138,19 @@ impl RetryOn {
 
     /// Parses one Envoy token.
     pub fn parse(token: &str) -> Option<RetryOn> {
-        RetryOn::ALL.iter().find(|(_, s)| *s == token).map(|(t, _)| *t)
+        RetryOn::ALL
+            .iter()
+            .find(|(_, s)| *s == token)
+            .map(|(t, _)| *t)
     }
 
     /// The Envoy spelling.
     pub fn as_str(self) -> &'static str {
-        RetryOn::ALL.iter().find(|(t, _)| *t == self).map(|(_, s)| *s).unwrap_or("")
+        RetryOn::ALL
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map(|(_, s)| *s)
+            .unwrap_or("")
     }
 }
 
@@ -266,7 +278,10 @@ impl Cluster {
             name: "PassthroughCluster".to_string(),
             discovery: Discovery::OriginalDst,
             connect_timeout: Duration::from_secs(10),
-            pool: PoolSettings { idle_timeout: Some(Duration::from_secs(300)), ..PoolSettings::default() },
+            pool: PoolSettings {
+                idle_timeout: Some(Duration::from_secs(300)),
+                ..PoolSettings::default()
+            },
             dns: DnsRefresh::default(),
         }
     }
@@ -286,5 +301,51 @@ impl Default for SidecarConfig {
             dns_servers: Vec::new(),
             include_request_attempt_count: true,
         }
+    }
+}
+
+impl SidecarConfig {
+    /// Checks what Envoy would reject: duplicate cluster names, a retry
+    /// back-off with a zero base or a max below the base, a zero DNS refresh
+    /// rate.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), SidecarError> {
+        let mut names = std::collections::BTreeSet::new();
+        for c in self
+            .clusters
+            .iter()
+            .chain(std::iter::once(&self.passthrough))
+        {
+            if !names.insert(c.name.as_str()) {
+                return Err(SidecarError::DuplicateCluster {
+                    cluster: c.name.clone(),
+                });
+            }
+            let dns = matches!(
+                c.discovery,
+                Discovery::StrictDns { .. } | Discovery::LogicalDns { .. }
+            );
+            if dns && c.dns.refresh_rate.is_zero() {
+                return Err(SidecarError::InvalidRefreshRate {
+                    cluster: c.name.clone(),
+                });
+            }
+        }
+        let routes = self.virtual_hosts.iter().flat_map(|vh| vh.routes.iter());
+        for r in routes {
+            if let Some(p) = &r.retry_policy
+                && (p.base_interval.is_zero() || p.max_interval < p.base_interval)
+            {
+                let (base, max) = (p.base_interval, p.max_interval);
+                return Err(SidecarError::InvalidBackOff {
+                    route: r.name.clone(),
+                    base,
+                    max,
+                });
+            }
+        }
+        Ok(())
     }
 }

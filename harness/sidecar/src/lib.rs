@@ -1,2 +1,190 @@
-//! The Envoy-like sidecar forwarder (being built).
+//! The Envoy-like sidecar forwarder.
+//!
+//! A sidecar takes the application's captured outbound connections on its
+//! capture port (15001), and forwards them the way an Istio sidecar's Envoy
+//! does, faithful where it exists to the fact sheet
+//! (`shared/reference/envoy-istio-facts.md`): same routes and clusters, same
+//! connection pool behaviour, same retries, same local replies byte for byte
+//! (`503` `upstream connect error or disconnect/reset before headers. reset
+//! reason: connection termination`, `server: envoy`, flags `UC`, `UF`, `URX`...).
+//!
+//! A request reads top to bottom as it travels:
+//! `listener::run` (accept; HTTP port or TCP?) → `router::handle` →
+//! [`route::select`] → `ClusterState::pick` → `Pool::checkout` →
+//! `attempt::send` → [`retry::decide`] → local reply or upstream response.
+//!
+//! Module map:
+//! - [`config`]: Envoy's listener / route / cluster model (built by `istio`);
+//! - `listener`: the accept loop and the per-port protocol choice;
+//! - [`route`]: virtual host and route matching (pure);
+//! - `router`: one request: route, attempts under the route timeout, reply;
+//! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, STRICT_DNS, LOGICAL_DNS),
+//!   round robin with the previous-hosts predicate, DNS refresh ([`cluster::dns`]);
+//! - `pool`: the per-host HTTP/1.1 connection pool and its timers;
+//! - [`attempt`]: one try and the classification of failures into Envoy
+//!   reset reasons;
+//! - [`retry`]: the pure retry decision and Envoy's back-off;
+//! - [`local_reply`]: Envoy's local replies;
+//! - [`access_log`]: the proxy-log entry and Istio's access log line;
+//! - `tcp_proxy`: non-HTTP ports;
+//! - [`stats`]: Envoy-named counters; [`error`]: [`SidecarError`].
+//!
+//! ```
+//! use meshsim_net::{Capture, Net, SimConfig};
+//! use meshsim_sidecar::{SidecarConfig, SidecarDeps, spawn};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use std::time::Duration;
+//!
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+//! rt.block_on(async {
+//!     let net = Net::sim(SimConfig::default());
+//!     let pod = "10.0.0.1".parse().unwrap();
+//!     let deps = SidecarDeps { rng: meshsim_core::SimRng::new(7), proxy_log: Default::default() };
+//!     let sidecar = spawn(SidecarConfig::default(), net.stack(pod), deps).await.unwrap();
+//!     // The app dials 10.0.0.9:80, where nothing listens; its connect is captured.
+//!     let app = net.pod_stack(pod, Capture::default());
+//!     let mut c = app.connect("10.0.0.9:80".parse().unwrap(), Duration::from_secs(1)).await.unwrap();
+//!     c.write_all(b"GET / HTTP/1.1\r\nhost: 10.0.0.9\r\nconnection: close\r\n\r\n").await.unwrap();
+//!     let mut response = String::new();
+//!     c.read_to_string(&mut response).await.unwrap();
+//!     assert!(response.starts_with("HTTP/1.1 503"));
+//!     assert!(response.ends_with("transport failure reason: delayed connect error: 111"));
+//!     assert_eq!(sidecar.stats().upstream_cx_connect_fail, 1);
+//!     sidecar.shutdown().await;
+//! });
+//! ```
+
+pub mod access_log;
+pub mod attempt;
+pub mod cluster;
 pub mod config;
+pub mod error;
+mod listener;
+pub mod local_reply;
+mod pool;
+pub mod retry;
+pub mod route;
+mod router;
+mod runtime;
+pub mod stats;
+mod tasks;
+mod tcp_proxy;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use meshsim_core::{ProxyLog, SimRng};
+use meshsim_net::Stack;
+
+pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
+pub use config::*;
+pub use error::SidecarError;
+pub use stats::{DnsClusterStats, SidecarStats};
+
+use cluster::dns::refresh_loop;
+use runtime::{Env, Sidecar};
+
+/// What a sidecar shares with the rest of the run.
+#[derive(Debug, Clone)]
+pub struct SidecarDeps {
+    /// The sidecar's random stream (back-off, DNS jitter, load-balancer start).
+    pub rng: SimRng,
+    /// Where the sidecar puts each request's access-log facts, keyed by the
+    /// request's numeric `x-request-id`.
+    pub proxy_log: ProxyLog,
+}
+
+/// Starts a sidecar: binds `config.outbound_port` with
+/// [`Stack::listen_capture`], starts DNS clusters' first resolution, and
+/// serves until [`SidecarHandle::shutdown`]. `stack` is the sidecar's own,
+/// uncaptured stack (Istio's uid 1337).
+///
+/// DNS clusters resolve with `meshsim-dns`'s stub resolver asking
+/// `config.dns_servers` (c-ares defaults: no cache, 5 s per try, 4 tries; an
+/// NXDOMAIN or NODATA answer means zero hosts). With no DNS server every
+/// resolution fails and DNS clusters keep no host. [`spawn_with_resolver`]
+/// takes any other [`Resolve`].
+///
+/// # Errors
+/// `InvalidInput` for an invalid configuration; the bind error otherwise.
+pub async fn spawn(
+    config: SidecarConfig,
+    stack: Stack,
+    mut deps: SidecarDeps,
+) -> io::Result<SidecarHandle> {
+    // The resolver's query ids get their own stream, seeded from the sidecar's.
+    let dns_rng = SimRng::new(deps.rng.next_u64());
+    let servers = config.dns_servers.clone();
+    let resolver = cluster::dns::envoy_resolver(stack.clone(), servers, dns_rng);
+    spawn_with_resolver(config, stack, deps, resolver).await
+}
+
+/// [`spawn`] with the DNS resolver of STRICT_DNS / LOGICAL_DNS clusters.
+///
+/// # Errors
+/// As [`spawn`].
+pub async fn spawn_with_resolver(
+    config: SidecarConfig,
+    stack: Stack,
+    deps: SidecarDeps,
+    resolver: Arc<dyn Resolve>,
+) -> io::Result<SidecarHandle> {
+    config.validate()?;
+    let listener = stack.listen_capture(config.outbound_port).await?;
+    let addr = listener.local_addr();
+    let env = Env::new(stack, deps.rng);
+    let sidecar = Sidecar::new(config, env, deps.proxy_log);
+    for cluster in sidecar.clusters.values() {
+        if let Discovery::StrictDns { hostname, port } | Discovery::LogicalDns { hostname, port } =
+            &cluster.config.discovery
+        {
+            let task = refresh_loop(cluster.clone(), resolver.clone(), hostname.clone(), *port);
+            sidecar.env.tasks.spawn(task);
+        }
+    }
+    sidecar
+        .env
+        .tasks
+        .spawn(listener::run(listener, sidecar.clone()));
+    Ok(SidecarHandle { addr, sidecar })
+}
+
+/// The control surface of a running sidecar. Dropping it aborts the sidecar's
+/// tasks without waiting; [`SidecarHandle::shutdown`] waits for them.
+pub struct SidecarHandle {
+    addr: SocketAddr,
+    sidecar: Arc<Sidecar>,
+}
+
+impl std::fmt::Debug for SidecarHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidecarHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl SidecarHandle {
+    /// The bound outbound capture address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SidecarStats {
+        self.sidecar.env.stats.snapshot()
+    }
+
+    /// Stops the sidecar: every task and socket is gone when this returns
+    /// (the capture port is unbound, pooled and proxied connections closed).
+    pub async fn shutdown(self) {
+        self.sidecar.env.tasks.shutdown().await;
+    }
+}
+
+impl Drop for SidecarHandle {
+    fn drop(&mut self) {
+        self.sidecar.env.tasks.abort_all();
+    }
+}

@@ -85,6 +85,12 @@ pub enum UpstreamError {
     /// `keepalive_timeout` of zero (use `None` for "never").
     #[error("keepalive_timeout must be greater than zero (use none for never)")]
     ZeroKeepaliveTimeout,
+    /// A stop mode other than `close`, `reset` or `blackhole`.
+    #[error("unknown stop mode {value:?} (expected close, reset or blackhole)")]
+    UnknownStopMode {
+        /// The word given.
+        value: String,
+    },
     /// `max_requests_per_connection` of zero.
     #[error("max_requests_per_connection must be at least 1")]
     ZeroMaxRequests,

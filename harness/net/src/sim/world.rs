@@ -128,8 +128,15 @@ impl World {
         self.lock().host_latency.insert(ip, one_way);
     }
 
-    /// One-way latency of one packet from `a` to `b`.
+    /// One-way latency of one packet from `a` to `b`. Traffic within one host
+    /// (a pod's app and its sidecar share one network namespace) has none.
+    ///
+    /// Note: tokio's timer wheel has 1 ms resolution, so a non-zero latency is
+    /// delivered at the next whole millisecond at the earliest.
     pub(crate) fn latency(&self, a: IpAddr, b: IpAddr) -> Duration {
+        if a == b {
+            return Duration::ZERO;
+        }
         let base = self.config.base_latency;
         let jitter = self.config.jitter;
         let mut st = self.lock();

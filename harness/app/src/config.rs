@@ -1,0 +1,158 @@
+//! What the application does ([`AppConfig`]) and what a run lends it
+//! ([`AppDeps`]), validated into a plan before any request is scheduled.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use meshsim_core::{ProxyLog, Rate, SimRng};
+use tokio::time::Instant;
+
+use crate::AppError;
+use crate::pool::PoolKey;
+use crate::profile::ClientProfile;
+use crate::schedule::Arrival;
+use crate::target::{Target, parse_url};
+
+/// One kind of request the application makes, at a steady rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSpec {
+    /// `http://host[:port]/path`; a literal IP skips DNS.
+    pub url: String,
+    /// The request method (the request has no body).
+    pub method: http::Method,
+    /// Requests per second.
+    pub rate: Rate,
+    /// How the gaps between requests are drawn.
+    pub arrival: Arrival,
+}
+
+/// The application container: its client library and its calls.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Pool, timeouts and DNS caching of the client library.
+    pub profile: ClientProfile,
+    /// The calls; their index is [`meshsim_core::RequestRecord::call`].
+    pub calls: Vec<CallSpec>,
+    /// The resolvers of the pod's `resolv.conf`, asked in order. May be empty
+    /// when every call uses a literal IP.
+    pub dns_servers: Vec<SocketAddr>,
+}
+
+/// What one run lends the application.
+#[derive(Debug, Clone)]
+pub struct AppDeps {
+    /// The application's random stream (Poisson gaps, resolver ids).
+    pub rng: SimRng,
+    /// The log the pod's sidecar fills, read by `x-request-id`; must belong to
+    /// this application alone, as request ids restart at 1 in every run.
+    pub proxy_log: ProxyLog,
+    /// Time zero of the run: schedules and record times are offsets from it.
+    pub start: Instant,
+    /// How long requests are scheduled, from `start`.
+    pub load_for: Duration,
+    /// How long in-flight requests may still finish after `load_for`.
+    pub drain_for: Duration,
+}
+
+/// One validated call.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub(crate) target: Target,
+    /// The `host` header value.
+    pub(crate) authority: String,
+    pub(crate) key: PoolKey,
+    pub(crate) method: http::Method,
+    pub(crate) rate: Rate,
+    pub(crate) arrival: Arrival,
+}
+
+/// The validated calls of an [`AppConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) calls: Vec<Call>,
+}
+
+impl Plan {
+    /// Parses every URL and checks that names can be resolved.
+    pub(crate) fn new(config: &AppConfig) -> Result<Plan, AppError> {
+        let calls = config
+            .calls
+            .iter()
+            .map(Call::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let named = calls.iter().find(|c| c.target.ip().is_none());
+        if let Some(c) = named
+            && config.dns_servers.is_empty()
+        {
+            return Err(AppError::NoDnsServers {
+                host: c.target.host.clone(),
+            });
+        }
+        Ok(Plan { calls })
+    }
+
+    /// (rate, arrival) of every call, in order.
+    pub(crate) fn rates(&self) -> Vec<(Rate, Arrival)> {
+        self.calls.iter().map(|c| (c.rate, c.arrival)).collect()
+    }
+}
+
+impl Call {
+    fn new(spec: &CallSpec) -> Result<Call, AppError> {
+        let target = parse_url(&spec.url)?;
+        Ok(Call {
+            authority: target.authority(),
+            key: (target.host.clone(), target.port),
+            target,
+            method: spec.method.clone(),
+            rate: spec.rate,
+            arrival: spec.arrival,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(urls: &[&str], dns: bool) -> AppConfig {
+        AppConfig {
+            profile: ClientProfile::named("go").unwrap(),
+            calls: urls
+                .iter()
+                .map(|u| CallSpec {
+                    url: (*u).to_string(),
+                    method: http::Method::GET,
+                    rate: "1/s".parse().unwrap(),
+                    arrival: Arrival::Constant,
+                })
+                .collect(),
+            dns_servers: if dns {
+                vec!["10.0.0.53:53".parse().unwrap()]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    #[test]
+    fn a_host_name_without_dns_servers_is_rejected() {
+        let err =
+            Plan::new(&config(&["http://10.0.0.2/", "http://api.example/"], false)).unwrap_err();
+        assert!(matches!(err, AppError::NoDnsServers { ref host } if host == "api.example"));
+        assert!(Plan::new(&config(&["http://api.example/"], true)).is_ok());
+    }
+
+    #[test]
+    fn literal_ips_need_no_dns_servers() {
+        let plan = Plan::new(&config(&["http://10.0.0.2:8080/x"], false)).unwrap();
+        assert_eq!(plan.calls[0].key, ("10.0.0.2".to_string(), 8080));
+        assert_eq!(plan.calls[0].authority, "10.0.0.2:8080");
+    }
+
+    #[test]
+    fn a_bad_url_is_an_error_naming_it() {
+        let err = Plan::new(&config(&["ftp://x/"], true)).unwrap_err();
+        assert!(err.to_string().contains("ftp://x/"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Simulated-network tests of the whole application model: a tiny scripted
+//! HTTP/1.1 server written on raw `NetStream`s, a scripted name table, and
+//! [`crate::drive::run`] on a paused clock.
+
+mod dns;
+mod failures;
+mod fixture;
+mod load;
+mod pooling;

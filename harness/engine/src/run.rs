@@ -1,0 +1,197 @@
+//! Running a scenario: one fresh world per mitigation, the same seed for each,
+//! the application load and the timeline played concurrently.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meshsim_app::{AppConfig, AppDeps};
+use meshsim_core::{Collector, MitigationResult, RunMode, RunResult, SimRng, TimelineMark};
+use meshsim_net::{Net, SimConfig};
+use tokio::time::Instant;
+
+use crate::error::EngineError;
+use crate::scenario::{Mitigation, Scenario};
+use crate::world::World;
+
+/// Layout version of [`RunResult`] (see `reports/schema/`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How long in-flight requests may finish after the load phase before they
+/// are recorded as timed out.
+const DRAIN_FOR: Duration = Duration::from_secs(60);
+
+/// Knobs of one run. `Default` runs every mitigation with the scenario's seed
+/// and duration in sim mode.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Only these mitigations (in the scenario's order); empty = all.
+    pub mitigations: Vec<String>,
+    /// Overrides the scenario's duration.
+    pub duration: Option<Duration>,
+    /// Set from outside (Ctrl-C) to stop after the mitigation in progress; the
+    /// result is then marked partial.
+    pub interrupted: Option<Arc<AtomicBool>>,
+}
+
+/// Runs `scenario` under every selected mitigation, in sim mode. `on_done` is
+/// called with the result so far after each mitigation, so a caller can write
+/// reports as the run goes.
+///
+/// # Errors
+/// [`EngineError::UnknownMitigation`] for a bad filter, [`EngineError::World`]
+/// when a world cannot be built, [`EngineError::Runtime`].
+pub fn run(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    mut on_done: impl FnMut(&RunResult),
+) -> Result<RunResult, EngineError> {
+    let selected = select(scenario, &opts.mitigations)?;
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let duration = opts.duration.unwrap_or(scenario.duration);
+    tracing::info!(scenario = %scenario.name, seed, "run starts");
+    let mut result = RunResult {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        summary: scenario.summary.clone(),
+        seed,
+        mode: RunMode::Sim,
+        duration_s: duration.as_secs_f64(),
+        events: scenario
+            .timeline
+            .iter()
+            .filter(|e| e.at < duration)
+            .map(|e| TimelineMark {
+                at_s: e.at.as_secs_f64(),
+                what: e.action.describe(),
+            })
+            .collect(),
+        mitigations: Vec::new(),
+        partial: false,
+    };
+    for m in &selected {
+        if opts
+            .interrupted
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            result.partial = true;
+            break;
+        }
+        let mut r = run_mitigation(scenario, m, seed, duration)?;
+        r.expectations = scenario
+            .expectations
+            .iter()
+            .filter(|x| x.mitigation == m.name)
+            .map(|x| x.evaluate(&r))
+            .collect();
+        result.mitigations.push(r);
+        on_done(&result);
+    }
+    result.partial |= result.mitigations.len() < selected.len();
+    Ok(result)
+}
+
+fn select<'a>(
+    scenario: &'a Scenario,
+    names: &[String],
+) -> Result<Vec<&'a Mitigation>, EngineError> {
+    for n in names {
+        if scenario.mitigation(n).is_none() {
+            let known: Vec<&str> = scenario
+                .mitigations
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect();
+            return Err(EngineError::UnknownMitigation {
+                scenario: scenario.name.clone(),
+                name: n.clone(),
+                known: known.join(", "),
+            });
+        }
+    }
+    Ok(scenario
+        .mitigations
+        .iter()
+        .filter(|m| names.is_empty() || names.contains(&m.name))
+        .collect())
+}
+
+/// Runs one mitigation in a fresh simulated world on its own paused-clock
+/// runtime. Expectations are left empty.
+///
+/// # Errors
+/// [`EngineError::World`] or [`EngineError::Runtime`].
+pub fn run_mitigation(
+    scenario: &Scenario,
+    mitigation: &Mitigation,
+    seed: u64,
+    duration: Duration,
+) -> Result<MitigationResult, EngineError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .map_err(EngineError::Runtime)?;
+    rt.block_on(async {
+        let net = Net::sim(SimConfig {
+            seed,
+            base_latency: scenario.network.latency,
+            jitter: scenario.network.jitter,
+            ..SimConfig::default()
+        });
+        drive(scenario, mitigation, net, seed, duration).await
+    })
+}
+
+/// Builds the world, plays load and timeline together, collects, tears down.
+async fn drive(
+    scenario: &Scenario,
+    mitigation: &Mitigation,
+    net: Net,
+    seed: u64,
+    duration: Duration,
+) -> Result<MitigationResult, EngineError> {
+    let mut world = World::build(scenario, mitigation, net, seed).await?;
+    let collector = Arc::new(Mutex::new(Collector::new(scenario.bucket)));
+    let start = Instant::now();
+    let mut apps = tokio::task::JoinSet::new();
+    for pod in &scenario.pods {
+        let mut profile = pod.profile.clone();
+        mitigation.app.apply(&mut profile);
+        let config = AppConfig {
+            profile,
+            calls: pod.calls.clone(),
+            dns_servers: vec![world.dns_addr()],
+        };
+        let deps = AppDeps {
+            rng: SimRng::fork(seed, &format!("app:{}", pod.name)),
+            proxy_log: world.proxy_log(pod),
+            start,
+            load_for: duration,
+            drain_for: DRAIN_FOR,
+        };
+        let stack = world.app_stack(pod);
+        let sink = collector.clone();
+        let name = pod.name.clone();
+        apps.spawn(async move { (name, meshsim_app::drive(config, stack, deps, sink).await) });
+    }
+    let timeline = scenario.timeline.iter().filter(|e| e.at < duration);
+    for event in timeline {
+        tokio::time::sleep_until(start + event.at).await;
+        tracing::debug!(at = ?event.at, what = %event.action.describe(), "timeline");
+        world.apply(&event.action).await;
+    }
+    while let Some(joined) = apps.join_next().await {
+        match joined {
+            Ok((pod, Err(e))) => tracing::warn!(%pod, error = %e, "application stopped early"),
+            Ok((pod, Ok(stats))) => tracing::info!(%pod, ?stats, "application done"),
+            Err(e) => tracing::warn!(error = %e, "application task failed"),
+        }
+    }
+    world.shutdown().await;
+    let c = collector.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(c.finish(&mitigation.name, duration))
+}

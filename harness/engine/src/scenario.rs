@@ -1,0 +1,287 @@
+//! Scenario files: loading in two phases (serde with unknown keys rejected,
+//! then validation into runtime types), with errors that name the file, line,
+//! column and key path. The format is documented in `scenarios/README.md`.
+
+mod file;
+mod locate;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meshsim_app::{CallSpec, ClientProfile};
+use meshsim_dns::CachePolicy;
+use meshsim_istio::{IstioVersion, Resources};
+use meshsim_upstream::{StopMode, UpstreamConfig};
+
+use crate::error::EngineError;
+use crate::expect::Expectation;
+
+/// A validated scenario: everything a run needs, no socket yet.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// `name`.
+    pub name: String,
+    /// `summary`.
+    pub summary: String,
+    /// `seed` (default 0); `--seed` overrides it.
+    pub seed: u64,
+    /// `duration` of the load phase.
+    pub duration: Duration,
+    /// Width of the report's time-series buckets (default: duration / 60, at least 1 s).
+    pub bucket: Duration,
+    /// `istio` version profile (default `1.24`).
+    pub istio_version: IstioVersion,
+    /// `world.network`.
+    pub network: NetworkSpec,
+    /// `world.dns`.
+    pub dns: DnsSpec,
+    /// `world.external`.
+    pub external: Vec<ExternalSpec>,
+    /// `world.pods`.
+    pub pods: Vec<PodSpec>,
+    /// `timeline`, ordered by time (stable for equal times).
+    pub timeline: Vec<Event>,
+    /// `mitigations`, in file order.
+    pub mitigations: Vec<Mitigation>,
+    /// `expect`.
+    pub expectations: Vec<Expectation>,
+}
+
+/// Path latency of the simulated network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSpec {
+    /// One-way base latency of every path (default 50 µs).
+    pub latency: Duration,
+    /// Seeded jitter added per packet, uniform in `[0, jitter)` (default 0).
+    pub jitter: Duration,
+}
+
+/// The scenario's DNS server and its records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsSpec {
+    /// Where it listens (port 53). Default 10.96.0.10 (kube-dns).
+    pub address: IpAddr,
+    /// Records; each name is also a zone apex.
+    pub records: Vec<RecordSpec>,
+}
+
+/// One name's records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordSpec {
+    /// The name.
+    pub name: String,
+    /// A/AAAA addresses.
+    pub a: Vec<IpAddr>,
+    /// CNAME target.
+    pub cname: Option<String>,
+    /// Record TTL (default 60 s).
+    pub ttl: Duration,
+    /// SOA minimum for negative answers (default 60 s).
+    pub negative_ttl: Duration,
+}
+
+/// A fake upstream server.
+#[derive(Debug, Clone)]
+pub struct ExternalSpec {
+    /// `name`, used by timeline events.
+    pub name: String,
+    /// `address`.
+    pub address: SocketAddr,
+    /// Extra one-way latency to and from it (default 0).
+    pub latency: Duration,
+    /// Its server behaviour.
+    pub upstream: UpstreamConfig,
+}
+
+/// A pod: an application and maybe a sidecar.
+#[derive(Debug, Clone)]
+pub struct PodSpec {
+    /// `name`.
+    pub name: String,
+    /// Its address (default 10.0.0.1, 10.0.0.2... in file order).
+    pub address: IpAddr,
+    /// Whether it has a sidecar.
+    pub sidecar: bool,
+    /// The client profile with the pod's overrides applied.
+    pub profile: ClientProfile,
+    /// Its overrides, kept to re-apply a mitigation's on top.
+    pub overrides: ClientOverrides,
+    /// The calls it makes.
+    pub calls: Vec<CallSpec>,
+}
+
+/// Client-profile fields set by a pod or a mitigation; `None` keeps the profile's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientOverrides {
+    /// `keep_alive`.
+    pub keep_alive: Option<bool>,
+    /// `idle_timeout` (`none` = never).
+    pub idle_timeout: Option<Option<Duration>>,
+    /// `max_connection_age` (`none` = unlimited).
+    pub max_connection_age: Option<Option<Duration>>,
+    /// `connect_timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `request_timeout` (`none` = no timeout).
+    pub request_timeout: Option<Option<Duration>>,
+    /// `dns_cache`: `none`, `ttl`, `forever` or a fixed duration like `30s`.
+    pub dns_cache: Option<CachePolicy>,
+    /// `max_idle_per_host`.
+    pub max_idle_per_host: Option<usize>,
+}
+
+impl ClientOverrides {
+    /// Applies the set fields to `profile`.
+    pub fn apply(&self, profile: &mut ClientProfile) {
+        if let Some(v) = self.keep_alive {
+            profile.keep_alive = v;
+        }
+        if let Some(v) = self.idle_timeout {
+            profile.idle_timeout = v;
+        }
+        if let Some(v) = self.max_connection_age {
+            profile.max_connection_age = v;
+        }
+        if let Some(v) = self.connect_timeout {
+            profile.connect_timeout = v;
+        }
+        if let Some(v) = self.request_timeout {
+            profile.request_timeout = v;
+        }
+        if let Some(v) = &self.dns_cache {
+            profile.dns_cache = v.clone();
+        }
+        if let Some(v) = self.max_idle_per_host {
+            profile.max_idle_per_host = v;
+        }
+    }
+}
+
+/// One timeline event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// When, from the start of the run.
+    pub at: Duration,
+    /// What.
+    pub action: Action,
+}
+
+/// What a timeline event does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `dns.set`: replace a name's addresses (and TTL, if given).
+    DnsSet {
+        /// The name.
+        name: String,
+        /// New addresses.
+        a: Vec<IpAddr>,
+        /// New TTL, if given.
+        ttl: Option<Duration>,
+    },
+    /// `host.stop`: stop an external host.
+    HostStop {
+        /// Its name.
+        name: String,
+        /// `close` (FIN), `reset` (RST) or `blackhole` (silent drop).
+        how: StopMode,
+    },
+    /// `host.start`: start it again.
+    HostStart {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Action {
+    /// How reports show it.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::DnsSet { name, a, .. } => {
+                let list: Vec<String> = a.iter().map(ToString::to_string).collect();
+                format!("dns.set {name} -> {}", list.join(", "))
+            }
+            Action::HostStop { name, how } => format!("host.stop {name} ({})", stop_word(how)),
+            Action::HostStart { name } => format!("host.start {name}"),
+        }
+    }
+}
+
+fn stop_word(how: &StopMode) -> &'static str {
+    match how {
+        StopMode::Close => "close",
+        StopMode::Reset => "reset",
+        StopMode::Blackhole => "blackhole",
+    }
+}
+
+/// One mitigation: a variant of the world.
+#[derive(Debug, Clone)]
+pub struct Mitigation {
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `app`: client overrides applied to every pod.
+    pub app: ClientOverrides,
+    /// `istio`: the Istio resources every sidecar is configured from.
+    pub istio: Resources,
+}
+
+impl Scenario {
+    /// Loads and validates a scenario file.
+    ///
+    /// # Errors
+    /// [`EngineError::Read`] when the file cannot be read;
+    /// [`EngineError::Invalid`] naming the file, line, column and key path of
+    /// the first problem found.
+    pub fn load(path: &Path) -> Result<Scenario, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses and validates scenario text; `path` is used in messages.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] for the first problem found.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, EngineError> {
+        let file: file::ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+            let mut message = first_line(&e.to_string());
+            if let Some(s) = locate::suggestion(&message) {
+                message.push_str(&format!("; did you mean `{s}`?"));
+            }
+            EngineError::Invalid {
+                file: path.to_path_buf(),
+                line,
+                column,
+                path: locate::key_path(text, line, column),
+                message,
+            }
+        })?;
+        validate::scenario(file, text, path)
+    }
+
+    /// The mitigation named `name`.
+    pub fn mitigation(&self, name: &str) -> Option<&Mitigation> {
+        self.mitigations.iter().find(|m| m.name == name)
+    }
+}
+
+/// serde-saphyr's message without its source snippet, and without its own
+/// `error: line L column C: ` prefix (the engine prints the location itself).
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.split_once(": ") {
+        Some((loc, rest)) if loc.starts_with("line ") => rest.to_string(),
+        _ => line.to_string(),
+    }
+}

@@ -1,0 +1,249 @@
+//! The scenario file as written: serde mirror of the YAML, every table with
+//! `deny_unknown_fields`. Validation into runtime types is in `scenario.rs`.
+
+use std::collections::BTreeMap;
+
+use meshsim_core::{HumanDuration, Rate};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The top level of a scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScenarioFile {
+    pub(crate) version: u32,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) summary: String,
+    #[serde(default)]
+    pub(crate) seed: u64,
+    pub(crate) duration: HumanDuration,
+    #[serde(default)]
+    pub(crate) istio: Option<String>,
+    #[serde(default)]
+    pub(crate) bucket: Option<HumanDuration>,
+    pub(crate) world: WorldFile,
+    #[serde(default)]
+    pub(crate) timeline: Vec<EventFile>,
+    pub(crate) mitigations: Vec<MitigationFile>,
+    #[serde(default)]
+    pub(crate) expect: Vec<ExpectFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorldFile {
+    #[serde(default)]
+    pub(crate) network: NetworkFile,
+    #[serde(default)]
+    pub(crate) dns: DnsFile,
+    #[serde(default)]
+    pub(crate) external: Vec<ExternalFile>,
+    pub(crate) pods: Vec<PodFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NetworkFile {
+    #[serde(default)]
+    pub(crate) latency: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) jitter: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnsFile {
+    #[serde(default)]
+    pub(crate) address: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pub(crate) zones: BTreeMap<String, RecordFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordFile {
+    #[serde(default)]
+    pub(crate) a: Option<Vec<std::net::IpAddr>>,
+    #[serde(default)]
+    pub(crate) cname: Option<String>,
+    #[serde(default)]
+    pub(crate) ttl: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) negative_ttl: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExternalFile {
+    pub(crate) name: String,
+    pub(crate) address: std::net::SocketAddr,
+    #[serde(default)]
+    pub(crate) protocol: Option<String>,
+    #[serde(default)]
+    pub(crate) keepalive_timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) max_requests_per_connection: Option<u32>,
+    #[serde(default)]
+    pub(crate) latency: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) routes: Vec<RouteFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteFile {
+    #[serde(default)]
+    pub(crate) prefix: Option<String>,
+    #[serde(default)]
+    pub(crate) status: Option<u16>,
+    #[serde(default)]
+    pub(crate) body_bytes: Option<usize>,
+    #[serde(default)]
+    pub(crate) latency: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PodFile {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) address: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pub(crate) sidecar: bool,
+    pub(crate) app: AppFile,
+}
+
+/// A pod's application: a client profile, optional overrides of its fields
+/// (the same keys as [`ClientOverridesFile`]) and the calls it makes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppFile {
+    pub(crate) client: Spanned<String>,
+    pub(crate) calls: Vec<CallFile>,
+    #[serde(default)]
+    pub(crate) keep_alive: Option<bool>,
+    #[serde(default)]
+    pub(crate) idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) max_connection_age: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) connect_timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) request_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) dns_cache: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) max_idle_per_host: Option<usize>,
+}
+
+impl AppFile {
+    /// The profile overrides written next to `client`.
+    pub(crate) fn overrides(&self) -> ClientOverridesFile {
+        ClientOverridesFile {
+            keep_alive: self.keep_alive,
+            idle_timeout: self.idle_timeout.clone(),
+            max_connection_age: self.max_connection_age.clone(),
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout.clone(),
+            dns_cache: self.dns_cache.clone(),
+            max_idle_per_host: self.max_idle_per_host,
+        }
+    }
+}
+
+/// Client-profile fields a pod or a mitigation may override.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientOverridesFile {
+    #[serde(default)]
+    pub(crate) keep_alive: Option<bool>,
+    #[serde(default)]
+    pub(crate) idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) max_connection_age: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) connect_timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) request_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) dns_cache: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) max_idle_per_host: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallFile {
+    pub(crate) url: Spanned<String>,
+    #[serde(default)]
+    pub(crate) method: Option<String>,
+    pub(crate) rate: Rate,
+    #[serde(default)]
+    pub(crate) arrival: Option<String>,
+}
+
+/// One timeline entry: `at` plus exactly one action key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventFile {
+    pub(crate) at: Spanned<HumanDuration>,
+    #[serde(default, rename = "dns.set")]
+    pub(crate) dns_set: Option<BTreeMap<String, RecordFile>>,
+    #[serde(default, rename = "host.stop")]
+    pub(crate) host_stop: Option<HostStopFile>,
+    #[serde(default, rename = "host.start")]
+    pub(crate) host_start: Option<HostNameFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostStopFile {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) how: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostNameFile {
+    pub(crate) name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MitigationFile {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) app: Option<ClientOverridesFile>,
+    #[serde(default)]
+    pub(crate) istio: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExpectFile {
+    pub(crate) mitigation: Spanned<String>,
+    #[serde(default)]
+    pub(crate) why: Option<String>,
+    #[serde(default)]
+    pub(crate) error_rate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) errors: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) p50: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) p99: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) max: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) upstream_attempts_per_request: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) has_error: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) no_error: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) last_error_before: Option<Spanned<HumanDuration>>,
+}

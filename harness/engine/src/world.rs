@@ -1,0 +1,160 @@
+//! Building one mitigation's world on a network: DNS server, fake upstreams,
+//! sidecars; applying timeline actions to it; tearing it down.
+
+use std::net::SocketAddr;
+
+use meshsim_core::{ProxyLog, SimRng};
+use meshsim_dns::{DnsHandle, ZoneSet};
+use meshsim_istio::MeshConfig;
+use meshsim_net::{Capture, Net, Stack};
+use meshsim_sidecar::{SidecarDeps, SidecarHandle};
+use meshsim_upstream::UpstreamHandle;
+
+use crate::error::EngineError;
+use crate::scenario::{Action, Mitigation, PodSpec, Scenario};
+
+/// A running world: every long-running component's handle.
+pub(crate) struct World {
+    pub(crate) net: Net,
+    /// One access log per pod: its sidecar writes, its application reads
+    /// (request ids restart at 1 in every application).
+    proxy_logs: std::collections::BTreeMap<String, ProxyLog>,
+    zones: ZoneSet,
+    dns: DnsHandle,
+    upstreams: Vec<(String, UpstreamHandle)>,
+    sidecars: Vec<SidecarHandle>,
+    /// Record TTLs as last set, so `dns.set` without `ttl` keeps the old one.
+    ttls: std::collections::BTreeMap<String, std::time::Duration>,
+}
+
+impl World {
+    /// Spawns the DNS server, the upstreams and the sidecars of `scenario`
+    /// under `mitigation`.
+    pub(crate) async fn build(
+        scenario: &Scenario,
+        mitigation: &Mitigation,
+        net: Net,
+        seed: u64,
+    ) -> Result<World, EngineError> {
+        let fail = |what: &str, e: std::io::Error| EngineError::World {
+            scenario: scenario.name.clone(),
+            mitigation: mitigation.name.clone(),
+            message: format!("{what}: {e}"),
+        };
+        let zones = ZoneSet::new();
+        let mut ttls = std::collections::BTreeMap::new();
+        for r in &scenario.dns.records {
+            zones.add_zone(&r.name, r.negative_ttl);
+            if let Some(target) = &r.cname {
+                zones.set_cname(&r.name, target, r.ttl);
+            } else {
+                zones.set_a(&r.name, r.a.clone(), r.ttl);
+            }
+            ttls.insert(r.name.clone(), r.ttl);
+        }
+        let dns = meshsim_dns::spawn(zones.clone(), &net.stack(scenario.dns.address), 53)
+            .await
+            .map_err(|e| fail("dns server", e))?;
+        let mut upstreams = Vec::new();
+        for ext in &scenario.external {
+            if !ext.latency.is_zero() {
+                net.set_host_latency(ext.address.ip(), ext.latency);
+            }
+            let h = meshsim_upstream::spawn(
+                ext.upstream.clone(),
+                net.stack(ext.address.ip()),
+                ext.address.port(),
+            )
+            .await
+            .map_err(|e| fail(&format!("external host {}", ext.name), e))?;
+            upstreams.push((ext.name.clone(), h));
+        }
+        let proxy_logs: std::collections::BTreeMap<String, ProxyLog> = scenario
+            .pods
+            .iter()
+            .map(|p| (p.name.clone(), ProxyLog::new()))
+            .collect();
+        let mut sidecars = Vec::new();
+        for pod in scenario.pods.iter().filter(|p| p.sidecar) {
+            let mesh = MeshConfig::for_version(scenario.istio_version);
+            let config = meshsim_istio::translate(
+                &mitigation.istio,
+                scenario.istio_version,
+                &mesh,
+                vec![dns.addr()],
+            );
+            let deps = SidecarDeps {
+                rng: SimRng::fork(seed, &format!("sidecar:{}", pod.name)),
+                proxy_log: proxy_logs[&pod.name].clone(),
+            };
+            let h = meshsim_sidecar::spawn(config, net.stack(pod.address), deps)
+                .await
+                .map_err(|e| fail(&format!("sidecar of pod {}", pod.name), e))?;
+            sidecars.push(h);
+        }
+        Ok(World {
+            net,
+            proxy_logs,
+            zones,
+            dns,
+            upstreams,
+            sidecars,
+            ttls,
+        })
+    }
+
+    /// The DNS server's address.
+    pub(crate) fn dns_addr(&self) -> SocketAddr {
+        self.dns.addr()
+    }
+
+    /// The access log shared by a pod's sidecar and application.
+    pub(crate) fn proxy_log(&self, pod: &PodSpec) -> ProxyLog {
+        self.proxy_logs.get(&pod.name).cloned().unwrap_or_default()
+    }
+
+    /// The stack a pod's application uses: captured when it has a sidecar.
+    pub(crate) fn app_stack(&self, pod: &PodSpec) -> Stack {
+        if pod.sidecar {
+            self.net.pod_stack(pod.address, Capture::default())
+        } else {
+            self.net.stack(pod.address)
+        }
+    }
+
+    /// Carries out one timeline action.
+    pub(crate) async fn apply(&mut self, action: &Action) {
+        match action {
+            Action::DnsSet { name, a, ttl } => {
+                let ttl = ttl
+                    .or_else(|| self.ttls.get(name).copied())
+                    .unwrap_or(std::time::Duration::from_secs(60));
+                self.ttls.insert(name.clone(), ttl);
+                self.zones.set_a(name, a.clone(), ttl);
+            }
+            Action::HostStop { name, how } => {
+                if let Some((_, h)) = self.upstreams.iter().find(|(n, _)| n == name) {
+                    h.stop(*how).await;
+                }
+            }
+            Action::HostStart { name } => {
+                if let Some((_, h)) = self.upstreams.iter().find(|(n, _)| n == name) {
+                    if let Err(e) = h.start().await {
+                        tracing::warn!(host = %name, error = %e, "host.start failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops every component; every task and socket is gone when it returns.
+    pub(crate) async fn shutdown(self) {
+        for s in self.sidecars {
+            s.shutdown().await;
+        }
+        for (_, u) in self.upstreams {
+            u.shutdown().await;
+        }
+        self.dns.shutdown().await;
+    }
+}

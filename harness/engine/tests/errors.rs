@@ -1,0 +1,112 @@
+//! Bad scenarios fail with file, line, column and key path; never a panic.
+
+use std::path::Path;
+
+use meshsim_engine::{EngineError, Scenario};
+
+const GOOD: &str = "\
+version: 1
+name: t
+duration: 1m
+world:
+  external:
+    - { name: api, address: 10.1.0.1:80 }
+  pods:
+    - name: app
+      sidecar: true
+      app:
+        client: go
+        calls:
+          - { url: \"http://10.1.0.1/\", rate: 10/s }
+mitigations:
+  - name: none
+  - name: retries
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: { name: api }
+      spec:
+        hosts: [api]
+        http:
+          - route: [{ destination: { host: api } }]
+            retries: { attempts: 2, retryOn: \"5xx,connect-failure\" }
+expect:
+  - { mitigation: none, error_rate: \"< 1%\" }
+";
+
+fn invalid(text: &str) -> (usize, usize, String, String) {
+    match Scenario::parse(text, Path::new("t.yaml")) {
+        Err(EngineError::Invalid {
+            line,
+            column,
+            path,
+            message,
+            ..
+        }) => (line, column, path, message),
+        Err(e) => panic!("unexpected error kind: {e}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+#[test]
+fn the_reference_scenario_is_valid() {
+    Scenario::parse(GOOD, Path::new("t.yaml")).unwrap();
+}
+
+#[test]
+fn a_typo_in_a_key_names_line_key_path_and_the_nearest_key() {
+    let (line, _, path, message) =
+        invalid(&GOOD.replace("        client: go", "        clinet: go"));
+    assert_eq!(line, 11);
+    assert_eq!(path, "world.pods[0].app.clinet");
+    assert!(message.contains("did you mean `client`"), "{message}");
+}
+
+#[test]
+fn a_bad_duration_names_its_line_and_key() {
+    let (line, _, path, message) = invalid(&GOOD.replace("duration: 1m", "duration: 1 minute"));
+    assert_eq!(line, 3);
+    assert_eq!(path, "duration");
+    assert!(message.contains("invalid duration"), "{message}");
+}
+
+#[test]
+fn an_unknown_retry_on_token_points_into_the_istio_block() {
+    let (line, _, path, message) =
+        invalid(&GOOD.replace("5xx,connect-failure", "5xx,connect-failures"));
+    assert_eq!(line, 25, "{path}: {message}");
+    assert!(path.starts_with("mitigations[1].istio"), "{path}");
+    assert!(path.contains("retryOn"), "{path}");
+    assert!(message.contains("connect-failures"), "{message}");
+}
+
+#[test]
+fn an_expectation_for_an_unknown_mitigation_is_rejected() {
+    let (line, _, _, message) = invalid(&GOOD.replace(
+        "mitigation: none, error_rate",
+        "mitigation: nonee, error_rate",
+    ));
+    assert_eq!(line, 27);
+    assert!(
+        message.contains("no mitigation named \"nonee\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_event_after_the_end_is_rejected() {
+    let text = GOOD.replace(
+        "mitigations:\n",
+        "timeline:\n  - at: 2m\n    host.stop: { name: api }\nmitigations:\n",
+    );
+    let (line, _, _, message) = invalid(&text);
+    assert_eq!(line, 15);
+    assert!(message.contains("not before the end"), "{message}");
+}
+
+#[test]
+fn an_unknown_client_profile_lists_the_known_ones() {
+    let (line, _, _, message) = invalid(&GOOD.replace("client: go", "client: ruby"));
+    assert_eq!(line, 11);
+    assert!(message.contains("jvm"), "{message}");
+}

@@ -1,0 +1,175 @@
+//! `DestinationRule.spec`.
+
+use super::{Cx, Keys, Obj, boolean, duration, i32_, seq, string, strings, u32_};
+use crate::error::{Fault, Problem};
+use crate::model::{
+    ConnectionPool, DestinationRule, HttpSettings, OutlierDetection, PortTrafficPolicy,
+    TcpKeepalive, TcpSettings, TrafficPolicy,
+};
+use crate::yaml::Node;
+
+const SPEC: Keys<'static> = Keys::with_skipped(
+    &["host", "trafficPolicy", "exportTo"],
+    &["subsets", "workloadSelector"],
+);
+const POLICY: Keys<'static> = Keys::with_skipped(
+    &["connectionPool", "outlierDetection", "portLevelSettings"],
+    &[
+        "loadBalancer",
+        "tls",
+        "tunnel",
+        "proxyProtocol",
+        "retryBudget",
+    ],
+);
+const PORT_POLICY: Keys<'static> = Keys::with_skipped(
+    &["port", "connectionPool", "outlierDetection"],
+    &["loadBalancer", "tls"],
+);
+const PORT_SELECTOR: Keys<'static> = Keys::only(&["number"]);
+const POOL: Keys<'static> = Keys::only(&["tcp", "http"]);
+const TCP: Keys<'static> = Keys::only(&[
+    "maxConnections",
+    "connectTimeout",
+    "tcpKeepalive",
+    "maxConnectionDuration",
+    "idleTimeout",
+]);
+const KEEPALIVE: Keys<'static> = Keys::only(&["probes", "time", "interval"]);
+const HTTP: Keys<'static> = Keys::with_skipped(
+    &[
+        "http1MaxPendingRequests",
+        "http2MaxRequests",
+        "maxRequestsPerConnection",
+        "maxRetries",
+        "idleTimeout",
+        "maxConcurrentStreams",
+    ],
+    &["h2UpgradePolicy", "useClientProtocol"],
+);
+const OUTLIER: Keys<'static> = Keys::only(&[
+    "consecutiveErrors",
+    "splitExternalLocalOriginErrors",
+    "consecutiveLocalOriginFailures",
+    "consecutiveGatewayErrors",
+    "consecutive5xxErrors",
+    "interval",
+    "baseEjectionTime",
+    "maxEjectionPercent",
+    "minHealthPercent",
+]);
+
+/// Decodes `spec` of a DestinationRule (its `meta` is filled by the caller).
+pub(crate) fn decode(cx: &mut Cx, spec: &Node, path: &str) -> Result<DestinationRule, Fault> {
+    let obj = Obj::open(cx, spec, path, &SPEC)?;
+    let mut dr = DestinationRule {
+        host: obj.opt("host", string)?.unwrap_or_default(),
+        ..DestinationRule::default()
+    };
+    if let Some((n, p)) = obj.get("trafficPolicy") {
+        dr.traffic_policy = Some(decode_policy(cx, n, &p)?);
+    }
+    if let Some((n, p)) = obj.get("exportTo") {
+        dr.export_to = strings(cx, n, &p)?;
+    }
+    Ok(dr)
+}
+
+/// Istio's "must have at least one field" rule for an empty mapping.
+fn non_empty(obj: &Obj<'_>, what: &str) -> Result<(), Fault> {
+    if obj.is_empty() {
+        let message = format!("{what} must have at least one field");
+        return Err(Fault::new(
+            obj.path.clone(),
+            obj.pos,
+            Problem::Invalid { message },
+        ));
+    }
+    Ok(())
+}
+
+fn decode_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<TrafficPolicy, Fault> {
+    let obj = Obj::open(cx, node, path, &POLICY)?;
+    non_empty(&obj, "traffic policy")?;
+    let mut policy = TrafficPolicy {
+        connection_pool: obj.opt("connectionPool", |n, p| decode_pool(cx, n, p))?,
+        ..TrafficPolicy::default()
+    };
+    policy.outlier_detection = obj.opt("outlierDetection", |n, p| decode_outlier(cx, n, p))?;
+    if let Some((n, p)) = obj.get("portLevelSettings") {
+        policy.port_level_settings = seq(cx, n, &p)?
+            .into_iter()
+            .map(|(n, p)| decode_port_policy(cx, n, &p))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(policy)
+}
+
+fn decode_port_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<PortTrafficPolicy, Fault> {
+    let obj = Obj::open(cx, node, path, &PORT_POLICY)?;
+    non_empty(&obj, "port traffic policy")?;
+    let mut out = PortTrafficPolicy::default();
+    if let Some((n, p)) = obj.get("port") {
+        out.port = Obj::open(cx, n, &p, &PORT_SELECTOR)?.opt("number", u32_)?;
+    }
+    out.connection_pool = obj.opt("connectionPool", |n, p| decode_pool(cx, n, p))?;
+    out.outlier_detection = obj.opt("outlierDetection", |n, p| decode_outlier(cx, n, p))?;
+    Ok(out)
+}
+
+fn decode_pool(cx: &mut Cx, node: &Node, path: &str) -> Result<ConnectionPool, Fault> {
+    let obj = Obj::open(cx, node, path, &POOL)?;
+    non_empty(&obj, "connection pool")?;
+    let tcp = obj.opt("tcp", |n, p| decode_tcp(cx, n, p))?;
+    let http = obj.opt("http", |n, p| decode_http(cx, n, p))?;
+    Ok(ConnectionPool { tcp, http })
+}
+
+fn decode_tcp(cx: &mut Cx, node: &Node, path: &str) -> Result<TcpSettings, Fault> {
+    let obj = Obj::open(cx, node, path, &TCP)?;
+    let mut tcp = TcpSettings {
+        max_connections: obj.opt("maxConnections", i32_)?,
+        connect_timeout: obj.opt("connectTimeout", duration)?,
+        max_connection_duration: obj.opt("maxConnectionDuration", duration)?,
+        idle_timeout: obj.opt("idleTimeout", duration)?,
+        tcp_keepalive: None,
+    };
+    if let Some((n, p)) = obj.get("tcpKeepalive") {
+        let ka = Obj::open(cx, n, &p, &KEEPALIVE)?;
+        tcp.tcp_keepalive = Some(TcpKeepalive {
+            probes: ka.opt("probes", u32_)?,
+            time: ka.opt("time", duration)?,
+            interval: ka.opt("interval", duration)?,
+        });
+    }
+    Ok(tcp)
+}
+
+fn decode_http(cx: &mut Cx, node: &Node, path: &str) -> Result<HttpSettings, Fault> {
+    let obj = Obj::open(cx, node, path, &HTTP)?;
+    Ok(HttpSettings {
+        http1_max_pending_requests: obj.opt("http1MaxPendingRequests", i32_)?,
+        http2_max_requests: obj.opt("http2MaxRequests", i32_)?,
+        max_requests_per_connection: obj.opt("maxRequestsPerConnection", i32_)?,
+        max_retries: obj.opt("maxRetries", i32_)?,
+        idle_timeout: obj.opt("idleTimeout", duration)?,
+        max_concurrent_streams: obj.opt("maxConcurrentStreams", i32_)?,
+    })
+}
+
+fn decode_outlier(cx: &mut Cx, node: &Node, path: &str) -> Result<OutlierDetection, Fault> {
+    let obj = Obj::open(cx, node, path, &OUTLIER)?;
+    Ok(OutlierDetection {
+        consecutive_errors: obj.opt("consecutiveErrors", i32_)?,
+        split_external_local_origin_errors: obj
+            .opt("splitExternalLocalOriginErrors", boolean)?
+            .unwrap_or(false),
+        consecutive_local_origin_failures: obj.opt("consecutiveLocalOriginFailures", u32_)?,
+        consecutive_gateway_errors: obj.opt("consecutiveGatewayErrors", u32_)?,
+        consecutive_5xx_errors: obj.opt("consecutive5xxErrors", u32_)?,
+        interval: obj.opt("interval", duration)?,
+        base_ejection_time: obj.opt("baseEjectionTime", duration)?,
+        max_ejection_percent: obj.opt("maxEjectionPercent", i32_)?,
+        min_health_percent: obj.opt("minHealthPercent", i32_)?,
+    })
+}

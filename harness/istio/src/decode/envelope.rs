@@ -1,0 +1,139 @@
+//! The Kubernetes envelope of a resource: `apiVersion`, `kind`, `metadata`,
+//! `spec`; and the dispatch to the spec decoder of each kind.
+
+use super::{Cx, Keys, Obj, destination_rule, service_entry, string, virtual_service};
+use crate::error::{Fault, IstioError, Problem};
+use crate::model::{ResourceMeta, Resources};
+use crate::suggest;
+use crate::yaml::Node;
+
+const API_VERSIONS: &[&str] = &[
+    "networking.istio.io/v1",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1alpha3",
+];
+const KINDS: &[&str] = &["ServiceEntry", "VirtualService", "DestinationRule"];
+const METADATA_SKIPPED: &[&str] = &[
+    "labels",
+    "annotations",
+    "generation",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generateName",
+    "finalizers",
+    "ownerReferences",
+    "managedFields",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+];
+
+/// Decodes one document into `out`.
+pub(crate) fn decode_document(
+    doc: &Node,
+    document: usize,
+    out: &mut Resources,
+) -> Result<(), IstioError> {
+    let mut cx = Cx::default();
+    cx.positions.insert(String::new(), doc.pos);
+    let top = Keys {
+        known: &["apiVersion", "kind", "metadata", "spec"],
+        skipped: &["status"],
+        unsupported: &[],
+        silent: true,
+    };
+    let root = Obj::open(&mut cx, doc, "", &top).map_err(|f| not_a_resource(doc, f, document))?;
+    let kind = decode_kind(&root).map_err(|f| IstioError::new(document, f))?;
+    let (name, namespace) =
+        decode_metadata(&mut cx, &root).map_err(|f| located(document, kind, None, f))?;
+    let fail = |f: Fault| located(document, kind, Some(&name), f);
+    let api_version = decode_api_version(&root).map_err(&fail)?;
+    let (spec, spec_path) = root.require("spec").map_err(&fail)?;
+    let meta = |cx: Cx| ResourceMeta {
+        document,
+        api_version: api_version.clone(),
+        name: name.clone(),
+        namespace: namespace.clone(),
+        ignored: cx.ignored,
+        positions: cx.positions,
+    };
+    match kind {
+        "ServiceEntry" => {
+            let mut se = service_entry::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
+            se.meta = meta(cx);
+            out.service_entries.push(se);
+        }
+        "VirtualService" => {
+            let mut vs = virtual_service::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
+            vs.meta = meta(cx);
+            out.virtual_services.push(vs);
+        }
+        _ => {
+            let mut dr = destination_rule::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
+            dr.meta = meta(cx);
+            out.destination_rules.push(dr);
+        }
+    }
+    Ok(())
+}
+
+fn located(document: usize, kind: &str, name: Option<&str>, fault: Fault) -> IstioError {
+    IstioError::new(document, fault).with_resource(Some(kind), name)
+}
+
+fn not_a_resource(doc: &Node, fault: Fault, document: usize) -> IstioError {
+    let fault = match fault.problem {
+        Problem::WrongType { .. } => {
+            let found = match doc.value {
+                crate::yaml::Value::Seq(_) => "a sequence",
+                _ => "a scalar",
+            };
+            Fault::new("", doc.pos, Problem::NotAResource { found })
+        }
+        _ => fault,
+    };
+    IstioError::new(document, fault)
+}
+
+fn decode_kind(root: &Obj<'_>) -> Result<&'static str, Fault> {
+    let (node, path) = root.require("kind")?;
+    let kind = string(node, &path)?;
+    KINDS.iter().copied().find(|k| *k == kind).ok_or_else(|| {
+        let suggestion = suggest::nearest(&kind, KINDS.iter().copied());
+        Fault::new(
+            path,
+            node.pos,
+            Problem::UnsupportedKind { kind, suggestion },
+        )
+    })
+}
+
+fn decode_api_version(root: &Obj<'_>) -> Result<String, Fault> {
+    let (node, path) = root.require("apiVersion")?;
+    let api_version = string(node, &path)?;
+    if API_VERSIONS.contains(&api_version.as_str()) {
+        Ok(api_version)
+    } else {
+        Err(Fault::new(
+            path,
+            node.pos,
+            Problem::UnsupportedApiVersion { api_version },
+        ))
+    }
+}
+
+fn decode_metadata(cx: &mut Cx, root: &Obj<'_>) -> Result<(String, Option<String>), Fault> {
+    let (node, path) = root.require("metadata")?;
+    let keys = Keys {
+        known: &["name", "namespace"],
+        skipped: METADATA_SKIPPED,
+        unsupported: &[],
+        silent: true,
+    };
+    let meta = Obj::open(cx, node, &path, &keys)?;
+    let (name_node, name_path) = meta.require("name")?;
+    let name = string(name_node, &name_path)?;
+    let namespace = meta.opt("namespace", string)?;
+    Ok((name, namespace))
+}

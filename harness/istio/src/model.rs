@@ -1,0 +1,413 @@
+//! Istio resources as parsed: `networking.istio.io` ServiceEntry,
+//! VirtualService and DestinationRule, cut to the fields meshsim reads.
+//!
+//! Field names follow Istio's API (snake_case of its camelCase). Numbers keep
+//! Istio's signed proto types where Istio validates the sign (so a negative
+//! value reaches [`crate::validate()`] and gets Istio's message). Valid Istio
+//! fields that meshsim does not model are accepted and listed in
+//! [`ResourceMeta::ignored`] so a caller can warn about them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::Pos;
+
+/// Every resource parsed from one YAML stream, in document order per kind.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resources {
+    /// `ServiceEntry` resources.
+    pub service_entries: Vec<ServiceEntry>,
+    /// `VirtualService` resources.
+    pub virtual_services: Vec<VirtualService>,
+    /// `DestinationRule` resources.
+    pub destination_rules: Vec<DestinationRule>,
+}
+
+/// Where a resource came from, and what of it was ignored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResourceMeta {
+    /// 1-based index of the YAML document.
+    pub document: usize,
+    /// `apiVersion` as written.
+    pub api_version: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, if given.
+    pub namespace: Option<String>,
+    /// Key paths of valid Istio fields that meshsim accepts but does not model
+    /// (e.g. `spec.http[0].fault`), in document order.
+    pub ignored: Vec<String>,
+    /// Position of every decoded key path.
+    pub(crate) positions: BTreeMap<String, Pos>,
+}
+
+impl ResourceMeta {
+    /// `(line, column)` of the value at `path` (1-based), if that path was in
+    /// the YAML.
+    pub fn position(&self, path: &str) -> Option<(usize, usize)> {
+        self.positions.get(path).map(|p| (p.line, p.column))
+    }
+
+    /// The position of `path`, or of its nearest ancestor that exists.
+    pub(crate) fn nearest_pos(&self, path: &str) -> Pos {
+        let mut p = path;
+        loop {
+            if let Some(pos) = self.positions.get(p) {
+                return *pos;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => return self.positions.get("").copied().unwrap_or_default(),
+            }
+        }
+    }
+}
+
+/// `ServiceEntry.location`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MeshLocation {
+    /// `MESH_EXTERNAL` (the default).
+    #[default]
+    External,
+    /// `MESH_INTERNAL`.
+    Internal,
+}
+
+/// `ServiceEntry.resolution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolution {
+    /// `NONE` (the default): ORIGINAL_DST, the app's own DNS answer decides.
+    #[default]
+    None,
+    /// `STATIC`: the endpoints' IP addresses.
+    Static,
+    /// `DNS`: STRICT_DNS, every resolved address is a host.
+    Dns,
+    /// `DNS_ROUND_ROBIN`: LOGICAL_DNS, first address, new connections only.
+    DnsRoundRobin,
+}
+
+/// A port protocol, as Istio's `protocol.Parse` reads it (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `HTTP`.
+    Http,
+    /// `HTTP2`.
+    Http2,
+    /// `HTTP_PROXY`.
+    HttpProxy,
+    /// `GRPC`.
+    Grpc,
+    /// `GRPC-Web`.
+    GrpcWeb,
+    /// `HTTPS`.
+    Https,
+    /// `TLS`.
+    Tls,
+    /// `TCP`.
+    Tcp,
+    /// `UDP`.
+    Udp,
+    /// `Mongo`.
+    Mongo,
+    /// `Redis`.
+    Redis,
+    /// `MySQL`.
+    Mysql,
+}
+
+impl Protocol {
+    /// Every protocol with Istio's spelling.
+    pub const ALL: &'static [(Protocol, &'static str)] = &[
+        (Protocol::Http, "HTTP"),
+        (Protocol::Http2, "HTTP2"),
+        (Protocol::HttpProxy, "HTTP_PROXY"),
+        (Protocol::Grpc, "GRPC"),
+        (Protocol::GrpcWeb, "GRPC-Web"),
+        (Protocol::Https, "HTTPS"),
+        (Protocol::Tls, "TLS"),
+        (Protocol::Tcp, "TCP"),
+        (Protocol::Udp, "UDP"),
+        (Protocol::Mongo, "Mongo"),
+        (Protocol::Redis, "Redis"),
+        (Protocol::Mysql, "MySQL"),
+    ];
+
+    /// Parses case-insensitively, like Istio.
+    pub fn parse(text: &str) -> Option<Protocol> {
+        Protocol::ALL
+            .iter()
+            .find(|(_, s)| s.eq_ignore_ascii_case(text))
+            .map(|(p, _)| *p)
+    }
+
+    /// Whether the outbound listener for this port speaks HTTP.
+    pub fn is_http(self) -> bool {
+        matches!(
+            self,
+            Protocol::Http
+                | Protocol::Http2
+                | Protocol::HttpProxy
+                | Protocol::Grpc
+                | Protocol::GrpcWeb
+        )
+    }
+
+    /// Whether this is TLS (`HTTPS`, `TLS`).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Tls)
+    }
+}
+
+/// A `ServiceEntry`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceEntry {
+    /// Source and ignored fields.
+    pub meta: ResourceMeta,
+    /// `hosts`.
+    pub hosts: Vec<String>,
+    /// `addresses` (IPs or CIDRs).
+    pub addresses: Vec<String>,
+    /// `ports`.
+    pub ports: Vec<ServicePort>,
+    /// `location`.
+    pub location: MeshLocation,
+    /// `resolution`.
+    pub resolution: Resolution,
+    /// `endpoints`.
+    pub endpoints: Vec<WorkloadEntry>,
+    /// `exportTo`.
+    pub export_to: Vec<String>,
+}
+
+/// `ServiceEntry.ports[]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServicePort {
+    /// `number`.
+    pub number: u32,
+    /// `name`.
+    pub name: String,
+    /// `protocol`; `None` = unset (Istio sniffs the protocol).
+    pub protocol: Option<Protocol>,
+    /// `targetPort`.
+    pub target_port: Option<u32>,
+}
+
+impl ServicePort {
+    /// Whether traffic to this port is routed as HTTP. An unset protocol is
+    /// sniffed by Istio, which sends HTTP requests through the HTTP routes.
+    pub fn is_http(&self) -> bool {
+        self.protocol.is_none_or(Protocol::is_http)
+    }
+}
+
+/// `ServiceEntry.endpoints[]` (a `WorkloadEntry`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkloadEntry {
+    /// `address`: an IP (STATIC) or an IP or host name (DNS).
+    pub address: String,
+    /// `ports`: service port name -> endpoint port.
+    pub ports: BTreeMap<String, u32>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `weight`.
+    pub weight: Option<u32>,
+}
+
+/// A `VirtualService`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VirtualService {
+    /// Source and ignored fields.
+    pub meta: ResourceMeta,
+    /// `hosts`.
+    pub hosts: Vec<String>,
+    /// `gateways`; empty = the mesh (sidecars).
+    pub gateways: Vec<String>,
+    /// `http` routes, in order.
+    pub http: Vec<HttpRoute>,
+    /// Whether `tcp` or `tls` routes were given (accepted, not modelled).
+    pub has_tcp_or_tls: bool,
+    /// `exportTo`.
+    pub export_to: Vec<String>,
+}
+
+impl VirtualService {
+    /// Whether the VirtualService applies to sidecars (`gateways` empty or
+    /// containing `mesh`).
+    pub fn applies_to_mesh(&self) -> bool {
+        self.gateways.is_empty() || self.gateways.iter().any(|g| g == "mesh")
+    }
+}
+
+/// `VirtualService.http[]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpRoute {
+    /// `name`.
+    pub name: Option<String>,
+    /// `match`; empty = match everything.
+    pub matches: Vec<HttpMatch>,
+    /// `route` destinations.
+    pub route: Vec<RouteDestination>,
+    /// `timeout`.
+    pub timeout: Option<Duration>,
+    /// `retries`.
+    pub retries: Option<HttpRetry>,
+}
+
+/// `VirtualService.http[].match[]`. Only `uri.prefix` and `port` are modelled.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpMatch {
+    /// `name`.
+    pub name: Option<String>,
+    /// `uri.prefix`.
+    pub uri_prefix: Option<String>,
+    /// `port`: only on this listener port.
+    pub port: Option<u32>,
+}
+
+/// `VirtualService.http[].route[]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteDestination {
+    /// `destination`.
+    pub destination: Destination,
+    /// `weight`.
+    pub weight: i32,
+}
+
+/// A `Destination`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Destination {
+    /// `host`.
+    pub host: String,
+    /// `subset`.
+    pub subset: Option<String>,
+    /// `port.number`.
+    pub port: Option<u32>,
+}
+
+/// `HTTPRetry`: VirtualService `retries`, also mesh `defaultHttpRetryPolicy`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpRetry {
+    /// `attempts` (0 = no retry policy at all).
+    pub attempts: i32,
+    /// `perTryTimeout`.
+    pub per_try_timeout: Option<Duration>,
+    /// `retryOn`, as written (comma list).
+    pub retry_on: Option<String>,
+    /// `retryRemoteLocalities`.
+    pub retry_remote_localities: Option<bool>,
+    /// `retryIgnorePreviousHosts` (Istio >= 1.26).
+    pub retry_ignore_previous_hosts: Option<bool>,
+    /// `backoff` (Istio >= 1.26): retry back-off base interval.
+    pub backoff: Option<Duration>,
+}
+
+/// A `DestinationRule`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DestinationRule {
+    /// Source and ignored fields.
+    pub meta: ResourceMeta,
+    /// `host`.
+    pub host: String,
+    /// `trafficPolicy`.
+    pub traffic_policy: Option<TrafficPolicy>,
+    /// `exportTo`.
+    pub export_to: Vec<String>,
+}
+
+/// `DestinationRule.trafficPolicy`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrafficPolicy {
+    /// `connectionPool`.
+    pub connection_pool: Option<ConnectionPool>,
+    /// `outlierDetection` (parsed and validated, not yet translated).
+    pub outlier_detection: Option<OutlierDetection>,
+    /// `portLevelSettings`.
+    pub port_level_settings: Vec<PortTrafficPolicy>,
+}
+
+/// `trafficPolicy.portLevelSettings[]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortTrafficPolicy {
+    /// `port.number`.
+    pub port: Option<u32>,
+    /// `connectionPool`: replaces the top-level one for this port.
+    pub connection_pool: Option<ConnectionPool>,
+    /// `outlierDetection`.
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// `ConnectionPoolSettings`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConnectionPool {
+    /// `tcp`.
+    pub tcp: Option<TcpSettings>,
+    /// `http`.
+    pub http: Option<HttpSettings>,
+}
+
+/// `ConnectionPoolSettings.tcp`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TcpSettings {
+    /// `maxConnections`.
+    pub max_connections: Option<i32>,
+    /// `connectTimeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `tcpKeepalive`.
+    pub tcp_keepalive: Option<TcpKeepalive>,
+    /// `maxConnectionDuration`.
+    pub max_connection_duration: Option<Duration>,
+    /// `idleTimeout` (used for HTTP only when `http.idleTimeout` is unset).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// `tcp.tcpKeepalive`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TcpKeepalive {
+    /// `probes`.
+    pub probes: Option<u32>,
+    /// `time`.
+    pub time: Option<Duration>,
+    /// `interval`.
+    pub interval: Option<Duration>,
+}
+
+/// `ConnectionPoolSettings.http`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpSettings {
+    /// `http1MaxPendingRequests`.
+    pub http1_max_pending_requests: Option<i32>,
+    /// `http2MaxRequests`.
+    pub http2_max_requests: Option<i32>,
+    /// `maxRequestsPerConnection`.
+    pub max_requests_per_connection: Option<i32>,
+    /// `maxRetries`.
+    pub max_retries: Option<i32>,
+    /// `idleTimeout`.
+    pub idle_timeout: Option<Duration>,
+    /// `maxConcurrentStreams`.
+    pub max_concurrent_streams: Option<i32>,
+}
+
+/// `OutlierDetection`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutlierDetection {
+    /// `consecutiveErrors` (deprecated).
+    pub consecutive_errors: Option<i32>,
+    /// `splitExternalLocalOriginErrors`.
+    pub split_external_local_origin_errors: bool,
+    /// `consecutiveLocalOriginFailures`.
+    pub consecutive_local_origin_failures: Option<u32>,
+    /// `consecutiveGatewayErrors`.
+    pub consecutive_gateway_errors: Option<u32>,
+    /// `consecutive5xxErrors`.
+    pub consecutive_5xx_errors: Option<u32>,
+    /// `interval`.
+    pub interval: Option<Duration>,
+    /// `baseEjectionTime`.
+    pub base_ejection_time: Option<Duration>,
+    /// `maxEjectionPercent`.
+    pub max_ejection_percent: Option<i32>,
+    /// `minHealthPercent`.
+    pub min_health_percent: Option<i32>,
+}

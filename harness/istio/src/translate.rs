@@ -1,0 +1,60 @@
+//! Resources -> sidecar configuration, the way pilot builds a sidecar's
+//! outbound CDS and RDS.
+//!
+//! - `registry`: the ServiceEntry host x port table everything else reads;
+//! - `clusters`: one `outbound|<port>||<host>` cluster per host and port,
+//!   shaped by the resolution, the mesh settings and the DestinationRule;
+//! - `routes`: a virtual host per HTTP host and port with Istio's default
+//!   route, then VirtualService routes replacing it.
+//!
+//! Input is assumed validated; invalid leftovers (a port above 65535, an
+//! unparsable STATIC address) are skipped, never a panic.
+
+pub(crate) mod clusters;
+pub(crate) mod registry;
+pub(crate) mod routes;
+
+use std::net::SocketAddr;
+
+use meshsim_sidecar::config::{Cluster, SidecarConfig};
+
+use crate::model::Resources;
+use crate::version::{IstioVersion, MeshConfig};
+
+/// Builds one sidecar's configuration from `res` under the `version` profile.
+///
+/// HTTP listener ports are the mesh's plus every ServiceEntry port whose
+/// protocol is HTTP, HTTP2, gRPC (or unset: Istio sniffs it). Hosts without a
+/// ServiceEntry get no cluster: the sidecar sends them to `PassthroughCluster`
+/// (or blocks them under `REGISTRY_ONLY`).
+pub fn translate(
+    res: &Resources,
+    version: IstioVersion,
+    mesh: &MeshConfig,
+    dns_servers: Vec<SocketAddr>,
+) -> SidecarConfig {
+    let registry = registry::Registry::build(res);
+    let mut http_ports = mesh.http_ports.clone();
+    http_ports.extend(
+        registry
+            .entries()
+            .iter()
+            .filter(|e| e.port.is_http())
+            .map(|e| e.number),
+    );
+    http_ports.sort_unstable();
+    http_ports.dedup();
+    let passthrough = Cluster {
+        connect_timeout: mesh.connect_timeout,
+        ..Cluster::passthrough()
+    };
+    SidecarConfig {
+        http_ports,
+        virtual_hosts: routes::build(res, &registry, version, mesh),
+        clusters: clusters::build(res, &registry, version, mesh),
+        outbound_traffic_policy: mesh.outbound_traffic_policy,
+        passthrough,
+        dns_servers,
+        ..SidecarConfig::default()
+    }
+}

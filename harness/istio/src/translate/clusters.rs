@@ -1,0 +1,153 @@
+//! Outbound clusters (pilot's `cluster.go`, `cluster_traffic_policy.go`).
+//!
+//! Resolution -> discovery (fact sheet §3.3): `NONE` -> ORIGINAL_DST, `STATIC`
+//! -> fixed endpoints (EDS), `DNS` -> STRICT_DNS, `DNS_ROUND_ROBIN` ->
+//! LOGICAL_DNS. DNS clusters get Istio's refresh settings (respect TTL from
+//! 1.3, mesh `dnsRefreshRate`, jitter). The DestinationRule's connection pool
+//! (§4.2) sets connect timeout, idle timeout, max requests per connection,
+//! max connection duration and max connections.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use meshsim_sidecar::config::{Cluster, Discovery, DnsRefresh, PoolSettings};
+
+use super::registry::{Entry, Registry};
+use crate::model::{ConnectionPool, DestinationRule, Resolution, Resources, WorkloadEntry};
+use crate::validate::names;
+use crate::version::{IstioVersion, MeshConfig};
+
+/// One cluster per registry entry, in registry order.
+pub(crate) fn build(
+    res: &Resources,
+    registry: &Registry<'_>,
+    version: IstioVersion,
+    mesh: &MeshConfig,
+) -> Vec<Cluster> {
+    registry
+        .entries()
+        .iter()
+        .map(|e| cluster(e, res, version, mesh))
+        .collect()
+}
+
+fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshConfig) -> Cluster {
+    let pool = destination_rule_for(res, e.host).and_then(|dr| connection_pool(dr, e.number));
+    let tcp = pool.and_then(|p| p.tcp.as_ref());
+    Cluster {
+        name: e.cluster_name(),
+        discovery: discovery(e),
+        connect_timeout: tcp
+            .and_then(|t| t.connect_timeout)
+            .unwrap_or(mesh.connect_timeout),
+        pool: pool_settings(pool),
+        dns: DnsRefresh {
+            respect_dns_ttl: version.at_least(1, 3),
+            refresh_rate: mesh.dns_refresh_rate,
+            jitter: mesh.dns_jitter,
+        },
+    }
+}
+
+/// The upstream port of an endpoint: its named port, else the service port's
+/// `targetPort`, else the service port.
+fn endpoint_port(e: &Entry<'_>, ep: Option<&WorkloadEntry>) -> u16 {
+    let named = ep.and_then(|ep| ep.ports.get(&e.port.name)).copied();
+    let target = named.or(e.port.target_port).filter(|p| *p != 0);
+    target
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(e.number)
+}
+
+fn discovery(e: &Entry<'_>) -> Discovery {
+    let first = e.se.endpoints.first();
+    let dns_target = || {
+        let hostname = first.map_or_else(|| e.host.to_string(), |ep| ep.address.clone());
+        (hostname, endpoint_port(e, first))
+    };
+    match e.se.resolution {
+        Resolution::None => Discovery::OriginalDst,
+        Resolution::Static => Discovery::Static {
+            endpoints: e
+                .se
+                .endpoints
+                .iter()
+                .filter_map(|ep| {
+                    ep.address
+                        .parse::<IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, endpoint_port(e, Some(ep))))
+                })
+                .collect(),
+        },
+        Resolution::Dns => {
+            let (hostname, port) = dns_target();
+            Discovery::StrictDns { hostname, port }
+        }
+        Resolution::DnsRoundRobin => {
+            let (hostname, port) = dns_target();
+            Discovery::LogicalDns { hostname, port }
+        }
+    }
+}
+
+/// The DestinationRule for `host`: an exact `host` match first, else the most
+/// specific wildcard; document order breaks ties (Istio: oldest wins).
+pub(crate) fn destination_rule_for<'r>(
+    res: &'r Resources,
+    host: &str,
+) -> Option<&'r DestinationRule> {
+    let rules = &res.destination_rules;
+    rules.iter().find(|dr| dr.host == host).or_else(|| {
+        rules
+            .iter()
+            .filter(|dr| dr.host.starts_with('*') && names::hosts_match(&dr.host, host))
+            .fold(None, |best: Option<&DestinationRule>, dr| match best {
+                Some(b) if b.host.len() >= dr.host.len() => Some(b),
+                _ => Some(dr),
+            })
+    })
+}
+
+/// The connection pool that applies on `port`: the port-level one if it sets
+/// a pool, else the top-level one.
+fn connection_pool(dr: &DestinationRule, port: u16) -> Option<&ConnectionPool> {
+    let policy = dr.traffic_policy.as_ref()?;
+    let port_level = policy
+        .port_level_settings
+        .iter()
+        .find(|pl| pl.port == Some(u32::from(port)))
+        .and_then(|pl| pl.connection_pool.as_ref());
+    port_level.or(policy.connection_pool.as_ref())
+}
+
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+/// Istio's `applyConnectionPool` onto Envoy's defaults (idle 1 h, unlimited).
+pub(crate) fn pool_settings(pool: Option<&ConnectionPool>) -> PoolSettings {
+    let mut out = PoolSettings::default();
+    let http = pool.and_then(|p| p.http.as_ref());
+    let tcp = pool.and_then(|p| p.tcp.as_ref());
+    // tcp.idleTimeout applies to HTTP only when http.idleTimeout is unset; 0 disables.
+    if let Some(idle) = http
+        .and_then(|h| h.idle_timeout)
+        .or(tcp.and_then(|t| t.idle_timeout))
+    {
+        out.idle_timeout = non_zero(idle);
+    }
+    if let Some(n) = http
+        .and_then(|h| h.max_requests_per_connection)
+        .filter(|n| *n > 0)
+    {
+        out.max_requests_per_connection = Some(n.unsigned_abs());
+    }
+    if let Some(d) = tcp.and_then(|t| t.max_connection_duration) {
+        out.max_connection_duration = non_zero(d);
+    }
+    if let Some(n) = tcp.and_then(|t| t.max_connections).filter(|n| *n > 0) {
+        out.max_connections = n.unsigned_abs();
+    }
+    out
+}

@@ -1,0 +1,180 @@
+//! Outbound HTTP routes (pilot's `httproute.go` and `route.go`).
+//!
+//! Every ServiceEntry host on an HTTP port gets a virtual host with domains
+//! `[host, host:port]` and Istio's default route: prefix `/`, route timeout
+//! disabled, the default retry policy. A VirtualService then replaces those
+//! routes on the virtual hosts of the services it names, on each of their
+//! HTTP ports. VirtualService hosts that name no ServiceEntry get virtual
+//! hosts of their own on those ports, or on port 80 when the VirtualService
+//! names no service at all (pilot does the same). The first VirtualService (in
+//! document order) to claim a host and port wins.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use meshsim_sidecar::config::{Route, VirtualHost};
+
+use super::registry::{Registry, cluster_name};
+use crate::model::{HttpRoute, Resources, VirtualService};
+use crate::retry;
+use crate::version::{IstioVersion, MeshConfig};
+
+type Key = (String, u16);
+
+/// The virtual hosts of one sidecar.
+pub(crate) fn build(
+    res: &Resources,
+    registry: &Registry<'_>,
+    version: IstioVersion,
+    mesh: &MeshConfig,
+) -> Vec<VirtualHost> {
+    let mut hosts: Vec<VirtualHost> = Vec::new();
+    let mut index: BTreeMap<Key, usize> = BTreeMap::new();
+    for e in registry.entries().iter().filter(|e| e.port.is_http()) {
+        let route = Route {
+            name: "default".to_string(),
+            prefix: "/".to_string(),
+            cluster: e.cluster_name(),
+            timeout: None,
+            retry_policy: retry::route_retry_policy(None, version, mesh),
+        };
+        index.insert((e.host.to_string(), e.number), hosts.len());
+        hosts.push(virtual_host(e.host, e.number, vec![route]));
+    }
+    let mut claimed: BTreeSet<Key> = BTreeSet::new();
+    let cx = Cx {
+        registry,
+        version,
+        mesh,
+    };
+    for vs in res
+        .virtual_services
+        .iter()
+        .filter(|vs| vs.applies_to_mesh())
+    {
+        apply_virtual_service(&cx, vs, &mut hosts, &mut index, &mut claimed);
+    }
+    hosts
+}
+
+struct Cx<'a, 'r> {
+    registry: &'a Registry<'r>,
+    version: IstioVersion,
+    mesh: &'a MeshConfig,
+}
+
+fn virtual_host(host: &str, port: u16, routes: Vec<Route>) -> VirtualHost {
+    VirtualHost {
+        name: format!("{host}:{port}"),
+        port,
+        domains: vec![host.to_string(), format!("{host}:{port}")],
+        routes,
+    }
+}
+
+fn apply_virtual_service(
+    cx: &Cx<'_, '_>,
+    vs: &VirtualService,
+    hosts: &mut Vec<VirtualHost>,
+    index: &mut BTreeMap<Key, usize>,
+    claimed: &mut BTreeSet<Key>,
+) {
+    let mut services: BTreeSet<Key> = BTreeSet::new();
+    let mut plain: Vec<&str> = Vec::new();
+    for host in &vs.hosts {
+        let matched: Vec<Key> = cx
+            .registry
+            .matching(host)
+            .filter(|e| e.port.is_http())
+            .map(|e| (e.host.to_string(), e.number))
+            .collect();
+        if matched.is_empty() && !cx.registry.matching(host).any(|_| true) {
+            plain.push(host);
+        }
+        services.extend(matched);
+    }
+    let mut ports: BTreeSet<u16> = services.iter().map(|(_, p)| *p).collect();
+    if ports.is_empty() {
+        ports.insert(80);
+    }
+    for port in ports {
+        let routes = build_routes(cx, vs, port);
+        if routes.is_empty() {
+            continue;
+        }
+        for key in services.iter().filter(|(_, p)| *p == port) {
+            if let (true, Some(&i)) = (claimed.insert(key.clone()), index.get(key)) {
+                hosts[i].routes = routes.clone();
+            }
+        }
+        for host in &plain {
+            let key = (host.to_string(), port);
+            if claimed.insert(key.clone()) {
+                index.insert(key, hosts.len());
+                hosts.push(virtual_host(host, port, routes.clone()));
+            }
+        }
+    }
+}
+
+/// Istio's route name: the HTTPRoute name, with `.<match name>` appended.
+fn route_name(route: Option<&str>, matched: Option<&str>) -> String {
+    match (route, matched) {
+        (Some(r), Some(m)) => format!("{r}.{m}"),
+        (Some(r), None) => r.to_string(),
+        (None, Some(m)) => format!(".{m}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The Envoy routes of `vs` on listener port `port`.
+fn build_routes(cx: &Cx<'_, '_>, vs: &VirtualService, port: u16) -> Vec<Route> {
+    let mut out = Vec::new();
+    for http in &vs.http {
+        let Some(cluster) = destination_cluster(cx, http, port) else {
+            continue;
+        };
+        let retry_policy = retry::route_retry_policy(http.retries.as_ref(), cx.version, cx.mesh);
+        let timeout = http.timeout.filter(|t| *t > Duration::ZERO);
+        let make = |name: String, prefix: &str| Route {
+            name,
+            prefix: prefix.to_string(),
+            cluster: cluster.clone(),
+            timeout,
+            retry_policy: retry_policy.clone(),
+        };
+        if http.matches.is_empty() {
+            out.push(make(route_name(http.name.as_deref(), None), "/"));
+        }
+        for m in http
+            .matches
+            .iter()
+            .filter(|m| m.port.is_none_or(|p| p == u32::from(port)))
+        {
+            let name = route_name(http.name.as_deref(), m.name.as_deref());
+            out.push(make(name, m.uri_prefix.as_deref().unwrap_or("/")));
+        }
+    }
+    out
+}
+
+/// Istio's `GetDestinationCluster` for one destination: the destination's
+/// port, else the service's only port, else the listener port.
+///
+/// Weighted splits are not modelled: the first destination Istio would keep
+/// (weight > 0, or the only one) takes all traffic.
+fn destination_cluster(cx: &Cx<'_, '_>, http: &HttpRoute, listener_port: u16) -> Option<String> {
+    let kept = http
+        .route
+        .iter()
+        .find(|rd| rd.weight > 0 || http.route.len() == 1);
+    let d = &kept.or(http.route.first())?.destination;
+    let port = match d.port.and_then(|p| u16::try_from(p).ok()) {
+        Some(p) => p,
+        None => match cx.registry.ports_of(&d.host).as_slice() {
+            [only] => *only,
+            _ => listener_port,
+        },
+    };
+    Some(cluster_name(port, d.subset.as_deref(), &d.host))
+}

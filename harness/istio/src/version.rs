@@ -1,0 +1,158 @@
+//! Istio version profiles and the mesh-wide settings (`MeshConfig`) that
+//! translation reads.
+//!
+//! Defaults moved between releases (DNS refresh 5 s -> 60 s in 1.14, the
+//! default retry policy in 1.6 and 1.24, ...); every such switch is keyed on an
+//! [`IstioVersion`], compared as `(major, minor)`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use meshsim_sidecar::config::OutboundTrafficPolicy;
+
+use crate::error::Problem;
+use crate::model::HttpRetry;
+
+/// An Istio release line, e.g. `1.24`. Ordered by `(major, minor)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IstioVersion {
+    /// Major version (1).
+    pub major: u32,
+    /// Minor version (24 for 1.24).
+    pub minor: u32,
+}
+
+impl IstioVersion {
+    /// `major.minor`.
+    pub const fn new(major: u32, minor: u32) -> IstioVersion {
+        IstioVersion { major, minor }
+    }
+
+    /// Whether this version is `major.minor` or later.
+    pub fn at_least(self, major: u32, minor: u32) -> bool {
+        self >= IstioVersion::new(major, minor)
+    }
+}
+
+impl FromStr for IstioVersion {
+    type Err = Problem;
+
+    /// Parses `1.24`; a patch part (`1.24.3`) is accepted and dropped, since
+    /// profiles only change per minor release.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || Problem::InvalidVersion {
+            text: s.to_string(),
+        };
+        let mut parts = s.trim().split('.');
+        let mut number = |required: bool| -> Result<Option<u32>, Problem> {
+            match parts.next() {
+                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse().map(Some).map_err(|_| err())
+                }
+                None if !required => Ok(None),
+                _ => Err(err()),
+            }
+        };
+        let major = number(true)?.ok_or_else(err)?;
+        let minor = number(true)?.ok_or_else(err)?;
+        let _patch = number(false)?;
+        if parts.next().is_some() {
+            return Err(err());
+        }
+        Ok(IstioVersion { major, minor })
+    }
+}
+
+impl fmt::Display for IstioVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The parts of Istio's `MeshConfig` that shape sidecar configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshConfig {
+    /// `connectTimeout`: cluster connect timeout. Default 10 s.
+    pub connect_timeout: Duration,
+    /// `dnsRefreshRate`: DNS refresh for TTL-0 answers and after failures.
+    /// Default 60 s from Istio 1.14, 5 s before.
+    pub dns_refresh_rate: Duration,
+    /// `PILOT_DNS_JITTER_DURATION`: random extra delay on each DNS refresh.
+    /// Default 100 ms.
+    pub dns_jitter: Duration,
+    /// `outboundTrafficPolicy.mode`. Default `AllowAny`.
+    pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// Ports that have an HTTP outbound listener even without a ServiceEntry
+    /// (the mesh's Kubernetes HTTP services). Default `[80]`.
+    pub http_ports: Vec<u16>,
+    /// `defaultHttpRetryPolicy` (Istio >= 1.12; ignored before): replaces the
+    /// built-in default on routes without VirtualService retries. Default none.
+    pub default_http_retry_policy: Option<HttpRetry>,
+}
+
+impl MeshConfig {
+    /// Istio's defaults for `version`: 10 s connect timeout, DNS refresh 60 s
+    /// (>= 1.14, else 5 s), 100 ms jitter, `AllowAny`, HTTP port 80, no mesh
+    /// retry policy.
+    pub fn for_version(v: IstioVersion) -> MeshConfig {
+        let dns_refresh = if v.at_least(1, 14) { 60 } else { 5 };
+        MeshConfig {
+            connect_timeout: Duration::from_secs(10),
+            dns_refresh_rate: Duration::from_secs(dns_refresh),
+            dns_jitter: Duration::from_millis(100),
+            outbound_traffic_policy: OutboundTrafficPolicy::AllowAny,
+            http_ports: vec![80],
+            default_http_retry_policy: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_parses_major_minor_and_drops_patch() {
+        assert_eq!(
+            "1.24".parse::<IstioVersion>().unwrap(),
+            IstioVersion::new(1, 24)
+        );
+        assert_eq!(
+            "1.24.3".parse::<IstioVersion>().unwrap(),
+            IstioVersion::new(1, 24)
+        );
+        assert_eq!(IstioVersion::new(1, 9).to_string(), "1.9");
+    }
+
+    #[test]
+    fn version_rejects_garbage() {
+        for bad in ["", "1", "1.", "x.2", "1.2.3.4", "1.-2"] {
+            assert!(bad.parse::<IstioVersion>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions_order_numerically_not_lexically() {
+        assert!(IstioVersion::new(1, 9) < IstioVersion::new(1, 10));
+    }
+
+    #[test]
+    fn dns_refresh_rate_is_60s_from_1_14_and_5s_before() {
+        assert_eq!(
+            MeshConfig::for_version(IstioVersion::new(1, 14))
+                .dns_refresh_rate
+                .as_secs(),
+            60
+        );
+        assert_eq!(
+            MeshConfig::for_version(IstioVersion::new(1, 13))
+                .dns_refresh_rate
+                .as_secs(),
+            5
+        );
+        let m = MeshConfig::for_version(IstioVersion::new(1, 24));
+        assert_eq!(m.connect_timeout.as_secs(), 10);
+        assert_eq!(m.http_ports, vec![80]);
+    }
+}

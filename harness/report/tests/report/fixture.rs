@@ -1,0 +1,136 @@
+//! A small fixed run: two mitigations, two timeline events, one failed expectation.
+
+use meshsim_core::{
+    ExpectationResult, HostCount, KindCount, LatencySummary, MitigationResult, RunMode, RunResult,
+    Source, TimeBucket, TimelineMark,
+};
+
+fn kind(kind: &str, source: Source, count: u64) -> KindCount {
+    KindCount {
+        kind: kind.to_string(),
+        source,
+        count,
+    }
+}
+
+fn expect(text: &str, actual: &str, passed: bool, reason: Option<&str>) -> ExpectationResult {
+    ExpectationResult {
+        text: text.to_string(),
+        reason: reason.map(str::to_string),
+        actual: actual.to_string(),
+        passed,
+    }
+}
+
+fn bucket(start_s: f64, requests: u64, errors: u64) -> TimeBucket {
+    TimeBucket {
+        start_s,
+        requests,
+        errors,
+    }
+}
+
+fn host(host: &str, count: u64) -> HostCount {
+    HostCount {
+        host: host.to_string(),
+        count,
+    }
+}
+
+fn none() -> MitigationResult {
+    MitigationResult {
+        name: "none".into(),
+        requests: 45_000,
+        errors: 1_234,
+        error_rate: 0.027_422,
+        errors_by_kind: vec![
+            kind("503 UC", Source::Proxy, 1_000),
+            kind("503 UF,URX", Source::Proxy, 200),
+            kind("connection_reset", Source::Upstream, 30),
+            kind("dns_nxdomain", Source::Client, 4),
+        ],
+        latency_ms: LatencySummary {
+            p50: 1.2,
+            p90: 2.5,
+            p99: 30.0,
+            p999: 120.5,
+            max: 1_000.0,
+        },
+        upstream_attempts: 45_400,
+        upstream_attempts_per_request: 1.009,
+        first_error_s: Some(360.2),
+        last_error_s: Some(421.75),
+        timeseries: vec![
+            bucket(0.0, 15_000, 0),
+            bucket(300.0, 15_000, 1_234),
+            bucket(600.0, 15_000, 0),
+        ],
+        served_by: vec![host("52.1.1.10:443", 20_000), host("52.1.1.11:443", 23_766)],
+        expectations: vec![expect(
+            "error_rate > 1%",
+            "2.74%",
+            true,
+            Some("the incident reproduces"),
+        )],
+    }
+}
+
+fn retries() -> MitigationResult {
+    MitigationResult {
+        name: "retries".into(),
+        requests: 45_000,
+        errors: 9,
+        error_rate: 0.000_2,
+        errors_by_kind: vec![kind("503 UF,URX", Source::Proxy, 9)],
+        latency_ms: LatencySummary {
+            p50: 1.3,
+            p90: 2.6,
+            p99: 45.1,
+            p999: 210.0,
+            max: 1_500.25,
+        },
+        upstream_attempts: 46_350,
+        upstream_attempts_per_request: 1.03,
+        first_error_s: Some(360.5),
+        last_error_s: Some(361.0),
+        timeseries: vec![
+            bucket(0.0, 15_000, 0),
+            bucket(300.0, 15_000, 9),
+            bucket(600.0, 15_000, 0),
+        ],
+        served_by: vec![host("52.1.1.11:443", 30_000), host("52.1.1.12:443", 14_991)],
+        expectations: vec![
+            expect(
+                "error_rate < 0.01%",
+                "0.02%",
+                false,
+                Some("retries should hide the rotation"),
+            ),
+            expect("p99 < 100ms", "45.1ms", true, None),
+        ],
+    }
+}
+
+/// The fixed run every snapshot renders.
+pub(crate) fn sample() -> RunResult {
+    RunResult {
+        schema_version: 1,
+        scenario: "alb-ip-rotation".into(),
+        summary: "ALB rotates its IPs while the app keeps pooled connections".into(),
+        seed: 7,
+        mode: RunMode::Sim,
+        duration_s: 900.0,
+        events: vec![
+            TimelineMark {
+                at_s: 300.0,
+                what: "dns.set api.partner.example -> 52.1.1.11, 52.1.1.12".into(),
+            },
+            TimelineMark {
+                at_s: 360.0,
+                what: "host.stop alb-node-a (reset)".into(),
+            },
+        ],
+        mitigations: vec![none(), retries()],
+        partial: false,
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the report writers on a small fixed run.
+
+mod fixture;
+mod json;
+mod schema;
+mod snapshot;
+mod write;

@@ -1,0 +1,217 @@
+//! The JSON output against `reports/schema/run-result.schema.json`, so the
+//! type and the published schema cannot drift apart.
+//!
+//! The checker is a small recursive validator for the keywords the schema
+//! uses (`$ref`, `type`, `enum`, `minimum`, `maximum`, `properties`,
+//! `required`, `additionalProperties: false`, `items`); it refuses any other
+//! keyword, so the schema cannot grow a rule this test silently ignores.
+
+use serde_json::{Value, json};
+
+use crate::fixture::sample;
+
+const SCHEMA: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../reports/schema/run-result.schema.json"
+));
+
+/// Keywords that only annotate.
+const ANNOTATIONS: &[&str] = &["$schema", "$id", "title", "description", "$defs"];
+
+fn schema() -> Value {
+    serde_json::from_str(SCHEMA).expect("the schema is JSON")
+}
+
+/// Every violation of `schema` by `value`, as `path: problem`.
+fn violations(value: &Value) -> Vec<String> {
+    let root = schema();
+    let mut out = Vec::new();
+    check(&root, &root, value, "$", &mut out);
+    out
+}
+
+fn check(root: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let rules = schema.as_object().expect("a schema is an object");
+    for (keyword, rule) in rules {
+        match keyword.as_str() {
+            "$ref" => {
+                let name = rule
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("#/$defs/")
+                    .expect("local $ref");
+                check(root, &root["$defs"][name], value, at, out);
+            }
+            "type" => check_type(rule, value, at, out),
+            "enum" if !rule.as_array().unwrap().contains(value) => {
+                out.push(format!("{at}: {value} not in {rule}"));
+            }
+            "minimum" | "maximum" => check_bound(keyword, rule, value, at, out),
+            "properties" | "required" | "additionalProperties" => {
+                check_object(keyword, rule, rules, root, value, at, out);
+            }
+            "items" => {
+                for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+                    check(root, rule, item, &format!("{at}[{i}]"), out);
+                }
+            }
+            "enum" => {}
+            k if ANNOTATIONS.contains(&k) => {}
+            k => panic!("the checker does not know the keyword {k:?} at {at}"),
+        }
+    }
+}
+
+fn check_type(rule: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let allowed: Vec<&str> = match rule {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().map(|t| t.as_str().unwrap()).collect(),
+        _ => panic!("bad type rule at {at}"),
+    };
+    let ok = allowed.iter().any(|t| match *t {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        "number" => value.is_number(),
+        "integer" => value.is_u64() || value.is_i64(),
+        other => panic!("unknown type {other:?} at {at}"),
+    });
+    if !ok {
+        out.push(format!("{at}: {value} is not {rule}"));
+    }
+}
+
+fn check_bound(keyword: &str, rule: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let (Some(x), Some(bound)) = (value.as_f64(), rule.as_f64()) else {
+        return;
+    };
+    if (keyword == "minimum" && x < bound) || (keyword == "maximum" && x > bound) {
+        out.push(format!("{at}: {x} breaks {keyword} {bound}"));
+    }
+}
+
+fn check_object(
+    keyword: &str,
+    rule: &Value,
+    rules: &serde_json::Map<String, Value>,
+    root: &Value,
+    value: &Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    match keyword {
+        "required" => {
+            for key in rule.as_array().unwrap() {
+                if !object.contains_key(key.as_str().unwrap()) {
+                    out.push(format!("{at}: missing key {key}"));
+                }
+            }
+        }
+        "additionalProperties" => {
+            assert_eq!(
+                rule,
+                &Value::Bool(false),
+                "only additionalProperties: false at {at}"
+            );
+            for key in object.keys() {
+                if rules["properties"].get(key).is_none() {
+                    out.push(format!("{at}: extra key {key:?}"));
+                }
+            }
+        }
+        _ => {
+            for (key, sub) in rule.as_object().unwrap() {
+                if let Some(v) = object.get(key) {
+                    check(root, sub, v, &format!("{at}.{key}"), out);
+                }
+            }
+        }
+    }
+}
+
+fn rendered(run: &meshsim_core::RunResult) -> Value {
+    serde_json::from_str(&meshsim_report::json(run)).unwrap()
+}
+
+#[test]
+fn rendered_sample_validates_against_the_published_schema() {
+    assert_eq!(violations(&rendered(&sample())), Vec::<String>::new());
+}
+
+#[test]
+fn result_with_nulls_and_empty_lists_validates_against_the_schema() {
+    let mut run = sample();
+    run.events.clear();
+    let m = &mut run.mitigations[0];
+    (m.first_error_s, m.last_error_s) = (None, None);
+    m.errors_by_kind.clear();
+    m.expectations.iter_mut().for_each(|e| e.reason = None);
+    run.mitigations[1] = meshsim_core::Collector::new(std::time::Duration::from_secs(1))
+        .finish("empty", std::time::Duration::from_secs(3));
+    assert_eq!(violations(&rendered(&run)), Vec::<String>::new());
+}
+
+#[test]
+fn schema_check_catches_extra_missing_and_mistyped_keys() {
+    let mut value = rendered(&sample());
+    value["started_at"] = json!("2025-01-01T00:00:00Z");
+    value.as_object_mut().unwrap().remove("partial");
+    value["seed"] = json!("7");
+    value["mitigations"][0]["latency_ms"]["p50"] = Value::Null;
+    value["mitigations"][1]["errors_by_kind"][0]["source"] = json!("sidecar");
+    value["mitigations"][1]["error_rate"] = json!(1.5);
+    let found = violations(&value);
+    let expected = [
+        "$.seed: \"7\" is not \"integer\"",
+        "$.mitigations[0].latency_ms.p50: null is not \"number\"",
+        "$.mitigations[1].error_rate: 1.5 breaks maximum 1",
+        "$.mitigations[1].errors_by_kind[0].source: \"sidecar\" not in [\"upstream\",\"proxy\",\"client\"]",
+        "$: missing key \"partial\"",
+        "$: extra key \"started_at\"",
+    ];
+    for e in expected {
+        assert!(found.iter().any(|f| f == e), "{e:?} not in {found:#?}");
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn every_object_in_the_schema_requires_all_its_properties_and_forbids_others() {
+    fn walk(schema: &Value, at: &str) {
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap())
+                .collect();
+            let declared: Vec<&str> = props.keys().map(String::as_str).collect();
+            assert_eq!(
+                required, declared,
+                "{at}: required must list every property, in order"
+            );
+            assert_eq!(schema["additionalProperties"], json!(false), "{at}");
+            props
+                .iter()
+                .for_each(|(k, s)| walk(s, &format!("{at}.{k}")));
+        }
+        if let Some(defs) = schema.get("$defs").and_then(Value::as_object) {
+            defs.iter()
+                .for_each(|(k, s)| walk(s, &format!("$defs.{k}")));
+        }
+    }
+    walk(&schema(), "$");
+}
+
+#[test]
+fn schema_declares_json_schema_draft_2020_12() {
+    assert_eq!(
+        schema()["$schema"],
+        json!("https://json-schema.org/draft/2020-12/schema")
+    );
+}

@@ -1,0 +1,82 @@
+//! The crate's error type.
+//!
+//! Upstream failures are not errors of the sidecar: they are classified into
+//! Envoy reset reasons ([`crate::attempt::ResetReason`]) and answered with local
+//! replies. [`SidecarError`] covers what stops the sidecar from starting (bad
+//! configuration), what a [`crate::Resolve`] implementation reports, and what
+//! ends one downstream exchange (hyper then closes the application's connection).
+
+use std::io;
+use std::time::Duration;
+
+/// Why the sidecar could not start, or why a DNS lookup failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SidecarError {
+    /// Two clusters share a name.
+    #[error("cluster {cluster:?} is defined twice")]
+    DuplicateCluster {
+        /// The duplicated name.
+        cluster: String,
+    },
+    /// A retry policy's back-off is not valid (Envoy: base > 0, max >= base).
+    #[error("route {route:?}: retry back-off base {base:?} must be > 0 and <= max {max:?}")]
+    InvalidBackOff {
+        /// Route name.
+        route: String,
+        /// `base_interval`.
+        base: Duration,
+        /// `max_interval`.
+        max: Duration,
+    },
+    /// A DNS cluster's `dns_refresh_rate` is zero (Envoy requires >= 1 ms).
+    #[error("cluster {cluster:?}: dns refresh rate must be > 0")]
+    InvalidRefreshRate {
+        /// Cluster name.
+        cluster: String,
+    },
+    /// The resolver could not answer (timeout, SERVFAIL, REFUSED...). A
+    /// successful empty answer (NXDOMAIN, NODATA) is not an error: c-ares as
+    /// used by Envoy treats it as zero hosts.
+    #[error("dns lookup of {name:?} failed")]
+    DnsLookup {
+        /// The name looked up.
+        name: String,
+        /// What the resolver said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No resolver is available to this sidecar.
+    #[error("no dns resolver is configured for {name:?}")]
+    NoResolver {
+        /// The name that could not be looked up.
+        name: String,
+    },
+    /// The application's request body could not be read.
+    #[error("reading the downstream request body failed")]
+    DownstreamBody {
+        /// hyper's error.
+        #[source]
+        source: hyper::Error,
+    },
+    /// The upstream response body failed after its headers were forwarded:
+    /// the downstream response is cut (Envoy resets the downstream stream).
+    #[error("upstream response body failed after headers were sent")]
+    UpstreamBody {
+        /// hyper's error.
+        #[source]
+        source: hyper::Error,
+    },
+    /// The route timeout fired after response headers were forwarded.
+    #[error("route timeout of {timeout:?} fired while the response body was streaming")]
+    RouteTimeoutAfterHeaders {
+        /// The route timeout.
+        timeout: Duration,
+    },
+}
+
+impl From<SidecarError> for io::Error {
+    fn from(e: SidecarError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}

@@ -1,0 +1,63 @@
+//! The outbound capture listener (15001): accept, then pick the protocol by
+//! the original destination port, as Istio's per-port outbound listeners do.
+//!
+//! A destination port in `http_ports` gets an HTTP/1.1 connection manager
+//! (hyper's server: no `date` header, so that runs are byte-identical, and no
+//! header read timeout, as Istio's sidecar listeners have none); any other port
+//! is TCP-proxied to the original destination. A connection without an
+//! original destination (not captured) is closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use meshsim_net::{NetListener, NetStream};
+
+use crate::router::{self, Downstream};
+use crate::runtime::Sidecar;
+use crate::tcp_proxy;
+
+/// The accept loop. One connection's failure never stops it.
+pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                sc.env.stats.bump(|s| s.downstream_cx_total += 1);
+                let conn = serve(stream, sc.clone());
+                sc.env.tasks.spawn(conn);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
+/// One downstream connection: HTTP or TCP by destination port.
+async fn serve(stream: NetStream, sc: Arc<Sidecar>) {
+    let Some(original_dst) = stream.original_dst() else {
+        return;
+    };
+    if sc.config.http_ports.contains(&original_dst.port()) {
+        serve_http(stream, Downstream { original_dst }, sc).await;
+    } else {
+        tcp_proxy::run(stream, original_dst, sc).await;
+    }
+}
+
+/// The HTTP/1.1 connection manager of one downstream connection.
+async fn serve_http(stream: NetStream, down: Downstream, sc: Arc<Sidecar>) {
+    let service = service_fn(move |req| router::handle(sc.clone(), down, req));
+    let result = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .auto_date_header(false)
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "downstream connection ended with an error");
+    }
+}

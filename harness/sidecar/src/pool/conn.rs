@@ -1,0 +1,167 @@
+//! One pooled connection: its control block, its byte counter and its driver.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::Connection;
+use hyper_util::rt::TokioIo;
+use meshsim_net::NetStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::Pool;
+
+/// Shared between the pool (or a lease) and the connection's driver task.
+#[derive(Debug, Default)]
+pub(super) struct ConnCtl {
+    state: Mutex<CtlState>,
+    wake: Notify,
+}
+
+#[derive(Debug, Default)]
+struct CtlState {
+    /// Since when the connection is idle in the pool; `None` while leased.
+    idle_since: Option<Instant>,
+    /// Close as soon as possible.
+    close: bool,
+    /// `max_connection_duration` reached: close when it next becomes idle.
+    expired: bool,
+}
+
+impl ConnCtl {
+    fn lock(&self) -> MutexGuard<'_, CtlState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the driver to close the connection.
+    pub(super) fn close(&self) {
+        self.lock().close = true;
+        self.wake.notify_one();
+    }
+
+    /// Marks the connection leased; false when it must not be used.
+    pub(super) fn make_busy(&self) -> bool {
+        let mut st = self.lock();
+        st.idle_since = None;
+        !st.close && !st.expired
+    }
+
+    /// Marks the connection idle from now; false when it must close instead.
+    pub(super) fn make_idle(&self) -> bool {
+        let ok = {
+            let mut st = self.lock();
+            st.idle_since = Some(Instant::now());
+            !st.close && !st.expired
+        };
+        self.wake.notify_one();
+        ok
+    }
+}
+
+/// The driver: runs hyper's connection and closes it on request, on the idle
+/// timeout, or at the maximum duration once idle. Dropping the connection
+/// drops the socket (FIN).
+pub(super) async fn drive(
+    connection: Connection<TokioIo<TrackedIo>, Full<Bytes>>,
+    ctl: Arc<ConnCtl>,
+    pool: Arc<Pool>,
+    id: u64,
+) {
+    let idle_timeout = pool.settings.idle_timeout.filter(|t| !t.is_zero());
+    let max_deadline = pool
+        .settings
+        .max_connection_duration
+        .map(|d| Instant::now() + d);
+    tokio::pin!(connection);
+    loop {
+        let (close, idle_deadline, expired) = {
+            let st = ctl.lock();
+            (
+                st.close,
+                st.idle_since.zip(idle_timeout).map(|(s, t)| s + t),
+                st.expired,
+            )
+        };
+        if close {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut connection => break,
+            _ = ctl.wake.notified() => {}
+            _ = sleep_until(idle_deadline) => {
+                if pool.remove_idle(id) {
+                    pool.env.stats.bump(|s| s.upstream_cx_idle_timeout += 1);
+                    break;
+                }
+            }
+            _ = sleep_until(max_deadline), if !expired => {
+                ctl.lock().expired = true;
+                pool.env.stats.bump(|s| s.upstream_cx_max_duration_reached += 1);
+                if pool.remove_idle(id) {
+                    break;
+                }
+            }
+        }
+    }
+    pool.remove_idle(id);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A [`NetStream`] that counts the bytes written to it, so an attempt knows
+/// whether any request byte went out (`reset-before-request`).
+pub(super) struct TrackedIo {
+    inner: NetStream,
+    written: Arc<AtomicU64>,
+}
+
+impl TrackedIo {
+    pub(super) fn new(inner: NetStream, written: Arc<AtomicU64>) -> TrackedIo {
+        TrackedIo { inner, written }
+    }
+}
+
+impl AsyncRead for TrackedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TrackedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &res {
+            this.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        res
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

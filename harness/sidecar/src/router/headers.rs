@@ -1,0 +1,155 @@
+//! Header handling on the way up and down.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, SERVER};
+use http_body_util::Full;
+use hyper::{Request, Version};
+
+use crate::config::SidecarConfig;
+
+/// Hop-by-hop headers Envoy does not forward.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+];
+
+/// Request headers that steer Envoy's retries; stripped before the upstream.
+const ENVOY_RETRY_HEADERS: &[&str] = &[
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-attempt-count",
+];
+
+/// `x-request-id` as a number, when it is one.
+pub(super) fn request_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("x-request-id")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `Host`, or the URI's authority, or empty.
+pub(super) fn authority(parts: &http::request::Parts) -> &str {
+    parts
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("")
+}
+
+/// The request of attempt number `attempt` (1-based).
+pub(super) fn upstream_request(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    attempt: u32,
+    config: &SidecarConfig,
+) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(body.clone()));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = Version::HTTP_11;
+    let mut headers = parts.headers.clone();
+    strip(&mut headers, HOP_BY_HOP);
+    strip(&mut headers, ENVOY_RETRY_HEADERS);
+    if config.include_request_attempt_count {
+        headers.insert(
+            HeaderName::from_static("x-envoy-attempt-count"),
+            HeaderValue::from(attempt),
+        );
+    }
+    *req.headers_mut() = headers;
+    req
+}
+
+/// Response headers as the application sees them: hop-by-hop removed,
+/// `server: envoy`, `x-envoy-upstream-service-time` in ms.
+pub(super) fn prepare_response(headers: &mut HeaderMap, service_time: Duration) {
+    strip(headers, HOP_BY_HOP);
+    headers.insert(SERVER, HeaderValue::from_static("envoy"));
+    let ms = u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX);
+    headers.insert(
+        HeaderName::from_static("x-envoy-upstream-service-time"),
+        HeaderValue::from(ms),
+    );
+}
+
+fn strip(headers: &mut HeaderMap, names: &[&str]) {
+    for name in names {
+        headers.remove(*name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = Request::builder().uri("/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn upstream_request_carries_attempt_count_and_drops_retry_and_hop_headers() {
+        let p = parts(&[
+            ("host", "api"),
+            ("x-request-id", "7"),
+            ("x-envoy-retry-on", "5xx"),
+            ("x-envoy-attempt-count", "9"),
+            ("connection", "keep-alive"),
+        ]);
+        let req = upstream_request(&p, &Bytes::new(), 2, &SidecarConfig::default());
+        let h = req.headers();
+        assert_eq!(h["x-envoy-attempt-count"], "2");
+        assert_eq!(h["x-request-id"], "7");
+        assert_eq!(h["host"], "api");
+        assert!(!h.contains_key("x-envoy-retry-on"));
+        assert!(!h.contains_key("connection"));
+    }
+
+    #[test]
+    fn attempt_count_is_omitted_when_not_configured() {
+        let config = SidecarConfig {
+            include_request_attempt_count: false,
+            ..SidecarConfig::default()
+        };
+        let req = upstream_request(&parts(&[]), &Bytes::new(), 1, &config);
+        assert!(!req.headers().contains_key("x-envoy-attempt-count"));
+    }
+
+    #[test]
+    fn responses_get_server_envoy_overwritten_and_service_time_in_ms() {
+        let mut h = HeaderMap::new();
+        h.insert(SERVER, HeaderValue::from_static("nginx"));
+        prepare_response(&mut h, Duration::from_micros(12_700));
+        assert_eq!(h["server"], "envoy");
+        assert_eq!(h["x-envoy-upstream-service-time"], "12");
+    }
+
+    #[test]
+    fn request_id_must_be_a_number() {
+        assert_eq!(
+            request_id(&parts(&[("x-request-id", "42")]).headers),
+            Some(42)
+        );
+        assert_eq!(request_id(&parts(&[("x-request-id", "abc")]).headers), None);
+        assert_eq!(request_id(&parts(&[]).headers), None);
+    }
+}

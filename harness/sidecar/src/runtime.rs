@@ -1,0 +1,86 @@
+//! The running sidecar's shared state: configuration, clusters and the
+//! environment every task uses (stack, counters, tasks, random stream).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use meshsim_core::{ProxyLog, SimRng};
+use meshsim_net::Stack;
+
+use crate::cluster::ClusterState;
+use crate::config::{Route, SidecarConfig};
+use crate::stats::Counters;
+use crate::tasks::Tasks;
+
+/// What every part of the sidecar needs.
+#[derive(Debug)]
+pub(crate) struct Env {
+    /// The sidecar's own (uncaptured) stack.
+    pub(crate) stack: Stack,
+    /// Counters.
+    pub(crate) stats: Counters,
+    /// Every spawned task.
+    pub(crate) tasks: Tasks,
+    /// The sidecar's seeded random stream (back-off, DNS jitter, LB start).
+    rng: Mutex<SimRng>,
+}
+
+impl Env {
+    pub(crate) fn new(stack: Stack, rng: SimRng) -> Arc<Env> {
+        Arc::new(Env {
+            stack,
+            stats: Counters::default(),
+            tasks: Tasks::default(),
+            rng: Mutex::new(rng),
+        })
+    }
+
+    /// Draws from the random stream.
+    pub(crate) fn draw<R>(&self, f: impl FnOnce(&mut SimRng) -> R) -> R {
+        f(&mut self.rng.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// One sidecar.
+pub(crate) struct Sidecar {
+    /// Its configuration.
+    pub(crate) config: SidecarConfig,
+    /// Its environment.
+    pub(crate) env: Arc<Env>,
+    /// Clusters by name, `PassthroughCluster` included.
+    pub(crate) clusters: BTreeMap<String, Arc<ClusterState>>,
+    /// Istio's `allow_any` catch-all route.
+    pub(crate) passthrough_route: Route,
+    /// Where access-log facts go for the application to pick up.
+    pub(crate) proxy_log: ProxyLog,
+}
+
+impl Sidecar {
+    /// Builds the clusters; nothing is spawned yet.
+    pub(crate) fn new(config: SidecarConfig, env: Arc<Env>, proxy_log: ProxyLog) -> Arc<Sidecar> {
+        let mut clusters = BTreeMap::new();
+        for c in config
+            .clusters
+            .iter()
+            .chain(std::iter::once(&config.passthrough))
+        {
+            clusters
+                .entry(c.name.clone())
+                .or_insert_with(|| ClusterState::new(c.clone(), env.clone()));
+        }
+        let passthrough_route = Route {
+            name: "allow_any".to_string(),
+            prefix: "/".to_string(),
+            cluster: config.passthrough.name.clone(),
+            timeout: None,
+            retry_policy: None,
+        };
+        Arc::new(Sidecar {
+            config,
+            env,
+            clusters,
+            passthrough_route,
+            proxy_log,
+        })
+    }
+}

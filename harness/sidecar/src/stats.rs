@@ -1,0 +1,124 @@
+//! Counters named after Envoy's cluster and listener stats.
+//!
+//! Envoy keeps these per cluster; meshsim sums the request and connection
+//! counters over the whole sidecar (one sidecar usually talks to one or two
+//! clusters in a scenario) and keeps the DNS ones per cluster, where they mean
+//! something only per name.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use meshsim_core::ResponseFlags;
+
+/// A snapshot of one sidecar's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SidecarStats {
+    /// Connections accepted on the outbound capture port.
+    pub downstream_cx_total: u64,
+    /// HTTP requests received from the application.
+    pub downstream_rq_total: u64,
+    /// Attempts sent (or tried) upstream, retries included.
+    pub upstream_rq_total: u64,
+    /// Retries performed (`upstream_rq_retry`).
+    pub upstream_rq_retry: u64,
+    /// Requests that ended after a retry with a non-retriable answer.
+    pub upstream_rq_retry_success: u64,
+    /// Requests whose failure was retriable but no retry was left.
+    pub upstream_rq_retry_limit_exceeded: u64,
+    /// Attempts ended by `per_try_timeout`.
+    pub upstream_rq_per_try_timeout: u64,
+    /// Requests ended by the route timeout (504 UT).
+    pub upstream_rq_timeout: u64,
+    /// Attempts that used a pooled (reused) connection.
+    pub upstream_rq_reused_cx: u64,
+    /// Upstream connections opened (or tried), HTTP and TCP.
+    pub upstream_cx_total: u64,
+    /// Upstream connects that failed (refused, timed out...).
+    pub upstream_cx_connect_fail: u64,
+    /// Upstream connects that hit `connect_timeout`.
+    pub upstream_cx_connect_timeout: u64,
+    /// Pooled connections closed by the upstream idle timeout.
+    pub upstream_cx_idle_timeout: u64,
+    /// Pooled connections closed after `max_requests_per_connection`.
+    pub upstream_cx_max_requests: u64,
+    /// Pooled connections that reached `max_connection_duration`.
+    pub upstream_cx_max_duration_reached: u64,
+    /// Pooled connections closed because their host left the cluster.
+    pub upstream_cx_drained: u64,
+    /// Downstream connections handled by the TCP proxy.
+    pub tcp_downstream_cx_total: u64,
+    /// Local replies by their response flags (`-` for direct responses).
+    pub local_replies: BTreeMap<ResponseFlags, u64>,
+    /// DNS counters per STRICT_DNS / LOGICAL_DNS cluster.
+    pub dns: BTreeMap<String, DnsClusterStats>,
+}
+
+/// Envoy's `cluster.<name>.update_*` counters of a DNS cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsClusterStats {
+    /// Resolutions started.
+    pub update_attempt: u64,
+    /// Resolutions answered (an empty answer counts as success).
+    pub update_success: u64,
+    /// Resolutions that failed (hosts kept).
+    pub update_failure: u64,
+    /// Hosts after the latest successful resolution.
+    pub hosts: u64,
+}
+
+/// The live counters: one short critical section per update.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    inner: Mutex<SidecarStats>,
+}
+
+impl Counters {
+    /// Applies `f` to the counters.
+    pub(crate) fn bump(&self, f: impl FnOnce(&mut SidecarStats)) {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Counts one local reply carrying `flags`.
+    pub(crate) fn local_reply(&self, flags: ResponseFlags) {
+        self.bump(|s| *s.local_replies.entry(flags).or_default() += 1);
+    }
+
+    /// Applies `f` to the DNS counters of `cluster`.
+    pub(crate) fn dns(&self, cluster: &str, f: impl FnOnce(&mut DnsClusterStats)) {
+        self.bump(|s| f(s.dns.entry(cluster.to_string()).or_default()));
+    }
+
+    /// A copy of the counters.
+    pub(crate) fn snapshot(&self) -> SidecarStats {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_replies_are_counted_by_flag() {
+        let c = Counters::default();
+        c.local_reply(ResponseFlags::UC);
+        c.local_reply(ResponseFlags::UC);
+        c.local_reply(ResponseFlags::UF | ResponseFlags::URX);
+        let s = c.snapshot();
+        assert_eq!(s.local_replies[&ResponseFlags::UC], 2);
+        assert_eq!(
+            s.local_replies[&(ResponseFlags::UF | ResponseFlags::URX)],
+            1
+        );
+    }
+
+    #[test]
+    fn dns_counters_are_kept_per_cluster() {
+        let c = Counters::default();
+        c.dns("a", |d| d.update_attempt += 1);
+        c.dns("b", |d| d.update_failure += 1);
+        let s = c.snapshot();
+        assert_eq!(s.dns["a"].update_attempt, 1);
+        assert_eq!(s.dns["b"].update_failure, 1);
+    }
+}

@@ -1,0 +1,9 @@
+//! Component tests of the sidecar on the simulated network, with a paused
+//! clock: every fidelity test names the Envoy/Istio fact it checks.
+
+mod dns;
+mod http;
+mod pool;
+mod retries;
+mod support;
+mod tcp;

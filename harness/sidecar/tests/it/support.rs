@@ -1,0 +1,463 @@
+//! Test fixtures: a scripted upstream on raw streams, an application client,
+//! and a world with one pod (app + sidecar).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meshsim_core::{ProxyLog, SimRng};
+use meshsim_net::{Capture, Net, NetStream, SimConfig, Stack};
+use meshsim_sidecar::{
+    Cluster, DnsRefresh, PoolSettings, RetryOn, RetryPolicy, Route, ScriptedResolver,
+    SidecarConfig, SidecarDeps, SidecarHandle, VirtualHost, spawn_with_resolver,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub(crate) const POD: &str = "10.0.0.1";
+
+pub(crate) fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub(crate) fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+// === World ===
+
+pub(crate) struct World {
+    pub(crate) net: Net,
+    pub(crate) app: Stack,
+    pub(crate) sidecar: SidecarHandle,
+    pub(crate) log: ProxyLog,
+    pub(crate) resolver: Arc<ScriptedResolver>,
+}
+
+impl World {
+    pub(crate) async fn start(config: SidecarConfig) -> World {
+        let resolver = ScriptedResolver::new();
+        World::start_with(config, resolver).await
+    }
+
+    pub(crate) async fn start_with(
+        config: SidecarConfig,
+        resolver: Arc<ScriptedResolver>,
+    ) -> World {
+        let net = Net::sim(SimConfig::default());
+        World::start_on(net, config, resolver).await
+    }
+
+    pub(crate) async fn start_on(
+        net: Net,
+        config: SidecarConfig,
+        resolver: Arc<ScriptedResolver>,
+    ) -> World {
+        let log = ProxyLog::new();
+        let deps = SidecarDeps {
+            rng: SimRng::new(7),
+            proxy_log: log.clone(),
+        };
+        let sidecar = spawn_with_resolver(config, net.stack(ip(POD)), deps, resolver.clone())
+            .await
+            .unwrap();
+        let app = net.pod_stack(ip(POD), Capture::default());
+        World {
+            net,
+            app,
+            sidecar,
+            log,
+            resolver,
+        }
+    }
+
+    /// A new application connection to `dst` (captured by the sidecar).
+    pub(crate) async fn dial(&self, dst: &str) -> AppConn {
+        let stream = self
+            .app
+            .connect(addr(dst), Duration::from_secs(5))
+            .await
+            .unwrap();
+        AppConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// One request on a new connection.
+    pub(crate) async fn get(&self, dst: &str, host: &str, id: u64) -> Resp {
+        self.dial(dst).await.get(host, "/", id).await
+    }
+}
+
+// === Application client ===
+
+#[derive(Debug)]
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Resp {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub(crate) struct AppConn {
+    stream: NetStream,
+    buf: Vec<u8>,
+}
+
+/// Wraps a raw application stream.
+pub(crate) struct AppConnExt;
+
+impl AppConnExt {
+    pub(crate) fn wrap(stream: NetStream) -> AppConn {
+        AppConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl AppConn {
+    pub(crate) async fn get(&mut self, host: &str, path: &str, id: u64) -> Resp {
+        self.try_get(host, path, id)
+            .await
+            .expect("a complete response")
+    }
+
+    /// Sends a GET and reads one response; `None` when the connection broke first.
+    pub(crate) async fn try_get(&mut self, host: &str, path: &str, id: u64) -> Option<Resp> {
+        let req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nx-request-id: {id}\r\n\r\n");
+        self.stream.write_all(req.as_bytes()).await.ok()?;
+        self.read_response().await
+    }
+
+    async fn read_response(&mut self) -> Option<Resp> {
+        loop {
+            if let Some((resp, used)) = parse_response(&self.buf) {
+                let total = used + resp.body.len();
+                self.buf.drain(..total);
+                return Some(resp);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// A complete response at the start of `buf`: (response, header length).
+fn parse_response(buf: &[u8]) -> Option<(Resp, usize)> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut r = httparse::Response::new(&mut headers);
+    let used = match r.parse(buf).ok()? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return None,
+    };
+    let headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    if buf.len() < used + len {
+        return None;
+    }
+    let body = buf[used..used + len].to_vec();
+    Some((
+        Resp {
+            status: r.code.unwrap(),
+            headers,
+            body,
+        },
+        used,
+    ))
+}
+
+// === Scripted upstream ===
+
+/// What the upstream does with one request.
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    /// Answer with this status and body.
+    Respond(u16, &'static str),
+    /// Answer after a delay.
+    RespondAfter(Duration, u16, &'static str),
+    /// Send headers announcing a longer body, a part of it, then RST.
+    TruncateThenReset,
+    /// RST the connection instead of answering.
+    Reset,
+    /// Close (FIN) instead of answering.
+    Close,
+    /// Never answer.
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) conn: usize,
+    pub(crate) index_on_conn: usize,
+    pub(crate) at: Instant,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type Script = Arc<dyn Fn(usize, usize) -> Action + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Journal {
+    pub(crate) requests: Vec<Seen>,
+    /// Connections accepted (index = conn number): when each saw EOF from the sidecar.
+    pub(crate) closed_by_peer: Vec<Option<Instant>>,
+}
+
+pub(crate) struct Upstream {
+    pub(crate) journal: Arc<Mutex<Journal>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    /// Serves `script` on `addr`; `idle_close` closes a connection idle that long.
+    pub(crate) async fn spawn(
+        net: &Net,
+        addr: SocketAddr,
+        idle_close: Option<Duration>,
+        script: impl Fn(usize, usize) -> Action + Send + Sync + 'static,
+    ) -> Upstream {
+        let listener = net.stack(addr.ip()).listen(addr.port()).await.unwrap();
+        let journal = Arc::new(Mutex::new(Journal::default()));
+        let script: Script = Arc::new(script);
+        let j = journal.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            let mut n = 0;
+            while let Ok((stream, _)) = listener.accept().await {
+                j.lock().unwrap().closed_by_peer.push(None);
+                conns.push(tokio::spawn(serve(
+                    stream,
+                    n,
+                    idle_close,
+                    script.clone(),
+                    j.clone(),
+                )));
+                n += 1;
+            }
+        });
+        Upstream { journal, task }
+    }
+
+    /// Answers every request with 200 and `body`.
+    pub(crate) async fn ok(net: &Net, addr: SocketAddr, body: &'static str) -> Upstream {
+        Upstream::spawn(net, addr, None, move |_, _| Action::Respond(200, body)).await
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Seen> {
+        self.journal.lock().unwrap().requests.clone()
+    }
+
+    pub(crate) fn closed_by_peer(&self) -> Vec<Option<Instant>> {
+        self.journal.lock().unwrap().closed_by_peer.clone()
+    }
+}
+
+async fn serve(
+    mut stream: NetStream,
+    conn: usize,
+    idle_close: Option<Duration>,
+    script: Script,
+    journal: Arc<Mutex<Journal>>,
+) {
+    let mut buf = Vec::new();
+    for index_on_conn in 0.. {
+        let headers = match read_request(&mut stream, &mut buf, idle_close).await {
+            ReadEnd::Request(h) => h,
+            ReadEnd::PeerClosed => {
+                journal.lock().unwrap().closed_by_peer[conn] = Some(Instant::now());
+                return;
+            }
+            ReadEnd::Idle => return,
+        };
+        journal.lock().unwrap().requests.push(Seen {
+            conn,
+            index_on_conn,
+            at: Instant::now(),
+            headers,
+        });
+        let keep = match script(conn, index_on_conn) {
+            Action::Respond(status, body) => respond(&mut stream, status, body).await,
+            Action::RespondAfter(d, status, body) => {
+                tokio::time::sleep(d).await;
+                respond(&mut stream, status, body).await
+            }
+            Action::TruncateThenReset => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nten bytes!")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                stream.reset();
+                return;
+            }
+            Action::Reset => {
+                stream.reset();
+                return;
+            }
+            Action::Close => return,
+            Action::Hang => std::future::pending().await,
+        };
+        if !keep {
+            return;
+        }
+    }
+}
+
+async fn respond(stream: &mut NetStream, status: u16, body: &str) -> bool {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nserver: upstream\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.is_ok()
+        && stream.write_all(body.as_bytes()).await.is_ok()
+}
+
+enum ReadEnd {
+    Request(Vec<(String, String)>),
+    PeerClosed,
+    Idle,
+}
+
+async fn read_request(
+    stream: &mut NetStream,
+    buf: &mut Vec<u8>,
+    idle_close: Option<Duration>,
+) -> ReadEnd {
+    loop {
+        {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut req = httparse::Request::new(&mut headers);
+            if let Ok(httparse::Status::Complete(n)) = req.parse(buf) {
+                let h = req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                buf.drain(..n);
+                return ReadEnd::Request(h);
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let read = stream.read(&mut chunk);
+        let n = match idle_close {
+            Some(t) => match tokio::time::timeout(t, read).await {
+                Ok(r) => r,
+                Err(_) => return ReadEnd::Idle,
+            },
+            None => read.await,
+        };
+        match n {
+            Ok(0) | Err(_) => return ReadEnd::PeerClosed,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+// === Configuration helpers ===
+
+pub(crate) fn policy(tokens: &str, num_retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        retry_on: tokens.split(',').filter_map(RetryOn::parse).collect(),
+        num_retries,
+        per_try_timeout: None,
+        retriable_status_codes: Vec::new(),
+        previous_hosts_predicate: true,
+        host_selection_retry_max_attempts: 5,
+        base_interval: Duration::from_millis(25),
+        max_interval: Duration::from_millis(250),
+    }
+}
+
+/// Istio >= 1.24's default outbound policy.
+pub(crate) fn istio_default_policy() -> RetryPolicy {
+    policy(
+        "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+        2,
+    )
+}
+
+pub(crate) fn cluster(name: &str, discovery: meshsim_sidecar::Discovery) -> Cluster {
+    Cluster {
+        name: name.into(),
+        discovery,
+        connect_timeout: Duration::from_secs(10),
+        pool: PoolSettings::default(),
+        dns: DnsRefresh::default(),
+    }
+}
+
+/// A config with one virtual host `host` on port 80 routing `/` to `cluster`.
+pub(crate) fn routed(
+    host: &str,
+    cluster: Cluster,
+    retry: Option<RetryPolicy>,
+    timeout: Option<Duration>,
+) -> SidecarConfig {
+    let route = Route {
+        name: "r".into(),
+        prefix: "/".into(),
+        cluster: cluster.name.clone(),
+        timeout,
+        retry_policy: retry,
+    };
+    let vh = VirtualHost {
+        name: format!("{host}:80"),
+        port: 80,
+        domains: vec![host.into()],
+        routes: vec![route],
+    };
+    SidecarConfig {
+        virtual_hosts: vec![vh],
+        clusters: vec![cluster],
+        ..SidecarConfig::default()
+    }
+}
