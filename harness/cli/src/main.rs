@@ -144,12 +144,11 @@ fn run_scenarios(
     for scenario in &scenarios {
         let mut write_err = None;
         let result = meshsim_engine::run(scenario, opts, |so_far| {
-            if let Some(dir) = out {
-                if let Err(e) =
+            if let Some(dir) = out
+                && let Err(e) =
                     meshsim_report::write_all(std::slice::from_ref(so_far), dir, &Format::ALL)
-                {
-                    write_err.get_or_insert(e);
-                }
+            {
+                write_err.get_or_insert(e);
             }
         })
         .with_context(|| format!("running {}", scenario.path.display()))?;
@@ -157,10 +156,10 @@ fn run_scenarios(
             return Err(e).context("writing reports");
         }
         stdout.write_all(meshsim_report::render(&result, format).as_bytes())?;
-        if let Some(dir) = out {
-            if format == Format::Table {
-                writeln!(stdout, "reports: {}", dir.join(&result.scenario).display())?;
-            }
+        if let Some(dir) = out
+            && format == Format::Table
+        {
+            writeln!(stdout, "reports: {}", dir.join(&result.scenario).display())?;
         }
         all_held &= result.all_expectations_passed();
         if result.partial {

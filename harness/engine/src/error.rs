@@ -15,7 +15,7 @@ pub enum EngineError {
         source: std::io::Error,
     },
     /// The scenario is invalid: the location and key path say where.
-    #[error("{file}:{line}:{column}: {path}: {message}")]
+    #[error("{}:{line}:{column}: {}{message}", file.display(), key_prefix(path))]
     Invalid {
         /// The file.
         file: PathBuf,
@@ -51,4 +51,13 @@ pub enum EngineError {
     /// The runtime could not be created.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+/// `path: ` or nothing when the key path is unknown.
+fn key_prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
 }

@@ -152,7 +152,7 @@ impl ClientOverrides {
             profile.request_timeout = v;
         }
         if let Some(v) = &self.dns_cache {
-            profile.dns_cache = v.clone();
+            profile.dns_cache = *v;
         }
         if let Some(v) = self.max_idle_per_host {
             profile.max_idle_per_host = v;

@@ -138,10 +138,10 @@ impl World {
                 }
             }
             Action::HostStart { name } => {
-                if let Some((_, h)) = self.upstreams.iter().find(|(n, _)| n == name) {
-                    if let Err(e) = h.start().await {
-                        tracing::warn!(host = %name, error = %e, "host.start failed");
-                    }
+                if let Some((_, h)) = self.upstreams.iter().find(|(n, _)| n == name)
+                    && let Err(e) = h.start().await
+                {
+                    tracing::warn!(host = %name, error = %e, "host.start failed");
                 }
             }
         }

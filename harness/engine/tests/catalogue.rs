@@ -58,17 +58,23 @@ fn an_unknown_key_in_any_table_is_rejected_with_its_line() {
                 continue;
             }
             let mut mutated: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-            let key_indent = if trimmed.starts_with("- ") {
-                indent + 2
+            // A sibling key: after a list item's first line (inside the item),
+            // otherwise just before the key (its value may span lines).
+            let (at, key_indent) = if trimmed.starts_with("- ") {
+                (i + 1, indent + 2)
             } else {
-                indent
+                (i, indent)
             };
-            mutated.insert(i + 1, format!("{}zz_typo_key: 1", " ".repeat(key_indent)));
+            mutated.insert(at, format!("{}zz_typo_key: 1", " ".repeat(key_indent)));
             let text = mutated.join("\n");
             match Scenario::parse(&text, &f) {
                 Err(EngineError::Invalid { line, message, .. }) => {
-                    assert!(message.contains("zz_typo_key"), "line {}: {message}", i + 2);
-                    assert_eq!(line, i + 2, "{message}");
+                    assert!(
+                        message.contains("zz_typo_key"),
+                        "line {}: {message}",
+                        at + 1
+                    );
+                    assert_eq!(line, at + 1, "{message}");
                 }
                 other => panic!(
                     "{}: typo after line {} accepted: {:?}",

@@ -173,7 +173,11 @@ timeline:
 
     #[test]
     fn flow_mappings_and_unindented_lists_make_the_path() {
-        assert_eq!(key_path(DOC, 12, 42), "timeline[0].dns.set.tll");
+        let col = DOC.lines().nth(11).unwrap().find("tll").unwrap() + 1;
+        assert_eq!(
+            key_path(DOC, 12, col),
+            "timeline[0].dns.set.api.example.tll"
+        );
     }
 
     #[test]

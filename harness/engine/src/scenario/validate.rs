@@ -452,15 +452,30 @@ fn istio_block(cx: &Ctx<'_>, block: &Spanned<String>) -> Result<Resources, Engin
     let res = meshsim_istio::parse_resources(&block.value)
         .and_then(|r| meshsim_istio::validate(&r).map(|()| r));
     res.map_err(|e| {
-        // A block scalar's content starts on the line after `istio: |`.
-        let base = block.referenced.line() as usize;
-        let line = if e.line() > 0 { base + e.line() } else { base };
+        // serde-saphyr points a block scalar at its first content line; a
+        // plain scalar at the `istio:` line itself.
+        let at = block.referenced.line() as usize;
+        let on_key_line = cx
+            .text
+            .lines()
+            .nth(at.saturating_sub(1))
+            .is_some_and(|l| l.contains("istio:"));
+        let (key_line, first) = if on_key_line {
+            (at, at + 1)
+        } else {
+            (at.saturating_sub(1), at)
+        };
+        let line = if e.line() > 0 {
+            first + e.line() - 1
+        } else {
+            key_line
+        };
         let column = if e.line() > 0 {
-            e.column() + block_indent(cx.text, base)
+            e.column() + block_indent(cx.text, first)
         } else {
             0
         };
-        let key = locate::key_path(cx.text, base, block.referenced.column() as usize);
+        let key = locate::key_path(cx.text, key_line, block_indent(cx.text, key_line) + 1);
         let resource = match (e.kind(), e.name()) {
             (Some(k), Some(n)) => format!(" {k} {n}"),
             (Some(k), None) => format!(" {k}"),
