@@ -66,6 +66,14 @@ pub(crate) fn reusable(
     !(too_old || idle_too_long || seen_closed)
 }
 
+/// Closes (drops) the idle connections that may no longer be reused.
+fn prune(list: &mut Vec<Idle>, profile: &ClientProfile, now: Instant) {
+    list.retain(|i| {
+        let closed = i.conn.sender.is_closed();
+        reusable(profile, now, i.conn.opened_at, i.since, closed)
+    });
+}
+
 /// Idle connections per key.
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
@@ -84,15 +92,7 @@ impl Pool {
     ) -> Option<PooledConn> {
         let list = self.idle.get_mut(key)?;
         // Unusable connections are closed whatever the order.
-        list.retain(|i| {
-            reusable(
-                profile,
-                now,
-                i.conn.opened_at,
-                i.since,
-                i.conn.sender.is_closed(),
-            )
-        });
+        prune(list, profile, now);
         // `list` is in return order: the back was returned last, the front has
         // been idle longest.
         let pick = match profile.checkout_order {
@@ -120,15 +120,7 @@ impl Pool {
             .max_connection_age
             .is_some_and(|max| now - conn.opened_at >= max);
         let list = self.idle.entry(key.clone()).or_default();
-        list.retain(|i| {
-            reusable(
-                profile,
-                now,
-                i.conn.opened_at,
-                i.since,
-                i.conn.sender.is_closed(),
-            )
-        });
+        prune(list, profile, now);
         let mut keep = !too_old && !conn.sender.is_closed() && profile.max_idle_per_host > 0;
         if keep && list.len() >= profile.max_idle_per_host {
             match profile.idle_overflow {

@@ -159,7 +159,8 @@ fn run_scenarios(
         if let Some(dir) = out
             && format == Format::Table
         {
-            writeln!(stdout, "reports: {}", dir.join(&result.scenario).display())?;
+            let stem = dir.join(&result.scenario);
+            writeln!(stdout, "reports: {}.{{json,md,txt}}", stem.display())?;
         }
         all_held &= result.all_expectations_passed();
         if result.partial {

@@ -130,8 +130,10 @@ pub fn run_mitigation(
     seed: u64,
     duration: Duration,
 ) -> Result<MitigationResult, EngineError> {
+    // Time only: a simulated world does no kernel I/O, and without an I/O
+    // driver the runtime never polls epoll between virtual-time jumps.
     let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_time()
         .start_paused(true)
         .build()
         .map_err(EngineError::Runtime)?;

@@ -18,7 +18,8 @@
 //! - [`retry`]: Istio's default retry policy per version, `HTTPRetry` conversion;
 //! - [`mod@translate`]: registry, clusters, routes;
 //! - [`version`]: [`IstioVersion`] and [`MeshConfig`] (version-dependent defaults);
-//! - [`error`]: [`IstioError`] and its [`Problem`].
+//! - [`error`]: [`IstioError`] and its [`Problem`];
+//! - [`unmodelled()`]: what a resource sets that the simulation does not act on.
 //!
 //! ```
 //! use meshsim_istio::{parse_resources, translate, validate, IstioVersion, MeshConfig};
@@ -51,6 +52,7 @@ pub mod model;
 pub mod retry;
 mod suggest;
 pub mod translate;
+mod unmodelled;
 pub mod validate;
 pub mod version;
 mod yaml;
@@ -59,6 +61,7 @@ pub use error::{IstioError, Problem};
 pub use model::{DestinationRule, HttpRetry, Resources, ServiceEntry, VirtualService};
 pub use retry::default_retry_policy;
 pub use translate::translate;
+pub use unmodelled::unmodelled;
 pub use validate::{validate, validate_all};
 pub use version::{IstioVersion, MeshConfig};
 

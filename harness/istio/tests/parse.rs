@@ -275,3 +275,14 @@ status: {}
     let res = parse_resources(yaml).unwrap();
     assert!(res.destination_rules[0].meta.ignored.is_empty());
 }
+
+#[test]
+fn destination_rule_subsets_are_refused_not_silently_dropped() {
+    let yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  subsets:\n  - { name: v1, labels: { version: v1 } }\n";
+    let err = meshsim_istio::parse_resources(yaml).unwrap_err();
+    assert_eq!((err.line(), err.path()), (6, "spec.subsets"));
+    assert!(
+        err.to_string().contains("not supported by meshsim"),
+        "{err}"
+    );
+}

@@ -213,6 +213,19 @@ fn istio_allows_at_most_one_endpoint_for_dns_round_robin() {
 }
 
 #[test]
+fn several_dns_endpoints_are_refused_because_meshsim_resolves_one_name() {
+    // Envoy would resolve each endpoint of the STRICT_DNS cluster and merge
+    // the answers; silently using the first would simulate another world.
+    let spec = "  hosts: [a.example]\n  ports: [{ number: 80, name: http }]\n  resolution: DNS\n  endpoints: [{ address: b.example }, { address: c.example }]\n";
+    let err = err_of(&se(spec));
+    assert_eq!((err.line(), err.path()), (8, "spec.endpoints"));
+    assert!(
+        err.to_string().contains("not supported by meshsim"),
+        "{err}"
+    );
+}
+
+#[test]
 fn istio_checks_port_numbers_names_and_duplicates() {
     let err = err_of(&se(
         "  hosts: [a.example]\n  ports: [{ number: 70000, name: http }]\n",

@@ -225,13 +225,16 @@ pub(crate) async fn send(
     if reused {
         env.stats.bump(|s| s.upstream_rq_reused_cx += 1);
     }
-    let before = lease.bytes_written();
+    // Envoy counts the request as sent once the pool hands it a connection and
+    // the headers go to the codec (`reset-before-request` only covers requests
+    // still waiting for a connection), even if the upstream's FIN, already on
+    // its way, means no byte ever reaches the socket.
+    let request_sent = true;
     let response = lease.send_request(req);
     let outcome = match per_try_timeout {
         Some(t) => tokio::time::timeout(t, response).await.ok(),
         None => Some(response.await),
     };
-    let request_sent = lease.bytes_written() > before;
     let result = match outcome {
         Some(Ok(resp)) => AttemptResult::Headers(Box::new(resp), lease),
         Some(Err(e)) => AttemptResult::Failed(AttemptFailure::reset(

@@ -17,7 +17,6 @@
 mod conn;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use hyper_util::rt::TokioIo;
 use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
 use crate::config::PoolSettings;
 use crate::runtime::Env;
-use conn::{ConnCtl, TrackedIo};
+use conn::ConnCtl;
 
 /// The pool of one upstream host (or one LOGICAL_DNS logical host).
 pub(crate) struct Pool {
@@ -55,7 +54,6 @@ struct Conn {
     id: u64,
     sender: SendRequest<Full<Bytes>>,
     ctl: Arc<ConnCtl>,
-    written: Arc<AtomicU64>,
     requests: u32,
     peer: SocketAddr,
 }
@@ -122,8 +120,7 @@ impl Pool {
                 return Err(failure);
             }
         };
-        let written = Arc::new(AtomicU64::new(0));
-        let io = TokioIo::new(TrackedIo::new(stream, written.clone()));
+        let io = TokioIo::new(stream);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await
@@ -140,7 +137,6 @@ impl Pool {
             id,
             sender,
             ctl,
-            written,
             requests: 0,
             peer: addr,
         };
@@ -231,13 +227,6 @@ impl Lease {
         self.conn
             .as_ref()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer)
-    }
-
-    /// Bytes written on the connection so far.
-    pub(crate) fn bytes_written(&self) -> u64 {
-        self.conn
-            .as_ref()
-            .map_or(0, |c| c.written.load(Ordering::Relaxed))
     }
 
     /// Sends a request; the future does not borrow the lease.

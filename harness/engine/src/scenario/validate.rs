@@ -437,6 +437,9 @@ fn mitigations(cx: &Ctx<'_>, list: &[MitigationFile]) -> Result<Vec<Mitigation>,
             Some(block) => istio_block(cx, block)?,
             None => Resources::default(),
         };
+        for line in meshsim_istio::unmodelled(&istio) {
+            tracing::warn!(file = %cx.path.display(), mitigation = %m.name.value, "{line}");
+        }
         out.push(Mitigation {
             name: m.name.value.clone(),
             description: m.description.clone(),

@@ -8,10 +8,14 @@ use crate::model::{
 };
 use crate::yaml::Node;
 
-const SPEC: Keys<'static> = Keys::with_skipped(
-    &["host", "trafficPolicy", "exportTo"],
-    &["subsets", "workloadSelector"],
-);
+// `subsets` is refused rather than skipped: a VirtualService routing to a
+// subset would otherwise hit a cluster that does not exist (503 NC).
+const SPEC: Keys<'static> = Keys {
+    known: &["host", "trafficPolicy", "exportTo"],
+    skipped: &["workloadSelector"],
+    unsupported: &["subsets"],
+    silent: false,
+};
 const POLICY: Keys<'static> = Keys::with_skipped(
     &["connectionPool", "outlierDetection", "portLevelSettings"],
     &[

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::{Check, names};
-use crate::error::IstioError;
+use crate::error::{IstioError, Problem};
 use crate::model::{Resolution, ServiceEntry, WorkloadEntry};
 
 /// Every error of one ServiceEntry.
@@ -121,6 +121,16 @@ fn dns_endpoints(c: &mut Check<'_>, se: &ServiceEntry) {
                 c.fail(&format!("spec.hosts[{i}]"), message);
             }
         }
+    }
+    if se.resolution == Resolution::Dns && se.endpoints.len() > 1 {
+        // Envoy resolves every endpoint of a STRICT_DNS cluster and merges the
+        // answers; meshsim's cluster resolves one name.
+        c.problem(
+            "spec.endpoints",
+            Problem::Unsupported {
+                feature: "several endpoints with resolution DNS".into(),
+            },
+        );
     }
     if se.resolution == Resolution::DnsRoundRobin && se.endpoints.len() > 1 {
         c.fail(

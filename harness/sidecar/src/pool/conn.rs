@@ -1,17 +1,12 @@
-//! One pooled connection: its control block, its byte counter and its driver.
+//! One pooled connection: its control block and its driver.
 
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::Connection;
 use hyper_util::rt::TokioIo;
 use meshsim_net::NetStream;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -68,7 +63,7 @@ impl ConnCtl {
 /// timeout, or at the maximum duration once idle. Dropping the connection
 /// drops the socket (FIN).
 pub(super) async fn drive(
-    connection: Connection<TokioIo<TrackedIo>, Full<Bytes>>,
+    connection: Connection<TokioIo<NetStream>, Full<Bytes>>,
     ctl: Arc<ConnCtl>,
     pool: Arc<Pool>,
     id: u64,
@@ -117,51 +112,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// A [`NetStream`] that counts the bytes written to it, so an attempt knows
-/// whether any request byte went out (`reset-before-request`).
-pub(super) struct TrackedIo {
-    inner: NetStream,
-    written: Arc<AtomicU64>,
-}
-
-impl TrackedIo {
-    pub(super) fn new(inner: NetStream, written: Arc<AtomicU64>) -> TrackedIo {
-        TrackedIo { inner, written }
-    }
-}
-
-impl AsyncRead for TrackedIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TrackedIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &res {
-            this.written.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        res
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
