@@ -207,9 +207,15 @@ fn watch_ctrl_c() -> Arc<AtomicBool> {
         else {
             return;
         };
+        if rt.block_on(tokio::signal::ctrl_c()).is_err() {
+            return;
+        }
+        f.store(true, Ordering::SeqCst);
+        eprintln!(
+            "meshsim: interrupted; finishing the mitigation in progress (Ctrl-C again to quit now)"
+        );
         if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
-            f.store(true, Ordering::SeqCst);
-            eprintln!("meshsim: interrupted; finishing the mitigation in progress");
+            std::process::exit(130);
         }
     });
     flag

@@ -48,6 +48,12 @@ pub enum EngineError {
         /// The names it has, comma-separated.
         known: String,
     },
+    /// A run option is out of range (`--duration 0`...).
+    #[error("invalid run option: {message}")]
+    InvalidOption {
+        /// What is wrong.
+        message: String,
+    },
     /// The runtime could not be created.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -52,6 +52,17 @@ impl Cmp {
     }
 }
 
+/// Which latency figure an expectation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Percentile {
+    /// `p50`.
+    P50,
+    /// `p99`.
+    P99,
+    /// `max`.
+    Max,
+}
+
 /// What an expectation checks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
@@ -59,8 +70,8 @@ pub enum Check {
     ErrorRate(Cmp, f64),
     /// Error count.
     Errors(Cmp, u64),
-    /// A latency percentile (`p50`, `p99`, `max`).
-    Latency(&'static str, Cmp, Duration),
+    /// A latency percentile.
+    Latency(Percentile, Cmp, Duration),
     /// Upstream attempts per request.
     AttemptsPerRequest(Cmp, f64),
     /// At least one error of this kind (`503 UF` matches `503 UF,URX` too).
@@ -110,12 +121,12 @@ impl Expectation {
             }
             "p50" | "p99" | "max" => {
                 let (c, v) = Cmp::split(value)?;
-                let name = match metric {
-                    "p50" => "p50",
-                    "p99" => "p99",
-                    _ => "max",
+                let which = match metric {
+                    "p50" => Percentile::P50,
+                    "p99" => Percentile::P99,
+                    _ => Percentile::Max,
                 };
-                Check::Latency(name, c, parse_duration(v).map_err(|e| e.to_string())?)
+                Check::Latency(which, c, parse_duration(v).map_err(|e| e.to_string())?)
             }
             "upstream_attempts_per_request" => {
                 let (c, v) = Cmp::split(value)?;
@@ -126,8 +137,8 @@ impl Expectation {
                         .map_err(|_| format!("{v:?} is not a number"))?,
                 )
             }
-            "has_error" => Check::HasError(value.trim().to_string()),
-            "no_error" => Check::NoError(value.trim().to_string()),
+            "has_error" => Check::HasError(error_label(value)?),
+            "no_error" => Check::NoError(error_label(value)?),
             other => return Err(format!("unknown metric {other:?}")),
         };
         Ok(Expectation {
@@ -150,6 +161,15 @@ impl Expectation {
 
     /// Evaluates it against a mitigation's results.
     pub fn evaluate(&self, m: &MitigationResult) -> ExpectationResult {
+        if m.requests == 0 {
+            // Nothing measured proves nothing: every expectation fails.
+            return ExpectationResult {
+                text: self.text.clone(),
+                reason: self.why.clone(),
+                actual: "no requests".into(),
+                passed: false,
+            };
+        }
         let (passed, actual) = match &self.check {
             Check::ErrorRate(c, b) => (
                 c.holds(m.error_rate, *b),
@@ -157,10 +177,10 @@ impl Expectation {
             ),
             Check::Errors(c, b) => (c.holds(m.errors as f64, *b as f64), m.errors.to_string()),
             Check::Latency(which, c, b) => {
-                let ms = match *which {
-                    "p50" => m.latency_ms.p50,
-                    "p99" => m.latency_ms.p99,
-                    _ => m.latency_ms.max,
+                let ms = match which {
+                    Percentile::P50 => m.latency_ms.p50,
+                    Percentile::P99 => m.latency_ms.p99,
+                    Percentile::Max => m.latency_ms.max,
                 };
                 (c.holds(ms, b.as_secs_f64() * 1000.0), format!("{ms}ms"))
             }
@@ -187,6 +207,44 @@ impl Expectation {
             actual,
             passed,
         }
+    }
+}
+
+/// Labels of the non-HTTP error kinds (`ErrorKind::label`).
+const KIND_LABELS: &[&str] = &[
+    "connect_refused",
+    "connect_timeout",
+    "connection_reset",
+    "connection_closed",
+    "request_timeout",
+    "protocol_error",
+    "dns_nxdomain",
+    "dns_nodata",
+    "dns_timeout",
+    "dns_servfail",
+    "dns_refused",
+    "dns_malformed",
+];
+
+/// An error kind as written in `has_error` / `no_error`: a status with
+/// optional Envoy flags (`503`, `503 UF,URX`) or a transport label.
+fn error_label(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let (status, flags) = split_label(v);
+    let http = status.len() == 3
+        && status
+            .parse::<u16>()
+            .is_ok_and(|s| (100..=599).contains(&s))
+        && flags
+            .iter()
+            .all(|f| meshsim_core::ResponseFlags::parse(f).is_some_and(|p| !p.is_empty()));
+    if http || KIND_LABELS.contains(&v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "unknown error kind {v:?}: write a status with Envoy flags (\"503 UF\") or one of {}",
+            KIND_LABELS.join(", ")
+        ))
     }
 }
 
@@ -290,6 +348,24 @@ mod tests {
                 .evaluate(&m)
                 .passed
         );
+    }
+
+    #[test]
+    fn unknown_error_kinds_are_rejected_so_no_error_cannot_pass_vacuously() {
+        assert!(Expectation::parse("m", "no_error", "503 UX", None).is_err());
+        assert!(Expectation::parse("m", "no_error", "connection-reset", None).is_err());
+        assert!(Expectation::parse("m", "no_error", "connection_reset", None).is_ok());
+        assert!(Expectation::parse("m", "has_error", "504 UT,URX", None).is_ok());
+    }
+
+    #[test]
+    fn a_run_without_requests_fails_every_expectation() {
+        let m = result(&[]);
+        let e = Expectation::parse("m", "errors", "== 0", None)
+            .unwrap()
+            .evaluate(&m);
+        assert!(!e.passed);
+        assert_eq!(e.actual, "no requests");
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub fn run(
     let selected = select(scenario, &opts.mitigations)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
     let duration = opts.duration.unwrap_or(scenario.duration);
+    if duration.is_zero() {
+        return Err(EngineError::InvalidOption {
+            message: "the run duration must be more than 0".into(),
+        });
+    }
     tracing::info!(scenario = %scenario.name, seed, "run starts");
     let mut result = RunResult {
         schema_version: SCHEMA_VERSION,
@@ -71,13 +76,14 @@ pub fn run(
         mitigations: Vec::new(),
         partial: false,
     };
-    for m in &selected {
+    for (i, m) in selected.iter().enumerate() {
         if opts
             .interrupted
             .as_ref()
             .is_some_and(|f| f.load(Ordering::SeqCst))
         {
             result.partial = true;
+            on_done(&result);
             break;
         }
         let mut r = run_mitigation(scenario, m, seed, duration)?;
@@ -88,9 +94,10 @@ pub fn run(
             .map(|x| x.evaluate(&r))
             .collect();
         result.mitigations.push(r);
+        // Reports written now say whether more mitigations are to come.
+        result.partial = i + 1 < selected.len();
         on_done(&result);
     }
-    result.partial |= result.mitigations.len() < selected.len();
     Ok(result)
 }
 
@@ -157,7 +164,7 @@ async fn drive(
     duration: Duration,
 ) -> Result<MitigationResult, EngineError> {
     let mut world = World::build(scenario, mitigation, net, seed).await?;
-    let collector = Arc::new(Mutex::new(Collector::new(scenario.bucket)));
+    let collector = Arc::new(Mutex::new(Collector::new(scenario.bucket_for(duration))));
     let start = Instant::now();
     let mut apps = tokio::task::JoinSet::new();
     for pod in &scenario.pods {
@@ -186,14 +193,27 @@ async fn drive(
         tracing::debug!(at = ?event.at, what = %event.action.describe(), "timeline");
         world.apply(&event.action).await;
     }
+    let mut failure = None;
     while let Some(joined) = apps.join_next().await {
-        match joined {
-            Ok((pod, Err(e))) => tracing::warn!(%pod, error = %e, "application stopped early"),
-            Ok((pod, Ok(stats))) => tracing::info!(%pod, ?stats, "application done"),
-            Err(e) => tracing::warn!(error = %e, "application task failed"),
-        }
+        let problem = match joined {
+            Ok((pod, Ok(stats))) => {
+                tracing::info!(%pod, ?stats, "application done");
+                None
+            }
+            Ok((pod, Err(e))) => Some(format!("the application of pod {pod} stopped: {e}")),
+            Err(e) => Some(format!("an application task failed: {e}")),
+        };
+        failure = failure.or(problem);
     }
     world.shutdown().await;
+    if let Some(message) = failure {
+        // A run that measured nothing must not pass its expectations.
+        return Err(EngineError::World {
+            scenario: scenario.name.clone(),
+            mitigation: mitigation.name.clone(),
+            message,
+        });
+    }
     let c = collector.lock().unwrap_or_else(|e| e.into_inner());
     Ok(c.finish(&mitigation.name, duration))
 }

@@ -31,8 +31,9 @@ pub struct Scenario {
     pub seed: u64,
     /// `duration` of the load phase.
     pub duration: Duration,
-    /// Width of the report's time-series buckets (default: duration / 60, at least 1 s).
-    pub bucket: Duration,
+    /// `bucket`: width of the report's time-series buckets, if the file sets
+    /// it (default: the run's duration / 60, at least 1 s; see [`Scenario::bucket_for`]).
+    pub bucket: Option<Duration>,
     /// `istio` version profile (default `1.24`).
     pub istio_version: IstioVersion,
     /// `world.network`.
@@ -108,8 +109,6 @@ pub struct PodSpec {
     pub sidecar: bool,
     /// The client profile with the pod's overrides applied.
     pub profile: ClientProfile,
-    /// Its overrides, kept to re-apply a mitigation's on top.
-    pub overrides: ClientOverrides,
     /// The calls it makes.
     pub calls: Vec<CallSpec>,
 }
@@ -267,6 +266,11 @@ impl Scenario {
             }
         })?;
         validate::scenario(file, text, path)
+    }
+
+    /// The time-series bucket width for a run of `duration`.
+    pub fn bucket_for(&self, duration: Duration) -> Duration {
+        validate::bucket_for(self.bucket, duration)
     }
 
     /// The mitigation named `name`.

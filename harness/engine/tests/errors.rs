@@ -110,3 +110,62 @@ fn an_unknown_client_profile_lists_the_known_ones() {
     assert_eq!(line, 11);
     assert!(message.contains("jvm"), "{message}");
 }
+
+#[test]
+fn an_external_host_on_the_pods_address_is_rejected() {
+    let text = GOOD.replace(
+        "    - name: app\n",
+        "    - name: app\n      address: 10.1.0.1\n",
+    );
+    let (_, _, path, message) = invalid(&text);
+    assert_eq!(path, "world.pods");
+    assert!(
+        message.contains("pod app uses 10.1.0.1, which is already external host api's address"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_rate_out_of_range_is_rejected_at_its_line() {
+    let (line, _, path, message) = invalid(&GOOD.replace("rate: 10/s", "rate: 10000000/s"));
+    assert_eq!(line, 13);
+    assert!(path.ends_with("rate"), "{path}");
+    assert!(message.contains("out of range"), "{message}");
+}
+
+#[test]
+fn a_name_with_both_addresses_and_a_cname_is_rejected() {
+    let text = GOOD.replace(
+        "world:\n",
+        "world:\n  dns:\n    zones:\n      api.example: { a: [10.1.0.1], cname: other.example }\n",
+    );
+    let (line, _, path, message) = invalid(&text);
+    assert_eq!(line, 7);
+    assert_eq!(path, "world.dns.zones.api.example");
+    assert!(message.contains("not both"), "{message}");
+}
+
+#[test]
+fn a_zero_connect_timeout_is_rejected() {
+    let (line, _, _, message) = invalid(&GOOD.replace(
+        "        client: go\n",
+        "        client: go\n        connect_timeout: 0s\n",
+    ));
+    assert_eq!(line, 12);
+    assert!(message.contains("out of range"), "{message}");
+}
+
+#[test]
+fn a_scenario_name_must_be_a_plain_file_name() {
+    let (line, _, path, message) = invalid(&GOOD.replace("name: t\n", "name: ../t\n"));
+    assert_eq!((line, path.as_str()), (2, "name"));
+    assert!(message.contains("plain file name"), "{message}");
+}
+
+#[test]
+fn an_unknown_error_kind_in_an_expectation_is_rejected() {
+    let (line, _, _, message) =
+        invalid(&GOOD.replace("error_rate: \"< 1%\"", "no_error: \"503 UX\""));
+    assert_eq!(line, 27);
+    assert!(message.contains("unknown error kind"), "{message}");
+}

@@ -20,22 +20,28 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 
 use crate::NetError;
 use crate::stream::{NetListener, NetStream, NetUdp};
 
 /// How long a capture listener waits for a connection's PROXY header.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Linux gives up an unanswered SYN after `tcp_syn_retries` (6): 127 s.
+const SYN_GIVE_UP: Duration = Duration::from_secs(127);
 const PROXY_V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 
 pub(crate) struct World {
     // Short critical sections only; never held across an await.
     state: Mutex<State>,
+    /// Notified whenever a drop starts or ends, so stalled readers re-check.
+    faults: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -48,13 +54,13 @@ struct State {
     tcp: BTreeMap<SocketAddr, SocketAddr>,
     udp: BTreeMap<SocketAddr, SocketAddr>,
     blackholed: BTreeSet<IpAddr>,
-    stalled: Vec<Waker>,
 }
 
 impl World {
     pub(crate) fn new() -> Arc<World> {
         Arc::new(World {
             state: Mutex::new(State::default()),
+            faults: Arc::new(Notify::new()),
         })
     }
 
@@ -95,18 +101,15 @@ impl World {
     }
 
     pub(crate) fn set_blackhole(&self, ip: IpAddr, on: bool) {
-        let wakers = {
+        {
             let mut st = self.lock();
             if on {
                 st.blackholed.insert(ip);
             } else {
                 st.blackholed.remove(&ip);
             }
-            std::mem::take(&mut st.stalled)
-        };
-        for w in wakers {
-            w.wake();
         }
+        self.faults.notify_waiters();
     }
 
     pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
@@ -148,14 +151,15 @@ impl World {
         original_dst: Option<SocketAddr>,
         timeout: Duration,
     ) -> io::Result<NetStream> {
-        let real_target = self.resolve_tcp(target)?;
         if self.path_dropped(from, target.ip()) {
-            tokio::time::sleep(timeout).await;
+            // A silent drop: no RST, no answer, whether or not anything listens.
+            tokio::time::sleep(timeout.min(SYN_GIVE_UP)).await;
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("connect to {target} timed out"),
             ));
         }
+        let real_target = self.resolve_tcp(target)?;
         let local_ip = self.loopback_for(from);
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(IpAddr::V4(local_ip), 0))?;
@@ -176,6 +180,7 @@ impl World {
         Ok(NetStream::Real(RealStream {
             tcp,
             world: self.clone(),
+            faults: None,
             local,
             peer: target,
             original_dst: None,
@@ -295,6 +300,8 @@ fn unmap(ip: IpAddr) -> IpAddr {
 pub struct RealStream {
     tcp: TcpStream,
     world: Arc<World>,
+    /// Woken when a drop starts or ends.
+    faults: Option<Pin<Box<OwnedNotified>>>,
     local: SocketAddr,
     peer: SocketAddr,
     original_dst: Option<SocketAddr>,
@@ -340,9 +347,14 @@ impl AsyncRead for RealStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.dropped() {
-            this.world.lock().stalled.push(cx.waker().clone());
-            return Poll::Pending;
+        while this.dropped() {
+            let watch = this
+                .faults
+                .get_or_insert_with(|| Box::pin(this.world.faults.clone().notified_owned()));
+            if watch.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.faults = None;
         }
         Pin::new(&mut this.tcp).poll_read(cx, buf)
     }
@@ -413,6 +425,7 @@ impl RealListener {
             let stream = RealStream {
                 tcp,
                 world: self.world.clone(),
+                faults: None,
                 local: self.addr,
                 peer,
                 original_dst,

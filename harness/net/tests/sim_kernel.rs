@@ -214,3 +214,111 @@ async fn jitter_is_reproducible_for_a_seed() {
         v
     }
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn data_that_arrived_before_a_drop_can_still_be_read() {
+    let net = Net::sim(SimConfig::default());
+    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
+    let mut c = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:80"), T)
+        .await
+        .unwrap();
+    let (mut s, _) = l.accept().await.unwrap();
+    c.write_all(b"early").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await; // arrived, not read yet
+    net.set_blackhole(ip("10.0.0.2"), true);
+    let mut b = [0u8; 5];
+    s.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"early");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reader_parked_before_a_drop_still_gives_up_on_its_unanswered_data() {
+    // The client writes a request and waits for the answer; the drop starts
+    // while the request is still on its way.
+    let net = Net::sim(SimConfig {
+        base_latency: Duration::from_millis(10),
+        ..SimConfig::default()
+    });
+    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
+    let mut c = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:80"), T)
+        .await
+        .unwrap();
+    let (_s, _) = l.accept().await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let written = Instant::now();
+    let net2 = net.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        net2.set_blackhole(ip("10.0.0.2"), true);
+    });
+    let mut b = [0u8; 1];
+    let err = c.read(&mut b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        written.elapsed(),
+        SimConfig::default().retransmission_give_up
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reset_never_overtakes_the_response_sent_before_it() {
+    let net = Net::sim(SimConfig {
+        seed: 3,
+        base_latency: Duration::from_millis(5),
+        jitter: Duration::from_millis(20),
+        ..SimConfig::default()
+    });
+    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
+    let mut c = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:80"), T)
+        .await
+        .unwrap();
+    let (mut s, _) = l.accept().await.unwrap();
+    for _ in 0..20 {
+        s.write_all(b"x").await.unwrap();
+    }
+    s.reset();
+    let mut got = Vec::new();
+    let mut b = [0u8; 64];
+    let err = loop {
+        match c.read(&mut b).await {
+            Ok(0) => panic!("EOF instead of RST"),
+            Ok(n) => got.extend_from_slice(&b[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    assert_eq!(got.len(), 20, "the RST overtook data sent before it");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn closing_with_data_still_in_flight_sends_fin_then_reset() {
+    // The keep-alive race: the server closes an idle connection while the
+    // client's next request is on the wire: the client reads EOF (the FIN
+    // came first), and its later writes fail.
+    let net = Net::sim(SimConfig {
+        base_latency: Duration::from_millis(5),
+        ..SimConfig::default()
+    });
+    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
+    let mut c = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:80"), T)
+        .await
+        .unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    drop(s); // the request has not arrived yet
+    let mut b = [0u8; 1];
+    assert_eq!(c.read(&mut b).await.unwrap(), 0, "FIN first");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        c.write(b"x").await.unwrap_err().kind(),
+        ErrorKind::ConnectionReset
+    );
+}

@@ -200,9 +200,11 @@ impl Attempt {
     }
 }
 
-/// Sends `req` on a connection of `pool` (a new one goes to `connect_to`) and
-/// waits for response headers, at most `per_try_timeout` once the connection
-/// is obtained.
+/// Sends `req` on a connection of `pool` and waits for response headers, at
+/// most `per_try_timeout` once the connection is obtained. Without an idle
+/// connection the attempt waits as a pending request for the first connection
+/// to become ready (a new one opened to `connect_to`, or one freed meanwhile);
+/// only the route timeout bounds that wait, besides the connect timeout.
 pub(crate) async fn send(
     env: &Env,
     pool: &Arc<Pool>,

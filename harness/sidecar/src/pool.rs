@@ -1,12 +1,22 @@
 //! The per-host HTTP/1.1 connection pool.
 //!
 //! One request at a time per connection (no pipelining, as Envoy's HTTP/1
-//! pool). An attempt takes the most recently used idle connection (Envoy's
-//! ready list is LIFO) or opens a new one. A connection goes back to the pool
-//! when its response body has been read to the end; it is closed instead when
-//! `max_requests_per_connection` is reached, when it outlived
-//! `max_connection_duration`, when its host was removed (drain), or when the
-//! attempt was abandoned mid-response.
+//! pool). As Envoy's `ConnPoolImplBase`: a request takes the most recently
+//! used idle connection (the ready list is LIFO); finding none, it becomes a
+//! *pending request* ([`pending`], FIFO) and the pool opens a new connection
+//! when the pending requests outnumber the connections being opened (one per
+//! pending request; Istio's `max_connections` is 2^32-1, so no limit). Any
+//! connection that becomes ready, a new one finishing its connect or a busy
+//! one whose response completed, goes to the oldest pending request, so a
+//! request can be served by a connection freed before its own new connection
+//! finished connecting. A connect failure or connect timeout fails every
+//! pending request with that failure (`purgePendingStreams`); connections
+//! still connecting then go idle when they connect.
+//!
+//! A connection goes back to the pool when its response body has been read to
+//! the end; it is closed instead when `max_requests_per_connection` is
+//! reached, when it outlived `max_connection_duration`, when its host was
+//! removed (drain), or when the attempt was abandoned mid-response.
 //!
 //! Each connection has a driver task ([`conn::drive`]) that runs hyper's
 //! connection future and owns its timers: the upstream idle timeout, the
@@ -15,7 +25,9 @@
 //! from the pool at once, so it is never reused.
 
 mod conn;
+mod pending;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,11 +38,13 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
 
 use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
 use crate::config::PoolSettings;
 use crate::runtime::Env;
 use conn::ConnCtl;
+use pending::{Grant, Queued, Waiter};
 
 /// The pool of one upstream host (or one LOGICAL_DNS logical host).
 pub(crate) struct Pool {
@@ -44,9 +58,14 @@ pub(crate) struct Pool {
 struct PoolState {
     /// Idle connections, most recently used last.
     idle: Vec<Conn>,
+    /// Requests waiting for a connection, oldest first.
+    pending: VecDeque<Waiter>,
+    /// Connections being opened (Envoy's connecting stream capacity).
+    connecting: usize,
     /// The host left its cluster: no connection goes back to idle.
     draining: bool,
     next_id: u64,
+    next_waiter: u64,
 }
 
 /// One upstream connection while it is not driving a request.
@@ -56,6 +75,14 @@ struct Conn {
     ctl: Arc<ConnCtl>,
     requests: u32,
     peer: SocketAddr,
+}
+
+/// Where [`Pool::take_or_queue`] left a request.
+enum Take {
+    /// An idle connection.
+    Idle(Conn),
+    /// In the pending queue.
+    Queued(Queued),
 }
 
 impl Pool {
@@ -77,37 +104,76 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Leases an idle connection that is still open, or opens one to `connect_to`.
+    /// Leases an idle connection that is still open, or waits as a pending
+    /// request for the next connection to become ready (opening one to
+    /// `connect_to` if the connections being opened do not cover the queue).
+    /// Dropping the future cancels the pending request.
     pub(crate) async fn checkout(
         self: &Arc<Self>,
         connect_to: SocketAddr,
     ) -> Result<Lease, AttemptFailure> {
-        while let Some(mut conn) = self.pop_idle() {
-            if conn.sender.ready().await.is_ok() {
+        loop {
+            let (mut conn, check) = match self.take_or_queue(connect_to) {
+                Take::Idle(conn) => (conn, true),
+                Take::Queued(queued) => {
+                    let conn = queued.wait().await?;
+                    // A fresh connection is used as it is; a freed one may
+                    // have been closed by its peer since.
+                    let check = conn.requests > 0;
+                    (conn, check)
+                }
+            };
+            if !check || conn.sender.ready().await.is_ok() {
                 return Ok(Lease {
                     pool: self.clone(),
+                    reused: conn.requests > 0,
                     conn: Some(conn),
-                    reused: true,
                 });
             }
             conn.ctl.close();
         }
-        self.connect(connect_to).await
     }
 
-    fn pop_idle(&self) -> Option<Conn> {
+    /// Envoy's `newStream`: the first usable idle connection (most recent
+    /// first), else a new pending request.
+    fn take_or_queue(self: &Arc<Self>, connect_to: SocketAddr) -> Take {
         let mut st = self.lock();
         while let Some(conn) = st.idle.pop() {
             if !conn.sender.is_closed() && conn.ctl.make_busy() {
-                return Some(conn);
+                return Take::Idle(conn);
             }
             conn.ctl.close();
         }
-        None
+        let (tx, rx) = oneshot::channel();
+        st.next_waiter += 1;
+        let id = st.next_waiter;
+        st.pending.push_back(Waiter { id, tx });
+        let open = st.pending.len() > st.connecting;
+        st.connecting += usize::from(open);
+        drop(st);
+        self.env.stats.bump(|s| s.upstream_rq_pending_total += 1);
+        if open {
+            self.open(connect_to);
+        }
+        Take::Queued(Queued {
+            pool: self.clone(),
+            id,
+            rx,
+            done: false,
+        })
     }
 
-    async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Result<Lease, AttemptFailure> {
+    /// Starts opening a connection to `addr` (counted in `connecting`).
+    fn open(self: &Arc<Self>, addr: SocketAddr) {
         self.env.stats.bump(|s| s.upstream_cx_total += 1);
+        let pool = self.clone();
+        self.env.tasks.spawn(async move {
+            let result = pool.connect(addr).await;
+            pool.connected(result);
+        });
+    }
+
+    async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Grant {
         let stream = match self.env.stack.connect(addr, self.connect_timeout).await {
             Ok(stream) => stream,
             Err(e) => {
@@ -133,18 +199,76 @@ impl Pool {
         };
         let driver = conn::drive(connection, ctl.clone(), self.clone(), id);
         self.env.tasks.spawn(driver);
-        let conn = Conn {
+        Ok(Conn {
             id,
             sender,
             ctl,
             requests: 0,
             peer: addr,
-        };
-        Ok(Lease {
-            pool: self.clone(),
-            conn: Some(conn),
-            reused: false,
         })
+    }
+
+    /// Envoy's `onConnectionEvent` for a connecting connection: connected, it
+    /// serves the oldest pending request; failed, every pending request fails
+    /// with its failure.
+    fn connected(&self, result: Grant) {
+        let mut st = self.lock();
+        st.connecting = st.connecting.saturating_sub(1);
+        match result {
+            Ok(conn) => self.hand_over(st, conn),
+            Err(failure) => {
+                let purged = std::mem::take(&mut st.pending);
+                drop(st);
+                self.env
+                    .stats
+                    .bump(|s| s.upstream_rq_pending_failure_eject += purged.len() as u64);
+                for waiter in purged {
+                    // A receiver gone meanwhile was cancelled: nothing to fail.
+                    let _ = waiter.tx.send(Err(failure.clone()));
+                }
+            }
+        }
+    }
+
+    /// Gives `conn` to the oldest pending request, else parks it idle (or
+    /// closes it in a draining pool).
+    fn hand_over(&self, mut st: MutexGuard<'_, PoolState>, mut conn: Conn) {
+        while let Some(waiter) = st.pending.pop_front() {
+            match waiter.tx.send(Ok(conn)) {
+                Ok(()) => return,
+                // Its request was being cancelled: try the next one.
+                Err(Ok(back)) => conn = back,
+                Err(Err(_)) => return,
+            }
+        }
+        let draining = st.draining;
+        if draining || conn.sender.is_closed() || !conn.ctl.make_idle() {
+            drop(st);
+            self.env
+                .stats
+                .bump(|s| s.upstream_cx_drained += u64::from(draining));
+            conn.ctl.close();
+            return;
+        }
+        st.idle.push(conn);
+    }
+
+    /// Passes on a connection granted to a request that was cancelled.
+    fn offer(&self, conn: Conn) {
+        let st = self.lock();
+        self.hand_over(st, conn);
+    }
+
+    /// Removes pending request `id`; false when it is no longer queued.
+    fn cancel_pending(&self, id: u64) -> bool {
+        let mut st = self.lock();
+        let Some(i) = st.pending.iter().position(|w| w.id == id) else {
+            return false;
+        };
+        st.pending.remove(i);
+        drop(st);
+        self.env.stats.bump(|s| s.upstream_rq_cancelled += 1);
+        true
     }
 
     /// Takes connection `id` out of the idle list; false when it is not idle.
@@ -159,12 +283,14 @@ impl Pool {
         }
     }
 
+    /// A response completed: the connection serves the oldest pending request
+    /// or goes idle, unless it must close.
     fn checkin(&self, conn: Conn) {
         let max = self.settings.max_requests_per_connection.filter(|m| *m > 0);
         let max_reached = max.is_some_and(|m| conn.requests >= m);
-        let mut st = self.lock();
+        let st = self.lock();
         let draining = st.draining;
-        if max_reached || draining || conn.sender.is_closed() || !conn.ctl.make_idle() {
+        if max_reached || draining || conn.sender.is_closed() || !conn.ctl.usable() {
             drop(st);
             self.env.stats.bump(|s| {
                 s.upstream_cx_max_requests += u64::from(max_reached);
@@ -173,7 +299,7 @@ impl Pool {
             conn.ctl.close();
             return;
         }
-        st.idle.push(conn);
+        self.hand_over(st, conn);
     }
 
     /// Drains the pool (its host left the cluster): idle connections close at
@@ -197,6 +323,13 @@ impl Pool {
     pub(crate) fn idle_len(&self) -> usize {
         self.lock().idle.len()
     }
+
+    /// Pending requests and connections being opened.
+    #[cfg(test)]
+    pub(crate) fn queue_len(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.pending.len(), st.connecting)
+    }
 }
 
 fn local_failure() -> AttemptFailure {
@@ -217,7 +350,8 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Whether the connection had served a request before.
+    /// Whether the connection had served a request before (a fresh
+    /// connection that waited idle is not reused).
     pub(crate) fn reused(&self) -> bool {
         self.reused
     }
@@ -257,3 +391,6 @@ impl Drop for Lease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

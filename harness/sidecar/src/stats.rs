@@ -31,6 +31,12 @@ pub struct SidecarStats {
     pub upstream_rq_timeout: u64,
     /// Attempts that used a pooled (reused) connection.
     pub upstream_rq_reused_cx: u64,
+    /// Attempts that found no ready connection and queued as pending requests.
+    pub upstream_rq_pending_total: u64,
+    /// Pending requests failed by a connect failure (`purgePendingStreams`).
+    pub upstream_rq_pending_failure_eject: u64,
+    /// Pending requests cancelled before a connection was ready (route timeout).
+    pub upstream_rq_cancelled: u64,
     /// Upstream connections opened (or tried), HTTP and TCP.
     pub upstream_cx_total: u64,
     /// Upstream connects that failed (refused, timed out...).
@@ -58,9 +64,10 @@ pub struct SidecarStats {
 pub struct DnsClusterStats {
     /// Resolutions started.
     pub update_attempt: u64,
-    /// Resolutions answered (an empty answer counts as success).
+    /// Resolutions answered (an empty answer counts as success for
+    /// STRICT_DNS, as failure for LOGICAL_DNS).
     pub update_success: u64,
-    /// Resolutions that failed (hosts kept).
+    /// Resolutions that failed, or gave LOGICAL_DNS no address (hosts kept).
     pub update_failure: u64,
     /// Hosts after the latest successful resolution.
     pub hosts: u64,

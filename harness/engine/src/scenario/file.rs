@@ -11,17 +11,17 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ScenarioFile {
-    pub(crate) version: u32,
-    pub(crate) name: String,
+    pub(crate) version: Spanned<u32>,
+    pub(crate) name: Spanned<String>,
     #[serde(default)]
     pub(crate) summary: String,
     #[serde(default)]
     pub(crate) seed: u64,
-    pub(crate) duration: HumanDuration,
+    pub(crate) duration: Spanned<HumanDuration>,
     #[serde(default)]
-    pub(crate) istio: Option<String>,
+    pub(crate) istio: Option<Spanned<String>>,
     #[serde(default)]
-    pub(crate) bucket: Option<HumanDuration>,
+    pub(crate) bucket: Option<Spanned<HumanDuration>>,
     pub(crate) world: WorldFile,
     #[serde(default)]
     pub(crate) timeline: Vec<EventFile>,
@@ -46,16 +46,16 @@ pub(crate) struct WorldFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NetworkFile {
     #[serde(default)]
-    pub(crate) latency: Option<HumanDuration>,
+    pub(crate) latency: Option<Spanned<HumanDuration>>,
     #[serde(default)]
-    pub(crate) jitter: Option<HumanDuration>,
+    pub(crate) jitter: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DnsFile {
     #[serde(default)]
-    pub(crate) address: Option<std::net::IpAddr>,
+    pub(crate) address: Option<Spanned<std::net::IpAddr>>,
     #[serde(default)]
     pub(crate) zones: BTreeMap<String, RecordFile>,
 }
@@ -76,8 +76,8 @@ pub(crate) struct RecordFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExternalFile {
-    pub(crate) name: String,
-    pub(crate) address: std::net::SocketAddr,
+    pub(crate) name: Spanned<String>,
+    pub(crate) address: Spanned<std::net::SocketAddr>,
     #[serde(default)]
     pub(crate) protocol: Option<String>,
     #[serde(default)]
@@ -106,9 +106,9 @@ pub(crate) struct RouteFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PodFile {
-    pub(crate) name: String,
+    pub(crate) name: Spanned<String>,
     #[serde(default)]
-    pub(crate) address: Option<std::net::IpAddr>,
+    pub(crate) address: Option<Spanned<std::net::IpAddr>>,
     #[serde(default)]
     pub(crate) sidecar: bool,
     pub(crate) app: AppFile,
@@ -128,7 +128,7 @@ pub(crate) struct AppFile {
     #[serde(default)]
     pub(crate) max_connection_age: Option<Spanned<String>>,
     #[serde(default)]
-    pub(crate) connect_timeout: Option<HumanDuration>,
+    pub(crate) connect_timeout: Option<Spanned<HumanDuration>>,
     #[serde(default)]
     pub(crate) request_timeout: Option<Spanned<String>>,
     #[serde(default)]
@@ -144,7 +144,7 @@ impl AppFile {
             keep_alive: self.keep_alive,
             idle_timeout: self.idle_timeout.clone(),
             max_connection_age: self.max_connection_age.clone(),
-            connect_timeout: self.connect_timeout,
+            connect_timeout: self.connect_timeout.clone(),
             request_timeout: self.request_timeout.clone(),
             dns_cache: self.dns_cache.clone(),
             max_idle_per_host: self.max_idle_per_host,
@@ -163,7 +163,7 @@ pub(crate) struct ClientOverridesFile {
     #[serde(default)]
     pub(crate) max_connection_age: Option<Spanned<String>>,
     #[serde(default)]
-    pub(crate) connect_timeout: Option<HumanDuration>,
+    pub(crate) connect_timeout: Option<Spanned<HumanDuration>>,
     #[serde(default)]
     pub(crate) request_timeout: Option<Spanned<String>>,
     #[serde(default)]
@@ -177,10 +177,10 @@ pub(crate) struct ClientOverridesFile {
 pub(crate) struct CallFile {
     pub(crate) url: Spanned<String>,
     #[serde(default)]
-    pub(crate) method: Option<String>,
-    pub(crate) rate: Rate,
+    pub(crate) method: Option<Spanned<String>>,
+    pub(crate) rate: Spanned<Rate>,
     #[serde(default)]
-    pub(crate) arrival: Option<String>,
+    pub(crate) arrival: Option<Spanned<String>>,
 }
 
 /// One timeline entry: `at` plus exactly one action key.

@@ -1,31 +1,34 @@
 //! Phase two of loading: `ScenarioFile` -> [`Scenario`], cross-checked.
+//!
+//! Module map: this file holds the scenario header, the client overrides, the
+//! timeline, the mitigations and the expectations; [`world`] the world
+//! (network, DNS, external hosts, pods, address ownership).
+
+mod world;
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use meshsim_app::{Arrival, CallSpec, ClientProfile};
+use meshsim_core::HumanDuration;
 use meshsim_core::units::parse_duration;
 use meshsim_dns::CachePolicy;
 use meshsim_istio::{IstioVersion, Resources};
-use meshsim_upstream::{RouteSpec, StopMode, UpstreamConfig};
+use meshsim_upstream::StopMode;
 use serde_saphyr::{Location, Spanned};
 
-use super::file::{
-    ClientOverridesFile, EventFile, ExpectFile, ExternalFile, MitigationFile, PodFile, ScenarioFile,
-};
-use super::{
-    Action, ClientOverrides, DnsSpec, Event, ExternalSpec, Mitigation, NetworkSpec, PodSpec,
-    RecordSpec, Scenario, locate,
-};
+use super::file::{ClientOverridesFile, EventFile, ExpectFile, MitigationFile, ScenarioFile};
+use super::{Action, ClientOverrides, DnsSpec, Event, ExternalSpec, Mitigation, Scenario, locate};
 use crate::error::EngineError;
 use crate::expect::Expectation;
 
-const DEFAULT_TTL: Duration = Duration::from_secs(60);
+/// The longest load phase a scenario may ask for.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+/// The most time-series buckets a report may hold.
+const MAX_BUCKETS: u32 = 10_000;
 
 /// Where errors point.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     path: &'a Path,
 }
@@ -39,6 +42,17 @@ impl Ctx<'_> {
         message: impl Into<String>,
     ) -> EngineError {
         let (line, column) = loc.map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+        self.err_at(line, column, fallback, message)
+    }
+
+    /// An error at a known line and column (0 when unknown).
+    fn err_at(
+        &self,
+        line: usize,
+        column: usize,
+        fallback: &str,
+        message: impl Into<String>,
+    ) -> EngineError {
         let path = if line > 0 {
             locate::key_path(self.text, line, column)
         } else {
@@ -56,72 +70,45 @@ impl Ctx<'_> {
             message: message.into(),
         }
     }
+
+    /// Line and column of the first `key:` in the text (for map keys, which
+    /// carry no span of their own); (0, 0) when not found.
+    fn find_key(&self, key: &str) -> (usize, usize) {
+        let pattern = format!("{key}:");
+        for (i, line) in self.text.lines().enumerate() {
+            if let Some(col) = line.find(&pattern) {
+                return (i + 1, col + 1);
+            }
+        }
+        (0, 0)
+    }
 }
 
 pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scenario, EngineError> {
     let cx = Ctx { text, path };
-    if f.version != 1 {
-        return Err(cx.err(
-            None,
-            "version",
-            format!(
-                "unsupported version {}; this meshsim reads version 1",
-                f.version
-            ),
-        ));
-    }
-    let duration = f.duration.0;
-    if duration.is_zero() {
-        return Err(cx.err(None, "duration", "duration must be greater than 0"));
-    }
-    let istio_version: IstioVersion =
-        f.istio.as_deref().unwrap_or("1.24").parse().map_err(|e| {
-            cx.err(
-                None,
-                "istio",
-                format!("invalid istio version profile: {e}; write it like \"1.24\""),
-            )
-        })?;
-    let dns = DnsSpec {
-        address: f.world.dns.address.unwrap_or(IpAddr::from([10, 96, 0, 10])),
-        records: f
-            .world
-            .dns
-            .zones
-            .iter()
-            .map(|(name, r)| RecordSpec {
-                name: name.trim_end_matches('.').to_string(),
-                a: r.a.clone().unwrap_or_default(),
-                cname: r.cname.clone(),
-                ttl: r.ttl.map_or(DEFAULT_TTL, |t| t.0),
-                negative_ttl: r.negative_ttl.map_or(DEFAULT_TTL, |t| t.0),
-            })
-            .collect(),
-    };
-    let external = externals(&cx, &f.world.external)?;
-    let pods = pods(&cx, &f.world.pods)?;
+    let (duration, istio_version) = header(&cx, &f)?;
+    let network = world::network(&cx, &f.world.network)?;
+    let dns = world::dns(&cx, &f.world.dns)?;
+    let external = world::externals(&cx, &f.world.external)?;
+    let pods = world::pods(&cx, &f.world.pods, &world::reserved(dns.address, &external))?;
+    world::check_addresses(&cx, dns.address, &external, &pods)?;
+    warn_unresolvable_calls(&cx, &pods, &dns);
     let timeline = timeline(&cx, &f.timeline, duration, &dns, &external)?;
     let mitigations = mitigations(&cx, &f.mitigations)?;
     let expectations = expectations(&cx, &f.expect, &mitigations)?;
-    let bucket = f
-        .bucket
-        .map_or((duration / 60).max(Duration::from_secs(1)), |b| b.0);
+    let bucket = match &f.bucket {
+        Some(b) => Some(world::bounded(&cx, b, false, duration)?),
+        None => None,
+    };
     Ok(Scenario {
         path: path.to_path_buf(),
-        name: f.name,
+        name: f.name.value,
         summary: f.summary,
         seed: f.seed,
         duration,
         bucket,
         istio_version,
-        network: NetworkSpec {
-            latency: f
-                .world
-                .network
-                .latency
-                .map_or(Duration::from_micros(50), |l| l.0),
-            jitter: f.world.network.jitter.map_or(Duration::ZERO, |j| j.0),
-        },
+        network,
         dns,
         external,
         pods,
@@ -131,125 +118,73 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
     })
 }
 
-fn externals(cx: &Ctx<'_>, list: &[ExternalFile]) -> Result<Vec<ExternalSpec>, EngineError> {
-    let mut names = BTreeSet::new();
-    let mut out = Vec::new();
-    for (i, e) in list.iter().enumerate() {
-        let at = format!("world.external[{i}]");
-        if !names.insert(e.name.clone()) {
-            return Err(cx.err(
-                None,
-                &format!("{at}.name"),
-                format!("duplicate external host name {:?}", e.name),
-            ));
-        }
-        if let Some(p) = e.protocol.as_deref().filter(|p| *p != "http") {
-            return Err(cx.err(
-                None,
-                &format!("{at}.protocol"),
-                format!("unsupported protocol {p:?}; only http for now"),
-            ));
-        }
-        let mut upstream = UpstreamConfig {
-            name: e.name.clone(),
-            ..UpstreamConfig::default()
-        };
-        if let Some(k) = e.keepalive_timeout {
-            upstream.keepalive_timeout = (!k.0.is_zero()).then_some(k.0);
-        }
-        upstream.max_requests_per_connection = e.max_requests_per_connection;
-        if !e.routes.is_empty() {
-            upstream.routes = e
-                .routes
-                .iter()
-                .map(|r| RouteSpec {
-                    prefix: r.prefix.clone().unwrap_or_else(|| "/".into()),
-                    status: r.status.unwrap_or(200),
-                    body_bytes: r.body_bytes.unwrap_or(2),
-                    latency: r.latency.map_or(Duration::ZERO, |l| l.0),
-                })
-                .collect();
-        }
-        out.push(ExternalSpec {
-            name: e.name.clone(),
-            address: e.address,
-            latency: e.latency.map_or(Duration::ZERO, |l| l.0),
-            upstream,
-        });
+/// `version`, `name`, `duration`, `istio`.
+fn header(cx: &Ctx<'_>, f: &ScenarioFile) -> Result<(Duration, IstioVersion), EngineError> {
+    if f.version.value != 1 {
+        let msg = format!(
+            "unsupported version {}; this meshsim reads version 1",
+            f.version.value
+        );
+        return Err(cx.err(Some(&f.version.referenced), "version", msg));
     }
-    Ok(out)
+    let name = &f.name.value;
+    let safe = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+    if !safe || name.starts_with('.') {
+        let msg = format!("name {name:?} must be a plain file name: letters, digits, - _ . +");
+        return Err(cx.err(Some(&f.name.referenced), "name", msg));
+    }
+    let duration = world::bounded(cx, &f.duration, false, MAX_DURATION)?;
+    let version = f.istio.as_ref().map_or(Ok(IstioVersion::new(1, 24)), |v| {
+        v.value.parse().map_err(|e| {
+            let msg = format!("invalid istio version profile: {e}; write it like \"1.24\"");
+            cx.err(Some(&v.referenced), "istio", msg)
+        })
+    })?;
+    Ok((duration, version))
 }
 
-fn pods(cx: &Ctx<'_>, list: &[PodFile]) -> Result<Vec<PodSpec>, EngineError> {
-    if list.is_empty() {
-        return Err(cx.err(None, "world.pods", "a scenario needs at least one pod"));
-    }
-    let mut names = BTreeSet::new();
-    let mut out = Vec::new();
-    for (i, p) in list.iter().enumerate() {
-        if !names.insert(p.name.clone()) {
-            return Err(cx.err(
-                None,
-                &format!("world.pods[{i}].name"),
-                format!("duplicate pod name {:?}", p.name),
-            ));
-        }
-        let client = &p.app.client;
-        let mut profile = ClientProfile::named(&client.value).ok_or_else(|| {
-            let known = ClientProfile::names().join(", ");
-            cx.err(
-                Some(&client.referenced),
-                "",
-                format!("unknown client profile {:?}; known: {known}", client.value),
-            )
-        })?;
-        let overrides = overrides(cx, &p.app.overrides())?;
-        overrides.apply(&mut profile);
-        let calls = p
-            .app
-            .calls
-            .iter()
-            .map(|c| call(cx, c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let address =
-            p.address
-                .unwrap_or(IpAddr::from([10, 0, 0, u8::try_from(i + 1).unwrap_or(250)]));
-        out.push(PodSpec {
-            name: p.name.clone(),
-            address,
-            sidecar: p.sidecar,
-            profile,
-            overrides,
-            calls,
-        });
-    }
-    Ok(out)
+/// The time-series bucket for a run of `duration`: the scenario's own, or
+/// duration / 60 (at least 1 s); never more than [`MAX_BUCKETS`] buckets.
+pub(crate) fn bucket_for(explicit: Option<Duration>, duration: Duration) -> Duration {
+    let floor = duration / MAX_BUCKETS;
+    explicit
+        .unwrap_or((duration / 60).max(Duration::from_secs(1)))
+        .max(floor)
+        .max(Duration::from_millis(1))
 }
 
-fn call(cx: &Ctx<'_>, c: &super::file::CallFile) -> Result<CallSpec, EngineError> {
-    let loc = Some(&c.url.referenced);
-    meshsim_app::parse_url(&c.url.value)
-        .map_err(|e| cx.err(loc, "", format!("invalid url: {e}")))?;
-    let method = c.method.as_deref().unwrap_or("GET");
-    let method = http::Method::from_bytes(method.as_bytes())
-        .map_err(|_| cx.err(loc, "", format!("invalid HTTP method {method:?}")))?;
-    let arrival = match c.arrival.as_deref().unwrap_or("poisson") {
-        "poisson" => Arrival::Poisson,
-        "constant" => Arrival::Constant,
-        other => {
-            return Err(cx.err(
-                loc,
-                "",
-                format!("unknown arrival {other:?}; use poisson or constant"),
-            ));
+/// A call to a name the DNS server does not know fails every request with
+/// `dns_nxdomain`: legitimate for an NXDOMAIN incident, a typo otherwise.
+fn warn_unresolvable_calls(cx: &Ctx<'_>, pods: &[super::PodSpec], dns: &DnsSpec) {
+    for pod in pods {
+        for call in &pod.calls {
+            let Ok(target) = meshsim_app::parse_url(&call.url) else {
+                continue;
+            };
+            if target.ip().is_none() && !dns.records.iter().any(|r| r.name == target.host) {
+                tracing::warn!(
+                    file = %cx.path.display(),
+                    pod = %pod.name,
+                    "{} calls {}, which has no record in world.dns.zones: its requests fail with dns_nxdomain",
+                    pod.name,
+                    target.host
+                );
+            }
         }
-    };
-    Ok(CallSpec {
-        url: c.url.value.clone(),
-        method,
-        rate: c.rate,
-        arrival,
-    })
+    }
+}
+
+/// Accepts a bounded duration from a `Spanned<HumanDuration>`, for callers
+/// outside [`world`].
+fn positive(
+    cx: &Ctx<'_>,
+    d: &Spanned<HumanDuration>,
+    max: Duration,
+) -> Result<Duration, EngineError> {
+    world::bounded(cx, d, false, max)
 }
 
 fn overrides(cx: &Ctx<'_>, o: &ClientOverridesFile) -> Result<ClientOverrides, EngineError> {
@@ -265,7 +200,11 @@ fn overrides(cx: &Ctx<'_>, o: &ClientOverridesFile) -> Result<ClientOverrides, E
             .as_ref()
             .map(|s| optional_duration(cx, s))
             .transpose()?,
-        connect_timeout: o.connect_timeout.map(|d| d.0),
+        connect_timeout: o
+            .connect_timeout
+            .as_ref()
+            .map(|d| positive(cx, d, Duration::from_secs(3600)))
+            .transpose()?,
         request_timeout: o
             .request_timeout
             .as_ref()
@@ -520,7 +459,7 @@ fn expectations(
                 ),
             ));
         }
-        let metrics: [(&str, Option<&Spanned<String>>); 9] = [
+        let metrics: [(&str, Option<&Spanned<String>>); 8] = [
             ("error_rate", e.error_rate.as_ref()),
             ("errors", e.errors.as_ref()),
             ("p50", e.p50.as_ref()),
@@ -532,7 +471,6 @@ fn expectations(
             ),
             ("has_error", e.has_error.as_ref()),
             ("no_error", e.no_error.as_ref()),
-            ("last_error_before", None),
         ];
         let before = out.len();
         for (key, value) in metrics {

@@ -1,5 +1,9 @@
 //! One simulated TCP connection: two directed byte pipes with FIN, RST,
 //! latency and black-hole stalls.
+//!
+//! A drop (black hole) on the path starts at an instant `S`: whatever reached
+//! a socket by `S` can still be read; whatever arrives later waits until the
+//! drop is lifted (TCP retransmits it), unless the writer gives up first.
 
 use std::collections::VecDeque;
 use std::io;
@@ -7,27 +11,45 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
 use super::world::World;
 
+/// Bytes on their way: when they were written and when they reach the reader.
+struct Chunk {
+    sent: Instant,
+    at: Instant,
+    data: Bytes,
+}
+
 /// One direction of a connection.
 #[derive(Default)]
 struct Pipe {
-    /// Written bytes with the time they reach the reader.
-    chunks: VecDeque<(Instant, Bytes)>,
+    chunks: VecDeque<Chunk>,
     /// When the writer's FIN reaches the reader.
     fin_at: Option<Instant>,
     /// The writer has shut down (no more writes).
     write_closed: bool,
     /// The reading end is closed: later data is answered with RST.
     reader_gone: bool,
-    /// Since when data has been waiting for the reader (retransmission clock).
-    pending_since: Option<Instant>,
     reader_waker: Option<Waker>,
+}
+
+impl Pipe {
+    /// Arrival time of the last thing queued (data or FIN): a later segment
+    /// cannot overtake it.
+    fn last_at(&self) -> Option<Instant> {
+        let chunk = self.chunks.back().map(|c| c.at);
+        match (chunk, self.fin_at) {
+            (Some(c), Some(f)) => Some(c.max(f)),
+            (c, f) => c.or(f),
+        }
+    }
 }
 
 /// Both directions of a connection plus its reset state.
@@ -59,23 +81,26 @@ impl Conn {
         *self.reset.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn dropped(&self) -> bool {
+    /// Since when the path drops everything, if it does.
+    fn dropped_since(&self) -> Option<Instant> {
         self.world
             .path_dropped(self.ends[0].ip(), self.ends[1].ip())
     }
 
-    fn one_way(&self, from: usize) -> std::time::Duration {
+    fn one_way(&self, from: usize) -> Duration {
         self.world
             .latency(self.ends[from].ip(), self.ends[1 - from].ip())
     }
 
-    /// Side `from` sends a RST; the other side learns of it `delay` later. A
-    /// RST sent into a drop is lost for good (it is never retransmitted).
-    fn send_reset(&self, from: usize, delay: std::time::Duration) {
-        if self.dropped() {
+    /// Side `from` sends a RST that leaves `delay` from now and never
+    /// overtakes what `from` sent before it. A RST sent into a drop is lost
+    /// for good (it is never retransmitted).
+    fn send_reset(&self, from: usize, delay: Duration) {
+        if self.dropped_since().is_some() {
             return;
         }
         let at = Instant::now() + delay;
+        let at = self.dir(from).last_at().map_or(at, |last| at.max(last));
         {
             let mut r = self.reset.lock().unwrap_or_else(|e| e.into_inner());
             if r.is_none() {
@@ -94,7 +119,9 @@ pub struct SimStream {
     side: usize,
     original_dst: Option<SocketAddr>,
     timer: Option<Pin<Box<Sleep>>>,
-    /// This end has failed (retransmission give-up) or closed abortively.
+    /// Woken when the network's faults change (a drop starts or ends).
+    faults: Option<Pin<Box<OwnedNotified>>>,
+    /// This end has failed (retransmission give-up).
     failed: Option<io::ErrorKind>,
     closed: bool,
 }
@@ -108,11 +135,14 @@ impl std::fmt::Debug for SimStream {
     }
 }
 
+/// What a read finds, looking at what has arrived by the visibility horizon.
 enum ReadStep {
     Data,
     Eof,
     Error(io::ErrorKind),
+    /// Something arrives at this time.
     WaitUntil(Instant),
+    /// Nothing is on its way.
     Wait,
 }
 
@@ -123,6 +153,7 @@ impl SimStream {
             side,
             original_dst,
             timer: None,
+            faults: None,
             failed: None,
             closed: false,
         }
@@ -157,6 +188,18 @@ impl SimStream {
         t.as_mut().poll(cx).is_ready()
     }
 
+    /// Registers for a wake-up when the faults change; true if they already did.
+    fn watch_faults(&mut self, cx: &mut Context<'_>) -> bool {
+        let watch = self
+            .faults
+            .get_or_insert_with(|| Box::pin(self.conn.world.faults().notified_owned()));
+        if watch.as_mut().poll(cx).is_ready() {
+            self.faults = None;
+            return true;
+        }
+        false
+    }
+
     /// An error this end already knows of: its own failure, or a RST that has
     /// reached it.
     fn known_error(&self, now: Instant) -> Option<io::ErrorKind> {
@@ -171,14 +214,22 @@ impl SimStream {
         }
     }
 
-    /// Retransmission give-up: our unacknowledged data has waited too long
-    /// across a dropped path.
-    fn give_up_deadline(&self) -> Option<Instant> {
-        let since = self.conn.dir(self.side).pending_since?;
-        Some(since + self.conn.world.config.retransmission_give_up)
+    /// Retransmission give-up across a drop that started at `since`: the
+    /// first of our segments that had not arrived by then is retransmitted
+    /// until `retransmission_give_up` after its first transmission.
+    fn give_up_deadline(&self, since: Instant) -> Option<Instant> {
+        let out = self.conn.dir(self.side);
+        let first = out.chunks.iter().find(|c| c.at > since)?;
+        Some(first.sent + self.conn.world.config.retransmission_give_up)
     }
 
-    fn read_step(&self, buf: &mut ReadBuf<'_>, now: Instant, cx: &Context<'_>) -> ReadStep {
+    /// True when our own data is still on its way (a drop would stall it).
+    fn has_data_in_flight(&self) -> bool {
+        !self.conn.dir(self.side).chunks.is_empty()
+    }
+
+    /// Reads what has arrived by `horizon` (now, or the start of a drop).
+    fn read_step(&self, buf: &mut ReadBuf<'_>, horizon: Instant, cx: &Context<'_>) -> ReadStep {
         let mut inp = self.conn.dir(1 - self.side);
         let reset_at = match self.conn.reset_state() {
             Some((from, at)) if from != self.side => Some(at),
@@ -186,30 +237,30 @@ impl SimStream {
         };
         // A FIN that has arrived and been drained reads as EOF even if a RST
         // follows (Linux returns 0 once the FIN is queued).
-        let fin_arrived = inp.fin_at.is_some_and(|f| f <= now);
+        let fin_arrived = inp.fin_at.is_some_and(|f| f <= horizon);
         if let Some(at) = reset_at
-            && at <= now
-            && !(fin_arrived && inp.chunks.is_empty())
+            && at <= horizon
         {
-            inp.chunks.clear();
-            return ReadStep::Error(io::ErrorKind::ConnectionReset);
-        }
-        if let Some(&(at, _)) = inp.chunks.front() {
-            if at > now {
-                return ReadStep::WaitUntil(earliest(at, reset_at));
+            // Data sent after the RST never arrives; data that arrived before
+            // it is still read first (a prompt reader would have had it).
+            inp.chunks.retain(|c| c.at <= at);
+            if inp.chunks.is_empty() && !fin_arrived {
+                return ReadStep::Error(io::ErrorKind::ConnectionReset);
             }
-            while let Some((at, chunk)) = inp.chunks.front_mut() {
-                if *at > now || buf.remaining() == 0 {
+        }
+        if let Some(front) = inp.chunks.front() {
+            if front.at > horizon {
+                return ReadStep::WaitUntil(earliest(front.at, reset_at));
+            }
+            while let Some(chunk) = inp.chunks.front_mut() {
+                if chunk.at > horizon || buf.remaining() == 0 {
                     break;
                 }
-                let take = chunk.len().min(buf.remaining());
-                buf.put_slice(&chunk.split_to(take));
-                if chunk.is_empty() {
+                let take = chunk.data.len().min(buf.remaining());
+                buf.put_slice(&chunk.data.split_to(take));
+                if chunk.data.is_empty() {
                     inp.chunks.pop_front();
                 }
-            }
-            if inp.chunks.is_empty() {
-                inp.pending_since = None;
             }
             return ReadStep::Data;
         }
@@ -222,6 +273,22 @@ impl SimStream {
             (None, Some(r)) => ReadStep::WaitUntil(r),
             (None, None) => ReadStep::Wait,
         }
+    }
+
+    /// Nothing more crosses the dropped path: park until the faults change or
+    /// our unacknowledged data gives up.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>, since: Instant) -> Poll<io::Result<()>> {
+        if self.watch_faults(cx) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if let Some(deadline) = self.give_up_deadline(since)
+            && self.wait_until(cx, deadline)
+        {
+            self.failed = Some(io::ErrorKind::TimedOut);
+            return Poll::Ready(Err(err(io::ErrorKind::TimedOut)));
+        }
+        Poll::Pending
     }
 }
 
@@ -247,31 +314,34 @@ impl AsyncRead for SimStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            let now = Instant::now();
             // A RST that arrived is handled by read_step: a FIN queued before it
             // still reads as EOF.
             if let Some(k) = this.failed {
                 return Poll::Ready(Err(err(k)));
             }
-            if this.conn.dropped() {
-                // Nothing crosses the path; only timers end the wait.
-                this.conn.world.park_stalled(cx.waker());
-                if let Some(deadline) = this.give_up_deadline()
-                    && this.wait_until(cx, deadline)
-                {
-                    this.failed = Some(io::ErrorKind::TimedOut);
-                    continue;
-                }
-                return Poll::Pending;
-            }
-            match this.read_step(buf, now, cx) {
-                ReadStep::Data | ReadStep::Eof => return Poll::Ready(Ok(())),
-                ReadStep::Error(k) => return Poll::Ready(Err(err(k))),
-                ReadStep::Wait => return Poll::Pending,
-                ReadStep::WaitUntil(at) => {
+            let now = Instant::now();
+            let since = this.conn.dropped_since();
+            let horizon = since.map_or(now, |s| s.min(now));
+            let step = this.read_step(buf, horizon, cx);
+            match (step, since) {
+                (ReadStep::Data | ReadStep::Eof, _) => return Poll::Ready(Ok(())),
+                (ReadStep::Error(k), _) => return Poll::Ready(Err(err(k))),
+                (_, Some(s)) => return this.poll_stalled(cx, s),
+                (ReadStep::WaitUntil(at), None) => {
+                    // A drop starting while we wait must be noticed if our
+                    // own data could then stall.
+                    if this.has_data_in_flight() && this.watch_faults(cx) {
+                        continue;
+                    }
                     if !this.wait_until(cx, at) {
                         return Poll::Pending;
                     }
+                }
+                (ReadStep::Wait, None) => {
+                    if this.has_data_in_flight() && this.watch_faults(cx) {
+                        continue;
+                    }
+                    return Poll::Pending;
                 }
             }
         }
@@ -289,9 +359,8 @@ impl AsyncWrite for SimStream {
         if let Some(k) = this.known_error(now) {
             return Poll::Ready(Err(err(k)));
         }
-        if let Some(deadline) = this.give_up_deadline()
-            && this.conn.dropped()
-            && deadline <= now
+        if let Some(since) = this.conn.dropped_since()
+            && this.give_up_deadline(since).is_some_and(|d| d <= now)
         {
             this.failed = Some(io::ErrorKind::TimedOut);
             return Poll::Ready(Err(err(io::ErrorKind::TimedOut)));
@@ -313,9 +382,12 @@ impl AsyncWrite for SimStream {
             return Poll::Ready(Ok(buf.len()));
         }
         let at = now + latency;
-        let at = out.chunks.back().map_or(at, |(last, _)| at.max(*last));
-        out.chunks.push_back((at, Bytes::copy_from_slice(buf)));
-        out.pending_since.get_or_insert(now);
+        let at = out.last_at().map_or(at, |last| at.max(last));
+        out.chunks.push_back(Chunk {
+            sent: now,
+            at,
+            data: Bytes::copy_from_slice(buf),
+        });
         let waker = out.reader_waker.take();
         drop(out);
         if let Some(w) = waker {
@@ -344,7 +416,7 @@ impl SimStream {
         }
         out.write_closed = true;
         let at = Instant::now() + latency;
-        let at = out.chunks.back().map_or(at, |(last, _)| at.max(*last));
+        let at = out.last_at().map_or(at, |last| at.max(last));
         out.fin_at = Some(at);
         if let Some(w) = out.reader_waker.take() {
             drop(out);
@@ -358,14 +430,28 @@ impl Drop for SimStream {
         if self.closed {
             return;
         }
-        let unread = !self.conn.dir(1 - self.side).chunks.is_empty();
+        let now = Instant::now();
+        let (arrived_unread, last_in_flight) = {
+            let inp = self.conn.dir(1 - self.side);
+            let arrived = inp.chunks.front().is_some_and(|c| c.at <= now);
+            (
+                arrived,
+                inp.chunks.back().map(|c| c.at).filter(|at| *at > now),
+            )
+        };
         let already_reset = self.conn.reset_state().is_some();
-        if unread && !already_reset {
+        if arrived_unread && !already_reset {
             // close(2) with unread received data sends a RST.
             self.conn
                 .send_reset(self.side, self.conn.one_way(self.side));
         } else {
             self.send_fin();
+            if let Some(at) = last_in_flight {
+                // Data still on its way reaches a closed socket, whose kernel
+                // answers with a RST after the FIN.
+                let back = (at - now) + self.conn.one_way(self.side);
+                self.conn.send_reset(self.side, back);
+            }
         }
         self.conn.dir(1 - self.side).reader_gone = true;
     }

@@ -1,11 +1,10 @@
 //! Hosts, listeners, UDP sockets and path faults of the simulated network.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,8 +28,9 @@ pub struct SimConfig {
     /// How long an unanswered SYN is retried before connect fails with
     /// `TimedOut` (Linux `tcp_syn_retries` = 6: 127 s).
     pub syn_give_up: Duration,
-    /// How long unacknowledged data is retransmitted across a drop before the
-    /// connection fails with `TimedOut` (Linux `tcp_retries2` = 15: 924.6 s).
+    /// How long a segment that a drop stops from arriving is retransmitted,
+    /// counted from its first transmission, before the connection fails with
+    /// `TimedOut` (Linux `tcp_retries2` = 15: 924.6 s).
     pub retransmission_give_up: Duration,
 }
 
@@ -53,6 +53,8 @@ pub(crate) struct World {
     pub(crate) config: SimConfig,
     /// Fast path: false while no address is black-holed.
     any_blackhole: AtomicBool,
+    /// Notified whenever a drop starts or ends, so stalled readers re-check.
+    faults: Arc<Notify>,
     // Short critical sections only; never held across an await.
     state: Mutex<State>,
 }
@@ -61,10 +63,10 @@ struct State {
     listeners: BTreeMap<SocketAddr, mpsc::UnboundedSender<SimStream>>,
     udp: BTreeMap<SocketAddr, Arc<UdpQueue>>,
     next_port: BTreeMap<IpAddr, u16>,
-    blackholed: BTreeSet<IpAddr>,
+    /// Black-holed addresses and since when.
+    blackholed: BTreeMap<IpAddr, Instant>,
     host_latency: BTreeMap<IpAddr, Duration>,
     rng: SimRng,
-    stalled: Vec<Waker>,
 }
 
 impl World {
@@ -73,14 +75,14 @@ impl World {
         Arc::new(World {
             config,
             any_blackhole: AtomicBool::new(false),
+            faults: Arc::new(Notify::new()),
             state: Mutex::new(State {
                 listeners: BTreeMap::new(),
                 udp: BTreeMap::new(),
                 next_port: BTreeMap::new(),
-                blackholed: BTreeSet::new(),
+                blackholed: BTreeMap::new(),
                 host_latency: BTreeMap::new(),
                 rng,
-                stalled: Vec::new(),
             }),
         })
     }
@@ -90,38 +92,42 @@ impl World {
     }
 
     pub(crate) fn set_blackhole(&self, ip: IpAddr, on: bool) {
-        let wakers = {
+        {
             let mut st = self.lock();
             if on {
-                st.blackholed.insert(ip);
+                st.blackholed.entry(ip).or_insert_with(Instant::now);
             } else {
                 st.blackholed.remove(&ip);
             }
             self.any_blackhole
                 .store(!st.blackholed.is_empty(), Ordering::Relaxed);
-            std::mem::take(&mut st.stalled)
-        };
-        for w in wakers {
-            w.wake();
         }
+        self.faults.notify_waiters();
     }
 
     pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
-        self.any_blackhole.load(Ordering::Relaxed) && self.lock().blackholed.contains(&ip)
+        self.any_blackhole.load(Ordering::Relaxed) && self.lock().blackholed.contains_key(&ip)
     }
 
-    /// Whether the path between `a` and `b` drops everything.
-    pub(crate) fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
+    /// Since when the path between `a` and `b` drops everything, if it does.
+    pub(crate) fn path_dropped(&self, a: IpAddr, b: IpAddr) -> Option<Instant> {
         if !self.any_blackhole.load(Ordering::Relaxed) {
-            return false;
+            return None;
         }
         let st = self.lock();
-        st.blackholed.contains(&a) || st.blackholed.contains(&b)
+        let (x, y) = (
+            st.blackholed.get(&a).copied(),
+            st.blackholed.get(&b).copied(),
+        );
+        match (x, y) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        }
     }
 
-    /// Parks a reader of a dropped path until the faults change.
-    pub(crate) fn park_stalled(&self, waker: &Waker) {
-        self.lock().stalled.push(waker.clone());
+    /// Notified whenever a drop starts or ends.
+    pub(crate) fn faults(&self) -> Arc<Notify> {
+        self.faults.clone()
     }
 
     pub(crate) fn set_host_latency(&self, ip: IpAddr, one_way: Duration) {
@@ -178,7 +184,7 @@ impl World {
     ) -> io::Result<NetStream> {
         let give_up = timeout.min(self.config.syn_give_up);
         let deadline = Instant::now() + give_up;
-        if self.path_dropped(from, target.ip()) {
+        if self.path_dropped(from, target.ip()).is_some() {
             tokio::time::sleep_until(deadline).await;
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -258,23 +264,31 @@ impl World {
     }
 
     fn send_datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        if self.path_dropped(from.ip(), to.ip()) {
+        if self.path_dropped(from.ip(), to.ip()).is_some() {
             return;
         }
         let latency = self.latency(from.ip(), to.ip());
         let Some(queue) = self.lock().udp.get(&to).cloned() else {
             return; // port unreachable: an unconnected UDP sender never hears of it
         };
-        let at = Instant::now() + latency;
         let mut q = queue.items.lock().unwrap_or_else(|e| e.into_inner());
+        // Datagrams from one sender keep their order; different senders
+        // interleave by arrival time.
+        let at = Instant::now() + latency;
         let at = q
-            .back()
-            .map_or(at, |last: &Datagram| at.max(last.deliver_at));
-        q.push_back(Datagram {
-            data: Bytes::copy_from_slice(data),
-            from,
-            deliver_at: at,
-        });
+            .iter()
+            .filter(|d| d.from == from)
+            .map(|d| d.deliver_at)
+            .fold(at, Instant::max);
+        let pos = q.iter().position(|d| d.deliver_at > at).unwrap_or(q.len());
+        q.insert(
+            pos,
+            Datagram {
+                data: Bytes::copy_from_slice(data),
+                from,
+                deliver_at: at,
+            },
+        );
         drop(q);
         queue.notify.notify_one();
     }
@@ -379,7 +393,8 @@ impl SimUdp {
             match next {
                 Some(Ok(d)) => {
                     // A drop that started while the datagram was on the wire eats it.
-                    if self.world.path_dropped(d.from.ip(), self.addr.ip()) {
+                    let dropped = self.world.path_dropped(d.from.ip(), self.addr.ip());
+                    if dropped.is_some_and(|since| since < d.deliver_at) {
                         continue;
                     }
                     let n = d.data.len().min(buf.len());

@@ -6,7 +6,15 @@
 //! `[0, dns_jitter)` whole milliseconds. A failed resolution keeps the hosts,
 //! counts `update_failure` and retries after `dns_refresh_rate` (Istio sets no
 //! `dns_failure_refresh_rate`), without jitter. NXDOMAIN and NODATA are
-//! answers with no address (c-ares as Envoy uses it), not failures.
+//! answers with no address (c-ares as Envoy uses it), not failures; a
+//! LOGICAL_DNS cluster, though, does not accept an answer with no address: it
+//! counts `update_failure`, keeps its address and is rescheduled as a failure.
+//!
+//! TTL: STRICT_DNS waits the smallest TTL of the answer, as Envoy does.
+//! Envoy's LOGICAL_DNS waits the TTL of the first address; the stub resolver
+//! (`meshsim_dns::Lookup`) only reports the smallest TTL of the answer chain
+//! (CNAMEs included), so LOGICAL_DNS uses that too. The two differ only when
+//! the records of one answer carry different TTLs.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,7 +26,7 @@ use std::time::Duration;
 use meshsim_core::SimRng;
 
 use super::ClusterState;
-use crate::config::DnsRefresh;
+use crate::config::{Discovery, DnsRefresh};
 use crate::error::SidecarError;
 
 /// A successful answer.
@@ -26,7 +34,8 @@ use crate::error::SidecarError;
 pub struct Resolved {
     /// Addresses in answer order (may be empty: NXDOMAIN or NODATA).
     pub addrs: Vec<IpAddr>,
-    /// The answer's TTL (the smallest record TTL).
+    /// The answer's TTL (the smallest record TTL; LOGICAL_DNS uses it in place
+    /// of Envoy's first-address TTL).
     pub ttl: Duration,
 }
 
@@ -183,32 +192,55 @@ pub(crate) async fn refresh_loop(
     hostname: String,
     port: u16,
 ) {
-    let name = cluster.config.name.clone();
     let env = cluster.env.clone();
     loop {
-        env.stats.dns(&name, |d| d.update_attempt += 1);
-        let outcome = match resolver.resolve(&hostname).await {
-            Ok(answer) => {
-                cluster.update_hosts(&answer.addrs, port);
-                let hosts = cluster.hosts().len() as u64;
-                env.stats.dns(&name, |d| {
-                    d.update_success += 1;
-                    d.hosts = hosts;
-                });
-                RefreshOutcome::Answer {
-                    ttl: answer.ttl,
-                    empty: answer.addrs.is_empty(),
-                }
-            }
-            Err(e) => {
-                tracing::debug!(cluster = %name, error = %e, "dns refresh failed; hosts kept");
-                env.stats.dns(&name, |d| d.update_failure += 1);
-                RefreshOutcome::Failure
-            }
-        };
+        env.stats
+            .dns(&cluster.config.name, |d| d.update_attempt += 1);
+        let answer = resolver.resolve(&hostname).await;
+        let outcome = apply(&cluster, answer, port);
         cluster.mark_ready();
         let wait = env.draw(|rng| next_refresh(&cluster.config.dns, outcome, rng));
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Applies one resolution to `cluster` and counts it. STRICT_DNS takes any
+/// answer, an empty one included (no host left). LOGICAL_DNS only accepts a
+/// non-empty answer: an empty one is an `update_failure` that keeps the
+/// address and is rescheduled like a failure (Envoy's LOGICAL_DNS
+/// `isSuccessfulResponse`).
+fn apply(
+    cluster: &ClusterState,
+    answer: Result<Resolved, SidecarError>,
+    port: u16,
+) -> RefreshOutcome {
+    let name = &cluster.config.name;
+    let stats = &cluster.env.stats;
+    let logical = matches!(cluster.config.discovery, Discovery::LogicalDns { .. });
+    let accepted = match answer {
+        Ok(answer) if !(logical && answer.addrs.is_empty()) => Some(answer),
+        Ok(_) => {
+            tracing::debug!(cluster = %name, "empty answer for a logical dns cluster; address kept");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(cluster = %name, error = %e, "dns refresh failed; hosts kept");
+            None
+        }
+    };
+    let Some(answer) = accepted else {
+        stats.dns(name, |d| d.update_failure += 1);
+        return RefreshOutcome::Failure;
+    };
+    cluster.update_hosts(&answer.addrs, port);
+    let hosts = cluster.hosts().len() as u64;
+    stats.dns(name, |d| {
+        d.update_success += 1;
+        d.hosts = hosts;
+    });
+    RefreshOutcome::Answer {
+        ttl: answer.ttl,
+        empty: answer.addrs.is_empty(),
     }
 }
 
@@ -219,6 +251,75 @@ mod tests {
 
     fn istio() -> DnsRefresh {
         DnsRefresh::default()
+    }
+
+    fn dns_cluster(discovery: Discovery) -> Arc<ClusterState> {
+        let net = meshsim_net::Net::sim(meshsim_net::SimConfig::default());
+        let env = crate::runtime::Env::new(net.stack([10, 0, 0, 1].into()), SimRng::new(3));
+        let config = crate::config::Cluster {
+            name: "c".into(),
+            discovery,
+            connect_timeout: Duration::from_secs(10),
+            pool: crate::config::PoolSettings::default(),
+            dns: istio(),
+        };
+        ClusterState::new(config, env)
+    }
+
+    fn answer(addrs: &[[u8; 4]], ttl_s: u64) -> Result<Resolved, SidecarError> {
+        Ok(Resolved {
+            addrs: addrs.iter().map(|a| IpAddr::from(*a)).collect(),
+            ttl: Duration::from_secs(ttl_s),
+        })
+    }
+
+    fn counters(c: &ClusterState) -> (u64, u64, u64) {
+        let d = c.env.stats.snapshot().dns["c"].clone();
+        (d.update_success, d.update_failure, d.hosts)
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn logical_dns_rejects_an_empty_answer_as_update_failure_and_keeps_its_address() {
+        let c = dns_cluster(Discovery::LogicalDns {
+            hostname: "api".into(),
+            port: 80,
+        });
+        let first = apply(&c, answer(&[[52, 1, 1, 10]], 5), 80);
+        assert_eq!(
+            first,
+            RefreshOutcome::Answer {
+                ttl: Duration::from_secs(5),
+                empty: false
+            }
+        );
+        let empty = apply(&c, answer(&[], 5), 80);
+        assert_eq!(empty, RefreshOutcome::Failure, "rescheduled like a failure");
+        assert_eq!(counters(&c), (1, 1, 1));
+        assert_eq!(
+            c.hosts(),
+            vec![std::net::SocketAddr::from(([52, 1, 1, 10], 80))]
+        );
+        // So the next resolution comes at the refresh rate, without jitter.
+        let wait = next_refresh(&istio(), empty, &mut SimRng::new(1));
+        assert_eq!(wait, Duration::from_secs(60));
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn strict_dns_takes_an_empty_answer_as_update_success_with_no_host() {
+        let c = dns_cluster(Discovery::StrictDns {
+            hostname: "api".into(),
+            port: 80,
+        });
+        apply(&c, answer(&[[52, 1, 1, 10]], 5), 80);
+        let empty = apply(&c, answer(&[], 5), 80);
+        assert_eq!(
+            empty,
+            RefreshOutcome::Answer {
+                ttl: Duration::from_secs(5),
+                empty: true
+            }
+        );
+        assert_eq!(counters(&c), (2, 0, 0));
     }
 
     #[test]

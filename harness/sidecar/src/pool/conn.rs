@@ -47,6 +47,13 @@ impl ConnCtl {
         !st.close && !st.expired
     }
 
+    /// Whether the connection may serve another request (not asked to close,
+    /// not past its maximum duration).
+    pub(super) fn usable(&self) -> bool {
+        let st = self.lock();
+        !st.close && !st.expired
+    }
+
     /// Marks the connection idle from now; false when it must close instead.
     pub(super) fn make_idle(&self) -> bool {
         let ok = {

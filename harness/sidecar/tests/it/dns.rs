@@ -149,6 +149,40 @@ async fn logical_dns_keeps_existing_connections_and_uses_the_new_first_address_f
     assert_eq!(c.requests().len(), 1);
 }
 
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn logical_dns_an_empty_answer_is_an_update_failure_that_keeps_the_address_and_retries_at_the_refresh_rate()
+ {
+    // Envoy's LOGICAL_DNS accepts only a non-empty answer; anything else
+    // counts update_failure and is rescheduled at dns_refresh_rate (60 s,
+    // no jitter), not at the TTL.
+    let w = world(logical(), &["52.1.1.10"], 5).await;
+    let a = Upstream::ok(&w.net, addr("52.1.1.10:80"), "a").await;
+    let dns = || w.sidecar.stats().dns["outbound|80||api"].clone();
+    tokio::time::sleep(Duration::from_millis(1)).await; // the first resolution ran
+    w.resolver.set(HOST, vec![], Duration::from_secs(5));
+    // The second resolution (TTL 5 s + jitter < 100 ms) gets the empty answer.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let d = dns();
+    assert_eq!(
+        (
+            d.update_attempt,
+            d.update_success,
+            d.update_failure,
+            d.hosts
+        ),
+        (2, 1, 1, 1)
+    );
+    // The address is kept: a new connection still goes to .10.
+    assert_eq!(w.get("52.1.1.10:80", HOST, 1).await.body_text(), "a");
+    assert_eq!(a.requests().len(), 1);
+    // Next try at (5 s + jitter) + 60 s exactly: not yet at 64.9 s, done by 65.2 s.
+    tokio::time::sleep(Duration::from_millis(58_900)).await;
+    assert_eq!(dns().update_attempt, 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let d = dns();
+    assert_eq!((d.update_attempt, d.update_failure), (3, 2));
+}
+
 /// A resolver that answers after a delay.
 struct SlowResolver(Duration, Arc<ScriptedResolver>);
 
