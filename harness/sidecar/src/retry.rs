@@ -45,6 +45,10 @@ pub enum AttemptEvent {
         /// (`first_upstream_tx_byte_sent`).
         request_sent: bool,
     },
+    /// The upstream stream failed after its response headers were forwarded
+    /// downstream (a reset mid-body, the route timeout while streaming).
+    /// Envoy never retries then: the client already has the headers.
+    AfterHeaders,
 }
 
 /// The answer of [`decide`].
@@ -69,7 +73,7 @@ pub fn decide(
     let Some(policy) = policy else {
         return RetryDecision::NoRetry;
     };
-    if !would_retry(policy, event) {
+    if matches!(event, AttemptEvent::AfterHeaders) || !would_retry(policy, event) {
         RetryDecision::NoRetry
     } else if retries_left == 0 {
         RetryDecision::LimitExceeded
@@ -90,6 +94,7 @@ pub fn would_retry(policy: &RetryPolicy, event: &AttemptEvent) -> bool {
             reason,
             request_sent,
         } => would_retry_reset(policy, reason, request_sent),
+        AttemptEvent::AfterHeaders => false,
     }
 }
 

@@ -248,4 +248,16 @@ proptest! {
         }
         prop_assert!(attempts <= 1 + num_retries);
     }
+
+    #[test]
+    fn nothing_is_retried_once_response_headers_went_downstream(
+        tokens in any_tokens(), retries_left in 0u32..6,
+    ) {
+        // Envoy's router only consults the retry state while it awaits
+        // upstream headers; after forwarding them a reset is passed on.
+        let mut p = policy("", retries_left);
+        p.retry_on = tokens;
+        p.retriable_status_codes = vec![503, 409];
+        prop_assert_eq!(decide(Some(&p), retries_left, &AttemptEvent::AfterHeaders), RetryDecision::NoRetry);
+    }
 }
