@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim_net::{Net, SimConfig};
+use meshsim_net::{Net, NetStream, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -18,6 +18,18 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 const T: Duration = Duration::from_secs(10);
+
+/// A connection from 10.0.0.1 to a listener on 10.0.0.2:80: (client, server).
+async fn pair(net: &Net) -> (NetStream, NetStream) {
+    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
+    let c = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:80"), T)
+        .await
+        .unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    (c, s)
+}
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn connect_takes_one_round_trip_and_data_one_way() {
@@ -61,13 +73,7 @@ async fn host_latency_adds_to_the_base_on_both_ends() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn unacknowledged_data_across_a_drop_times_out_after_retransmission_give_up() {
     let net = Net::sim(SimConfig::default());
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (_s, _) = l.accept().await.unwrap();
+    let (mut c, _s) = pair(&net).await;
     net.set_blackhole(ip("10.0.0.2"), true);
     let start = Instant::now();
     c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
@@ -80,13 +86,7 @@ async fn unacknowledged_data_across_a_drop_times_out_after_retransmission_give_u
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_idle_black_holed_flow_hangs_until_a_timer_ends_it() {
     let net = Net::sim(SimConfig::default());
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (s, _) = l.accept().await.unwrap();
+    let (mut c, s) = pair(&net).await;
     net.set_blackhole(ip("10.0.0.2"), true);
     s.reset(); // the RST is dropped too
     let mut b = [0u8; 1];
@@ -97,13 +97,7 @@ async fn an_idle_black_holed_flow_hangs_until_a_timer_ends_it() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn lifting_a_drop_delivers_what_was_written_meanwhile() {
     let net = Net::sim(SimConfig::default());
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (mut s, _) = l.accept().await.unwrap();
+    let (mut c, mut s) = pair(&net).await;
     net.set_blackhole(ip("10.0.0.2"), true);
     c.write_all(b"late").await.unwrap();
     let net2 = net.clone();
@@ -121,13 +115,7 @@ async fn lifting_a_drop_delivers_what_was_written_meanwhile() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn closing_with_unread_data_sends_a_reset() {
     let net = Net::sim(SimConfig::default());
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (s, _) = l.accept().await.unwrap();
+    let (mut c, s) = pair(&net).await;
     c.write_all(b"unread").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await; // let it arrive
     drop(s);
@@ -141,13 +129,7 @@ async fn writing_to_a_closed_peer_succeeds_then_reads_eof() {
     // The keep-alive race: the server closed (FIN), the client still writes
     // its request; the write is accepted and the client reads EOF.
     let net = Net::sim(SimConfig::default());
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (s, _) = l.accept().await.unwrap();
+    let (mut c, s) = pair(&net).await;
     drop(s);
     c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let mut b = [0u8; 1];
@@ -218,13 +200,7 @@ async fn jitter_is_reproducible_for_a_seed() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn data_that_arrived_before_a_drop_can_still_be_read() {
     let net = Net::sim(SimConfig::default());
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (mut s, _) = l.accept().await.unwrap();
+    let (mut c, mut s) = pair(&net).await;
     c.write_all(b"early").await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await; // arrived, not read yet
     net.set_blackhole(ip("10.0.0.2"), true);
@@ -241,13 +217,7 @@ async fn a_reader_parked_before_a_drop_still_gives_up_on_its_unanswered_data() {
         base_latency: Duration::from_millis(10),
         ..SimConfig::default()
     });
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (_s, _) = l.accept().await.unwrap();
+    let (mut c, _s) = pair(&net).await;
     c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let written = Instant::now();
     let net2 = net.clone();
@@ -272,13 +242,7 @@ async fn a_reset_never_overtakes_the_response_sent_before_it() {
         jitter: Duration::from_millis(20),
         ..SimConfig::default()
     });
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (mut s, _) = l.accept().await.unwrap();
+    let (mut c, mut s) = pair(&net).await;
     for _ in 0..20 {
         s.write_all(b"x").await.unwrap();
     }
@@ -305,13 +269,7 @@ async fn closing_with_data_still_in_flight_sends_fin_then_reset() {
         base_latency: Duration::from_millis(5),
         ..SimConfig::default()
     });
-    let l = net.stack(ip("10.0.0.2")).listen(80).await.unwrap();
-    let mut c = net
-        .stack(ip("10.0.0.1"))
-        .connect(addr("10.0.0.2:80"), T)
-        .await
-        .unwrap();
-    let (s, _) = l.accept().await.unwrap();
+    let (mut c, s) = pair(&net).await;
     c.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     drop(s); // the request has not arrived yet
     let mut b = [0u8; 1];
