@@ -163,7 +163,7 @@ async fn drive(
     seed: u64,
     duration: Duration,
 ) -> Result<MitigationResult, EngineError> {
-    let mut world = World::build(scenario, mitigation, net, seed).await?;
+    let world = World::build(scenario, mitigation, net, seed).await?;
     let collector = Arc::new(Mutex::new(Collector::new(scenario.bucket_for(duration))));
     let start = Instant::now();
     let mut apps = tokio::task::JoinSet::new();

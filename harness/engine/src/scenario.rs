@@ -202,17 +202,9 @@ impl Action {
                 let list: Vec<String> = a.iter().map(ToString::to_string).collect();
                 format!("dns.set {name} -> {}", list.join(", "))
             }
-            Action::HostStop { name, how } => format!("host.stop {name} ({})", stop_word(how)),
+            Action::HostStop { name, how } => format!("host.stop {name} ({how})"),
             Action::HostStart { name } => format!("host.start {name}"),
         }
-    }
-}
-
-fn stop_word(how: &StopMode) -> &'static str {
-    match how {
-        StopMode::Close => "close",
-        StopMode::Reset => "reset",
-        StopMode::Blackhole => "blackhole",
     }
 }
 

@@ -23,8 +23,6 @@ pub(crate) struct World {
     dns: DnsHandle,
     upstreams: Vec<(String, UpstreamHandle)>,
     sidecars: Vec<SidecarHandle>,
-    /// Record TTLs as last set, so `dns.set` without `ttl` keeps the old one.
-    ttls: std::collections::BTreeMap<String, std::time::Duration>,
 }
 
 impl World {
@@ -42,7 +40,6 @@ impl World {
             message: format!("{what}: {e}"),
         };
         let zones = ZoneSet::new();
-        let mut ttls = std::collections::BTreeMap::new();
         for r in &scenario.dns.records {
             zones.add_zone(&r.name, r.negative_ttl);
             if let Some(target) = &r.cname {
@@ -50,7 +47,6 @@ impl World {
             } else {
                 zones.set_a(&r.name, r.a.clone(), r.ttl);
             }
-            ttls.insert(r.name.clone(), r.ttl);
         }
         let dns = meshsim_dns::spawn(zones.clone(), &net.stack(scenario.dns.address), 53)
             .await
@@ -99,7 +95,6 @@ impl World {
             dns,
             upstreams,
             sidecars,
-            ttls,
         })
     }
 
@@ -123,13 +118,13 @@ impl World {
     }
 
     /// Carries out one timeline action.
-    pub(crate) async fn apply(&mut self, action: &Action) {
+    pub(crate) async fn apply(&self, action: &Action) {
         match action {
             Action::DnsSet { name, a, ttl } => {
+                // Without a new TTL the record keeps the one it has.
                 let ttl = ttl
-                    .or_else(|| self.ttls.get(name).copied())
+                    .or_else(|| self.zones.ttl(name))
                     .unwrap_or(std::time::Duration::from_secs(60));
-                self.ttls.insert(name.clone(), ttl);
                 self.zones.set_a(name, a.clone(), ttl);
             }
             Action::HostStop { name, how } => {

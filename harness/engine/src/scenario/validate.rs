@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use meshsim_core::HumanDuration;
 use meshsim_core::units::parse_duration;
 use meshsim_dns::CachePolicy;
 use meshsim_istio::{IstioVersion, Resources};
@@ -177,16 +176,6 @@ fn warn_unresolvable_calls(cx: &Ctx<'_>, pods: &[super::PodSpec], dns: &DnsSpec)
     }
 }
 
-/// Accepts a bounded duration from a `Spanned<HumanDuration>`, for callers
-/// outside [`world`].
-fn positive(
-    cx: &Ctx<'_>,
-    d: &Spanned<HumanDuration>,
-    max: Duration,
-) -> Result<Duration, EngineError> {
-    world::bounded(cx, d, false, max)
-}
-
 fn overrides(cx: &Ctx<'_>, o: &ClientOverridesFile) -> Result<ClientOverrides, EngineError> {
     Ok(ClientOverrides {
         keep_alive: o.keep_alive,
@@ -203,7 +192,7 @@ fn overrides(cx: &Ctx<'_>, o: &ClientOverridesFile) -> Result<ClientOverrides, E
         connect_timeout: o
             .connect_timeout
             .as_ref()
-            .map(|d| positive(cx, d, Duration::from_secs(3600)))
+            .map(|d| world::bounded(cx, d, false, Duration::from_secs(3600)))
             .transpose()?,
         request_timeout: o
             .request_timeout
@@ -298,18 +287,15 @@ fn timeline(
         }
         if let Some(stop) = &e.host_stop {
             let name = known_host(cx, &stop.name, external)?;
-            let how = match stop.how.as_ref().map_or("close", |h| h.value.as_str()) {
-                "close" => StopMode::Close,
-                "reset" => StopMode::Reset,
-                "blackhole" => StopMode::Blackhole,
-                other => {
-                    let l = stop.how.as_ref().map(|h| &h.referenced);
-                    return Err(cx.err(
-                        l,
-                        "",
-                        format!("unknown stop mode {other:?}; use close, reset or blackhole"),
-                    ));
-                }
+            let how = match &stop.how {
+                None => StopMode::Close,
+                Some(h) => h.value.parse::<StopMode>().map_err(|_| {
+                    let msg = format!(
+                        "unknown stop mode {:?}; use close, reset or blackhole",
+                        h.value
+                    );
+                    cx.err(Some(&h.referenced), "", msg)
+                })?,
             };
             out.push(Event {
                 at,
