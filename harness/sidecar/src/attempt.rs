@@ -107,6 +107,12 @@ pub struct AttemptFailure {
 }
 
 impl AttemptFailure {
+    /// A circuit breaker refused the request (`max_pending_requests`,
+    /// `max_requests`): reset reason `overflow`, nothing sent.
+    pub fn overflow() -> AttemptFailure {
+        AttemptFailure::reset(ResetReason::Overflow, false)
+    }
+
     fn reset(reason: ResetReason, request_sent: bool) -> AttemptFailure {
         AttemptFailure {
             reason,
@@ -171,16 +177,11 @@ pub(crate) struct Attempt {
 
 impl Attempt {
     /// The event the retry decision sees.
-    pub(crate) fn event(&self) -> AttemptEvent {
+    pub(crate) fn event(&self) -> AttemptEvent<'_> {
         match &self.result {
             AttemptResult::Headers(resp, _) => AttemptEvent::Response {
                 status: resp.status().as_u16(),
-                grpc_status: resp
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok()),
-                envoy_ratelimited: resp.headers().contains_key("x-envoy-ratelimited"),
+                headers: resp.headers(),
             },
             AttemptResult::Failed(f) => AttemptEvent::Reset {
                 reason: f.reason,

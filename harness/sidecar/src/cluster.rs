@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use crate::circuit::CircuitBreaker;
 use crate::config::{Cluster, Discovery, RetryPolicy};
 use crate::pool::Pool;
 use crate::runtime::Env;
@@ -35,6 +36,8 @@ pub(crate) struct Target {
 pub(crate) struct ClusterState {
     pub(crate) config: Cluster,
     pub(crate) env: Arc<Env>,
+    /// The cluster's circuit breakers, shared by every host's pool.
+    pub(crate) breaker: Arc<CircuitBreaker>,
     state: Mutex<HostState>,
     ready: watch::Sender<bool>,
 }
@@ -60,8 +63,16 @@ impl ClusterState {
         };
         // Envoy starts round robin at a random position.
         let rr = env.draw(|r| r.next_u64() >> 1);
-        let logical = matches!(config.discovery, Discovery::LogicalDns { .. })
-            .then(|| Pool::new(env.clone(), config.pool.clone(), config.connect_timeout));
+        let breaker = CircuitBreaker::new(&config.pool);
+        let logical = matches!(config.discovery, Discovery::LogicalDns { .. }).then(|| {
+            let settings = config.pool.clone();
+            Pool::new(
+                env.clone(),
+                settings,
+                config.connect_timeout,
+                breaker.clone(),
+            )
+        });
         let state = HostState {
             hosts,
             rr,
@@ -72,6 +83,7 @@ impl ClusterState {
         Arc::new(ClusterState {
             config,
             env,
+            breaker,
             state: Mutex::new(state),
             ready,
         })
@@ -141,6 +153,7 @@ impl ClusterState {
                     self.env.clone(),
                     self.config.pool.clone(),
                     self.config.connect_timeout,
+                    self.breaker.clone(),
                 )
             })
             .clone();

@@ -5,10 +5,14 @@
 //! resources under a version profile; tests build them by hand. Every default
 //! below is Istio's (not bare Envoy's) unless it says otherwise.
 
+mod matcher;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::error::SidecarError;
+
+pub use matcher::{HeaderMatch, HeaderMatcher};
 
 /// Everything one sidecar needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +37,30 @@ pub struct SidecarConfig {
     pub dns_servers: Vec<SocketAddr>,
     /// Whether `x-envoy-attempt-count` is sent upstream (Istio: on).
     pub include_request_attempt_count: bool,
+    /// Which retry back-off Envoy build the sidecar imitates. Default
+    /// [`BackOffFormula::CurrentCode`].
+    pub backoff_formula: BackOffFormula,
+    /// The listener's `per_connection_buffer_limit_bytes`, which is the retry
+    /// buffer limit of every route (Istio sets no route
+    /// `per_request_buffer_limit_bytes`). A request body larger than this is
+    /// never retried (`retry_or_shadow_abandoned`). Default 1 MiB (Envoy's).
+    pub per_connection_buffer_limit_bytes: u32,
+}
+
+/// Envoy's retry back-off between attempts (fact sheet §1.2). Both are full
+/// jitter with `base_interval` B and `max_interval`; they differ in how fast
+/// the ceiling grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackOffFormula {
+    /// Current Envoy source (`JitteredExponentialBackOffStrategy`): retry N
+    /// waits in `[0, 2^(N-1)·B)`, the ceiling doubling up to the max
+    /// (defaults: 25, 50, 100, 200, then 250 ms).
+    #[default]
+    CurrentCode,
+    /// Envoy's documentation and its older source (`JitteredBackOffStrategy`):
+    /// retry N waits `min(random % ((2^N - 1)·B), max)` (defaults: 25, 75,
+    /// 175, then 375 capped at 250 ms).
+    Documented,
 }
 
 /// Mesh `outboundTrafficPolicy.mode`.
@@ -154,7 +182,9 @@ impl RetryOn {
     }
 }
 
-/// Envoy's route `RetryPolicy`.
+/// Envoy's route `RetryPolicy`. [`Default`] is Envoy's proto defaults for a
+/// policy with no field set: no `retry_on`, 1 retry, no per-try timeout, no
+/// host predicate, 1 host selection attempt, back-off 25 ms / 250 ms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// `retry_on` tokens.
@@ -173,6 +203,25 @@ pub struct RetryPolicy {
     pub base_interval: Duration,
     /// `retry_back_off.max_interval` (default 10 × base).
     pub max_interval: Duration,
+    /// `retriable_headers`: `retriable-headers` retries a response with a
+    /// header matching any of them. Default none.
+    pub retriable_headers: Vec<HeaderMatcher>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retry_on: Vec::new(),
+            num_retries: 1,
+            per_try_timeout: None,
+            retriable_status_codes: Vec::new(),
+            previous_hosts_predicate: false,
+            host_selection_retry_max_attempts: 1,
+            base_interval: Duration::from_millis(25),
+            max_interval: Duration::from_millis(250),
+            retriable_headers: Vec::new(),
+        }
+    }
 }
 
 impl RetryPolicy {
@@ -223,7 +272,9 @@ pub enum Discovery {
     },
 }
 
-/// `common_http_protocol_options` and circuit-breaker pool limits.
+/// `common_http_protocol_options` and the cluster's circuit breakers
+/// (`circuit_breakers.thresholds`, default priority). The breakers count over
+/// the whole cluster, every host's pool together (see `circuit`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSettings {
     /// Upstream connection idle timeout (Envoy default 1 h; `None` = disabled).
@@ -233,8 +284,23 @@ pub struct PoolSettings {
     /// `max_connection_duration` (`None` = unlimited): the connection is
     /// drained, then closed when idle.
     pub max_connection_duration: Option<Duration>,
-    /// `max_connections` (Istio: 2^32 - 1).
+    /// `max_connections`: connections open or opening to the cluster. At the
+    /// limit a request waits as pending instead (`upstream_cx_overflow`).
+    /// Default (Istio) 2^32 - 1.
     pub max_connections: u32,
+    /// `max_pending_requests`: requests waiting for a connection; beyond it a
+    /// request gets 503 `UO` (`upstream_rq_pending_overflow`). Default (Istio)
+    /// 2^32 - 1.
+    pub max_pending_requests: u32,
+    /// `max_requests`: requests on connections; beyond it a request gets 503
+    /// `UO` (`upstream_rq_pending_overflow`). Default (Istio) 2^32 - 1.
+    pub max_requests: u32,
+    /// `max_retries`: retries in progress at once; beyond it a retry is not
+    /// made (`UO` added, `upstream_rq_retry_overflow`). Default (Istio)
+    /// 2^32 - 1 (bare Envoy: 3).
+    pub max_retries: u32,
+    /// `retry_budget`: when set it replaces `max_retries`. Default none.
+    pub retry_budget: Option<RetryBudget>,
 }
 
 impl Default for PoolSettings {
@@ -244,6 +310,31 @@ impl Default for PoolSettings {
             max_requests_per_connection: None,
             max_connection_duration: None,
             max_connections: u32::MAX,
+            max_pending_requests: u32::MAX,
+            max_requests: u32::MAX,
+            max_retries: u32::MAX,
+            retry_budget: None,
+        }
+    }
+}
+
+/// `circuit_breakers.thresholds.retry_budget`: concurrent retries are limited
+/// to `budget_percent` % of the cluster's active plus pending requests, and
+/// never below `min_retry_concurrency`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    /// `budget_percent`, 0 to 100. Envoy's default 20.
+    pub budget_percent: f64,
+    /// `min_retry_concurrency`. Envoy's default 3.
+    pub min_retry_concurrency: u32,
+}
+
+impl Default for RetryBudget {
+    /// Envoy's defaults: 20 %, at least 3.
+    fn default() -> Self {
+        RetryBudget {
+            budget_percent: 20.0,
+            min_retry_concurrency: 3,
         }
     }
 }
@@ -300,6 +391,8 @@ impl Default for SidecarConfig {
             passthrough: Cluster::passthrough(),
             dns_servers: Vec::new(),
             include_request_attempt_count: true,
+            backoff_formula: BackOffFormula::CurrentCode,
+            per_connection_buffer_limit_bytes: 1024 * 1024,
         }
     }
 }
@@ -307,7 +400,7 @@ impl Default for SidecarConfig {
 impl SidecarConfig {
     /// Checks what Envoy would reject: duplicate cluster names, a retry
     /// back-off with a zero base or a max below the base, a zero DNS refresh
-    /// rate.
+    /// rate, a retry budget percent outside 0 to 100.
     ///
     /// # Errors
     /// The first problem found.
@@ -330,6 +423,14 @@ impl SidecarConfig {
             if dns && c.dns.refresh_rate.is_zero() {
                 return Err(SidecarError::InvalidRefreshRate {
                     cluster: c.name.clone(),
+                });
+            }
+            if let Some(b) = c.pool.retry_budget
+                && !(0.0..=100.0).contains(&b.budget_percent)
+            {
+                return Err(SidecarError::InvalidRetryBudget {
+                    cluster: c.name.clone(),
+                    percent: b.budget_percent,
                 });
             }
         }

@@ -35,6 +35,15 @@ pub enum SidecarError {
         /// Cluster name.
         cluster: String,
     },
+    /// A cluster's retry budget percent is outside 0 to 100 (Envoy's
+    /// `type.v3.Percent` rejects it).
+    #[error("cluster {cluster:?}: retry budget percent {percent} must be between 0 and 100")]
+    InvalidRetryBudget {
+        /// Cluster name.
+        cluster: String,
+        /// The configured percent.
+        percent: f64,
+    },
     /// The resolver could not answer (timeout, SERVFAIL, REFUSED...). A
     /// successful empty answer (NXDOMAIN, NODATA) is not an error: c-ares as
     /// used by Envoy treats it as zero hosts.

@@ -21,6 +21,8 @@
 //! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, STRICT_DNS, LOGICAL_DNS),
 //!   round robin with the previous-hosts predicate, DNS refresh ([`cluster::dns`]);
 //! - `pool`: the per-host HTTP/1.1 connection pool and its timers;
+//! - [`circuit`]: a cluster's circuit breakers (connections, pending
+//!   requests, requests, retries or the retry budget);
 //! - [`attempt`]: one try and the classification of failures into Envoy
 //!   reset reasons;
 //! - [`retry`]: the pure retry decision and Envoy's back-off;
@@ -56,6 +58,7 @@
 
 pub mod access_log;
 pub mod attempt;
+pub mod circuit;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -10,13 +10,16 @@
 //! `content-length`, and `content-type: text/plain` when it has a body.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SERVER};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, SERVER};
 use http_body_util::Full;
 use hyper::Response;
 use meshsim_core::ResponseFlags;
 
 use crate::attempt::{AttemptFailure, ResetReason};
 use crate::router::ProxyBody;
+
+/// `%RESPONSE_CODE_DETAILS%` of the reply to an `overflow` reset.
+const OVERFLOW_DETAILS: &str = "upstream_reset_before_response_started{overflow}";
 
 /// A response the sidecar makes itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +123,14 @@ impl LocalReply {
         LocalReply::new(502, "", ResponseFlags::NONE, "direct_response")
     }
 
+    /// Whether the reply carries `x-envoy-overloaded: true`: Envoy sets it on
+    /// the reply to an `overflow` reset (a circuit breaker refused the
+    /// request), not on a failure returned because the retry breaker refused
+    /// its retry.
+    pub fn overloaded(&self) -> bool {
+        self.details == OVERFLOW_DETAILS
+    }
+
     /// The HTTP response.
     pub(crate) fn to_response(&self) -> Response<ProxyBody> {
         let mut resp = Response::new(ProxyBody::Local(Full::new(Bytes::from(self.body.clone()))));
@@ -131,6 +142,12 @@ impl LocalReply {
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         }
         h.insert(SERVER, HeaderValue::from_static("envoy"));
+        if self.overloaded() {
+            h.insert(
+                HeaderName::from_static("x-envoy-overloaded"),
+                HeaderValue::from_static("true"),
+            );
+        }
         resp
     }
 }
@@ -190,6 +207,27 @@ mod tests {
             r.body,
             "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: \
              connection timeout"
+        );
+    }
+
+    /// Fact sheet §5.1, §5.2: a circuit breaker's reply is 503 `UO`, reset
+    /// reason `overflow`, with `x-envoy-overloaded: true`.
+    #[test]
+    fn an_overflow_reset_is_503_uo_with_x_envoy_overloaded() {
+        let r = LocalReply::upstream_reset(&AttemptFailure::overflow(), false);
+        assert_eq!(
+            r.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+        );
+        assert_eq!((r.status, r.flags), (503, ResponseFlags::UO));
+        let resp = r.to_response();
+        assert_eq!(resp.headers()["x-envoy-overloaded"], "true");
+        let uc =
+            LocalReply::upstream_reset(&failure(ResetReason::ConnectionTermination, None), true);
+        assert!(
+            !uc.to_response()
+                .headers()
+                .contains_key("x-envoy-overloaded")
         );
     }
 

@@ -5,7 +5,11 @@
 //! used idle connection (the ready list is LIFO); finding none, it becomes a
 //! *pending request* ([`pending`], FIFO) and the pool opens a new connection
 //! when the pending requests outnumber the connections being opened (one per
-//! pending request; Istio's `max_connections` is 2^32-1, so no limit). Any
+//! pending request), within the cluster's circuit breakers ([`crate::circuit`]:
+//! `max_connections`, `max_pending_requests`, `max_requests`; Istio leaves
+//! them at 2^32-1). At `max_connections` the request stays pending and takes
+//! the next connection freed, as in Envoy; a closed connection makes room for
+//! a new one when requests are still pending. Any
 //! connection that becomes ready, a new one finishing its connect or a busy
 //! one whose response completed, goes to the oldest pending request, so a
 //! request can be served by a connection freed before its own new connection
@@ -41,16 +45,19 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
 use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
+use crate::circuit::{CircuitBreaker, Permit, Resource};
 use crate::config::PoolSettings;
 use crate::runtime::Env;
 use conn::ConnCtl;
-use pending::{Grant, Queued, Waiter};
+use pending::{Queued, Waiter};
 
 /// The pool of one upstream host (or one LOGICAL_DNS logical host).
 pub(crate) struct Pool {
     env: Arc<Env>,
     settings: PoolSettings,
     connect_timeout: Duration,
+    /// The cluster's breakers (shared with the other hosts' pools).
+    breaker: Arc<CircuitBreaker>,
     state: Mutex<PoolState>,
 }
 
@@ -62,6 +69,10 @@ struct PoolState {
     pending: VecDeque<Waiter>,
     /// Connections being opened (Envoy's connecting stream capacity).
     connecting: usize,
+    /// Connections of this pool, open or being opened.
+    conns: usize,
+    /// Where the latest request wanted a new connection to go.
+    connect_to: Option<SocketAddr>,
     /// The host left its cluster: no connection goes back to idle.
     draining: bool,
     next_id: u64,
@@ -79,8 +90,8 @@ struct Conn {
 
 /// Where [`Pool::take_or_queue`] left a request.
 enum Take {
-    /// An idle connection.
-    Idle(Conn),
+    /// An idle connection, with the request's `max_requests` slot.
+    Idle(Conn, Permit),
     /// In the pending queue.
     Queued(Queued),
 }
@@ -91,11 +102,13 @@ impl Pool {
         env: Arc<Env>,
         settings: PoolSettings,
         connect_timeout: Duration,
+        breaker: Arc<CircuitBreaker>,
     ) -> Arc<Pool> {
         Arc::new(Pool {
             env,
             settings,
             connect_timeout,
+            breaker,
             state: Mutex::new(PoolState::default()),
         })
     }
@@ -107,20 +120,21 @@ impl Pool {
     /// Leases an idle connection that is still open, or waits as a pending
     /// request for the next connection to become ready (opening one to
     /// `connect_to` if the connections being opened do not cover the queue).
-    /// Dropping the future cancels the pending request.
+    /// Dropping the future cancels the pending request. A circuit breaker
+    /// refusing the request fails it with reset reason `overflow`.
     pub(crate) async fn checkout(
         self: &Arc<Self>,
         connect_to: SocketAddr,
     ) -> Result<Lease, AttemptFailure> {
         loop {
-            let (mut conn, check) = match self.take_or_queue(connect_to) {
-                Take::Idle(conn) => (conn, true),
+            let (mut conn, permit, check) = match self.take_or_queue(connect_to)? {
+                Take::Idle(conn, permit) => (conn, permit, true),
                 Take::Queued(queued) => {
-                    let conn = queued.wait().await?;
+                    let (conn, permit) = queued.wait().await?;
                     // A fresh connection is used as it is; a freed one may
                     // have been closed by its peer since.
                     let check = conn.requests > 0;
-                    (conn, check)
+                    (conn, permit, check)
                 }
             };
             if !check || conn.sender.ready().await.is_ok() {
@@ -128,6 +142,7 @@ impl Pool {
                     pool: self.clone(),
                     reused: conn.requests > 0,
                     conn: Some(conn),
+                    _request: Some(permit),
                 });
             }
             conn.ctl.close();
@@ -135,45 +150,107 @@ impl Pool {
     }
 
     /// Envoy's `newStream`: the first usable idle connection (most recent
-    /// first), else a new pending request.
-    fn take_or_queue(self: &Arc<Self>, connect_to: SocketAddr) -> Take {
+    /// first) within `max_requests`, else a new pending request within
+    /// `max_pending_requests`.
+    fn take_or_queue(self: &Arc<Self>, connect_to: SocketAddr) -> Result<Take, AttemptFailure> {
         let mut st = self.lock();
+        st.connect_to = Some(connect_to);
         while let Some(conn) = st.idle.pop() {
-            if !conn.sender.is_closed() && conn.ctl.make_busy() {
-                return Take::Idle(conn);
+            if conn.sender.is_closed() || !conn.ctl.usable() {
+                conn.ctl.close();
+                continue;
+            }
+            let Some(permit) = self.breaker.try_acquire(Resource::Request) else {
+                st.idle.push(conn);
+                return Err(self.overflow());
+            };
+            if conn.ctl.make_busy() {
+                return Ok(Take::Idle(conn, permit));
             }
             conn.ctl.close();
         }
+        let Some(permit) = self.breaker.try_acquire(Resource::Pending) else {
+            return Err(self.overflow());
+        };
         let (tx, rx) = oneshot::channel();
         st.next_waiter += 1;
         let id = st.next_waiter;
-        st.pending.push_back(Waiter { id, tx });
-        let open = st.pending.len() > st.connecting;
-        st.connecting += usize::from(open);
+        st.pending.push_back(Waiter {
+            id,
+            tx,
+            _pending: permit,
+        });
+        let opened = self.try_open(&mut st);
         drop(st);
         self.env.stats.bump(|s| s.upstream_rq_pending_total += 1);
-        if open {
-            self.open(connect_to);
+        if let Some(slot) = opened {
+            self.open(connect_to, slot);
         }
-        Take::Queued(Queued {
+        Ok(Take::Queued(Queued {
             pool: self.clone(),
             id,
             rx,
             done: false,
-        })
+        }))
     }
 
-    /// Starts opening a connection to `addr` (counted in `connecting`).
-    fn open(self: &Arc<Self>, addr: SocketAddr) {
+    /// Counts a request refused by `max_pending_requests` / `max_requests`.
+    fn overflow(&self) -> AttemptFailure {
+        self.env.stats.bump(|s| s.upstream_rq_pending_overflow += 1);
+        AttemptFailure::overflow()
+    }
+
+    /// Envoy's `tryCreateNewConnection`: a connection slot when the pending
+    /// requests outnumber the connections being opened and `max_connections`
+    /// allows one (`upstream_cx_overflow` otherwise; a pool with no
+    /// connection at all still gets one). Counted in `connecting`.
+    fn try_open(&self, st: &mut PoolState) -> Option<Permit> {
+        if st.pending.len() <= st.connecting {
+            return None;
+        }
+        let slot = match self.breaker.try_acquire(Resource::Connection) {
+            Some(slot) => slot,
+            None => {
+                self.env.stats.bump(|s| s.upstream_cx_overflow += 1);
+                if st.conns > 0 {
+                    return None;
+                }
+                self.breaker.force(Resource::Connection)
+            }
+        };
+        st.connecting += 1;
+        st.conns += 1;
+        Some(slot)
+    }
+
+    /// Starts opening a connection to `addr` holding `slot`.
+    fn open(self: &Arc<Self>, addr: SocketAddr, slot: Permit) {
         self.env.stats.bump(|s| s.upstream_cx_total += 1);
         let pool = self.clone();
         self.env.tasks.spawn(async move {
-            let result = pool.connect(addr).await;
+            let result = pool.connect(addr, slot).await;
             pool.connected(result);
         });
     }
 
-    async fn connect(self: &Arc<Self>, addr: SocketAddr) -> Grant {
+    /// A connection of this pool is gone: its slot frees, and a request still
+    /// pending may get a new connection.
+    fn conn_closed(self: &Arc<Self>) {
+        let mut st = self.lock();
+        st.conns = st.conns.saturating_sub(1);
+        let opened = self.try_open(&mut st);
+        let addr = st.connect_to;
+        drop(st);
+        if let (Some(slot), Some(addr)) = (opened, addr) {
+            self.open(addr, slot);
+        }
+    }
+
+    async fn connect(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        slot: Permit,
+    ) -> Result<Conn, AttemptFailure> {
         let stream = match self.env.stack.connect(addr, self.connect_timeout).await {
             Ok(stream) => stream,
             Err(e) => {
@@ -197,7 +274,7 @@ impl Pool {
             st.next_id += 1;
             st.next_id
         };
-        let driver = conn::drive(connection, ctl.clone(), self.clone(), id);
+        let driver = conn::drive(connection, ctl.clone(), self.clone(), id, slot);
         self.env.tasks.spawn(driver);
         Ok(Conn {
             id,
@@ -211,12 +288,13 @@ impl Pool {
     /// Envoy's `onConnectionEvent` for a connecting connection: connected, it
     /// serves the oldest pending request; failed, every pending request fails
     /// with its failure.
-    fn connected(&self, result: Grant) {
+    fn connected(&self, result: Result<Conn, AttemptFailure>) {
         let mut st = self.lock();
         st.connecting = st.connecting.saturating_sub(1);
         match result {
             Ok(conn) => self.hand_over(st, conn),
             Err(failure) => {
+                st.conns = st.conns.saturating_sub(1);
                 let purged = std::mem::take(&mut st.pending);
                 drop(st);
                 self.env
@@ -231,13 +309,19 @@ impl Pool {
     }
 
     /// Gives `conn` to the oldest pending request, else parks it idle (or
-    /// closes it in a draining pool).
+    /// closes it in a draining pool). Envoy's `attachStreamToClient`: a
+    /// request past `max_requests` fails with `overflow` instead.
     fn hand_over(&self, mut st: MutexGuard<'_, PoolState>, mut conn: Conn) {
         while let Some(waiter) = st.pending.pop_front() {
-            match waiter.tx.send(Ok(conn)) {
+            let Some(permit) = self.breaker.try_acquire(Resource::Request) else {
+                // A receiver gone meanwhile was cancelled: nothing to fail.
+                let _ = waiter.tx.send(Err(self.overflow()));
+                continue;
+            };
+            match waiter.tx.send(Ok((conn, permit))) {
                 Ok(()) => return,
                 // Its request was being cancelled: try the next one.
-                Err(Ok(back)) => conn = back,
+                Err(Ok((back, _))) => conn = back,
                 Err(Err(_)) => return,
             }
         }
@@ -347,6 +431,8 @@ pub(crate) struct Lease {
     pool: Arc<Pool>,
     conn: Option<Conn>,
     reused: bool,
+    /// The request's `max_requests` slot, given back with the connection.
+    _request: Option<Permit>,
 }
 
 impl Lease {
@@ -378,6 +464,7 @@ impl Lease {
 
     /// Gives the connection back to the pool (its response is complete).
     pub(crate) fn release(mut self) {
+        self._request = None;
         if let Some(conn) = self.conn.take() {
             self.pool.checkin(conn);
         }

@@ -11,8 +11,12 @@
 
 pub mod backoff;
 
+use std::borrow::Cow;
+
+use http::HeaderMap;
+
 use crate::attempt::ResetReason;
-use crate::config::{RetryOn, RetryPolicy};
+use crate::config::{HeaderMatcher, RetryOn, RetryPolicy};
 
 pub use backoff::BackOff;
 
@@ -23,21 +27,24 @@ const GRPC_RESOURCE_EXHAUSTED: u32 = 8;
 const GRPC_INTERNAL: u32 = 13;
 const GRPC_UNAVAILABLE: u32 = 14;
 
+/// The request header whose comma-separated names become presence matchers
+/// of `retriable-headers` for that request.
+pub const RETRIABLE_HEADER_NAMES: &str = "x-envoy-retriable-header-names";
+
 /// What one attempt produced, as far as retrying is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptEvent {
+pub enum AttemptEvent<'a> {
     /// The upstream answered with response headers (a real upstream response;
     /// the sidecar's own local replies never come here).
     Response {
         /// `:status`.
         status: u16,
-        /// `grpc-status` in the response headers, if any.
-        grpc_status: Option<u32>,
-        /// Whether the response carried `x-envoy-ratelimited`.
-        envoy_ratelimited: bool,
+        /// The response headers (`grpc-status`, `x-envoy-ratelimited`, and
+        /// whatever `retriable_headers` look at). Trailers are never seen.
+        headers: &'a HeaderMap,
     },
     /// The attempt was reset before response headers: connect failure,
-    /// connection termination, per-try timeout (a local reset)...
+    /// connection termination, per-try timeout (a local reset), overflow...
     Reset {
         /// Envoy's reset reason.
         reason: ResetReason,
@@ -54,7 +61,8 @@ pub enum AttemptEvent {
 /// The answer of [`decide`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryDecision {
-    /// Retry (after a back-off).
+    /// Retry (after a back-off), if the cluster's retry breaker or budget
+    /// lets it (else Envoy adds `UO` and returns this failure).
     Retry,
     /// Not retriable under the policy: the failure goes to the client as is.
     NoRetry,
@@ -68,7 +76,7 @@ pub enum RetryDecision {
 pub fn decide(
     policy: Option<&RetryPolicy>,
     retries_left: u32,
-    event: &AttemptEvent,
+    event: &AttemptEvent<'_>,
 ) -> RetryDecision {
     let Some(policy) = policy else {
         return RetryDecision::NoRetry;
@@ -83,13 +91,9 @@ pub fn decide(
 }
 
 /// Whether `event` matches the policy's `retry_on` conditions.
-pub fn would_retry(policy: &RetryPolicy, event: &AttemptEvent) -> bool {
+pub fn would_retry(policy: &RetryPolicy, event: &AttemptEvent<'_>) -> bool {
     match *event {
-        AttemptEvent::Response {
-            status,
-            grpc_status,
-            envoy_ratelimited,
-        } => would_retry_headers(policy, status, grpc_status, envoy_ratelimited),
+        AttemptEvent::Response { status, headers } => would_retry_headers(policy, status, headers),
         AttemptEvent::Reset {
             reason,
             request_sent,
@@ -98,9 +102,46 @@ pub fn would_retry(policy: &RetryPolicy, event: &AttemptEvent) -> bool {
     }
 }
 
-/// Envoy's `wouldRetryFromHeaders`.
-fn would_retry_headers(p: &RetryPolicy, status: u16, grpc: Option<u32>, ratelimited: bool) -> bool {
-    if ratelimited {
+/// The policy one request runs under: the route's, plus a presence matcher
+/// for every name in the request's `x-envoy-retriable-header-names` (Envoy's
+/// `RetryStateImpl` adds them to `retriable_headers`). Borrowed when the
+/// request adds nothing.
+pub fn request_policy<'p>(
+    policy: Option<&'p RetryPolicy>,
+    request: &HeaderMap,
+) -> Option<Cow<'p, RetryPolicy>> {
+    let policy = policy?;
+    let names: Vec<HeaderMatcher> = request
+        .get_all(RETRIABLE_HEADER_NAMES)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(HeaderMatcher::present)
+        .collect();
+    if names.is_empty() {
+        return Some(Cow::Borrowed(policy));
+    }
+    let mut owned = policy.clone();
+    owned.retriable_headers.extend(names);
+    Some(Cow::Owned(owned))
+}
+
+/// `grpc-status` of response headers, when it is a number.
+pub fn grpc_status(headers: &HeaderMap) -> Option<u32> {
+    headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Envoy's `wouldRetryFromHeaders`, in its order.
+fn would_retry_headers(p: &RetryPolicy, status: u16, headers: &HeaderMap) -> bool {
+    if headers.contains_key("x-envoy-ratelimited") {
         // The header alone decides: only `envoy-ratelimited` retries it.
         return p.has(RetryOn::EnvoyRateLimited);
     }
@@ -108,7 +149,9 @@ fn would_retry_headers(p: &RetryPolicy, status: u16, grpc: Option<u32>, ratelimi
         || (p.has(RetryOn::GatewayError) && matches!(status, 502..=504))
         || (p.has(RetryOn::Retriable4xx) && status == 409)
         || (p.has(RetryOn::RetriableStatusCodes) && p.retriable_status_codes.contains(&status))
-        || grpc.is_some_and(|code| grpc_matches(p, code))
+        || (p.has(RetryOn::RetriableHeaders)
+            && p.retriable_headers.iter().any(|m| m.matches(headers)))
+        || grpc_status(headers).is_some_and(|code| grpc_matches(p, code))
 }
 
 fn grpc_matches(p: &RetryPolicy, code: u32) -> bool {
@@ -122,7 +165,11 @@ fn grpc_matches(p: &RetryPolicy, code: u32) -> bool {
     }
 }
 
-/// Envoy's `wouldRetryFromReset`, in its order.
+/// Envoy's `wouldRetryFromReset`, in its order: `overflow` never;
+/// connect failures under `connect-failure`; `reset-before-request` when no
+/// byte was sent; `reset`, `5xx`, `gateway-error` for any other reset;
+/// `refused-stream` for refused-stream resets. (`http3-post-connect-failure`
+/// never fires: meshsim has no HTTP/3.)
 fn would_retry_reset(p: &RetryPolicy, reason: ResetReason, request_sent: bool) -> bool {
     if reason == ResetReason::Overflow {
         return false;

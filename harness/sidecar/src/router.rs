@@ -10,6 +10,7 @@
 mod body;
 mod headers;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub(crate) use body::ProxyBody;
 
 use crate::access_log::proxy_log_entry;
 use crate::attempt::{self, Attempt, AttemptResult};
+use crate::circuit::{Permit, Resource};
 use crate::cluster::ClusterState;
 use crate::config::{RetryPolicy, Route};
 use crate::error::SidecarError;
@@ -102,6 +104,9 @@ struct RetryRun<'a> {
     last_host: Option<SocketAddr>,
     backoff: Option<BackOff>,
     flags: ResponseFlags,
+    /// The retry-breaker slot of the retry in progress; given back when the
+    /// retried attempt's outcome is decided on (Envoy's `resetRetry`).
+    retry_slot: Option<Permit>,
 }
 
 /// How the attempts ended.
@@ -116,15 +121,18 @@ async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply 
     let Some(cluster) = sc.clusters.get(&route.cluster) else {
         return local(sc, LocalReply::cluster_not_found(), 0, None);
     };
-    let policy = route.retry_policy.as_ref();
+    let policy = retry_policy_for(sc, req, route);
+    let policy = policy.as_deref();
+    let formula = sc.config.backoff_formula;
     let mut run = RetryRun {
         policy,
         retries_left: policy.map_or(0, |p| p.num_retries),
         attempts: 0,
         tried: Vec::new(),
         last_host: None,
-        backoff: policy.map(|p| BackOff::new(p.base_interval, p.max_interval)),
+        backoff: policy.map(|p| BackOff::with_formula(p.base_interval, p.max_interval, formula)),
         flags: ResponseFlags::NONE,
+        retry_slot: None,
     };
     let deadline = route
         .timeout
@@ -137,6 +145,24 @@ async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply 
         None => attempts(sc, req, cluster, &mut run).await,
     };
     finish(sc, req, run, end, route)
+}
+
+/// The route's retry policy as this request runs it: with the request's
+/// `x-envoy-retriable-header-names`, and dropped (`retry_or_shadow_abandoned`)
+/// when the body is over the retry buffer limit, since Envoy stops buffering
+/// it for retries.
+fn retry_policy_for<'r>(
+    sc: &Sidecar,
+    req: &DownstreamRequest,
+    route: &'r Route,
+) -> Option<Cow<'r, RetryPolicy>> {
+    let policy = retry::request_policy(route.retry_policy.as_ref(), &req.parts.headers)?;
+    let limit = u64::from(sc.config.per_connection_buffer_limit_bytes);
+    if req.body.len() as u64 > limit {
+        sc.env.stats.bump(|s| s.retry_or_shadow_abandoned += 1);
+        return None;
+    }
+    Some(policy)
 }
 
 /// Attempt, decide, back off, again.
@@ -166,8 +192,17 @@ async fn attempts(
         tracing::debug!(attempt = run.attempts, host = %attempt.host, reused = attempt.reused, "attempt done");
         run.tried.push(attempt.host);
         run.last_host = Some(attempt.host);
-        match retry::decide(run.policy, run.retries_left, &attempt.event()) {
+        // The previous retry's breaker slot is released before deciding.
+        run.retry_slot = None;
+        let decision = retry::decide(run.policy, run.retries_left, &attempt.event());
+        match decision {
             RetryDecision::Retry => {
+                let Some(slot) = cluster.breaker.try_acquire(Resource::Retry) else {
+                    sc.env.stats.bump(|s| s.upstream_rq_retry_overflow += 1);
+                    run.flags.insert(ResponseFlags::UO);
+                    return End::Attempt(attempt);
+                };
+                run.retry_slot = Some(slot);
                 run.retries_left -= 1;
                 sc.env.stats.bump(|s| s.upstream_rq_retry += 1);
                 attempt.discard();

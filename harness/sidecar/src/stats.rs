@@ -51,6 +51,15 @@ pub struct SidecarStats {
     pub upstream_cx_max_duration_reached: u64,
     /// Pooled connections closed because their host left the cluster.
     pub upstream_cx_drained: u64,
+    /// Requests refused by `max_pending_requests` or `max_requests` (503 UO).
+    pub upstream_rq_pending_overflow: u64,
+    /// Times a new connection was wanted at the `max_connections` limit.
+    pub upstream_cx_overflow: u64,
+    /// Retries not made because of the retry breaker or budget (`UO` added).
+    pub upstream_rq_retry_overflow: u64,
+    /// Requests whose retries were given up because the body passed the
+    /// retry buffer limit.
+    pub retry_or_shadow_abandoned: u64,
     /// Downstream connections handled by the TCP proxy.
     pub tcp_downstream_cx_total: u64,
     /// Local replies by their response flags (`-` for direct responses).

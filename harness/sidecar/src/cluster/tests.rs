@@ -40,6 +40,7 @@ fn policy(previous_hosts: bool, reselect: u32) -> RetryPolicy {
         host_selection_retry_max_attempts: reselect,
         base_interval: Duration::from_millis(25),
         max_interval: Duration::from_millis(250),
+        ..RetryPolicy::default()
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Pool;
+use crate::circuit::Permit;
 
 /// Shared between the pool (or a lease) and the connection's driver task.
 #[derive(Debug, Default)]
@@ -68,19 +69,20 @@ impl ConnCtl {
 
 /// The driver: runs hyper's connection and closes it on request, on the idle
 /// timeout, or at the maximum duration once idle. Dropping the connection
-/// drops the socket (FIN).
+/// drops the socket (FIN) and gives back its `max_connections` `slot`.
 pub(super) async fn drive(
     connection: Connection<TokioIo<NetStream>, Full<Bytes>>,
     ctl: Arc<ConnCtl>,
     pool: Arc<Pool>,
     id: u64,
+    slot: Permit,
 ) {
     let idle_timeout = pool.settings.idle_timeout.filter(|t| !t.is_zero());
     let max_deadline = pool
         .settings
         .max_connection_duration
         .map(|d| Instant::now() + d);
-    tokio::pin!(connection);
+    let mut connection = Box::pin(connection);
     loop {
         let (close, idle_deadline, expired) = {
             let st = ctl.lock();
@@ -113,6 +115,9 @@ pub(super) async fn drive(
         }
     }
     pool.remove_idle(id);
+    drop(connection);
+    drop(slot);
+    pool.conn_closed();
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -12,10 +12,12 @@ use tokio::sync::oneshot;
 
 use super::{Conn, Pool, local_failure};
 use crate::attempt::AttemptFailure;
+use crate::circuit::Permit;
 
-/// What a pending request is given: a connection, or the connect failure
-/// that purged it from the queue.
-pub(super) type Grant = Result<Conn, AttemptFailure>;
+/// What a pending request is given: a connection with its `max_requests`
+/// slot, or the failure that took it out of the queue (a connect failure
+/// purging the queue, or `overflow`).
+pub(super) type Grant = Result<(Conn, Permit), AttemptFailure>;
 
 /// One request waiting in the pool's queue.
 pub(super) struct Waiter {
@@ -23,6 +25,8 @@ pub(super) struct Waiter {
     pub(super) id: u64,
     /// Where its grant goes.
     pub(super) tx: oneshot::Sender<Grant>,
+    /// Its `max_pending_requests` slot, freed when it leaves the queue.
+    pub(super) _pending: Permit,
 }
 
 /// The waiting side of a [`Waiter`]. Dropped before its grant arrived (the
@@ -53,7 +57,8 @@ impl Drop for Queued {
             return;
         }
         // Granted but never taken: pass the connection on.
-        if let Ok(Ok(conn)) = self.rx.try_recv() {
+        if let Ok(Ok((conn, permit))) = self.rx.try_recv() {
+            drop(permit);
             self.pool.offer(conn);
         }
     }

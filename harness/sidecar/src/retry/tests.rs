@@ -1,20 +1,33 @@
-use std::time::Duration;
+use std::sync::LazyLock;
 
+use http::HeaderMap;
 use proptest::prelude::*;
 
 use super::*;
+use crate::config::HeaderMatch;
 
 fn policy(tokens: &str, num_retries: u32) -> RetryPolicy {
     RetryPolicy {
         retry_on: tokens.split(',').filter_map(RetryOn::parse).collect(),
         num_retries,
-        per_try_timeout: None,
-        retriable_status_codes: Vec::new(),
         previous_hosts_predicate: true,
         host_selection_retry_max_attempts: 5,
-        base_interval: Duration::from_millis(25),
-        max_interval: Duration::from_millis(250),
+        ..RetryPolicy::default()
     }
+}
+
+static NO_HEADERS: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(*k, v.parse().unwrap());
+    }
+    h
+}
+
+fn response(status: u16, headers: &HeaderMap) -> AttemptEvent<'_> {
+    AttemptEvent::Response { status, headers }
 }
 
 /// Istio >= 1.24 default outbound policy (no retriable status codes).
@@ -25,19 +38,15 @@ fn istio_default() -> RetryPolicy {
     )
 }
 
-fn reset(reason: ResetReason, request_sent: bool) -> AttemptEvent {
+fn reset(reason: ResetReason, request_sent: bool) -> AttemptEvent<'static> {
     AttemptEvent::Reset {
         reason,
         request_sent,
     }
 }
 
-fn status(status: u16) -> AttemptEvent {
-    AttemptEvent::Response {
-        status,
-        grpc_status: None,
-        envoy_ratelimited: false,
-    }
+fn status(status: u16) -> AttemptEvent<'static> {
+    response(status, &NO_HEADERS)
 }
 
 #[test]
@@ -163,35 +172,196 @@ fn refused_stream_matches_only_refused_stream_resets() {
     assert!(!would_retry(&p, &reset(ResetReason::RemoteReset, true)));
 }
 
+/// Fact sheet §1.1: `envoy-ratelimited` precedence: with the header only
+/// that token decides; without it the token matches nothing.
 #[test]
 fn envoy_ratelimited_header_alone_decides() {
-    let limited = AttemptEvent::Response {
-        status: 503,
-        grpc_status: None,
-        envoy_ratelimited: true,
-    };
-    assert!(!would_retry(&policy("5xx", 1), &limited));
+    let h = headers(&[("x-envoy-ratelimited", "true")]);
+    let limited = response(503, &h);
+    assert!(!would_retry(
+        &policy("5xx,gateway-error,retriable-4xx", 1),
+        &limited
+    ));
     assert!(would_retry(&policy("envoy-ratelimited", 1), &limited));
+    assert!(would_retry(
+        &policy("envoy-ratelimited,5xx", 1),
+        &response(200, &h)
+    ));
+    assert!(!would_retry(&policy("envoy-ratelimited", 1), &status(503)));
+}
+
+/// Fact sheet §1.1: each gRPC token matches its `grpc-status` code in the
+/// response headers, and only that one.
+#[test]
+fn each_grpc_token_matches_its_own_grpc_status_code_in_response_headers() {
+    let codes = [
+        ("cancelled", 1),
+        ("deadline-exceeded", 4),
+        ("resource-exhausted", 8),
+        ("internal", 13),
+        ("unavailable", 14),
+    ];
+    for (token, code) in codes {
+        let p = policy(token, 1);
+        for (_, other) in codes {
+            let h = headers(&[("grpc-status", &other.to_string())]);
+            assert_eq!(
+                would_retry(&p, &response(200, &h)),
+                other == code,
+                "{token} vs {other}"
+            );
+        }
+        assert!(
+            !would_retry(&p, &status(200)),
+            "{token} without grpc-status"
+        );
+    }
 }
 
 #[test]
-fn grpc_tokens_match_grpc_status_in_response_headers() {
-    let p = istio_default();
-    let unavailable = AttemptEvent::Response {
-        status: 200,
-        grpc_status: Some(14),
-        envoy_ratelimited: false,
-    };
-    let internal = AttemptEvent::Response {
-        status: 200,
-        grpc_status: Some(13),
-        envoy_ratelimited: false,
-    };
-    assert!(would_retry(&p, &unavailable));
-    assert!(!would_retry(&p, &internal));
+fn grpc_tokens_ignore_unknown_and_garbled_grpc_status() {
+    let p = policy(
+        "cancelled,deadline-exceeded,resource-exhausted,internal,unavailable",
+        1,
+    );
+    for v in ["0", "2", "16", "x", ""] {
+        let h = headers(&[("grpc-status", v)]);
+        assert!(!would_retry(&p, &response(200, &h)), "{v:?}");
+    }
 }
 
-fn any_event() -> impl Strategy<Value = AttemptEvent> {
+/// Fact sheet §1.1: `retriable-headers` retries a response with a header
+/// matching one of the policy's `retriable_headers` matchers.
+#[test]
+fn retriable_headers_match_policy_matchers_on_response_headers() {
+    let mut p = policy("retriable-headers", 1);
+    p.retriable_headers = vec![
+        HeaderMatcher {
+            name: "x-upstream".into(),
+            value: HeaderMatch::Exact("busy".into()),
+        },
+        HeaderMatcher {
+            name: "x-shard".into(),
+            value: HeaderMatch::Prefix("moved-".into()),
+        },
+    ];
+    assert!(would_retry(
+        &p,
+        &response(200, &headers(&[("x-upstream", "busy")]))
+    ));
+    assert!(!would_retry(
+        &p,
+        &response(200, &headers(&[("x-upstream", "idle")]))
+    ));
+    assert!(would_retry(
+        &p,
+        &response(200, &headers(&[("x-shard", "moved-3")]))
+    ));
+    assert!(!would_retry(&p, &status(503)));
+    // Without the token the matchers do nothing.
+    p.retry_on = vec![RetryOn::FiveXx];
+    assert!(!would_retry(
+        &p,
+        &response(200, &headers(&[("x-upstream", "busy")]))
+    ));
+}
+
+/// Fact sheet §1.1: names in the request's `x-envoy-retriable-header-names`
+/// become presence matchers for that request.
+#[test]
+fn request_retriable_header_names_add_presence_matchers() {
+    let p = policy("retriable-headers", 1);
+    let req = headers(&[(RETRIABLE_HEADER_NAMES, "x-retry-me, X-Other")]);
+    let effective = request_policy(Some(&p), &req).unwrap();
+    assert!(matches!(effective, Cow::Owned(_)));
+    assert!(would_retry(
+        &effective,
+        &response(200, &headers(&[("x-retry-me", "1")]))
+    ));
+    assert!(would_retry(
+        &effective,
+        &response(200, &headers(&[("x-other", "")]))
+    ));
+    assert!(!would_retry(
+        &p,
+        &response(200, &headers(&[("x-retry-me", "1")]))
+    ));
+    // Nothing added: the route's policy is used as is; no policy stays none.
+    assert!(matches!(
+        request_policy(Some(&p), &HeaderMap::new()),
+        Some(Cow::Borrowed(_))
+    ));
+    assert!(request_policy(None, &req).is_none());
+}
+
+/// Fact sheet §1.1: the reset evaluation order, one row per reset reason and
+/// token: `overflow` never; connect failures only under `connect-failure`
+/// (or the catch-alls); `reset-before-request` only if nothing was sent;
+/// `reset`/`5xx`/`gateway-error` any reset; `refused-stream` its own reset.
+#[test]
+fn reset_evaluation_follows_envoys_order_for_every_token() {
+    use ResetReason as R;
+    let all = [
+        R::LocalConnectionFailure,
+        R::RemoteConnectionFailure,
+        R::ConnectionTimeout,
+        R::ConnectionTermination,
+        R::LocalReset,
+        R::LocalRefusedStreamReset,
+        R::Overflow,
+        R::RemoteReset,
+        R::RemoteRefusedStreamReset,
+        R::ProtocolError,
+    ];
+    for reason in all {
+        for sent in [false, true] {
+            let e = reset(reason, sent);
+            let not_overflow = reason != R::Overflow;
+            let cases = [
+                (
+                    "connect-failure",
+                    not_overflow && reason.is_connect_failure(),
+                ),
+                ("reset-before-request", not_overflow && !sent),
+                ("reset", not_overflow),
+                ("5xx", not_overflow),
+                ("gateway-error", not_overflow),
+                ("refused-stream", reason == R::RemoteRefusedStreamReset),
+                ("retriable-4xx", false),
+                ("retriable-status-codes", false),
+                ("retriable-headers", false),
+                ("envoy-ratelimited", false),
+                ("http3-post-connect-failure", false),
+                ("unavailable", false),
+            ];
+            for (token, want) in cases {
+                assert_eq!(
+                    would_retry(&policy(token, 1), &e),
+                    want,
+                    "{token} {reason:?} sent={sent}"
+                );
+            }
+        }
+    }
+}
+
+/// Fact sheet §1.1: status-code tokens see only real upstream responses; a
+/// local 503 (UF, UC, UO...) is a reset, which they never match.
+#[test]
+fn status_code_tokens_never_match_the_sidecars_own_local_replies() {
+    let mut p = policy("retriable-status-codes,retriable-4xx", 2);
+    p.retriable_status_codes = vec![503, 502, 504];
+    for reason in [
+        ResetReason::RemoteConnectionFailure,
+        ResetReason::ConnectionTermination,
+        ResetReason::Overflow,
+        ResetReason::LocalReset,
+    ] {
+        assert!(!would_retry(&p, &reset(reason, true)), "{reason:?}");
+    }
+}
+
+fn any_event() -> impl Strategy<Value = Event> {
     let reasons = prop_oneof![
         Just(ResetReason::RemoteConnectionFailure),
         Just(ResetReason::ConnectionTimeout),
@@ -201,20 +371,37 @@ fn any_event() -> impl Strategy<Value = AttemptEvent> {
         Just(ResetReason::ProtocolError),
     ];
     prop_oneof![
-        (reasons, any::<bool>()).prop_map(|(reason, request_sent)| AttemptEvent::Reset {
-            reason,
-            request_sent
-        }),
+        (reasons, any::<bool>())
+            .prop_map(|(reason, request_sent)| Event::Reset(reason, request_sent)),
         (100u16..600, proptest::option::of(0u32..17), any::<bool>()).prop_map(
-            |(status, grpc_status, envoy_ratelimited)| {
-                AttemptEvent::Response {
-                    status,
-                    grpc_status,
-                    envoy_ratelimited,
+            |(status, grpc, ratelimited)| {
+                let mut h = HeaderMap::new();
+                if let Some(code) = grpc {
+                    h.insert("grpc-status", code.into());
                 }
+                if ratelimited {
+                    h.insert("x-envoy-ratelimited", "true".parse().unwrap());
+                }
+                Event::Response(status, h)
             }
         ),
     ]
+}
+
+/// An owned [`AttemptEvent`] for property tests.
+#[derive(Debug, Clone)]
+enum Event {
+    Reset(ResetReason, bool),
+    Response(u16, HeaderMap),
+}
+
+impl Event {
+    fn view(&self) -> AttemptEvent<'_> {
+        match self {
+            Event::Reset(reason, request_sent) => reset(*reason, *request_sent),
+            Event::Response(status, h) => response(*status, h),
+        }
+    }
 }
 
 fn any_tokens() -> impl Strategy<Value = Vec<RetryOn>> {
@@ -235,6 +422,7 @@ proptest! {
         let mut retries_left = num_retries;
         let mut attempts = 0u32;
         for e in &events {
+            let e = &e.view();
             attempts += 1;
             match decide(Some(&p), retries_left, e) {
                 RetryDecision::Retry => retries_left -= 1,

@@ -1,10 +1,12 @@
 //! Component tests of the sidecar on the simulated network, with a paused
 //! clock: every fidelity test names the Envoy/Istio fact it checks.
 
+mod circuit;
 mod dns;
 mod http;
 mod pending;
 mod pool;
 mod retries;
+mod retry_on;
 mod support;
 mod tcp;

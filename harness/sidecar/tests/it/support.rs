@@ -144,6 +144,25 @@ impl AppConn {
         self.read_response().await
     }
 
+    /// Sends `method /` with `extra` header lines (each ending in `\r\n`)
+    /// and `body`, and reads one response.
+    pub(crate) async fn send(
+        &mut self,
+        method: &str,
+        host: &str,
+        id: u64,
+        extra: &str,
+        body: &[u8],
+    ) -> Option<Resp> {
+        let head = format!(
+            "{method} / HTTP/1.1\r\nhost: {host}\r\nx-request-id: {id}\r\ncontent-length: {}\r\n{extra}\r\n",
+            body.len()
+        );
+        self.stream.write_all(head.as_bytes()).await.ok()?;
+        self.stream.write_all(body).await.ok()?;
+        self.read_response().await
+    }
+
     async fn read_response(&mut self) -> Option<Resp> {
         loop {
             if let Some((resp, used)) = parse_response(&self.buf) {
@@ -206,6 +225,9 @@ pub(crate) enum Action {
     Respond(u16, &'static str),
     /// Answer after a delay.
     RespondAfter(Duration, u16, &'static str),
+    /// Answer with this status, extra header lines (each ending in `\r\n`)
+    /// and body.
+    RespondWith(u16, &'static str, &'static str),
     /// Send headers announcing a longer body, a part of it, then RST.
     TruncateThenReset,
     /// RST the connection instead of answering.
@@ -326,6 +348,9 @@ async fn serve(
                 tokio::time::sleep(d).await;
                 respond(&mut stream, status, body).await
             }
+            Action::RespondWith(status, extra, body) => {
+                respond_with(&mut stream, status, extra, body).await
+            }
             Action::TruncateThenReset => {
                 let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nten bytes!")
@@ -348,8 +373,12 @@ async fn serve(
 }
 
 async fn respond(stream: &mut NetStream, status: u16, body: &str) -> bool {
+    respond_with(stream, status, "", body).await
+}
+
+async fn respond_with(stream: &mut NetStream, status: u16, extra: &str, body: &str) -> bool {
     let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nserver: upstream\r\n\r\n",
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nserver: upstream\r\n{extra}\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.is_ok()
@@ -414,6 +443,7 @@ pub(crate) fn policy(tokens: &str, num_retries: u32) -> RetryPolicy {
         host_selection_retry_max_attempts: 5,
         base_interval: Duration::from_millis(25),
         max_interval: Duration::from_millis(250),
+        ..RetryPolicy::default()
     }
 }
 
