@@ -216,6 +216,15 @@ pub(crate) fn u32_(node: &Node, path: &str) -> Result<u32, Fault> {
     int(node, path, 0, i64::from(u32::MAX)).map(|i| i as u32)
 }
 
+/// A number (`google.protobuf.DoubleValue`): an integer or a float.
+pub(crate) fn number(node: &Node, path: &str) -> Result<f64, Fault> {
+    match node.value {
+        Value::Int(i) => Ok(i as f64),
+        Value::Float(f) => Ok(f),
+        _ => Err(wrong(node, path, "a number")),
+    }
+}
+
 /// A boolean value.
 pub(crate) fn boolean(node: &Node, path: &str) -> Result<bool, Fault> {
     match node.value {

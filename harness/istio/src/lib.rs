@@ -19,7 +19,8 @@
 //! - [`mod@translate`]: registry, clusters, routes;
 //! - [`version`]: [`IstioVersion`] and [`MeshConfig`] (version-dependent defaults);
 //! - [`error`]: [`IstioError`] and its [`Problem`];
-//! - [`unmodelled()`]: what a resource sets that the simulation does not act on.
+//! - [`unmodelled()`] / [`unmodelled_at()`]: what a resource sets that the
+//!   simulation does not act on (at all, or under the chosen Istio version).
 //!
 //! ```
 //! use meshsim_istio::{parse_resources, translate, validate, IstioVersion, MeshConfig};
@@ -61,7 +62,7 @@ pub use error::{IstioError, Problem};
 pub use model::{DestinationRule, HttpRetry, Resources, ServiceEntry, VirtualService};
 pub use retry::default_retry_policy;
 pub use translate::translate;
-pub use unmodelled::unmodelled;
+pub use unmodelled::{unmodelled, unmodelled_at};
 pub use validate::{validate, validate_all};
 pub use version::{IstioVersion, MeshConfig};
 

@@ -324,6 +324,17 @@ pub struct TrafficPolicy {
     pub outlier_detection: Option<OutlierDetection>,
     /// `portLevelSettings`.
     pub port_level_settings: Vec<PortTrafficPolicy>,
+    /// `retryBudget` (Istio >= 1.27): replaces the `maxRetries` breaker.
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// `trafficPolicy.retryBudget`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RetryBudget {
+    /// `percent` of active plus pending requests that may be retries.
+    pub percent: Option<f64>,
+    /// `minRetryConcurrency` (0 = Istio's default 3).
+    pub min_retry_concurrency: Option<u32>,
 }
 
 /// `trafficPolicy.portLevelSettings[]`.

@@ -92,6 +92,7 @@ fn default_shape(version: IstioVersion) -> RetryPolicy {
         host_selection_retry_max_attempts: if version.at_least(1, 2) { 5 } else { 3 },
         base_interval: Duration::from_millis(25),
         max_interval: Duration::from_millis(250),
+        ..RetryPolicy::default()
     }
 }
 

@@ -2,11 +2,13 @@
 //! warn instead of silently simulating something else than the user wrote.
 
 use crate::model::{ConnectionPool, DestinationRule, Resources};
+use crate::version::IstioVersion;
 
 /// One line per field that was accepted but has no effect in the simulation:
 /// the fields each resource lists in `meta.ignored`, and the DestinationRule
-/// settings that are parsed and validated but not translated yet (circuit
-/// breaker limits, TCP keepalive, outlier detection).
+/// settings that are parsed and validated but not translated yet (TCP
+/// keepalive, HTTP/2 stream limits, outlier detection). See
+/// [`unmodelled_at`] for the fields the chosen Istio version does not know.
 pub fn unmodelled(res: &Resources) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |kind: &str, name: &str, path: &str| {
@@ -38,6 +40,54 @@ pub fn unmodelled(res: &Resources) -> Vec<String> {
     out
 }
 
+/// [`unmodelled`], plus one line per field the Istio `version` does not have
+/// yet: its CRD schema drops such a field (the API server prunes unknown
+/// fields; `kubectl apply` warns or refuses), so istiod never acts on it, and
+/// neither does the translation. Fields: DestinationRule
+/// `trafficPolicy.retryBudget` (1.27), VirtualService `retries.backoff` and
+/// `retries.retryIgnorePreviousHosts` (1.26).
+pub fn unmodelled_at(res: &Resources, version: IstioVersion) -> Vec<String> {
+    let mut out = unmodelled(res);
+    let mut push = |kind: &str, name: &str, path: String, since: &str| {
+        out.push(format!(
+            "{kind} {name}: {path} needs Istio >= {since} (the {version} schema drops it), so it is not simulated"
+        ));
+    };
+    if !version.at_least(1, 27) {
+        for dr in &res.destination_rules {
+            if dr
+                .traffic_policy
+                .as_ref()
+                .is_some_and(|tp| tp.retry_budget.is_some())
+            {
+                let path = "spec.trafficPolicy.retryBudget".to_string();
+                push("DestinationRule", &dr.meta.name, path, "1.27");
+            }
+        }
+    }
+    if !version.at_least(1, 26) {
+        for vs in &res.virtual_services {
+            for (i, route) in vs.http.iter().enumerate() {
+                let Some(r) = &route.retries else { continue };
+                let at = format!("spec.http[{i}].retries");
+                if r.backoff.is_some() {
+                    push(
+                        "VirtualService",
+                        &vs.meta.name,
+                        format!("{at}.backoff"),
+                        "1.26",
+                    );
+                }
+                if r.retry_ignore_previous_hosts.is_some() {
+                    let path = format!("{at}.retryIgnorePreviousHosts");
+                    push("VirtualService", &vs.meta.name, path, "1.26");
+                }
+            }
+        }
+    }
+    out
+}
+
 fn destination_rule_fields(dr: &DestinationRule) -> Vec<String> {
     let mut out = Vec::new();
     let Some(tp) = &dr.traffic_policy else {
@@ -62,32 +112,15 @@ fn destination_rule_fields(dr: &DestinationRule) -> Vec<String> {
 }
 
 fn pool_fields(pool: &ConnectionPool, at: &str, out: &mut Vec<String>) {
-    if let Some(tcp) = &pool.tcp {
-        if tcp.max_connections.is_some() {
-            out.push(format!("{at}.tcp.maxConnections"));
-        }
-        if tcp.tcp_keepalive.is_some() {
-            out.push(format!("{at}.tcp.tcpKeepalive"));
-        }
+    if pool.tcp.as_ref().is_some_and(|t| t.tcp_keepalive.is_some()) {
+        out.push(format!("{at}.tcp.tcpKeepalive"));
     }
-    if let Some(http) = &pool.http {
-        let fields = [
-            (
-                "http1MaxPendingRequests",
-                http.http1_max_pending_requests.is_some(),
-            ),
-            ("http2MaxRequests", http.http2_max_requests.is_some()),
-            ("maxRetries", http.max_retries.is_some()),
-            (
-                "maxConcurrentStreams",
-                http.max_concurrent_streams.is_some(),
-            ),
-        ];
-        for (name, set) in fields {
-            if set {
-                out.push(format!("{at}.http.{name}"));
-            }
-        }
+    if pool
+        .http
+        .as_ref()
+        .is_some_and(|h| h.max_concurrent_streams.is_some())
+    {
+        out.push(format!("{at}.http.maxConcurrentStreams"));
     }
 }
 
@@ -96,19 +129,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn circuit_breaker_limits_and_outlier_detection_are_reported_as_not_simulated() {
+    fn keepalive_stream_limits_and_outlier_detection_are_reported_but_circuit_breakers_are_not() {
         let res = crate::parse_resources(
-            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s }\n      http: { http1MaxPendingRequests: 1 }\n    outlierDetection: { consecutive5xxErrors: 5 }\n",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4 }\n    outlierDetection: { consecutive5xxErrors: 5 }\n    retryBudget: { percent: 20 }\n",
         )
         .unwrap();
         let lines = unmodelled(&res);
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[0].contains("outlierDetection"));
-        assert!(lines[1].contains("tcp.maxConnections"));
-        assert!(lines[2].contains("http.http1MaxPendingRequests"));
-        assert!(
-            !lines.iter().any(|l| l.contains("maxConnectionDuration")),
-            "translated fields are not listed"
+        assert!(lines[1].contains("tcp.tcpKeepalive"));
+        assert!(lines[2].contains("http.maxConcurrentStreams"));
+        for modelled in [
+            "maxConnections",
+            "http1MaxPendingRequests",
+            "http2MaxRequests",
+            "maxRetries",
+            "retryBudget",
+        ] {
+            assert!(
+                !lines.iter().any(|l| l.contains(modelled)),
+                "{modelled} is translated"
+            );
+        }
+        assert_eq!(unmodelled_at(&res, IstioVersion::new(1, 27)), lines);
+    }
+
+    /// Fact sheet §4.2: `retryBudget` exists from Istio 1.27 only.
+    #[test]
+    fn retry_budget_before_istio_1_27_is_reported_as_unknown_to_that_version() {
+        let res = crate::parse_resources(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    retryBudget: { percent: 20 }\n",
+        )
+        .unwrap();
+        let lines = unmodelled_at(&res, IstioVersion::new(1, 26));
+        assert_eq!(
+            lines,
+            vec![
+                "DestinationRule api: spec.trafficPolicy.retryBudget needs Istio >= 1.27 (the 1.26 schema drops it), so it is not simulated"
+            ]
         );
+        assert!(unmodelled_at(&res, IstioVersion::new(1, 27)).is_empty());
     }
 }

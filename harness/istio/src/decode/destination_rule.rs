@@ -1,10 +1,10 @@
 //! `DestinationRule.spec`.
 
-use super::{Cx, Keys, Obj, boolean, duration, i32_, seq, string, strings, u32_};
+use super::{Cx, Keys, Obj, boolean, duration, i32_, number, seq, string, strings, u32_};
 use crate::error::{Fault, Problem};
 use crate::model::{
     ConnectionPool, DestinationRule, HttpSettings, OutlierDetection, PortTrafficPolicy,
-    TcpKeepalive, TcpSettings, TrafficPolicy,
+    RetryBudget, TcpKeepalive, TcpSettings, TrafficPolicy,
 };
 use crate::yaml::Node;
 
@@ -17,15 +17,15 @@ const SPEC: Keys<'static> = Keys {
     silent: false,
 };
 const POLICY: Keys<'static> = Keys::with_skipped(
-    &["connectionPool", "outlierDetection", "portLevelSettings"],
     &[
-        "loadBalancer",
-        "tls",
-        "tunnel",
-        "proxyProtocol",
+        "connectionPool",
+        "outlierDetection",
+        "portLevelSettings",
         "retryBudget",
     ],
+    &["loadBalancer", "tls", "tunnel", "proxyProtocol"],
 );
+const RETRY_BUDGET: Keys<'static> = Keys::only(&["percent", "minRetryConcurrency"]);
 const PORT_POLICY: Keys<'static> = Keys::with_skipped(
     &["port", "connectionPool", "outlierDetection"],
     &["loadBalancer", "tls"],
@@ -100,6 +100,13 @@ fn decode_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<TrafficPolicy, 
         ..TrafficPolicy::default()
     };
     policy.outlier_detection = obj.opt("outlierDetection", |n, p| decode_outlier(cx, n, p))?;
+    if let Some((n, p)) = obj.get("retryBudget") {
+        let rb = Obj::open(cx, n, &p, &RETRY_BUDGET)?;
+        policy.retry_budget = Some(RetryBudget {
+            percent: rb.opt("percent", number)?,
+            min_retry_concurrency: rb.opt("minRetryConcurrency", u32_)?,
+        });
+    }
     if let Some((n, p)) = obj.get("portLevelSettings") {
         policy.port_level_settings = seq(cx, n, &p)?
             .into_iter()

@@ -5,12 +5,14 @@
 //! LOGICAL_DNS. DNS clusters get Istio's refresh settings (respect TTL from
 //! 1.3, mesh `dnsRefreshRate`, jitter). The DestinationRule's connection pool
 //! (§4.2) sets connect timeout, idle timeout, max requests per connection,
-//! max connection duration and max connections.
+//! max connection duration and the circuit breakers (max connections, max
+//! pending requests, max requests, max retries; Istio's 2^32 - 1 where unset
+//! or 0); `trafficPolicy.retryBudget` (Istio >= 1.27) sets the retry budget.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim_sidecar::config::{Cluster, Discovery, DnsRefresh, PoolSettings};
+use meshsim_sidecar::config::{Cluster, Discovery, DnsRefresh, PoolSettings, RetryBudget};
 
 use super::registry::{Entry, Registry};
 use crate::model::{ConnectionPool, DestinationRule, Resolution, Resources, WorkloadEntry};
@@ -32,15 +34,18 @@ pub(crate) fn build(
 }
 
 fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshConfig) -> Cluster {
-    let pool = destination_rule_for(res, e.host).and_then(|dr| connection_pool(dr, e.number));
+    let dr = destination_rule_for(res, e.host);
+    let pool = dr.and_then(|dr| connection_pool(dr, e.number));
     let tcp = pool.and_then(|p| p.tcp.as_ref());
+    let mut settings = pool_settings(pool);
+    settings.retry_budget = dr.and_then(|dr| retry_budget(dr, version));
     Cluster {
         name: e.cluster_name(),
         discovery: discovery(e),
         connect_timeout: tcp
             .and_then(|t| t.connect_timeout)
             .unwrap_or(mesh.connect_timeout),
-        pool: pool_settings(pool),
+        pool: settings,
         dns: DnsRefresh {
             respect_dns_ttl: version.at_least(1, 3),
             refresh_rate: mesh.dns_refresh_rate,
@@ -146,8 +151,38 @@ pub(crate) fn pool_settings(pool: Option<&ConnectionPool>) -> PoolSettings {
     if let Some(d) = tcp.and_then(|t| t.max_connection_duration) {
         out.max_connection_duration = non_zero(d);
     }
-    if let Some(n) = tcp.and_then(|t| t.max_connections).filter(|n| *n > 0) {
-        out.max_connections = n.unsigned_abs();
+    // Istio cannot tell 0 from unset: 0 keeps the default, 2^32 - 1.
+    let positive = |n: Option<i32>| n.filter(|n| *n > 0).map(i32::unsigned_abs);
+    if let Some(n) = positive(tcp.and_then(|t| t.max_connections)) {
+        out.max_connections = n;
+    }
+    if let Some(n) = positive(http.and_then(|h| h.http1_max_pending_requests)) {
+        out.max_pending_requests = n;
+    }
+    if let Some(n) = positive(http.and_then(|h| h.http2_max_requests)) {
+        out.max_requests = n;
+    }
+    if let Some(n) = positive(http.and_then(|h| h.max_retries)) {
+        out.max_retries = n;
     }
     out
 }
+
+/// Istio's `applyRetryBudget` (Istio >= 1.27; older CRDs drop the field):
+/// `percent` as written, else 0.2, which Envoy reads as 0.2 % (Istio's code
+/// says "default to 20%" but sets `Percent{Value: 0.2}` on a 0-100 scale);
+/// `minRetryConcurrency` if > 0, else 3. Port-level settings carry no budget:
+/// the top-level one applies to every port.
+fn retry_budget(dr: &DestinationRule, version: IstioVersion) -> Option<RetryBudget> {
+    if !version.at_least(1, 27) {
+        return None;
+    }
+    let rb = dr.traffic_policy.as_ref()?.retry_budget.as_ref()?;
+    Some(RetryBudget {
+        budget_percent: rb.percent.unwrap_or(ISTIO_DEFAULT_BUDGET_PERCENT),
+        min_retry_concurrency: rb.min_retry_concurrency.filter(|n| *n > 0).unwrap_or(3),
+    })
+}
+
+/// The `budget_percent` Istio sets when `retryBudget.percent` is unset.
+pub(crate) const ISTIO_DEFAULT_BUDGET_PERCENT: f64 = 0.2;

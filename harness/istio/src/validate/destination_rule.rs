@@ -16,6 +16,14 @@ pub(crate) fn validate(dr: &DestinationRule) -> Vec<IstioError> {
         if let Some(od) = &policy.outlier_detection {
             outlier_detection(&mut c, od, &format!("{path}.outlierDetection"));
         }
+        if let Some(p) = policy.retry_budget.as_ref().and_then(|rb| rb.percent)
+            && !(0.0..=100.0).contains(&p)
+        {
+            c.fail(
+                &format!("{path}.retryBudget.percent"),
+                "retry budget percent must be in range [0.0, 100.0]",
+            );
+        }
         for (i, pl) in policy.port_level_settings.iter().enumerate() {
             let pp = format!("{path}.portLevelSettings[{i}]");
             match pl.port {
