@@ -33,6 +33,61 @@ pub struct SidecarConfig {
     pub dns_servers: Vec<SocketAddr>,
     /// Whether `x-envoy-attempt-count` is sent upstream (Istio: on).
     pub include_request_attempt_count: bool,
+    /// The inbound side (`virtualInbound` on 15006), for a pod that serves;
+    /// `None` for a pod that only calls out.
+    pub inbound: Option<InboundConfig>,
+}
+
+/// The inbound listener of a pod's sidecar: captured connections from other
+/// pods arrive here with the original destination `pod-ip:port`, and are
+/// forwarded to the application at that same address (Istio ≥ 1.10).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundConfig {
+    /// Inbound capture port. Default 15006.
+    pub port: u16,
+    /// The ports the pod's services declare. A connection to any other port
+    /// is TCP-proxied to its original destination (`InboundPassthroughCluster`).
+    pub ports: Vec<InboundPort>,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            port: 15006,
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// One declared service port of the pod (`inbound|PORT||`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundPort {
+    /// The application's port (the Service's `targetPort`).
+    pub port: u16,
+    /// HTTP (an HTTP connection manager with the inbound route) or TCP.
+    pub http: bool,
+    /// The inbound route's retry policy (Istio ≥ 1.24: `reset-before-request`,
+    /// 2 retries; before 1.24: none).
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+impl InboundPort {
+    /// The inbound cluster's name, `inbound|PORT||`.
+    pub fn cluster_name(&self) -> String {
+        format!("inbound|{}||", self.port)
+    }
+
+    /// The inbound cluster: ORIGINAL_DST (the application at `pod-ip:port`),
+    /// connect timeout 10 s, upstream idle timeout 1 h.
+    pub fn cluster(&self) -> Cluster {
+        Cluster {
+            name: self.cluster_name(),
+            discovery: Discovery::OriginalDst,
+            connect_timeout: Duration::from_secs(10),
+            pool: PoolSettings::default(),
+            dns: DnsRefresh::default(),
+        }
+    }
 }
 
 /// Mesh `outboundTrafficPolicy.mode`.
@@ -300,6 +355,7 @@ impl Default for SidecarConfig {
             passthrough: Cluster::passthrough(),
             dns_servers: Vec::new(),
             include_request_attempt_count: true,
+            inbound: None,
         }
     }
 }

@@ -95,8 +95,9 @@ pub struct SidecarDeps {
     pub proxy_log: ProxyLog,
 }
 
-/// Starts a sidecar: binds `config.outbound_port` with
-/// [`Stack::listen_capture`], starts DNS clusters' first resolution, and
+/// Starts a sidecar: binds `config.outbound_port` (and `config.inbound`'s
+/// port, when set) with [`Stack::listen_capture`], starts DNS clusters' first
+/// resolution, and
 /// serves until [`SidecarHandle::shutdown`]. `stack` is the sidecar's own,
 /// uncaptured stack (Istio's uid 1337).
 ///
@@ -143,10 +144,16 @@ pub async fn spawn_with_resolver(
             sidecar.env.tasks.spawn(task);
         }
     }
-    sidecar
-        .env
-        .tasks
-        .spawn(listener::run(listener, sidecar.clone()));
+    sidecar.env.tasks.spawn(listener::run(
+        listener,
+        sidecar.clone(),
+        router::Direction::Outbound,
+    ));
+    if let Some(inbound) = &sidecar.config.inbound {
+        let listener = sidecar.env.stack.listen_capture(inbound.port).await?;
+        let task = listener::run(listener, sidecar.clone(), router::Direction::Inbound);
+        sidecar.env.tasks.spawn(task);
+    }
     Ok(SidecarHandle { addr, sidecar })
 }
 

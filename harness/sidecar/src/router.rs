@@ -38,6 +38,29 @@ use body::UpstreamBody;
 pub(crate) struct Downstream {
     /// Where the application meant to connect.
     pub(crate) original_dst: SocketAddr,
+    /// Outbound (15001, from the pod's app) or inbound (15006, from a peer).
+    pub(crate) direction: Direction,
+}
+
+/// Which listener a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// The outbound capture listener: the pod's application calling out.
+    Outbound,
+    /// The inbound capture listener: a peer calling the pod's application.
+    Inbound,
+}
+
+impl Direction {
+    /// The `server` header the connection manager writes on every response:
+    /// Istio leaves `server_name` unset on outbound listeners (`envoy`) and sets
+    /// `istio-envoy` on inbound ones (fact sheet §5.2).
+    pub(crate) fn server_header(self) -> &'static str {
+        match self {
+            Direction::Outbound => "envoy",
+            Direction::Inbound => "istio-envoy",
+        }
+    }
 }
 
 /// A complete downstream request.
@@ -75,7 +98,11 @@ pub(crate) async fn handle(
         received: Instant::now(),
     };
     let reply = dispatch(&sc, &req).await;
-    if let Some(id) = headers::request_id(&req.parts.headers) {
+    // The proxy log is the pod's app's view of its own calls: inbound requests
+    // carry a peer's request ids and stay out of it.
+    if req.down.direction == Direction::Outbound
+        && let Some(id) = headers::request_id(&req.parts.headers)
+    {
         sc.proxy_log.record(id, reply.log);
     }
     Ok(reply.response)
@@ -83,13 +110,19 @@ pub(crate) async fn handle(
 
 /// Route selection and what follows from it.
 async fn dispatch(sc: &Sidecar, req: &DownstreamRequest) -> Reply {
-    let host = headers::authority(&req.parts);
     let port = req.down.original_dst.port();
+    if req.down.direction == Direction::Inbound {
+        return match sc.inbound_routes.get(&port) {
+            Some(route) => forward(sc, req, route).await,
+            None => local(sc, req, LocalReply::route_not_found(), 0, None),
+        };
+    }
+    let host = headers::authority(&req.parts);
     match route::select(&sc.config, port, host, req.parts.uri.path()) {
         RouteMatch::Route { route, .. } => forward(sc, req, route).await,
         RouteMatch::Passthrough => forward(sc, req, &sc.passthrough_route).await,
-        RouteMatch::NoRoute => local(sc, LocalReply::route_not_found(), 0, None),
-        RouteMatch::BlockAll => local(sc, LocalReply::registry_only_block(), 0, None),
+        RouteMatch::NoRoute => local(sc, req, LocalReply::route_not_found(), 0, None),
+        RouteMatch::BlockAll => local(sc, req, LocalReply::registry_only_block(), 0, None),
     }
 }
 
@@ -114,7 +147,7 @@ enum End {
 /// Runs the attempts of `route` under its route timeout.
 async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply {
     let Some(cluster) = sc.clusters.get(&route.cluster) else {
-        return local(sc, LocalReply::cluster_not_found(), 0, None);
+        return local(sc, req, LocalReply::cluster_not_found(), 0, None);
     };
     let policy = route.retry_policy.as_ref();
     let mut run = RetryRun {
@@ -153,8 +186,10 @@ async fn attempts(
             return End::NoHealthyUpstream;
         };
         run.attempts += 1;
-        let upstream_req =
-            headers::upstream_request(&req.parts, &req.body, run.attempts, &sc.config);
+        let attempt_count = (req.down.direction == Direction::Outbound
+            && sc.config.include_request_attempt_count)
+            .then_some(run.attempts);
+        let upstream_req = headers::upstream_request(&req.parts, &req.body, attempt_count);
         let attempt = attempt::send(
             &sc.env,
             &target.pool,
@@ -215,7 +250,8 @@ fn finish(
         }) => {
             let elapsed = req.received.elapsed();
             let (mut parts, incoming) = (*resp).into_parts();
-            headers::prepare_response(&mut parts.headers, elapsed);
+            let server = req.down.direction.server_header();
+            headers::prepare_response(&mut parts.headers, elapsed, server);
             let log = proxy_log_entry(
                 parts.status.as_u16(),
                 run.flags,
@@ -243,10 +279,11 @@ fn finish(
             } else {
                 LocalReply::upstream_reset(&f, retried)
             };
-            local(sc, with_flags(reply), run.attempts, Some(host))
+            local(sc, req, with_flags(reply), run.attempts, Some(host))
         }
         End::NoHealthyUpstream => local(
             sc,
+            req,
             with_flags(LocalReply::no_healthy_upstream()),
             run.attempts,
             run.last_host,
@@ -255,6 +292,7 @@ fn finish(
             sc.env.stats.bump(|s| s.upstream_rq_timeout += 1);
             local(
                 sc,
+                req,
                 with_flags(LocalReply::route_timeout()),
                 run.attempts,
                 run.last_host,
@@ -264,11 +302,17 @@ fn finish(
 }
 
 /// A local reply and its log entry.
-fn local(sc: &Sidecar, reply: LocalReply, attempts: u32, host: Option<SocketAddr>) -> Reply {
+fn local(
+    sc: &Sidecar,
+    req: &DownstreamRequest,
+    reply: LocalReply,
+    attempts: u32,
+    host: Option<SocketAddr>,
+) -> Reply {
     sc.env.stats.local_reply(reply.flags);
     let log = proxy_log_entry(reply.status, reply.flags, &reply.details, attempts, host);
     Reply {
-        response: reply.to_response(),
+        response: reply.to_response(req.down.direction.server_header()),
         log,
     }
 }

@@ -15,6 +15,8 @@ use meshsim_core::ResponseFlags;
 pub struct SidecarStats {
     /// Connections accepted on the outbound capture port.
     pub downstream_cx_total: u64,
+    /// Connections accepted on the inbound capture port (15006).
+    pub inbound_downstream_cx_total: u64,
     /// HTTP requests received from the application.
     pub downstream_rq_total: u64,
     /// Attempts sent (or tried) upstream, retries included.
