@@ -21,6 +21,9 @@ pub struct Resources {
     pub virtual_services: Vec<VirtualService>,
     /// `DestinationRule` resources.
     pub destination_rules: Vec<DestinationRule>,
+    /// Kubernetes Services of the mesh (not parsed from Istio YAML: the
+    /// scenario's world declares them).
+    pub kube_services: Vec<crate::kube::KubeService>,
 }
 
 /// Where a resource came from, and what of it was ignored.
@@ -178,6 +181,10 @@ pub struct ServiceEntry {
     pub endpoints: Vec<WorkloadEntry>,
     /// `exportTo`.
     pub export_to: Vec<String>,
+    /// True for a Kubernetes Service in Istio's service model
+    /// ([`crate::kube::KubeService::to_service_entry`]): its endpoints are the
+    /// service's pods, pushed over EDS.
+    pub from_kubernetes: bool,
 }
 
 /// `ServiceEntry.ports[]`.

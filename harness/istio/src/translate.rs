@@ -5,12 +5,14 @@
 //! - `clusters`: one `outbound|<port>||<host>` cluster per host and port,
 //!   shaped by the resolution, the mesh settings and the DestinationRule;
 //! - `routes`: a virtual host per HTTP host and port with Istio's default
-//!   route, then VirtualService routes replacing it.
+//!   route, then VirtualService routes replacing it;
+//! - [`inbound`]: a serving pod's inbound ports and their retry policy.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
 
 pub(crate) mod clusters;
+pub mod inbound;
 pub(crate) mod registry;
 pub(crate) mod routes;
 
