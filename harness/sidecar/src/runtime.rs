@@ -70,10 +70,8 @@ impl Sidecar {
         }
         let passthrough_route = Route {
             name: "allow_any".to_string(),
-            prefix: "/".to_string(),
             cluster: config.passthrough.name.clone(),
-            timeout: None,
-            retry_policy: None,
+            ..Route::default()
         };
         Arc::new(Sidecar {
             config,

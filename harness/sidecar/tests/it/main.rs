@@ -6,5 +6,6 @@ mod http;
 mod pending;
 mod pool;
 mod retries;
+mod routing;
 mod support;
 mod tcp;
