@@ -170,7 +170,10 @@ fn decode_string_match(cx: &mut Cx, node: &Node, path: &str) -> Result<StringMat
         1 => Ok(found.remove(0).1),
         _ => Err(Fault::new(
             join(path, found[1].0),
-            cx.positions.get(&join(path, found[1].0)).copied().unwrap_or(obj.pos),
+            cx.positions
+                .get(&join(path, found[1].0))
+                .copied()
+                .unwrap_or(obj.pos),
             Problem::Invalid {
                 message: "only one of exact, prefix or regex may be set".to_string(),
             },

@@ -13,9 +13,7 @@
 //!   integer `percent` is used for a delay when `percentage` is unset).
 
 use meshsim_sidecar::fault::{FaultAbort, FaultDelay, FaultInjection, FractionalPercent};
-use meshsim_sidecar::route::{
-    HeaderMatch, HeaderMatcher, PathMatch, RouteMatcher, SafeRegex,
-};
+use meshsim_sidecar::route::{HeaderMatch, HeaderMatcher, PathMatch, RouteMatcher, SafeRegex};
 
 use crate::model::{HttpFault, HttpMatch, StringMatch};
 

@@ -181,7 +181,10 @@ fn destinations(
     listener_port: u16,
 ) -> Option<(String, Vec<ClusterWeight>)> {
     if let [only] = http.route.as_slice() {
-        return Some((destination_cluster(cx, &only.destination, listener_port), vec![]));
+        return Some((
+            destination_cluster(cx, &only.destination, listener_port),
+            vec![],
+        ));
     }
     let weighted: Vec<ClusterWeight> = http
         .route

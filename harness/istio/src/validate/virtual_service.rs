@@ -83,7 +83,11 @@ fn http_match(c: &mut Check<'_>, m: &HttpMatch, mp: &str) {
             "\"uri\": prefix string match should not be empty",
         );
     }
-    let fields = [("uri", &m.uri), ("method", &m.method), ("authority", &m.authority)];
+    let fields = [
+        ("uri", &m.uri),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ];
     for (field, sm) in fields {
         if let Some(sm) = sm {
             string_match_regex(c, sm, field, &format!("{mp}.{field}.regex"));
@@ -91,7 +95,10 @@ fn http_match(c: &mut Check<'_>, m: &HttpMatch, mp: &str) {
     }
     // Istio checks `headers` only; meshsim checks `withoutHeaders` too, since
     // Envoy would reject the regex when the route is pushed.
-    for (field, map) in [("headers", &m.headers), ("withoutHeaders", &m.without_headers)] {
+    for (field, map) in [
+        ("headers", &m.headers),
+        ("withoutHeaders", &m.without_headers),
+    ] {
         for (name, sm) in map {
             let hp = format!("{mp}.{field}.{name}");
             if name.is_empty() {
@@ -111,9 +118,15 @@ fn string_match_regex(c: &mut Check<'_>, sm: &StringMatch, field: &str, path: &s
         return;
     };
     if re.is_empty() {
-        c.fail(path, format!("{field:?}: regex string match should not be empty"));
+        c.fail(
+            path,
+            format!("{field:?}: regex string match should not be empty"),
+        );
     } else if re.len() > 1024 {
-        c.fail(path, format!("{field:?}: regex is too large, max length allowed is 1024"));
+        c.fail(
+            path,
+            format!("{field:?}: regex is too large, max length allowed is 1024"),
+        );
     } else if let Err(e) = regex::Regex::new(re) {
         c.fail(
             path,
@@ -125,7 +138,10 @@ fn string_match_regex(c: &mut Check<'_>, sm: &StringMatch, field: &str, path: &s
 /// Istio's `validateHTTPFaultInjection`.
 fn http_fault(c: &mut Check<'_>, f: &HttpFault, path: &str) {
     if f.delay.is_none() && f.abort.is_none() {
-        c.fail(path, "HTTP fault injection must have an abort and/or a delay");
+        c.fail(
+            path,
+            "HTTP fault injection must have an abort and/or a delay",
+        );
     }
     if let Some(a) = &f.abort {
         percentage(c, a.percentage, &format!("{path}.abort.percentage.value"));
@@ -139,11 +155,17 @@ fn http_fault(c: &mut Check<'_>, f: &HttpFault, path: &str) {
     if let Some(d) = &f.delay {
         percentage(c, d.percentage, &format!("{path}.delay.percentage.value"));
         if let Some(p) = d.percent.filter(|p| !(0..=100).contains(p)) {
-            c.fail(&format!("{path}.delay.percent"), format!("percentage {p} is not in range 0..100"));
+            c.fail(
+                &format!("{path}.delay.percent"),
+                format!("percentage {p} is not in range 0..100"),
+            );
         }
         c.duration(&format!("{path}.delay.fixedDelay"), d.fixed_delay);
         if d.exponential_delay.is_some() {
-            c.fail(&format!("{path}.delay.exponentialDelay"), "exponentialDelay not supported yet");
+            c.fail(
+                &format!("{path}.delay.exponentialDelay"),
+                "exponentialDelay not supported yet",
+            );
         }
     }
 }
@@ -153,7 +175,10 @@ fn percentage(c: &mut Check<'_>, value: Option<f64>, path: &str) {
     if let Some(v) = value
         && (!(0.0..=100.0).contains(&v) || (v > 0.0 && v < 0.0001))
     {
-        c.fail(path, format!("percentage {v} is neither 0.0, nor in range [0.0001, 100.0]"));
+        c.fail(
+            path,
+            format!("percentage {v} is neither 0.0, nor in range [0.0001, 100.0]"),
+        );
     }
 }
 
