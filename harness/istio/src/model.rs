@@ -259,17 +259,75 @@ pub struct HttpRoute {
     pub timeout: Option<Duration>,
     /// `retries`.
     pub retries: Option<HttpRetry>,
+    /// `fault`.
+    pub fault: Option<HttpFault>,
 }
 
-/// `VirtualService.http[].match[]`. Only `uri.prefix` and `port` are modelled.
+/// Istio's `StringMatch`: one of `exact`, `prefix`, `regex` (RE2 syntax,
+/// whole-string match), or `{}` (no key: any value, i.e. the header is present).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StringMatch {
+    /// `exact`.
+    Exact(String),
+    /// `prefix`.
+    Prefix(String),
+    /// `regex`.
+    Regex(String),
+    /// `{}`: matches any value.
+    Any,
+}
+
+/// `VirtualService.http[].match[]` (an `HTTPMatchRequest`): every field set
+/// must match (AND); the entries of `match` are alternatives (OR).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpMatch {
     /// `name`.
     pub name: Option<String>,
-    /// `uri.prefix`.
-    pub uri_prefix: Option<String>,
+    /// `uri`.
+    pub uri: Option<StringMatch>,
+    /// `method` (matched on `:method`).
+    pub method: Option<StringMatch>,
+    /// `authority` (matched on `:authority`).
+    pub authority: Option<StringMatch>,
+    /// `headers`: header name -> match.
+    pub headers: BTreeMap<String, StringMatch>,
+    /// `withoutHeaders`: header name -> match that must *not* hold.
+    pub without_headers: BTreeMap<String, StringMatch>,
+    /// `ignoreUriCase`: exact and prefix `uri` matches ignore ASCII case.
+    pub ignore_uri_case: bool,
     /// `port`: only on this listener port.
     pub port: Option<u32>,
+}
+
+/// `HTTPFaultInjection`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpFault {
+    /// `delay`.
+    pub delay: Option<FaultDelay>,
+    /// `abort`.
+    pub abort: Option<FaultAbort>,
+}
+
+/// `HTTPFaultInjection.Delay`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultDelay {
+    /// `fixedDelay`.
+    pub fixed_delay: Option<Duration>,
+    /// `exponentialDelay` (Istio rejects it: not supported yet).
+    pub exponential_delay: Option<Duration>,
+    /// `percentage.value` (0..=100, fractions allowed).
+    pub percentage: Option<f64>,
+    /// `percent` (deprecated integer percentage, used when `percentage` is unset).
+    pub percent: Option<i32>,
+}
+
+/// `HTTPFaultInjection.Abort`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultAbort {
+    /// `httpStatus`.
+    pub http_status: Option<i32>,
+    /// `percentage.value`.
+    pub percentage: Option<f64>,
 }
 
 /// `VirtualService.http[].route[]`.

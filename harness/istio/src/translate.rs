@@ -6,6 +6,8 @@
 //!   shaped by the resolution, the mesh settings and the DestinationRule;
 //! - `routes`: a virtual host per HTTP host and port with Istio's default
 //!   route, then VirtualService routes replacing it;
+//! - `route_match`: one match entry's Envoy route match, weighted
+//!   destinations and fault filter configuration;
 //! - [`inbound`]: a serving pod's inbound ports and their retry policy.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
@@ -14,6 +16,7 @@
 pub(crate) mod clusters;
 pub mod inbound;
 pub(crate) mod registry;
+pub(crate) mod route_match;
 pub(crate) mod routes;
 
 use std::net::SocketAddr;

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::error::SidecarError;
+use crate::fault::FaultInjection;
+use crate::route::{ClusterWeight, RouteMatcher};
 
 /// Everything one sidecar needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +130,31 @@ pub struct Route {
     pub timeout: Option<Duration>,
     /// Retry policy; `None` = never retry.
     pub retry_policy: Option<RetryPolicy>,
+    /// Path specifier, case sensitivity and header matchers (Envoy's
+    /// `RouteMatch`). Default: none, so `prefix` alone decides.
+    pub matcher: RouteMatcher,
+    /// Envoy `weighted_clusters`; when non-empty it replaces `cluster` and one
+    /// cluster is drawn per request by weight. Default empty.
+    pub weighted_clusters: Vec<ClusterWeight>,
+    /// The fault filter's per-route configuration (Istio's `fault`).
+    /// Default `None`.
+    pub fault: Option<FaultInjection>,
+}
+
+impl Default for Route {
+    /// A catch-all route (prefix `/`) to no cluster (`""`): set `cluster`.
+    fn default() -> Self {
+        Route {
+            name: String::new(),
+            prefix: "/".to_string(),
+            cluster: String::new(),
+            timeout: None,
+            retry_policy: None,
+            matcher: RouteMatcher::default(),
+            weighted_clusters: Vec::new(),
+            fault: None,
+        }
+    }
 }
 
 /// Envoy `retry_on` tokens.
@@ -391,6 +418,7 @@ impl SidecarConfig {
         }
         let routes = self.virtual_hosts.iter().flat_map(|vh| vh.routes.iter());
         for r in routes {
+            crate::route::validate_route(r)?;
             if let Some(p) = &r.retry_policy
                 && (p.base_interval.is_zero() || p.max_interval < p.base_interval)
             {

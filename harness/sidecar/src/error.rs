@@ -29,6 +29,29 @@ pub enum SidecarError {
         /// `max_interval`.
         max: Duration,
     },
+    /// A route regex (`safe_regex`) does not compile.
+    #[error("invalid regex {pattern:?}")]
+    InvalidRegex {
+        /// The pattern as written.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+    /// A route's `weighted_clusters` weights sum to 0 (Envoy rejects it).
+    #[error("route {route:?}: weighted cluster weights sum to 0")]
+    ZeroTotalWeight {
+        /// Route name.
+        route: String,
+    },
+    /// A fault abort status outside Envoy's accepted 200..=599.
+    #[error("route {route:?}: fault abort status {status} is not in 200..=599")]
+    InvalidFaultStatus {
+        /// Route name.
+        route: String,
+        /// The status.
+        status: u16,
+    },
     /// A DNS cluster's `dns_refresh_rate` is zero (Envoy requires >= 1 ms).
     #[error("cluster {cluster:?}: dns refresh rate must be > 0")]
     InvalidRefreshRate {

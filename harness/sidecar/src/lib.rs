@@ -10,13 +10,14 @@
 //!
 //! A request reads top to bottom as it travels:
 //! `listener::run` (accept; HTTP port or TCP?) → `router::handle` →
-//! [`route::select`] → `ClusterState::pick` → `Pool::checkout` →
+//! [`route::select_request`] → fault filter → `ClusterState::pick` → `Pool::checkout` →
 //! `attempt::send` → [`retry::decide`] → local reply or upstream response.
 //!
 //! Module map:
 //! - [`config`]: Envoy's listener / route / cluster model (built by `istio`);
 //! - `listener`: the accept loop and the per-port protocol choice;
-//! - [`route`]: virtual host and route matching (pure);
+//! - [`route`]: virtual host and route matching, weighted clusters (pure);
+//! - [`fault`]: the fault filter (Istio's `fault`: delay `DI`, abort `FI`);
 //! - `router`: one request: route, attempts under the route timeout, reply;
 //! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, STRICT_DNS, LOGICAL_DNS),
 //!   round robin with the previous-hosts predicate, DNS refresh ([`cluster::dns`]);
@@ -59,6 +60,7 @@ pub mod attempt;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fault;
 mod listener;
 pub mod local_reply;
 mod pool;

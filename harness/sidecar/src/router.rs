@@ -27,6 +27,7 @@ use crate::attempt::{self, Attempt, AttemptResult};
 use crate::cluster::ClusterState;
 use crate::config::{RetryPolicy, Route};
 use crate::error::SidecarError;
+use crate::fault;
 use crate::local_reply::LocalReply;
 use crate::retry::{self, BackOff, RetryDecision};
 use crate::route::{self, RouteMatch};
@@ -91,13 +92,13 @@ pub(crate) async fn handle(
         .map_err(|source| SidecarError::DownstreamBody { source })?
         .to_bytes();
     sc.env.stats.bump(|s| s.downstream_rq_total += 1);
-    let req = DownstreamRequest {
+    let mut req = DownstreamRequest {
         parts,
         body,
         down,
         received: Instant::now(),
     };
-    let reply = dispatch(&sc, &req).await;
+    let reply = dispatch(&sc, &mut req).await;
     // The proxy log is the pod's app's view of its own calls: inbound requests
     // carry a peer's request ids and stay out of it.
     if req.down.direction == Direction::Outbound
@@ -108,8 +109,9 @@ pub(crate) async fn handle(
     Ok(reply.response)
 }
 
-/// Route selection and what follows from it.
-async fn dispatch(sc: &Sidecar, req: &DownstreamRequest) -> Reply {
+/// Route selection and what follows from it: the fault filter, then the
+/// router. Inbound, the port's inbound route takes everything.
+async fn dispatch(sc: &Sidecar, req: &mut DownstreamRequest) -> Reply {
     let port = req.down.original_dst.port();
     if req.down.direction == Direction::Inbound {
         return match sc.inbound_routes.get(&port) {
@@ -117,13 +119,40 @@ async fn dispatch(sc: &Sidecar, req: &DownstreamRequest) -> Reply {
             None => local(sc, req, LocalReply::route_not_found(), 0, None),
         };
     }
-    let host = headers::authority(&req.parts);
-    match route::select(&sc.config, port, host, req.parts.uri.path()) {
-        RouteMatch::Route { route, .. } => forward(sc, req, route).await,
+    let view = route::RequestView {
+        method: req.parts.method.as_str(),
+        authority: headers::authority(&req.parts),
+        path: req.parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &req.parts.headers,
+    };
+    match route::select_request(&sc.config, port, &view) {
+        RouteMatch::Route { route, .. } => match &route.fault {
+            Some(f) => fault_then_forward(sc, req, route, f).await,
+            None => forward(sc, req, route).await,
+        },
         RouteMatch::Passthrough => forward(sc, req, &sc.passthrough_route).await,
         RouteMatch::NoRoute => local(sc, req, LocalReply::route_not_found(), 0, None),
         RouteMatch::BlockAll => local(sc, req, LocalReply::registry_only_block(), 0, None),
     }
+}
+
+/// The fault filter ahead of the router: an abort is a local reply (never
+/// retried); after a delay the router sees the request only now, so the route
+/// timeout and `x-envoy-upstream-service-time` start after the delay.
+async fn fault_then_forward(
+    sc: &Sidecar,
+    req: &mut DownstreamRequest,
+    route: &Route,
+    f: &fault::FaultInjection,
+) -> Reply {
+    let injected = fault::inject(&sc.env, f).await;
+    if let Some(abort) = injected.abort {
+        return local(sc, req, abort, 0, None);
+    }
+    req.received = Instant::now();
+    let mut reply = forward(sc, req, route).await;
+    reply.log.flags.insert(injected.flags);
+    reply
 }
 
 /// The retry state of one request.
@@ -146,7 +175,14 @@ enum End {
 
 /// Runs the attempts of `route` under its route timeout.
 async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply {
-    let Some(cluster) = sc.clusters.get(&route.cluster) else {
+    // Weighted clusters draw from the seeded stream; a plain route draws nothing.
+    let cluster_name = match route.weighted_clusters.is_empty() {
+        true => route.cluster.as_str(),
+        false => sc
+            .env
+            .draw(|rng| route::route_cluster(route, rng.next_u64())),
+    };
+    let Some(cluster) = sc.clusters.get(cluster_name) else {
         return local(sc, req, LocalReply::cluster_not_found(), 0, None);
     };
     let policy = route.retry_policy.as_ref();

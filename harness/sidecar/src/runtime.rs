@@ -75,10 +75,8 @@ impl Sidecar {
         }
         let passthrough_route = Route {
             name: "allow_any".to_string(),
-            prefix: "/".to_string(),
             cluster: config.passthrough.name.clone(),
-            timeout: None,
-            retry_policy: None,
+            ..Route::default()
         };
         let inbound_routes = inbound_ports
             .filter(|p| p.http)
@@ -104,5 +102,6 @@ fn inbound_route(port: &InboundPort) -> Route {
         cluster: port.cluster_name(),
         timeout: None,
         retry_policy: port.retry_policy.clone(),
+        ..Route::default()
     }
 }

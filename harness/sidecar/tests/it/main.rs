@@ -7,5 +7,6 @@ mod inbound;
 mod pending;
 mod pool;
 mod retries;
+mod routing;
 mod support;
 mod tcp;

@@ -137,6 +137,14 @@ impl AppConn {
             .expect("a complete response")
     }
 
+    /// Sends `head` (request line and headers, each ending in CRLF, no body)
+    /// plus `x-request-id: id`, and reads one response.
+    pub(crate) async fn send(&mut self, head: &str, id: u64) -> Resp {
+        let req = format!("{head}x-request-id: {id}\r\n\r\n");
+        self.stream.write_all(req.as_bytes()).await.unwrap();
+        self.read_response().await.expect("a complete response")
+    }
+
     /// Sends a GET and reads one response; `None` when the connection broke first.
     pub(crate) async fn try_get(&mut self, host: &str, path: &str, id: u64) -> Option<Resp> {
         let req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nx-request-id: {id}\r\n\r\n");
@@ -448,6 +456,7 @@ pub(crate) fn routed(
         cluster: cluster.name.clone(),
         timeout,
         retry_policy: retry,
+        ..Route::default()
     };
     let vh = VirtualHost {
         name: format!("{host}:80"),
