@@ -36,11 +36,13 @@
 pub mod classify;
 pub mod config;
 pub mod drive;
+mod ids;
 mod pool;
 pub mod profile;
 mod request;
 mod resolve;
 pub mod schedule;
+pub mod serve;
 pub mod target;
 mod tasks;
 
@@ -49,9 +51,14 @@ mod tests;
 
 pub use classify::{Stage, classify};
 pub use config::{AppConfig, AppDeps, CallSpec};
-pub use drive::{DriveStats, drive};
+pub use drive::{DriveStats, drive, drive_with};
+pub use ids::{RecordSink, RequestIds};
 pub use profile::{CheckoutOrder, ClientProfile, IdleOverflow};
 pub use schedule::Arrival;
+pub use serve::{
+    BehaviourOverride, CallMode, Capacity, DownstreamCall, OnError, RouteSpec, ServeConfig,
+    ServeDeps, ServeStats, ServerHandle, StopMode, serve,
+};
 pub use target::{Target, parse_url};
 
 /// Why the application could not be started.
@@ -79,5 +86,54 @@ pub enum AppError {
     NoDnsServers {
         /// The host name.
         host: String,
+    },
+    /// A serving application lists no port.
+    #[error("a serving application needs at least one port")]
+    NoPorts,
+    /// A serving application lists a port twice.
+    #[error("port {port} is listed twice")]
+    DuplicatePort {
+        /// The port.
+        port: u16,
+    },
+    /// A route prefix does not start with `/`.
+    #[error("route prefix {prefix:?} must start with '/'")]
+    InvalidRoutePrefix {
+        /// The prefix as written.
+        prefix: String,
+    },
+    /// A route (or an override) answers a status outside 200..=599.
+    #[error("route {route}: status {status} is not a final status in 200..=599")]
+    InvalidStatus {
+        /// The route's prefix (`*` for an every-route override).
+        route: String,
+        /// The status.
+        status: u16,
+    },
+    /// A route (or an override) has a capacity of 0: it could serve nothing.
+    #[error("route {route}: capacity must be at least 1")]
+    ZeroCapacity {
+        /// The route's prefix (`*` for an every-route override).
+        route: String,
+    },
+    /// An override names a route prefix the application does not have.
+    #[error("no route has prefix {prefix:?}")]
+    UnknownRoute {
+        /// The prefix asked for.
+        prefix: String,
+    },
+    /// A serving port could not be bound.
+    #[error("cannot listen on port {port}: {kind}")]
+    Listen {
+        /// The port.
+        port: u16,
+        /// Why (`AddrInUse`...).
+        kind: std::io::ErrorKind,
+    },
+    /// A stop mode other than `close` or `reset`.
+    #[error("unknown stop mode {value:?}: expected close or reset")]
+    UnknownStopMode {
+        /// The text.
+        value: String,
     },
 }
