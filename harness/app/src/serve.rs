@@ -232,7 +232,11 @@ impl ServerHandle {
         self.tasks.idle().await;
         self.client_stop.send_replace(true);
         let client = &self.server.client;
-        client.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        client
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         client.conn_tasks.idle().await;
         self.server.stats()
     }

@@ -35,9 +35,17 @@ pub(crate) async fn handle(
         return Ok(reply(StatusCode::BAD_REQUEST, Bytes::new()));
     }
     let (status, body, rejected) = match route {
-        None => (StatusCode::NOT_FOUND, Bytes::from_static(NOT_FOUND_BODY), false),
+        None => (
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(NOT_FOUND_BODY),
+            false,
+        ),
         Some(i) => match admit(&server, i).await {
-            Some(_permit) => (serve_route(&server, i).await, server.plan.routes[i].body.clone(), false),
+            Some(_permit) => (
+                serve_route(&server, i).await,
+                server.plan.routes[i].body.clone(),
+                false,
+            ),
             None => (StatusCode::SERVICE_UNAVAILABLE, Bytes::new(), true),
         },
     };
@@ -82,7 +90,10 @@ async fn run_calls(server: &Server, route: &RoutePlan) -> Option<StatusCode> {
             None
         }
         CallMode::Parallel => {
-            let calls = route.calls.iter().map(|&(index, id)| one_call(server, index, id));
+            let calls = route
+                .calls
+                .iter()
+                .map(|&(index, id)| one_call(server, index, id));
             join_all(calls.collect()).await.into_iter().flatten().next()
         }
     }
@@ -124,7 +135,11 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     outputs.into_iter().flatten().collect()
