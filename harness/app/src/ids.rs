@@ -1,4 +1,4 @@
-//! What one pod's application shares between its client side ([`crate::drive`])
+//! What one pod's application shares between its client side ([`crate::drive()`])
 //! and its server side ([`crate::serve()`]): the `x-request-id` numbering and
 //! the place records go.
 //!
@@ -59,7 +59,7 @@ impl RecordSink {
         RecordSink(Arc::new(f))
     }
 
-    /// A sink that feeds a run's [`Collector`] (what [`crate::drive`] uses).
+    /// A sink that feeds a run's [`Collector`] (what [`crate::drive()`] uses).
     pub fn collector(collector: Arc<Mutex<Collector>>) -> RecordSink {
         RecordSink::new(move |r| {
             collector

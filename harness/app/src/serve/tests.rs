@@ -4,5 +4,6 @@
 mod calls;
 mod lifecycle;
 mod overrides;
+mod race;
 mod routes;
 mod support;
