@@ -4,6 +4,7 @@
 //! - `registry`: the ServiceEntry host x port table everything else reads;
 //! - `clusters`: one `outbound|<port>||<host>` cluster per host and port,
 //!   shaped by the resolution, the mesh settings and the DestinationRule;
+//! - `lb`: the DestinationRule's load balancer and outlier detection;
 //! - `routes`: a virtual host per HTTP host and port with Istio's default
 //!   route, then VirtualService routes replacing it.
 //!
@@ -11,6 +12,7 @@
 //! unparsable STATIC address) are skipped, never a panic.
 
 pub(crate) mod clusters;
+pub(crate) mod lb;
 pub(crate) mod registry;
 pub(crate) mod routes;
 

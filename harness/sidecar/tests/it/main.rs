@@ -3,6 +3,7 @@
 
 mod dns;
 mod http;
+mod lb;
 mod pending;
 mod pool;
 mod retries;
