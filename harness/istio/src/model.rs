@@ -385,8 +385,10 @@ pub struct DestinationRule {
 pub struct TrafficPolicy {
     /// `connectionPool`.
     pub connection_pool: Option<ConnectionPool>,
-    /// `outlierDetection` (parsed and validated, not yet translated).
+    /// `outlierDetection`.
     pub outlier_detection: Option<OutlierDetection>,
+    /// `loadBalancer` (only `simple` is modelled).
+    pub load_balancer: Option<LoadBalancer>,
     /// `portLevelSettings`.
     pub port_level_settings: Vec<PortTrafficPolicy>,
 }
@@ -398,8 +400,33 @@ pub struct PortTrafficPolicy {
     pub port: Option<u32>,
     /// `connectionPool`: replaces the top-level one for this port.
     pub connection_pool: Option<ConnectionPool>,
-    /// `outlierDetection`.
+    /// `outlierDetection`: replaces the top-level one for this port.
     pub outlier_detection: Option<OutlierDetection>,
+    /// `loadBalancer`: replaces the top-level one for this port.
+    pub load_balancer: Option<LoadBalancer>,
+}
+
+/// `LoadBalancerSettings`. `consistentHash`, `localityLbSetting` and
+/// `warmup` are accepted and listed as not simulated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadBalancer {
+    /// `simple`; `None` when unset (or set to `UNSPECIFIED`).
+    pub simple: Option<SimpleLb>,
+}
+
+/// `LoadBalancerSettings.SimpleLB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimpleLb {
+    /// `LEAST_CONN` (deprecated alias of `LEAST_REQUEST`).
+    LeastConn,
+    /// `RANDOM`.
+    Random,
+    /// `PASSTHROUGH`: forward to the address the caller dialled (ORIGINAL_DST).
+    Passthrough,
+    /// `ROUND_ROBIN`.
+    RoundRobin,
+    /// `LEAST_REQUEST`.
+    LeastRequest,
 }
 
 /// `ConnectionPoolSettings`.

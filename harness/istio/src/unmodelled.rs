@@ -1,12 +1,13 @@
 //! What a resource says that meshsim's sidecar does not act on, so callers can
 //! warn instead of silently simulating something else than the user wrote.
 
-use crate::model::{ConnectionPool, DestinationRule, Resources};
+use crate::model::{ConnectionPool, DestinationRule, OutlierDetection, Resources};
 
 /// One line per field that was accepted but has no effect in the simulation:
 /// the fields each resource lists in `meta.ignored`, and the DestinationRule
 /// settings that are parsed and validated but not translated yet (circuit
-/// breaker limits, TCP keepalive, outlier detection).
+/// breaker limits, TCP keepalive, the deprecated
+/// `outlierDetection.consecutiveErrors`, which current Istio ignores too).
 pub fn unmodelled(res: &Resources) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |kind: &str, name: &str, path: &str| {
@@ -43,22 +44,32 @@ fn destination_rule_fields(dr: &DestinationRule) -> Vec<String> {
     let Some(tp) = &dr.traffic_policy else {
         return out;
     };
-    if tp.outlier_detection.is_some() {
-        out.push("spec.trafficPolicy.outlierDetection".to_string());
-    }
+    outlier_fields(
+        tp.outlier_detection.as_ref(),
+        "spec.trafficPolicy.outlierDetection",
+        &mut out,
+    );
     if let Some(pool) = &tp.connection_pool {
         pool_fields(pool, "spec.trafficPolicy.connectionPool", &mut out);
     }
     for (i, p) in tp.port_level_settings.iter().enumerate() {
         let at = format!("spec.trafficPolicy.portLevelSettings[{i}]");
-        if p.outlier_detection.is_some() {
-            out.push(format!("{at}.outlierDetection"));
-        }
+        outlier_fields(
+            p.outlier_detection.as_ref(),
+            &format!("{at}.outlierDetection"),
+            &mut out,
+        );
         if let Some(pool) = &p.connection_pool {
             pool_fields(pool, &format!("{at}.connectionPool"), &mut out);
         }
     }
     out
+}
+
+fn outlier_fields(od: Option<&OutlierDetection>, at: &str, out: &mut Vec<String>) {
+    if od.is_some_and(|od| od.consecutive_errors.is_some()) {
+        out.push(format!("{at}.consecutiveErrors"));
+    }
 }
 
 fn pool_fields(pool: &ConnectionPool, at: &str, out: &mut Vec<String>) {
@@ -96,18 +107,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn circuit_breaker_limits_and_outlier_detection_are_reported_as_not_simulated() {
+    fn circuit_breaker_limits_and_deprecated_consecutive_errors_are_reported_as_not_simulated() {
         let res = crate::parse_resources(
-            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s }\n      http: { http1MaxPendingRequests: 1 }\n    outlierDetection: { consecutive5xxErrors: 5 }\n",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s }\n      http: { http1MaxPendingRequests: 1 }\n    outlierDetection: { consecutive5xxErrors: 5, consecutiveErrors: 3 }\n",
         )
         .unwrap();
         let lines = unmodelled(&res);
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[0].contains("outlierDetection"));
+        assert!(lines[0].contains("outlierDetection.consecutiveErrors"));
         assert!(lines[1].contains("tcp.maxConnections"));
         assert!(lines[2].contains("http.http1MaxPendingRequests"));
         assert!(
-            !lines.iter().any(|l| l.contains("maxConnectionDuration")),
+            !lines.iter().any(|l| l.contains("maxConnectionDuration")
+                || l.ends_with("outlierDetection is accepted but not simulated")),
             "translated fields are not listed"
         );
     }

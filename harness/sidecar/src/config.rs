@@ -5,8 +5,12 @@
 //! resources under a version profile; tests build them by hand. Every default
 //! below is Istio's (not bare Envoy's) unless it says otherwise.
 
+mod lb;
+
 use std::net::SocketAddr;
 use std::time::Duration;
+
+pub use lb::{ENVOY_HEALTHY_PANIC_THRESHOLD, EjectionLimit, Endpoint, LbPolicy, OutlierDetection};
 
 use crate::error::SidecarError;
 use crate::fault::FaultInjection;
@@ -87,7 +91,7 @@ impl InboundPort {
             discovery: Discovery::OriginalDst,
             connect_timeout: Duration::from_secs(10),
             pool: PoolSettings::default(),
-            dns: DnsRefresh::default(),
+            ..Cluster::passthrough()
         }
     }
 }
@@ -277,6 +281,33 @@ pub struct Cluster {
     pub pool: PoolSettings,
     /// DNS refresh settings (STRICT_DNS / LOGICAL_DNS only).
     pub dns: DnsRefresh,
+    /// `lb_policy` of host-list clusters (STATIC, EDS, STRICT_DNS). Default
+    /// `LeastRequest` (Istio >= 1.14).
+    pub lb_policy: LbPolicy,
+    /// `outlier_detection`; `None` (default) = off, as in Istio without a
+    /// DestinationRule `outlierDetection`.
+    pub outlier_detection: Option<OutlierDetection>,
+    /// `common_lb_config.healthy_panic_threshold`, percent: below this share
+    /// of healthy (not ejected) hosts, the load balancer uses every host.
+    /// 0 disables panic mode. Default 50 (Envoy's).
+    pub healthy_panic_threshold: u32,
+}
+
+impl Default for Cluster {
+    /// An unnamed ORIGINAL_DST cluster with Istio's defaults (10 s connect
+    /// timeout, Envoy's pool defaults, least request, no outlier detection).
+    fn default() -> Self {
+        Cluster {
+            name: String::new(),
+            discovery: Discovery::OriginalDst,
+            connect_timeout: Duration::from_secs(10),
+            pool: PoolSettings::default(),
+            dns: DnsRefresh::default(),
+            lb_policy: LbPolicy::default(),
+            outlier_detection: None,
+            healthy_panic_threshold: ENVOY_HEALTHY_PANIC_THRESHOLD,
+        }
+    }
 }
 
 /// Cluster discovery type.
@@ -302,6 +333,13 @@ pub enum Discovery {
     Static {
         /// The endpoints.
         endpoints: Vec<SocketAddr>,
+    },
+    /// Endpoints pushed at run time by the control plane
+    /// (`SidecarHandle::update_endpoints`); removed ones are drained. Until
+    /// the first assignment the cluster waits like a DNS cluster.
+    Eds {
+        /// The EDS service name (Istio: the cluster name).
+        service: String,
     },
 }
 
@@ -358,13 +396,12 @@ impl Cluster {
     pub fn passthrough() -> Cluster {
         Cluster {
             name: "PassthroughCluster".to_string(),
-            discovery: Discovery::OriginalDst,
-            connect_timeout: Duration::from_secs(10),
             pool: PoolSettings {
                 idle_timeout: Some(Duration::from_secs(300)),
                 ..PoolSettings::default()
             },
-            dns: DnsRefresh::default(),
+            lb_policy: LbPolicy::ClusterProvided,
+            ..Cluster::default()
         }
     }
 }
@@ -390,7 +427,8 @@ impl Default for SidecarConfig {
 impl SidecarConfig {
     /// Checks what Envoy would reject: duplicate cluster names, a retry
     /// back-off with a zero base or a max below the base, a zero DNS refresh
-    /// rate.
+    /// rate, an outlier detection with a zero interval or base ejection time or
+    /// a max ejection time below the base.
     ///
     /// # Errors
     /// The first problem found.
@@ -415,6 +453,9 @@ impl SidecarConfig {
                     cluster: c.name.clone(),
                 });
             }
+            if let Some(od) = &c.outlier_detection {
+                validate_outlier_detection(&c.name, od)?;
+            }
         }
         let routes = self.virtual_hosts.iter().flat_map(|vh| vh.routes.iter());
         for r in routes {
@@ -431,5 +472,25 @@ impl SidecarConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// What Envoy's proto validation and `DetectorImpl::create` reject.
+fn validate_outlier_detection(cluster: &str, od: &OutlierDetection) -> Result<(), SidecarError> {
+    let reason = if od.interval.is_zero() {
+        Some("interval must be > 0")
+    } else if od.base_ejection_time.is_zero() {
+        Some("base_ejection_time must be > 0")
+    } else if od.max_ejection_time < od.base_ejection_time {
+        Some("max_ejection_time cannot be smaller than base_ejection_time")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(SidecarError::InvalidOutlierDetection {
+            cluster: cluster.to_string(),
+            reason,
+        }),
+        None => Ok(()),
     }
 }

@@ -58,6 +58,26 @@ pub enum SidecarError {
         /// Cluster name.
         cluster: String,
     },
+    /// A cluster's outlier detection is not valid.
+    #[error("cluster {cluster:?}: outlier detection: {reason}")]
+    InvalidOutlierDetection {
+        /// Cluster name.
+        cluster: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An endpoint assignment names a cluster the sidecar does not have.
+    #[error("no cluster named {cluster:?}")]
+    UnknownCluster {
+        /// The name given.
+        cluster: String,
+    },
+    /// An endpoint assignment was sent to a cluster that is not EDS.
+    #[error("cluster {cluster:?} does not take endpoint assignments (not an EDS cluster)")]
+    NotEdsCluster {
+        /// Cluster name.
+        cluster: String,
+    },
     /// The resolver could not answer (timeout, SERVFAIL, REFUSED...). A
     /// successful empty answer (NXDOMAIN, NODATA) is not an error: c-ares as
     /// used by Envoy treats it as zero hosts.

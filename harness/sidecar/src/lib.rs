@@ -19,8 +19,9 @@
 //! - [`route`]: virtual host and route matching, weighted clusters (pure);
 //! - [`fault`]: the fault filter (Istio's `fault`: delay `DI`, abort `FI`);
 //! - `router`: one request: route, attempts under the route timeout, reply;
-//! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, STRICT_DNS, LOGICAL_DNS),
-//!   round robin with the previous-hosts predicate, DNS refresh ([`cluster::dns`]);
+//! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, EDS, STRICT_DNS,
+//!   LOGICAL_DNS), load balancing ([`cluster::lb`]) with the previous-hosts
+//!   predicate, outlier detection and panic mode, DNS refresh ([`cluster::dns`]);
 //! - `pool`: the per-host HTTP/1.1 connection pool and its timers;
 //! - [`attempt`]: one try and the classification of failures into Envoy
 //!   reset reasons;
@@ -82,7 +83,7 @@ use meshsim_net::Stack;
 pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
 pub use config::*;
 pub use error::SidecarError;
-pub use stats::{DnsClusterStats, SidecarStats};
+pub use stats::{DnsClusterStats, OutlierStats, SidecarStats};
 
 use cluster::dns::refresh_loop;
 use runtime::{Env, Sidecar};
@@ -145,6 +146,10 @@ pub async fn spawn_with_resolver(
             let task = refresh_loop(cluster.clone(), resolver.clone(), hostname.clone(), *port);
             sidecar.env.tasks.spawn(task);
         }
+        if cluster.config.outlier_detection.is_some() {
+            let sweep = cluster::outlier::interval_loop(cluster.clone());
+            sidecar.env.tasks.spawn(sweep);
+        }
     }
     sidecar.env.tasks.spawn(listener::run(
         listener,
@@ -178,6 +183,28 @@ impl SidecarHandle {
     /// The bound outbound capture address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Delivers an EDS assignment for `cluster` (the simulated control
+    /// plane's push): the endpoints replace the cluster's hosts; endpoints
+    /// that left are drained (idle connections closed at once, busy ones after
+    /// their in-flight request); an empty assignment leaves no host (503 UH).
+    /// The first assignment ends the cluster's initialization wait.
+    ///
+    /// # Errors
+    /// [`SidecarError::UnknownCluster`] for a name the sidecar does not have,
+    /// [`SidecarError::NotEdsCluster`] for a cluster that is not EDS.
+    pub fn update_endpoints(
+        &self,
+        cluster: &str,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<(), SidecarError> {
+        let Some(state) = self.sidecar.clusters.get(cluster) else {
+            return Err(SidecarError::UnknownCluster {
+                cluster: cluster.to_string(),
+            });
+        };
+        state.update_endpoints(endpoints)
     }
 
     /// A snapshot of the counters.

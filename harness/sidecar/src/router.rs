@@ -234,6 +234,7 @@ async fn attempts(
             per_try_timeout,
         )
         .await;
+        cluster.report(target, &attempt);
         tracing::debug!(attempt = run.attempts, host = %attempt.host, reused = attempt.reused, "attempt done");
         run.tried.push(attempt.host);
         run.last_host = Some(attempt.host);

@@ -5,7 +5,8 @@
 //! LOGICAL_DNS. DNS clusters get Istio's refresh settings (respect TTL from
 //! 1.3, mesh `dnsRefreshRate`, jitter). The DestinationRule's connection pool
 //! (§4.2) sets connect timeout, idle timeout, max requests per connection,
-//! max connection duration and max connections.
+//! max connection duration and max connections. Load balancing and outlier
+//! detection are in [`super::lb`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -32,9 +33,10 @@ pub(crate) fn build(
 }
 
 fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshConfig) -> Cluster {
-    let pool = destination_rule_for(res, e.host).and_then(|dr| connection_pool(dr, e.number));
+    let dr = destination_rule_for(res, e.host);
+    let pool = dr.and_then(|dr| connection_pool(dr, e.number));
     let tcp = pool.and_then(|p| p.tcp.as_ref());
-    Cluster {
+    let cluster = Cluster {
         name: e.cluster_name(),
         discovery: discovery(e),
         connect_timeout: tcp
@@ -46,7 +48,9 @@ fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshCon
             refresh_rate: mesh.dns_refresh_rate,
             jitter: mesh.dns_jitter,
         },
-    }
+        ..Cluster::default()
+    };
+    super::lb::apply(cluster, dr, e.number, version)
 }
 
 /// The upstream port of an endpoint: its named port, else the service port's

@@ -4,6 +4,7 @@
 mod dns;
 mod http;
 mod inbound;
+mod lb;
 mod pending;
 mod pool;
 mod retries;

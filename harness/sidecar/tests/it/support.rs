@@ -8,8 +8,8 @@ use std::time::Duration;
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::{Capture, Net, NetStream, SimConfig, Stack};
 use meshsim_sidecar::{
-    Cluster, DnsRefresh, PoolSettings, RetryOn, RetryPolicy, Route, ScriptedResolver,
-    SidecarConfig, SidecarDeps, SidecarHandle, VirtualHost, spawn_with_resolver,
+    Cluster, LbPolicy, RetryOn, RetryPolicy, Route, ScriptedResolver, SidecarConfig, SidecarDeps,
+    SidecarHandle, VirtualHost, spawn_with_resolver,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -434,12 +434,13 @@ pub(crate) fn istio_default_policy() -> RetryPolicy {
 }
 
 pub(crate) fn cluster(name: &str, discovery: meshsim_sidecar::Discovery) -> Cluster {
+    // Round robin (Istio < 1.14's default): these fixtures predate the
+    // least-request default and their tests expect hosts in turn.
     Cluster {
         name: name.into(),
         discovery,
-        connect_timeout: Duration::from_secs(10),
-        pool: PoolSettings::default(),
-        dns: DnsRefresh::default(),
+        lb_policy: LbPolicy::RoundRobin,
+        ..Cluster::default()
     }
 }
 
