@@ -62,14 +62,14 @@ pub(crate) struct Call {
     pub(crate) authority: String,
     pub(crate) key: PoolKey,
     pub(crate) method: http::Method,
-    pub(crate) rate: Rate,
-    pub(crate) arrival: Arrival,
 }
 
 /// The validated calls of an [`AppConfig`].
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) calls: Vec<Call>,
+    /// (rate, arrival) of every call, in call order.
+    rates: Vec<(Rate, Arrival)>,
 }
 
 impl Plan {
@@ -78,35 +78,40 @@ impl Plan {
         let calls = config
             .calls
             .iter()
-            .map(Call::new)
+            .map(|c| Call::new(&c.url, &c.method))
             .collect::<Result<Vec<_>, _>>()?;
-        let named = calls.iter().find(|c| c.target.ip().is_none());
-        if let Some(c) = named
-            && config.dns_servers.is_empty()
-        {
-            return Err(AppError::NoDnsServers {
-                host: c.target.host.clone(),
-            });
-        }
-        Ok(Plan { calls })
+        check_resolvable(&calls, &config.dns_servers)?;
+        let rates = config.calls.iter().map(|c| (c.rate, c.arrival)).collect();
+        Ok(Plan { calls, rates })
     }
 
     /// (rate, arrival) of every call, in order.
     pub(crate) fn rates(&self) -> Vec<(Rate, Arrival)> {
-        self.calls.iter().map(|c| (c.rate, c.arrival)).collect()
+        self.rates.clone()
+    }
+}
+
+/// [`AppError::NoDnsServers`] when a call names a host and there is no DNS
+/// server to ask.
+pub(crate) fn check_resolvable(calls: &[Call], dns_servers: &[SocketAddr]) -> Result<(), AppError> {
+    let named = calls.iter().find(|c| c.target.ip().is_none());
+    match named {
+        Some(c) if dns_servers.is_empty() => Err(AppError::NoDnsServers {
+            host: c.target.host.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
 impl Call {
-    fn new(spec: &CallSpec) -> Result<Call, AppError> {
-        let target = parse_url(&spec.url)?;
+    /// A request of `method` to `url`.
+    pub(crate) fn new(url: &str, method: &http::Method) -> Result<Call, AppError> {
+        let target = parse_url(url)?;
         Ok(Call {
             authority: target.authority(),
             key: (target.host.clone(), target.port),
             target,
-            method: spec.method.clone(),
-            rate: spec.rate,
-            arrival: spec.arrival,
+            method: method.clone(),
         })
     }
 }

@@ -11,6 +11,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::AppError;
 use crate::config::{AppConfig, AppDeps, Call, Plan};
+use crate::ids::{RecordSink, RequestIds};
 use crate::pool::Pool;
 use crate::profile::ClientProfile;
 use crate::request::run_request;
@@ -90,13 +91,43 @@ impl Shared {
 pub async fn drive(
     config: AppConfig,
     stack: Stack,
-    mut deps: AppDeps,
+    deps: AppDeps,
     sink: Arc<Mutex<Collector>>,
 ) -> Result<DriveStats, AppError> {
+    let sink = RecordSink::collector(sink);
+    drive_with(config, stack, deps, RequestIds::new(), sink).await
+}
+
+/// [`drive`] with the pod's request-id source and any record sink: give it
+/// the same [`RequestIds`] as the pod's [`crate::serve()`], so that the ids
+/// of the pod's requests, which key its sidecar's [`ProxyLog`], never
+/// collide.
+///
+/// # Errors
+/// As [`drive`].
+pub async fn drive_with(
+    config: AppConfig,
+    stack: Stack,
+    mut deps: AppDeps,
+    ids: RequestIds,
+    sink: RecordSink,
+) -> Result<DriveStats, AppError> {
     let plan = Plan::new(&config)?;
-    let names = dns_resolver(&config, &stack, SimRng::new(deps.rng.next_u64()));
-    let sink: Sink = Arc::new(move |r| sink.lock().unwrap_or_else(|e| e.into_inner()).record(&r));
-    Ok(run(config.profile, plan, stack, deps, names, sink).await)
+    let rng = SimRng::new(deps.rng.next_u64());
+    let names = dns_resolver(&config.profile, &config.dns_servers, &stack, rng);
+    let run_deps = RunDeps {
+        names,
+        ids,
+        sink: sink.0,
+    };
+    Ok(run(config.profile, plan, stack, deps, run_deps).await)
+}
+
+/// What [`run`] takes besides the plan: name service, id source, sink.
+pub(crate) struct RunDeps {
+    pub(crate) names: Arc<dyn Resolve>,
+    pub(crate) ids: RequestIds,
+    pub(crate) sink: Sink,
 }
 
 /// [`drive`] with the name service and the record sink given:
@@ -106,8 +137,7 @@ pub(crate) async fn run(
     plan: Plan,
     stack: Stack,
     mut deps: AppDeps,
-    names: Arc<dyn Resolve>,
-    sink: Sink,
+    run_deps: RunDeps,
 ) -> DriveStats {
     let (stop_tx, stop) = watch::channel(false);
     let schedule = Schedule::new(&plan.rates(), deps.load_for, &mut deps.rng);
@@ -115,17 +145,17 @@ pub(crate) async fn run(
         profile,
         calls: plan.calls,
         stack,
-        names,
+        names: run_deps.names,
         proxy_log: deps.proxy_log.clone(),
         start: deps.start,
         pool: Mutex::new(Pool::default()),
         conn_tasks: Tracker::new(),
         stop,
         counters: Counters::default(),
-        sink,
+        sink: run_deps.sink,
     });
     let requests = Tracker::new();
-    let scheduled = load(&shared, &requests, schedule).await;
+    let scheduled = load(&shared, &requests, schedule, &run_deps.ids).await;
     let drain_end = deps.start + deps.load_for + deps.drain_for;
     tokio::select! {
         biased;
@@ -146,13 +176,18 @@ pub(crate) async fn run(
 
 /// Starts every request of `schedule` at its time, each in its own task;
 /// returns how many were started.
-async fn load(shared: &Arc<Shared>, requests: &Tracker, schedule: Schedule) -> u64 {
+async fn load(
+    shared: &Arc<Shared>,
+    requests: &Tracker,
+    schedule: Schedule,
+    ids: &RequestIds,
+) -> u64 {
     let mut scheduled = 0u64;
     for (call, offset) in schedule {
         sleep_until(shared.start + offset).await;
         scheduled += 1;
-        // x-request-id: a run-wide counter from 1, in schedule order.
-        requests.spawn(run_request(shared.clone(), call, scheduled, offset));
+        // x-request-id: the pod's counter, shared with its server side.
+        requests.spawn(run_request(shared.clone(), call, ids.issue(), offset));
     }
     scheduled
 }

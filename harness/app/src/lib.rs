@@ -1,20 +1,27 @@
 //! The application model: the app container of a pod (or a non-mesh client)
 //! calling HTTP/1.1 services the way a real client library does, under
-//! open-loop load, with one [`meshsim_core::RequestRecord`] per request.
+//! open-loop load, with one [`meshsim_core::RequestRecord`] per request; and
+//! the same container as a *server* of a mesh service, answering its routes
+//! and calling further services while it serves (chains, fan-outs).
 //!
 //! What decides most incidents is *when the client dials*: it resolves a name
 //! only for a new connection, and a kept-alive connection stays pinned to the
 //! IP it was dialled to whatever DNS says later. [`ClientProfile`]s copy the
 //! pool and DNS-cache defaults of real runtimes (Go, JVM, python-requests).
 //! Requests start at their scheduled time whatever happens to earlier ones,
-//! and latency is measured from that time (no coordinated omission).
+//! and latency is measured from that time (no coordinated omission). A
+//! serving app's downstream calls go through the same client machinery, and
+//! a pod's load and its routes draw `x-request-id`s from one [`RequestIds`].
 //!
 //! Module map:
 //! - [`profile`]: [`ClientProfile`] and the named profiles;
 //! - [`target`]: [`parse_url`] and [`Target`];
 //! - [`schedule`]: [`Arrival`] and the merged open-loop schedule;
 //! - [`config`]: [`AppConfig`], [`CallSpec`], [`AppDeps`];
-//! - [`drive`](mod@drive): [`drive()`], the load loop, and [`DriveStats`];
+//! - [`drive`](mod@drive): [`drive()`] / [`drive_with()`], the load loop, and [`DriveStats`];
+//! - [`serve`](mod@serve): [`serve()`], [`ServeConfig`] / [`RouteSpec`], the
+//!   [`ServerHandle`] (overrides, stats, stop), capacity queues, downstream calls;
+//! - `ids`: [`RequestIds`] (a pod's `x-request-id` source) and [`RecordSink`];
 //! - `request`: one request, `checkout_or_dial -> send -> read body -> give back -> record`;
 //! - `pool`: idle connections per (host, port), pinned to their dialled IP;
 //! - [`classify`](mod@classify): transport errors to [`meshsim_core::ErrorKind`] by walking causes;
@@ -22,7 +29,10 @@
 //! - `tasks`: counted tasks and the stop signal, so a run leaves nothing behind.
 //!
 //! ```
-//! use meshsim_app::{parse_url, ClientProfile};
+//! use std::time::Duration;
+//! use meshsim_app::{parse_url, serve, ClientProfile, RecordSink, RequestIds, RouteSpec, ServeConfig, ServeDeps};
+//! use meshsim_core::{ProxyLog, SimRng};
+//! use meshsim_net::{Net, SimConfig};
 //!
 //! let target = parse_url("http://api.partner.example:8080/charge").unwrap();
 //! assert_eq!((target.host.as_str(), target.port), ("api.partner.example", 8080));
@@ -31,16 +41,37 @@
 //! let python = ClientProfile::named("python-requests").unwrap();
 //! assert_eq!(python.idle_timeout, None); // a server-closed connection stays pooled
 //! assert_eq!(ClientProfile::names().len(), 4);
+//!
+//! // Service B's pod: one route answering 503 after 100 ms.
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+//! rt.block_on(async {
+//!     let net = Net::sim(SimConfig::default());
+//!     let route = RouteSpec { status: 503, latency: Duration::from_millis(100), ..RouteSpec::default() };
+//!     let config = ServeConfig { ports: vec![8080], routes: vec![route], ..ServeConfig::default() };
+//!     let deps = ServeDeps {
+//!         rng: SimRng::new(7),
+//!         proxy_log: ProxyLog::new(),
+//!         ids: RequestIds::new(),
+//!         start: tokio::time::Instant::now(),
+//!         sink: RecordSink::new(|_| {}),
+//!     };
+//!     let b = serve(config, net.stack("10.0.0.2".parse().unwrap()), deps).await.unwrap();
+//!     assert_eq!(b.local_addrs(), ["10.0.0.2:8080".parse().unwrap()]);
+//!     let stats = b.shutdown().await;
+//!     assert_eq!(stats.served, 0);
+//! });
 //! ```
 
 pub mod classify;
 pub mod config;
 pub mod drive;
+mod ids;
 mod pool;
 pub mod profile;
 mod request;
 mod resolve;
 pub mod schedule;
+pub mod serve;
 pub mod target;
 mod tasks;
 
@@ -49,9 +80,14 @@ mod tests;
 
 pub use classify::{Stage, classify};
 pub use config::{AppConfig, AppDeps, CallSpec};
-pub use drive::{DriveStats, drive};
+pub use drive::{DriveStats, drive, drive_with};
+pub use ids::{RecordSink, RequestIds};
 pub use profile::{CheckoutOrder, ClientProfile, IdleOverflow};
 pub use schedule::Arrival;
+pub use serve::{
+    BehaviourOverride, CallMode, Capacity, DownstreamCall, OnError, RouteSpec, ServeConfig,
+    ServeDeps, ServeStats, ServerHandle, StopMode, serve,
+};
 pub use target::{Target, parse_url};
 
 /// Why the application could not be started.
@@ -79,5 +115,54 @@ pub enum AppError {
     NoDnsServers {
         /// The host name.
         host: String,
+    },
+    /// A serving application lists no port.
+    #[error("a serving application needs at least one port")]
+    NoPorts,
+    /// A serving application lists a port twice.
+    #[error("port {port} is listed twice")]
+    DuplicatePort {
+        /// The port.
+        port: u16,
+    },
+    /// A route prefix does not start with `/`.
+    #[error("route prefix {prefix:?} must start with '/'")]
+    InvalidRoutePrefix {
+        /// The prefix as written.
+        prefix: String,
+    },
+    /// A route (or an override) answers a status outside 200..=599.
+    #[error("route {route}: status {status} is not a final status in 200..=599")]
+    InvalidStatus {
+        /// The route's prefix (`*` for an every-route override).
+        route: String,
+        /// The status.
+        status: u16,
+    },
+    /// A route (or an override) has a capacity of 0: it could serve nothing.
+    #[error("route {route}: capacity must be at least 1")]
+    ZeroCapacity {
+        /// The route's prefix (`*` for an every-route override).
+        route: String,
+    },
+    /// An override names a route prefix the application does not have.
+    #[error("no route has prefix {prefix:?}")]
+    UnknownRoute {
+        /// The prefix asked for.
+        prefix: String,
+    },
+    /// A serving port could not be bound.
+    #[error("cannot listen on port {port}: {kind}")]
+    Listen {
+        /// The port.
+        port: u16,
+        /// Why (`AddrInUse`...).
+        kind: std::io::ErrorKind,
+    },
+    /// A stop mode other than `close` or `reset`.
+    #[error("unknown stop mode {value:?}: expected close or reset")]
+    UnknownStopMode {
+        /// The text.
+        value: String,
     },
 }

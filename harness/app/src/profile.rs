@@ -110,7 +110,7 @@ impl ClientProfile {
     /// `MaxIdleConns` 100; `MaxIdleConnsPerHost` 2; dial timeout 30 s [...]
     /// no in-process DNS cache: every *new dial* resolves; a pooled connection
     /// never re-resolves". `http.DefaultClient` has no overall timeout.
-    fn go() -> ClientProfile {
+    pub(crate) fn go() -> ClientProfile {
         ClientProfile {
             name: "go".into(),
             keep_alive: true,

@@ -34,12 +34,24 @@ struct Trip {
 /// hands its record to the sink. Ends early with `RequestTimeout` when the
 /// run's drain is over.
 pub(crate) async fn run_request(shared: Arc<Shared>, call: usize, id: u64, scheduled: Duration) {
+    let record = call_once(&shared, call, id, scheduled).await;
+    (shared.sink)(record);
+}
+
+/// Runs request `id` of `shared.calls[call]` and returns its record (with
+/// `call` as its call index), without handing it to the sink.
+pub(crate) async fn call_once(
+    shared: &Shared,
+    call: usize,
+    id: u64,
+    scheduled: Duration,
+) -> RequestRecord {
     let started_at = Instant::now();
     let mut trip = Trip::default();
     let mut stop = shared.stop.clone();
     let deadline = shared.profile.request_timeout.map(|t| started_at + t);
     let (result, finished) = {
-        let exchange = exchange(&shared, &shared.calls[call], id, &mut trip);
+        let exchange = exchange(shared, &shared.calls[call], id, &mut trip);
         tokio::select! {
             biased;
             () = stopped(&mut stop) => (Err(ErrorKind::RequestTimeout), false),
@@ -59,7 +71,7 @@ pub(crate) async fn run_request(shared: Arc<Shared>, call: usize, id: u64, sched
         upstream_host: None,
         reused_connection: trip.reused,
     };
-    (shared.sink)(explain(&shared, id, record, &trip, result));
+    explain(shared, id, record, &trip, result)
 }
 
 /// Fills the outcome, attempts and host from the response (or failure) and the

@@ -7,7 +7,7 @@
 //! policy.
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use meshsim_core::outcome::DnsFailure;
 use meshsim_dns::{Resolver, ResolverConfig};
 use meshsim_net::Stack;
 
-use crate::config::AppConfig;
+use crate::profile::ClientProfile;
 
 /// One answer used by the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +94,17 @@ impl Resolve for DnsNames {
     }
 }
 
-/// The client's resolver for `config`, sending from `stack`.
-pub(crate) fn dns_resolver(config: &AppConfig, stack: &Stack, rng: SimRng) -> Arc<dyn Resolve> {
+/// The client's resolver: asks `servers` with `profile`'s cache policy,
+/// sending from `stack`.
+pub(crate) fn dns_resolver(
+    profile: &ClientProfile,
+    servers: &[SocketAddr],
+    stack: &Stack,
+    rng: SimRng,
+) -> Arc<dyn Resolve> {
     let resolver_config = ResolverConfig {
-        servers: config.dns_servers.clone(),
-        cache: config.profile.dns_cache,
+        servers: servers.to_vec(),
+        cache: profile.dns_cache,
         ..ResolverConfig::default()
     };
     Arc::new(DnsNames(Resolver::new(stack.clone(), resolver_config, rng)))

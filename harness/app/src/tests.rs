@@ -4,6 +4,6 @@
 
 mod dns;
 mod failures;
-mod fixture;
+pub(crate) mod fixture;
 mod load;
 mod pooling;

@@ -27,6 +27,8 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (1 << 6, "UC"),
     (1 << 7, "UO"),
     (1 << 8, "NR"),
+    (1 << 17, "DI"),
+    (1 << 18, "FI"),
     (1 << 9, "DC"),
     (1 << 10, "URX"),
     (1 << 11, "SI"),
@@ -74,6 +76,11 @@ impl ResponseFlags {
     pub const UPE: ResponseFlags = ResponseFlags(1 << 15);
     /// NoClusterFound.
     pub const NC: ResponseFlags = ResponseFlags(1 << 16);
+    /// DelayInjected: the fault filter delayed the request (the response
+    /// itself may be the upstream's).
+    pub const DI: ResponseFlags = ResponseFlags(1 << 17);
+    /// FaultInjected: the fault filter aborted the request with a local reply.
+    pub const FI: ResponseFlags = ResponseFlags(1 << 18);
 
     /// True when no flag is set.
     pub fn is_empty(self) -> bool {
@@ -256,9 +263,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Classifies a received HTTP response.
+    /// Classifies a received HTTP response. An injected delay (`DI`) alone
+    /// does not make a response an error: the request went on to the upstream.
     pub fn from_status(status: u16, flags: ResponseFlags) -> Outcome {
-        if status >= 500 || !flags.is_empty() {
+        let significant = ResponseFlags(flags.0 & !ResponseFlags::DI.0);
+        if status >= 500 || !significant.is_empty() {
             Outcome::Error(ErrorKind::Http { status, flags })
         } else {
             Outcome::Ok { status }
@@ -294,6 +303,25 @@ mod tests {
             "UC,URX"
         );
         assert_eq!(ResponseFlags::NONE.to_string(), "-");
+        // Envoy's enum puts DelayInjected and FaultInjected right after NoRouteFound.
+        assert_eq!(
+            (ResponseFlags::URX | ResponseFlags::FI | ResponseFlags::DI | ResponseFlags::NR)
+                .to_string(),
+            "NR,DI,FI,URX"
+        );
+    }
+
+    #[test]
+    fn a_delay_alone_is_not_an_error_but_an_injected_abort_is() {
+        assert_eq!(
+            Outcome::from_status(200, ResponseFlags::DI),
+            Outcome::Ok { status: 200 }
+        );
+        assert!(
+            Outcome::from_status(400, ResponseFlags::DI | ResponseFlags::FI)
+                .error_kind()
+                .is_some()
+        );
     }
 
     #[test]

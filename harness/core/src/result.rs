@@ -84,8 +84,38 @@ pub struct MitigationResult {
     pub timeseries: Vec<TimeBucket>,
     /// Per upstream host: requests it answered (by the application's view).
     pub served_by: Vec<HostCount>,
+    /// Per call of every application, entry calls and the calls services
+    /// make while serving (the hops of a chain), in call order. Empty when
+    /// the run did not break results down by call.
+    #[serde(default)]
+    pub calls: Vec<CallResult>,
     /// The scenario's expectations for this mitigation.
     pub expectations: Vec<ExpectationResult>,
+}
+
+/// What one call (one hop: an application calling one URL) measured, as its
+/// caller saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallResult {
+    /// Who calls: a pod, or a service whose pods serve.
+    pub from: String,
+    /// The URL called.
+    pub url: String,
+    /// Whether the call is made by load (an entry call) rather than while
+    /// serving another request (a hop inside the mesh).
+    pub entry: bool,
+    /// Requests whose outcome is known.
+    pub requests: u64,
+    /// Of those, errors.
+    pub errors: u64,
+    /// `errors / requests`.
+    pub error_rate: f64,
+    /// Error counts by label, most frequent first.
+    pub errors_by_kind: Vec<KindCount>,
+    /// Latency in milliseconds.
+    pub latency_ms: LatencySummary,
+    /// `upstream_attempts / requests` at this hop's sidecar.
+    pub upstream_attempts_per_request: f64,
 }
 
 /// An error label and how often it happened.

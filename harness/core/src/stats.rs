@@ -9,7 +9,9 @@ use hdrhistogram::Histogram;
 
 use crate::outcome::ErrorKind;
 use crate::record::RequestRecord;
-use crate::result::{HostCount, KindCount, LatencySummary, MitigationResult, TimeBucket};
+use crate::result::{
+    CallResult, HostCount, KindCount, LatencySummary, MitigationResult, TimeBucket,
+};
 
 /// Accumulates the records of one mitigation run.
 #[derive(Debug)]
@@ -25,6 +27,16 @@ pub struct Collector {
     buckets: Vec<(u64, u64)>,
     first_error: Option<Duration>,
     last_error: Option<Duration>,
+    /// Per-call breakdown, when asked for ([`Collector::with_calls`]).
+    calls: Option<Calls>,
+}
+
+/// The per-call side of a [`Collector`].
+#[derive(Debug)]
+struct Calls {
+    /// `(from, url, entry)` of every call, by call id.
+    labels: Vec<(String, String, bool)>,
+    by_call: BTreeMap<usize, Collector>,
 }
 
 impl Collector {
@@ -44,11 +56,42 @@ impl Collector {
             buckets: Vec::new(),
             first_error: None,
             last_error: None,
+            calls: None,
+        }
+    }
+
+    /// A collector that also breaks results down by call. `labels[i]` is
+    /// `(from, url, entry)` of call `i`; only entry calls count in the
+    /// mitigation's totals (the calls services make while serving are hops
+    /// inside one entry request).
+    pub fn with_calls(bucket: Duration, labels: Vec<(String, String, bool)>) -> Self {
+        Collector {
+            calls: Some(Calls {
+                labels,
+                by_call: BTreeMap::new(),
+            }),
+            ..Collector::new(bucket)
         }
     }
 
     /// Adds one request's record.
     pub fn record(&mut self, r: &RequestRecord) {
+        if let Some(calls) = &mut self.calls {
+            let entry = calls.labels.get(r.call).is_none_or(|l| l.2);
+            let bucket = self.bucket;
+            calls
+                .by_call
+                .entry(r.call)
+                .or_insert_with(|| Collector::new(bucket))
+                .add(r);
+            if !entry {
+                return;
+            }
+        }
+        self.add(r);
+    }
+
+    fn add(&mut self, r: &RequestRecord) {
         self.requests += 1;
         self.attempts += u64::from(r.upstream_attempts);
         let us = u64::try_from(r.latency().as_micros())
@@ -141,8 +184,35 @@ impl Collector {
                     count: *c,
                 })
                 .collect(),
+            calls: self.call_results(until),
             expectations: Vec::new(),
         }
+    }
+
+    fn call_results(&self, until: Duration) -> Vec<CallResult> {
+        let Some(calls) = &self.calls else {
+            return Vec::new();
+        };
+        let empty = Collector::new(self.bucket);
+        calls
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, (from, url, entry))| {
+                let m = calls.by_call.get(&i).unwrap_or(&empty).finish("", until);
+                CallResult {
+                    from: from.clone(),
+                    url: url.clone(),
+                    entry: *entry,
+                    requests: m.requests,
+                    errors: m.errors,
+                    error_rate: m.error_rate,
+                    errors_by_kind: m.errors_by_kind,
+                    latency_ms: m.latency_ms,
+                    upstream_attempts_per_request: m.upstream_attempts_per_request,
+                }
+            })
+            .collect()
     }
 }
 
@@ -212,5 +282,37 @@ mod tests {
         c.record(&r);
         let m = c.finish("x", Duration::from_secs(1));
         assert!((m.latency_ms.p50 - 100.0).abs() < 0.2, "{:?}", m.latency_ms);
+    }
+
+    #[test]
+    fn hop_calls_are_broken_down_but_only_entry_calls_count_in_the_totals() {
+        let labels = vec![
+            ("client".to_string(), "http://a/".to_string(), true),
+            ("a".to_string(), "http://b/".to_string(), false),
+            ("b".to_string(), "http://c/".to_string(), false),
+        ];
+        let mut c = Collector::with_calls(Duration::from_secs(1), labels);
+        let uc = Outcome::from_status(503, ResponseFlags::UC);
+        c.record(&rec(0, 5, Outcome::Ok { status: 200 }, 1));
+        let mut hop = rec(1, 3, uc, 3);
+        hop.call = 1;
+        c.record(&hop);
+        c.record(&hop);
+        let m = c.finish("none", Duration::from_secs(1));
+        assert_eq!(
+            (m.requests, m.errors),
+            (1, 0),
+            "hops stay out of the totals"
+        );
+        assert_eq!(m.calls.len(), 3);
+        assert_eq!((m.calls[0].requests, m.calls[0].errors), (1, 0));
+        assert_eq!((m.calls[1].from.as_str(), m.calls[1].entry), ("a", false));
+        assert_eq!((m.calls[1].requests, m.calls[1].errors), (2, 2));
+        assert_eq!(m.calls[1].errors_by_kind[0].kind, "503 UC");
+        assert_eq!(m.calls[1].upstream_attempts_per_request, 3.0);
+        assert_eq!(
+            m.calls[2].requests, 0,
+            "a call that never ran is listed with zeros"
+        );
     }
 }

@@ -49,6 +49,7 @@
 mod decode;
 mod duration;
 pub mod error;
+pub mod kube;
 pub mod model;
 pub mod retry;
 mod suggest;
@@ -59,8 +60,10 @@ pub mod version;
 mod yaml;
 
 pub use error::{IstioError, Problem};
+pub use kube::{KubeService, KubeServicePort, port_protocol};
 pub use model::{DestinationRule, HttpRetry, Resources, ServiceEntry, VirtualService};
 pub use retry::default_retry_policy;
+pub use translate::inbound::translate_inbound;
 pub use translate::translate;
 pub use unmodelled::{unmodelled, unmodelled_at};
 pub use validate::{validate, validate_all};

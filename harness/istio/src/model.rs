@@ -21,6 +21,9 @@ pub struct Resources {
     pub virtual_services: Vec<VirtualService>,
     /// `DestinationRule` resources.
     pub destination_rules: Vec<DestinationRule>,
+    /// Kubernetes Services of the mesh (not parsed from Istio YAML: the
+    /// scenario's world declares them).
+    pub kube_services: Vec<crate::kube::KubeService>,
 }
 
 /// Where a resource came from, and what of it was ignored.
@@ -178,6 +181,10 @@ pub struct ServiceEntry {
     pub endpoints: Vec<WorkloadEntry>,
     /// `exportTo`.
     pub export_to: Vec<String>,
+    /// True for a Kubernetes Service in Istio's service model
+    /// ([`crate::kube::KubeService::to_service_entry`]): its endpoints are the
+    /// service's pods, pushed over EDS.
+    pub from_kubernetes: bool,
 }
 
 /// `ServiceEntry.ports[]`.
@@ -252,17 +259,75 @@ pub struct HttpRoute {
     pub timeout: Option<Duration>,
     /// `retries`.
     pub retries: Option<HttpRetry>,
+    /// `fault`.
+    pub fault: Option<HttpFault>,
 }
 
-/// `VirtualService.http[].match[]`. Only `uri.prefix` and `port` are modelled.
+/// Istio's `StringMatch`: one of `exact`, `prefix`, `regex` (RE2 syntax,
+/// whole-string match), or `{}` (no key: any value, i.e. the header is present).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StringMatch {
+    /// `exact`.
+    Exact(String),
+    /// `prefix`.
+    Prefix(String),
+    /// `regex`.
+    Regex(String),
+    /// `{}`: matches any value.
+    Any,
+}
+
+/// `VirtualService.http[].match[]` (an `HTTPMatchRequest`): every field set
+/// must match (AND); the entries of `match` are alternatives (OR).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpMatch {
     /// `name`.
     pub name: Option<String>,
-    /// `uri.prefix`.
-    pub uri_prefix: Option<String>,
+    /// `uri`.
+    pub uri: Option<StringMatch>,
+    /// `method` (matched on `:method`).
+    pub method: Option<StringMatch>,
+    /// `authority` (matched on `:authority`).
+    pub authority: Option<StringMatch>,
+    /// `headers`: header name -> match.
+    pub headers: BTreeMap<String, StringMatch>,
+    /// `withoutHeaders`: header name -> match that must *not* hold.
+    pub without_headers: BTreeMap<String, StringMatch>,
+    /// `ignoreUriCase`: exact and prefix `uri` matches ignore ASCII case.
+    pub ignore_uri_case: bool,
     /// `port`: only on this listener port.
     pub port: Option<u32>,
+}
+
+/// `HTTPFaultInjection`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpFault {
+    /// `delay`.
+    pub delay: Option<FaultDelay>,
+    /// `abort`.
+    pub abort: Option<FaultAbort>,
+}
+
+/// `HTTPFaultInjection.Delay`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultDelay {
+    /// `fixedDelay`.
+    pub fixed_delay: Option<Duration>,
+    /// `exponentialDelay` (Istio rejects it: not supported yet).
+    pub exponential_delay: Option<Duration>,
+    /// `percentage.value` (0..=100, fractions allowed).
+    pub percentage: Option<f64>,
+    /// `percent` (deprecated integer percentage, used when `percentage` is unset).
+    pub percent: Option<i32>,
+}
+
+/// `HTTPFaultInjection.Abort`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FaultAbort {
+    /// `httpStatus`.
+    pub http_status: Option<i32>,
+    /// `percentage.value`.
+    pub percentage: Option<f64>,
 }
 
 /// `VirtualService.http[].route[]`.
@@ -320,8 +385,10 @@ pub struct DestinationRule {
 pub struct TrafficPolicy {
     /// `connectionPool`.
     pub connection_pool: Option<ConnectionPool>,
-    /// `outlierDetection` (parsed and validated, not yet translated).
+    /// `outlierDetection`.
     pub outlier_detection: Option<OutlierDetection>,
+    /// `loadBalancer` (only `simple` is modelled).
+    pub load_balancer: Option<LoadBalancer>,
     /// `portLevelSettings`.
     pub port_level_settings: Vec<PortTrafficPolicy>,
     /// `retryBudget` (Istio >= 1.27): replaces the `maxRetries` breaker.
@@ -344,8 +411,33 @@ pub struct PortTrafficPolicy {
     pub port: Option<u32>,
     /// `connectionPool`: replaces the top-level one for this port.
     pub connection_pool: Option<ConnectionPool>,
-    /// `outlierDetection`.
+    /// `outlierDetection`: replaces the top-level one for this port.
     pub outlier_detection: Option<OutlierDetection>,
+    /// `loadBalancer`: replaces the top-level one for this port.
+    pub load_balancer: Option<LoadBalancer>,
+}
+
+/// `LoadBalancerSettings`. `consistentHash`, `localityLbSetting` and
+/// `warmup` are accepted and listed as not simulated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadBalancer {
+    /// `simple`; `None` when unset (or set to `UNSPECIFIED`).
+    pub simple: Option<SimpleLb>,
+}
+
+/// `LoadBalancerSettings.SimpleLB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimpleLb {
+    /// `LEAST_CONN` (deprecated alias of `LEAST_REQUEST`).
+    LeastConn,
+    /// `RANDOM`.
+    Random,
+    /// `PASSTHROUGH`: forward to the address the caller dialled (ORIGINAL_DST).
+    Passthrough,
+    /// `ROUND_ROBIN`.
+    RoundRobin,
+    /// `LEAST_REQUEST`.
+    LeastRequest,
 }
 
 /// `ConnectionPoolSettings`.

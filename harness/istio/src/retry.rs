@@ -96,6 +96,21 @@ fn default_shape(version: IstioVersion) -> RetryPolicy {
     }
 }
 
+/// Istio's default retry policy of an *inbound* route (§2.2): none before
+/// 1.24; from 1.24, 2 retries on `reset-before-request` (the app refused or
+/// dropped the connection before the request was written); from 1.26 not on
+/// gRPC ports.
+pub fn inbound_retry_policy(version: IstioVersion, grpc: bool) -> Option<RetryPolicy> {
+    if !version.at_least(1, 24) || (grpc && version.at_least(1, 26)) {
+        return None;
+    }
+    Some(RetryPolicy {
+        retry_on: vec![RetryOn::ResetBeforeRequest],
+        retriable_status_codes: Vec::new(),
+        ..default_shape(version)
+    })
+}
+
 /// The retry policy of an outbound route: the VirtualService's `retries` if
 /// given, else the mesh `defaultHttpRetryPolicy` (Istio >= 1.12), else the
 /// built-in default. `None` = never retry.

@@ -4,14 +4,21 @@
 //! - `registry`: the ServiceEntry host x port table everything else reads;
 //! - `clusters`: one `outbound|<port>||<host>` cluster per host and port,
 //!   shaped by the resolution, the mesh settings and the DestinationRule;
+//! - `lb`: the DestinationRule's load balancer and outlier detection;
 //! - `routes`: a virtual host per HTTP host and port with Istio's default
-//!   route, then VirtualService routes replacing it.
+//!   route, then VirtualService routes replacing it;
+//! - `route_match`: one match entry's Envoy route match, weighted
+//!   destinations and fault filter configuration;
+//! - [`inbound`]: a serving pod's inbound ports and their retry policy.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
 
 pub(crate) mod clusters;
+pub mod inbound;
+pub(crate) mod lb;
 pub(crate) mod registry;
+pub(crate) mod route_match;
 pub(crate) mod routes;
 
 use std::net::SocketAddr;

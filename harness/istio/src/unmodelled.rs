@@ -1,13 +1,14 @@
 //! What a resource says that meshsim's sidecar does not act on, so callers can
 //! warn instead of silently simulating something else than the user wrote.
 
-use crate::model::{ConnectionPool, DestinationRule, Resources};
+use crate::model::{ConnectionPool, DestinationRule, OutlierDetection, Resources};
 use crate::version::IstioVersion;
 
 /// One line per field that was accepted but has no effect in the simulation:
 /// the fields each resource lists in `meta.ignored`, and the DestinationRule
 /// settings that are parsed and validated but not translated yet (TCP
-/// keepalive, HTTP/2 stream limits, outlier detection). See
+/// keepalive, HTTP/2 stream limits, the deprecated
+/// `outlierDetection.consecutiveErrors`, which current Istio ignores too). See
 /// [`unmodelled_at`] for the fields the chosen Istio version does not know.
 pub fn unmodelled(res: &Resources) -> Vec<String> {
     let mut out = Vec::new();
@@ -93,22 +94,32 @@ fn destination_rule_fields(dr: &DestinationRule) -> Vec<String> {
     let Some(tp) = &dr.traffic_policy else {
         return out;
     };
-    if tp.outlier_detection.is_some() {
-        out.push("spec.trafficPolicy.outlierDetection".to_string());
-    }
+    outlier_fields(
+        tp.outlier_detection.as_ref(),
+        "spec.trafficPolicy.outlierDetection",
+        &mut out,
+    );
     if let Some(pool) = &tp.connection_pool {
         pool_fields(pool, "spec.trafficPolicy.connectionPool", &mut out);
     }
     for (i, p) in tp.port_level_settings.iter().enumerate() {
         let at = format!("spec.trafficPolicy.portLevelSettings[{i}]");
-        if p.outlier_detection.is_some() {
-            out.push(format!("{at}.outlierDetection"));
-        }
+        outlier_fields(
+            p.outlier_detection.as_ref(),
+            &format!("{at}.outlierDetection"),
+            &mut out,
+        );
         if let Some(pool) = &p.connection_pool {
             pool_fields(pool, &format!("{at}.connectionPool"), &mut out);
         }
     }
     out
+}
+
+fn outlier_fields(od: Option<&OutlierDetection>, at: &str, out: &mut Vec<String>) {
+    if od.is_some_and(|od| od.consecutive_errors.is_some()) {
+        out.push(format!("{at}.consecutiveErrors"));
+    }
 }
 
 fn pool_fields(pool: &ConnectionPool, at: &str, out: &mut Vec<String>) {
@@ -129,14 +140,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keepalive_stream_limits_and_outlier_detection_are_reported_but_circuit_breakers_are_not() {
+    fn keepalive_stream_limits_and_consecutive_errors_are_reported_but_circuit_breakers_are_not() {
         let res = crate::parse_resources(
-            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4 }\n    outlierDetection: { consecutive5xxErrors: 5 }\n    retryBudget: { percent: 20 }\n",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4 }\n    outlierDetection: { consecutive5xxErrors: 5, consecutiveErrors: 3 }\n    retryBudget: { percent: 20 }\n",
         )
         .unwrap();
         let lines = unmodelled(&res);
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[0].contains("outlierDetection"));
+        assert!(lines[0].contains("outlierDetection.consecutiveErrors"));
         assert!(lines[1].contains("tcp.tcpKeepalive"));
         assert!(lines[2].contains("http.maxConcurrentStreams"));
         for modelled in [
@@ -151,6 +162,12 @@ mod tests {
                 "{modelled} is translated"
             );
         }
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.ends_with("outlierDetection is accepted but not simulated")),
+            "outlier detection is translated"
+        );
         assert_eq!(unmodelled_at(&res, IstioVersion::new(1, 27)), lines);
     }
 

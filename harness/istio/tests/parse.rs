@@ -207,12 +207,12 @@ fn yaml_syntax_errors_carry_the_document_index_and_line() {
 fn valid_istio_fields_meshsim_does_not_model_are_accepted_and_listed_as_ignored() {
     let yaml = VS_WITH_TYPO.replace("      retyOn: 5xx\n", "").replace(
         "  - route:\n",
-        "  - fault: { delay: { fixedDelay: 1s } }\n    route:\n",
+        "  - mirror: { host: shadow.example }\n    route:\n",
     );
     let res = parse_resources(&yaml).unwrap();
     assert_eq!(
         res.virtual_services[0].meta.ignored,
-        vec!["spec.http[0].fault".to_string()]
+        vec!["spec.http[0].mirror".to_string()]
     );
 }
 
@@ -220,21 +220,21 @@ fn valid_istio_fields_meshsim_does_not_model_are_accepted_and_listed_as_ignored(
 fn match_conditions_meshsim_cannot_honour_are_rejected_rather_than_widened() {
     let yaml = VS_WITH_TYPO.replace(
         "  - route:\n",
-        "  - match: [{ headers: { x: { exact: y } } }]\n    route:\n",
+        "  - match: [{ queryParams: { x: { exact: q } } }]\n    route:\n",
     );
     let err = parse_resources(&yaml).unwrap_err();
     assert_eq!(
         (err.line(), err.path()),
-        (8, "spec.http[0].match[0].headers")
+        (8, "spec.http[0].match[0].queryParams")
     );
     assert!(matches!(err.problem(), Problem::Unsupported { .. }));
 
     let yaml = VS_WITH_TYPO.replace(
         "  - route:\n",
-        "  - match: [{ uri: { exact: /a } }]\n    route:\n",
+        "  - match: [{ scheme: { exact: https } }]\n    route:\n",
     );
     let err = parse_resources(&yaml).unwrap_err();
-    assert_eq!(err.path(), "spec.http[0].match[0].uri.exact");
+    assert_eq!(err.path(), "spec.http[0].match[0].scheme");
 }
 
 #[test]

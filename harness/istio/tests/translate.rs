@@ -398,12 +398,18 @@ fn destination_without_port_uses_the_services_only_port_else_the_listener_port()
 }
 
 #[test]
-fn weighted_routes_send_everything_to_the_first_destination_istio_keeps() {
+fn weighted_routes_drop_zero_weight_destinations_from_the_weighted_clusters() {
     let http = "  - route:\n    - { destination: { host: a.example }, weight: 0 }\n    - { destination: { host: b.example }, weight: 100 }\n";
     let cfg = config(&(se(API, HTTP80, "") + &vs(API, http)));
+    let route = only_route(&cfg, "api.partner.example:80");
+    let names: Vec<(&str, u32)> = route
+        .weighted_clusters
+        .iter()
+        .map(|c| (c.name.as_str(), c.weight))
+        .collect();
     assert_eq!(
-        only_route(&cfg, "api.partner.example:80").cluster,
-        "outbound|80||b.example",
+        names,
+        vec![("outbound|80||b.example", 100)],
         "weight 0 is dropped"
     );
 }

@@ -23,6 +23,14 @@
 //! on 15001 the application gets `connection refused`, as in a pod whose
 //! sidecar has not started.
 //!
+//! **Inbound capture** models the `ISTIO_INBOUND` chain: once
+//! [`Net::set_inbound_capture`] is set for a pod's address, a connect from any
+//! *other* host to one of that address's ports goes to the pod's inbound
+//! capture port (15006) instead, with the original destination kept, except
+//! for the excluded ports (Istio: 15008, 15020, 15021, 15090). Connects from
+//! the pod's own host are never redirected, so the sidecar reaches its
+//! application at `pod-ip:port` directly, as Istio ≥ 1.10 does.
+//!
 //! Module map:
 //! - [`sim`]: the simulated backend (`world`: hosts, listeners, faults;
 //!   `pipe`: one in-memory TCP connection);
@@ -56,9 +64,10 @@ pub mod real;
 pub mod sim;
 pub mod stream;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::RunMode;
@@ -130,6 +139,33 @@ impl Capture {
     }
 }
 
+/// Inbound capture rules of a pod (istio-init's `ISTIO_INBOUND` chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundCapture {
+    /// Where captured inbound connects go on the pod's host (Istio: 15006).
+    pub inbound_port: u16,
+    /// Destination ports that are not redirected (`-d 15090,15021,15020`,
+    /// 15008, `excludeInboundPorts`).
+    pub exclude_ports: Vec<u16>,
+}
+
+impl Default for InboundCapture {
+    fn default() -> Self {
+        InboundCapture {
+            inbound_port: INBOUND_CAPTURE_PORT,
+            exclude_ports: vec![15008, 15020, 15021, 15090],
+        }
+    }
+}
+
+impl InboundCapture {
+    /// Whether a connect to `port` of the pod is redirected to the inbound
+    /// capture port (never the capture port itself).
+    pub fn captures(&self, port: u16) -> bool {
+        port != self.inbound_port && !self.exclude_ports.contains(&port)
+    }
+}
+
 #[derive(Clone)]
 enum Backend {
     Sim(Arc<sim::World>),
@@ -142,6 +178,8 @@ enum Backend {
 #[derive(Clone)]
 pub struct Net {
     backend: Backend,
+    /// Inbound capture rules by pod address.
+    inbound: Arc<Mutex<BTreeMap<IpAddr, InboundCapture>>>,
 }
 
 impl std::fmt::Debug for Net {
@@ -156,6 +194,7 @@ impl Net {
     pub fn sim(config: SimConfig) -> Net {
         Net {
             backend: Backend::Sim(sim::World::new(config)),
+            inbound: Arc::default(),
         }
     }
 
@@ -163,6 +202,7 @@ impl Net {
     pub fn real() -> Net {
         Net {
             backend: Backend::Real(real::World::new()),
+            inbound: Arc::default(),
         }
     }
 
@@ -203,6 +243,28 @@ impl Net {
         if let Backend::Real(w) = &self.backend {
             w.register_host(host);
         }
+    }
+
+    /// Installs (`Some`) or removes (`None`) the inbound capture of the pod at
+    /// `pod`: connects from other hosts to its ports then reach its inbound
+    /// capture port, carrying the original destination.
+    pub fn set_inbound_capture(&self, pod: IpAddr, rule: Option<InboundCapture>) {
+        let mut map = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
+        match rule {
+            Some(r) => map.insert(pod, r),
+            None => map.remove(&pod),
+        };
+    }
+
+    /// Where a connect from `from` to `dst` really goes, if an inbound rule
+    /// redirects it.
+    fn inbound_redirect(&self, from: IpAddr, dst: SocketAddr) -> Option<SocketAddr> {
+        if from == dst.ip() {
+            return None;
+        }
+        let map = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
+        let rule = map.get(&dst.ip()).filter(|r| r.captures(dst.port()))?;
+        Some(SocketAddr::new(dst.ip(), rule.inbound_port))
     }
 
     /// Silently drops every packet to or from `ip` while `on` (a dead host, a
@@ -271,7 +333,10 @@ impl Stack {
         let captured = self.capture.as_ref().filter(|c| c.captures(self.host, dst));
         let (target, original_dst) = match captured {
             Some(c) => (SocketAddr::new(self.host, c.outbound_port), Some(dst)),
-            None => (dst, None),
+            None => match self.net.inbound_redirect(self.host, dst) {
+                Some(inbound) => (inbound, Some(dst)),
+                None => (dst, None),
+            },
         };
         match &self.net.backend {
             Backend::Sim(w) => w.connect(self.host, target, original_dst, timeout).await,
@@ -291,7 +356,7 @@ impl Stack {
         }
     }
 
-    /// Listens on a capture port (15001): accepted streams carry the original
+    /// Listens on a capture port (15001, 15006): accepted streams carry the original
     /// destination. In real mode each accepted connection starts with a PROXY
     /// protocol v2 header, read before the stream is handed over.
     ///

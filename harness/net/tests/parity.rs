@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim_net::{Capture, Net, SimConfig};
+use meshsim_net::{Capture, InboundCapture, Net, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn ip(s: &str) -> IpAddr {
@@ -193,6 +193,38 @@ parity!(
         direct.write_all(b"x").await.unwrap();
         us.read_exact(&mut b[..1]).await.unwrap();
         assert_eq!(us.original_dst(), None);
+    }
+);
+
+parity!(
+    inbound_capture_sends_other_hosts_to_15006_and_lets_the_pod_reach_its_app,
+    |net| {
+        let pod = ip("10.0.1.1");
+        let sidecar = net.stack(pod);
+        let app = sidecar.listen(8080).await.unwrap();
+        let inbound = sidecar.listen_capture(15006).await.unwrap();
+        net.set_inbound_capture(pod, Some(InboundCapture::default()));
+        // A peer's connect to the app's port lands on 15006 with the original destination.
+        let peer = net.stack(ip("10.0.2.1"));
+        let mut c = peer.connect(addr("10.0.1.1:8080"), T).await.unwrap();
+        let (mut s, _) = inbound.accept().await.unwrap();
+        assert_eq!(s.original_dst(), Some(addr("10.0.1.1:8080")));
+        c.write_all(b"in").await.unwrap();
+        let mut b = [0u8; 2];
+        s.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"in");
+        // The sidecar on the pod's own host reaches the app directly.
+        let _direct = sidecar.connect(addr("10.0.1.1:8080"), T).await.unwrap();
+        let (direct, _) = app.accept().await.unwrap();
+        assert_eq!(direct.original_dst(), None);
+        // Excluded ports (15021 readiness) are not redirected: nobody listens there.
+        let err = peer.connect(addr("10.0.1.1:15021"), T).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        // Without the rule, a peer reaches the app directly.
+        net.set_inbound_capture(pod, None);
+        let _plain = peer.connect(addr("10.0.1.1:8080"), T).await.unwrap();
+        let (plain, _) = app.accept().await.unwrap();
+        assert_eq!(plain.original_dst(), None);
     }
 );
 

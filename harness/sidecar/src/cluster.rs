@@ -3,33 +3,68 @@
 //! - ORIGINAL_DST: the host is the original destination of the downstream
 //!   connection, so every request of an application connection is pinned to
 //!   the address the application dialled;
-//! - STATIC: fixed endpoints, round robin;
-//! - STRICT_DNS: every address of the latest answer is a host, round robin;
-//!   hosts that leave the answer have their pools drained;
+//! - STATIC: fixed endpoints;
+//! - EDS: endpoints pushed at run time ([`ClusterState::update_endpoints`]);
+//!   endpoints that leave the assignment have their pools drained;
+//! - STRICT_DNS: every address of the latest answer is a host; hosts that
+//!   leave the answer have their pools drained;
 //! - LOGICAL_DNS: one logical host whose address is the first of the latest
 //!   answer, used only when a new connection is opened; never drained.
 //!
-//! DNS clusters start uninitialized; a request waits for the first resolution
-//! (Envoy's cluster init), bounded by the connect timeout. The refresh loop and
-//! its pure schedule are in [`dns`].
+//! STATIC, EDS and STRICT_DNS pick among their hosts with the cluster's
+//! `lb_policy` ([`lb`]), skipping hosts ejected by outlier detection
+//! ([`outlier`]) unless the share of healthy hosts is below
+//! `healthy_panic_threshold` (panic mode: every host is a candidate). No
+//! candidate at all is a 503 UH.
+//!
+//! DNS and EDS clusters start uninitialized; a request waits for the first
+//! resolution or assignment (Envoy's cluster init), bounded by the connect
+//! timeout. The refresh loop and its pure schedule are in [`dns`].
 
 pub mod dns;
+pub mod lb;
+pub(crate) mod outlier;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
+use crate::attempt::{Attempt, AttemptResult};
 use crate::circuit::CircuitBreaker;
-use crate::config::{Cluster, Discovery, RetryPolicy};
+use crate::config::{Cluster, Discovery, Endpoint, RetryPolicy};
+use crate::error::SidecarError;
 use crate::pool::Pool;
 use crate::runtime::Env;
+use outlier::{Detector, HostResult};
 
-/// A chosen host: the pool to use and where a new connection goes.
+/// A chosen host: the pool to use and where a new connection goes. While it
+/// lives, the host counts one more active request (least request).
 pub(crate) struct Target {
     pub(crate) pool: Arc<Pool>,
     pub(crate) connect_to: SocketAddr,
+    _active: Option<ActiveRequest>,
+}
+
+/// One active request on a host: counted from the pick to the attempt's
+/// result (Envoy counts until the response ends; meshsim's HTTP/1.1 attempts
+/// end at response headers).
+struct ActiveRequest(Arc<AtomicU64>);
+
+impl ActiveRequest {
+    fn new(counter: Arc<AtomicU64>) -> ActiveRequest {
+        counter.fetch_add(1, Ordering::Relaxed);
+        ActiveRequest(counter)
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A cluster at run time.
@@ -43,23 +78,40 @@ pub(crate) struct ClusterState {
 }
 
 struct HostState {
-    /// Current hosts, in answer order, without duplicates.
+    /// Current hosts, in answer (or assignment) order, without duplicates.
     hosts: Vec<SocketAddr>,
     /// Round-robin position.
     rr: u64,
-    /// Pools by host (ORIGINAL_DST, STATIC, STRICT_DNS).
+    /// Pools by host (ORIGINAL_DST, STATIC, EDS, STRICT_DNS).
     pools: BTreeMap<SocketAddr, Arc<Pool>>,
     /// The logical host's pool (LOGICAL_DNS).
     logical: Option<Arc<Pool>>,
+    /// Active requests by host (host-list clusters).
+    active: BTreeMap<SocketAddr, Arc<AtomicU64>>,
+    /// The latest EDS assignment (weights and labels are kept for later).
+    endpoints: Vec<Endpoint>,
+    /// Outlier detection of host-list clusters that configure it.
+    outlier: Option<Detector>,
+}
+
+/// Whether `d` chooses among a list of hosts with the load balancer.
+fn is_host_list(d: &Discovery) -> bool {
+    matches!(
+        d,
+        Discovery::Static { .. } | Discovery::StrictDns { .. } | Discovery::Eds { .. }
+    )
 }
 
 impl ClusterState {
-    /// A cluster with its static hosts, if any. DNS clusters start not ready.
+    /// A cluster with its static hosts, if any. DNS and EDS clusters start
+    /// not ready.
     pub(crate) fn new(config: Cluster, env: Arc<Env>) -> Arc<ClusterState> {
         let (hosts, ready) = match &config.discovery {
             Discovery::Static { endpoints } => (dedup(endpoints.iter().copied()), true),
             Discovery::OriginalDst => (Vec::new(), true),
-            Discovery::StrictDns { .. } | Discovery::LogicalDns { .. } => (Vec::new(), false),
+            Discovery::StrictDns { .. } | Discovery::LogicalDns { .. } | Discovery::Eds { .. } => {
+                (Vec::new(), false)
+            }
         };
         // Envoy starts round robin at a random position.
         let rr = env.draw(|r| r.next_u64() >> 1);
@@ -73,11 +125,23 @@ impl ClusterState {
                 breaker.clone(),
             )
         });
+        let mut outlier = config
+            .outlier_detection
+            .clone()
+            .filter(|_| is_host_list(&config.discovery))
+            .map(Detector::new);
+        if let Some(d) = outlier.as_mut() {
+            d.set_hosts(&hosts);
+            env.stats.outlier(&config.name, &d.stats);
+        }
         let state = HostState {
             hosts,
             rr,
             pools: BTreeMap::new(),
             logical,
+            active: BTreeMap::new(),
+            endpoints: Vec::new(),
+            outlier,
         };
         let (ready, _) = watch::channel(ready);
         Arc::new(ClusterState {
@@ -93,8 +157,8 @@ impl ClusterState {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until the first DNS resolution finished, at most the connect
-    /// timeout. False when it did not.
+    /// Waits until the first DNS resolution or EDS assignment, at most the
+    /// connect timeout. False when it did not come.
     pub(crate) async fn wait_ready(&self) -> bool {
         let mut rx = self.ready.subscribe();
         tokio::time::timeout(self.config.connect_timeout, rx.wait_for(|r| *r))
@@ -102,7 +166,7 @@ impl ClusterState {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Marks the first resolution done.
+    /// Marks the first resolution (or assignment) done.
     pub(crate) fn mark_ready(&self) {
         self.ready.send_replace(true);
     }
@@ -123,28 +187,62 @@ impl ClusterState {
     ) -> Option<Target> {
         let mut st = self.lock();
         match &self.config.discovery {
-            Discovery::OriginalDst => Some(self.target(&mut st, original_dst)),
+            Discovery::OriginalDst => Some(self.target(&mut st, original_dst, false)),
             Discovery::LogicalDns { .. } => {
                 let connect_to = *st.hosts.first()?;
                 let pool = st.logical.clone()?;
-                Some(Target { pool, connect_to })
+                Some(Target {
+                    pool,
+                    connect_to,
+                    _active: None,
+                })
             }
-            Discovery::Static { .. } | Discovery::StrictDns { .. } => {
+            Discovery::Static { .. } | Discovery::StrictDns { .. } | Discovery::Eds { .. } => {
+                let candidates = self.candidates(&st);
                 let extra = policy.filter(|p| p.previous_hosts_predicate && !tried.is_empty());
                 let reselect = extra.map_or(0, |p| p.host_selection_retry_max_attempts);
-                let mut host = next_rr(&mut st)?;
+                let mut host = self.choose(&mut st, &candidates)?;
                 for _ in 0..reselect {
                     if !tried.contains(&host) {
                         break;
                     }
-                    host = next_rr(&mut st)?;
+                    host = self.choose(&mut st, &candidates)?;
                 }
-                Some(self.target(&mut st, host))
+                Some(self.target(&mut st, host, true))
             }
         }
     }
 
-    fn target(&self, st: &mut HostState, host: SocketAddr) -> Target {
+    /// The hosts the load balancer may use: the healthy (not ejected) ones,
+    /// or all of them in panic mode (healthy share below the threshold).
+    fn candidates(&self, st: &HostState) -> Vec<SocketAddr> {
+        let Some(det) = &st.outlier else {
+            return st.hosts.clone();
+        };
+        let healthy: Vec<SocketAddr> = st
+            .hosts
+            .iter()
+            .filter(|h| !det.is_ejected(**h))
+            .copied()
+            .collect();
+        let threshold = u64::from(self.config.healthy_panic_threshold.min(100));
+        let panic = 100 * (healthy.len() as u64) < threshold * st.hosts.len() as u64;
+        if panic {
+            self.env.stats.bump(|s| s.lb_healthy_panic += 1);
+            return st.hosts.clone();
+        }
+        healthy
+    }
+
+    fn choose(&self, st: &mut HostState, candidates: &[SocketAddr]) -> Option<SocketAddr> {
+        let HostState { rr, active, .. } = st;
+        let load = |h: SocketAddr| active.get(&h).map_or(0, |c| c.load(Ordering::Relaxed));
+        let policy = self.config.lb_policy;
+        self.env
+            .draw(|rng| lb::choose(policy, candidates, load, rr, rng))
+    }
+
+    fn target(&self, st: &mut HostState, host: SocketAddr, count: bool) -> Target {
         let pool = st
             .pools
             .entry(host)
@@ -157,9 +255,43 @@ impl ClusterState {
                 )
             })
             .clone();
+        let active = count.then(|| ActiveRequest::new(st.active.entry(host).or_default().clone()));
         Target {
             pool,
             connect_to: host,
+            _active: active,
+        }
+    }
+
+    /// Takes an attempt's result: the host's active request ends, and outlier
+    /// detection hears how the host did.
+    pub(crate) fn report(&self, target: Target, attempt: &Attempt) {
+        drop(target);
+        let result = match &attempt.result {
+            AttemptResult::Headers(resp, _) => Some(HostResult::Response(resp.status().as_u16())),
+            AttemptResult::Failed(f) => HostResult::of_failure(f),
+        };
+        let mut st = self.lock();
+        let (Some(det), Some(result)) = (st.outlier.as_mut(), result) else {
+            return;
+        };
+        let now = Instant::now();
+        self.env
+            .draw(|rng| det.report(attempt.host, result, now, rng));
+        self.env.stats.outlier(&self.config.name, &det.stats);
+    }
+
+    /// The outlier sweep period, when outlier detection is on.
+    pub(crate) fn outlier_interval(&self) -> Option<std::time::Duration> {
+        self.lock().outlier.as_ref().map(Detector::interval)
+    }
+
+    /// One outlier sweep (un-ejections, back-off decay).
+    pub(crate) fn outlier_sweep(&self) {
+        let mut st = self.lock();
+        if let Some(det) = st.outlier.as_mut() {
+            det.sweep(Instant::now());
+            self.env.stats.outlier(&self.config.name, &det.stats);
         }
     }
 
@@ -171,7 +303,29 @@ impl ClusterState {
         if logical && addrs.is_empty() {
             return;
         }
-        let new = dedup(addrs.iter().map(|ip| SocketAddr::new(*ip, port)));
+        self.set_hosts(dedup(addrs.iter().map(|ip| SocketAddr::new(*ip, port))));
+    }
+
+    /// Applies an EDS assignment: endpoints that left it are drained as
+    /// STRICT_DNS drains removed hosts; an empty one leaves no host. The
+    /// first assignment makes the cluster ready.
+    ///
+    /// # Errors
+    /// [`SidecarError::NotEdsCluster`] when the cluster is not EDS.
+    pub(crate) fn update_endpoints(&self, endpoints: Vec<Endpoint>) -> Result<(), SidecarError> {
+        if !matches!(self.config.discovery, Discovery::Eds { .. }) {
+            return Err(SidecarError::NotEdsCluster {
+                cluster: self.config.name.clone(),
+            });
+        }
+        self.set_hosts(dedup(endpoints.iter().map(|e| e.addr)));
+        self.lock().endpoints = endpoints;
+        self.mark_ready();
+        Ok(())
+    }
+
+    /// Replaces the host set, draining the pools of hosts that left it.
+    fn set_hosts(&self, new: Vec<SocketAddr>) {
         let removed: Vec<Arc<Pool>> = {
             let mut st = self.lock();
             let gone: Vec<SocketAddr> = st
@@ -181,6 +335,17 @@ impl ClusterState {
                 .copied()
                 .collect();
             st.hosts = new;
+            let HostState {
+                hosts,
+                outlier,
+                active,
+                ..
+            } = &mut *st;
+            active.retain(|h, _| hosts.contains(h));
+            if let Some(det) = outlier.as_mut() {
+                det.set_hosts(hosts);
+                self.env.stats.outlier(&self.config.name, &det.stats);
+            }
             gone.iter().filter_map(|h| st.pools.remove(h)).collect()
         };
         for pool in removed {
@@ -193,15 +358,21 @@ impl ClusterState {
     pub(crate) fn pool_of(&self, host: SocketAddr) -> Option<Arc<Pool>> {
         self.lock().pools.get(&host).cloned()
     }
-}
 
-fn next_rr(st: &mut HostState) -> Option<SocketAddr> {
-    if st.hosts.is_empty() {
-        return None;
+    /// Whether outlier detection has `host` ejected.
+    #[cfg(test)]
+    pub(crate) fn is_ejected(&self, host: SocketAddr) -> bool {
+        self.lock()
+            .outlier
+            .as_ref()
+            .is_some_and(|d| d.is_ejected(host))
     }
-    let i = (st.rr % st.hosts.len() as u64) as usize;
-    st.rr = st.rr.wrapping_add(1);
-    Some(st.hosts[i])
+
+    /// The latest EDS assignment.
+    #[cfg(test)]
+    pub(crate) fn endpoints(&self) -> Vec<Endpoint> {
+        self.lock().endpoints.clone()
+    }
 }
 
 fn dedup(addrs: impl Iterator<Item = SocketAddr>) -> Vec<SocketAddr> {
@@ -214,5 +385,7 @@ fn dedup(addrs: impl Iterator<Item = SocketAddr>) -> Vec<SocketAddr> {
     out
 }
 
+#[cfg(test)]
+mod selection_tests;
 #[cfg(test)]
 mod tests;

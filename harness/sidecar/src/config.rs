@@ -5,12 +5,17 @@
 //! resources under a version profile; tests build them by hand. Every default
 //! below is Istio's (not bare Envoy's) unless it says otherwise.
 
+mod lb;
 mod matcher;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use lb::{ENVOY_HEALTHY_PANIC_THRESHOLD, EjectionLimit, Endpoint, LbPolicy, OutlierDetection};
+
 use crate::error::SidecarError;
+use crate::fault::FaultInjection;
+use crate::route::{ClusterWeight, RouteMatcher};
 
 pub use matcher::{HeaderMatch, HeaderMatcher};
 
@@ -45,6 +50,9 @@ pub struct SidecarConfig {
     /// `per_request_buffer_limit_bytes`). A request body larger than this is
     /// never retried (`retry_or_shadow_abandoned`). Default 1 MiB (Envoy's).
     pub per_connection_buffer_limit_bytes: u32,
+    /// The inbound side (`virtualInbound` on 15006), for a pod that serves;
+    /// `None` for a pod that only calls out.
+    pub inbound: Option<InboundConfig>,
 }
 
 /// Envoy's retry back-off between attempts (fact sheet §1.2). Both are full
@@ -61,6 +69,58 @@ pub enum BackOffFormula {
     /// retry N waits `min(random % ((2^N - 1)·B), max)` (defaults: 25, 75,
     /// 175, then 375 capped at 250 ms).
     Documented,
+}
+
+/// The inbound listener of a pod's sidecar: captured connections from other
+/// pods arrive here with the original destination `pod-ip:port`, and are
+/// forwarded to the application at that same address (Istio ≥ 1.10).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundConfig {
+    /// Inbound capture port. Default 15006.
+    pub port: u16,
+    /// The ports the pod's services declare. A connection to any other port
+    /// is TCP-proxied to its original destination (`InboundPassthroughCluster`).
+    pub ports: Vec<InboundPort>,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            port: 15006,
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// One declared service port of the pod (`inbound|PORT||`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundPort {
+    /// The application's port (the Service's `targetPort`).
+    pub port: u16,
+    /// HTTP (an HTTP connection manager with the inbound route) or TCP.
+    pub http: bool,
+    /// The inbound route's retry policy (Istio ≥ 1.24: `reset-before-request`,
+    /// 2 retries; before 1.24: none).
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+impl InboundPort {
+    /// The inbound cluster's name, `inbound|PORT||`.
+    pub fn cluster_name(&self) -> String {
+        format!("inbound|{}||", self.port)
+    }
+
+    /// The inbound cluster: ORIGINAL_DST (the application at `pod-ip:port`),
+    /// connect timeout 10 s, upstream idle timeout 1 h.
+    pub fn cluster(&self) -> Cluster {
+        Cluster {
+            name: self.cluster_name(),
+            discovery: Discovery::OriginalDst,
+            connect_timeout: Duration::from_secs(10),
+            pool: PoolSettings::default(),
+            ..Cluster::passthrough()
+        }
+    }
 }
 
 /// Mesh `outboundTrafficPolicy.mode`.
@@ -101,6 +161,31 @@ pub struct Route {
     pub timeout: Option<Duration>,
     /// Retry policy; `None` = never retry.
     pub retry_policy: Option<RetryPolicy>,
+    /// Path specifier, case sensitivity and header matchers (Envoy's
+    /// `RouteMatch`). Default: none, so `prefix` alone decides.
+    pub matcher: RouteMatcher,
+    /// Envoy `weighted_clusters`; when non-empty it replaces `cluster` and one
+    /// cluster is drawn per request by weight. Default empty.
+    pub weighted_clusters: Vec<ClusterWeight>,
+    /// The fault filter's per-route configuration (Istio's `fault`).
+    /// Default `None`.
+    pub fault: Option<FaultInjection>,
+}
+
+impl Default for Route {
+    /// A catch-all route (prefix `/`) to no cluster (`""`): set `cluster`.
+    fn default() -> Self {
+        Route {
+            name: String::new(),
+            prefix: "/".to_string(),
+            cluster: String::new(),
+            timeout: None,
+            retry_policy: None,
+            matcher: RouteMatcher::default(),
+            weighted_clusters: Vec::new(),
+            fault: None,
+        }
+    }
 }
 
 /// Envoy `retry_on` tokens.
@@ -244,6 +329,33 @@ pub struct Cluster {
     pub pool: PoolSettings,
     /// DNS refresh settings (STRICT_DNS / LOGICAL_DNS only).
     pub dns: DnsRefresh,
+    /// `lb_policy` of host-list clusters (STATIC, EDS, STRICT_DNS). Default
+    /// `LeastRequest` (Istio >= 1.14).
+    pub lb_policy: LbPolicy,
+    /// `outlier_detection`; `None` (default) = off, as in Istio without a
+    /// DestinationRule `outlierDetection`.
+    pub outlier_detection: Option<OutlierDetection>,
+    /// `common_lb_config.healthy_panic_threshold`, percent: below this share
+    /// of healthy (not ejected) hosts, the load balancer uses every host.
+    /// 0 disables panic mode. Default 50 (Envoy's).
+    pub healthy_panic_threshold: u32,
+}
+
+impl Default for Cluster {
+    /// An unnamed ORIGINAL_DST cluster with Istio's defaults (10 s connect
+    /// timeout, Envoy's pool defaults, least request, no outlier detection).
+    fn default() -> Self {
+        Cluster {
+            name: String::new(),
+            discovery: Discovery::OriginalDst,
+            connect_timeout: Duration::from_secs(10),
+            pool: PoolSettings::default(),
+            dns: DnsRefresh::default(),
+            lb_policy: LbPolicy::default(),
+            outlier_detection: None,
+            healthy_panic_threshold: ENVOY_HEALTHY_PANIC_THRESHOLD,
+        }
+    }
 }
 
 /// Cluster discovery type.
@@ -269,6 +381,13 @@ pub enum Discovery {
     Static {
         /// The endpoints.
         endpoints: Vec<SocketAddr>,
+    },
+    /// Endpoints pushed at run time by the control plane
+    /// (`SidecarHandle::update_endpoints`); removed ones are drained. Until
+    /// the first assignment the cluster waits like a DNS cluster.
+    Eds {
+        /// The EDS service name (Istio: the cluster name).
+        service: String,
     },
 }
 
@@ -367,13 +486,12 @@ impl Cluster {
     pub fn passthrough() -> Cluster {
         Cluster {
             name: "PassthroughCluster".to_string(),
-            discovery: Discovery::OriginalDst,
-            connect_timeout: Duration::from_secs(10),
             pool: PoolSettings {
                 idle_timeout: Some(Duration::from_secs(300)),
                 ..PoolSettings::default()
             },
-            dns: DnsRefresh::default(),
+            lb_policy: LbPolicy::ClusterProvided,
+            ..Cluster::default()
         }
     }
 }
@@ -393,6 +511,7 @@ impl Default for SidecarConfig {
             include_request_attempt_count: true,
             backoff_formula: BackOffFormula::CurrentCode,
             per_connection_buffer_limit_bytes: 1024 * 1024,
+            inbound: None,
         }
     }
 }
@@ -400,7 +519,9 @@ impl Default for SidecarConfig {
 impl SidecarConfig {
     /// Checks what Envoy would reject: duplicate cluster names, a retry
     /// back-off with a zero base or a max below the base, a zero DNS refresh
-    /// rate, a retry budget percent outside 0 to 100.
+    /// rate, a retry budget percent outside 0 to 100, an outlier detection
+    /// with a zero interval or base ejection time or a max ejection time below
+    /// the base.
     ///
     /// # Errors
     /// The first problem found.
@@ -433,9 +554,13 @@ impl SidecarConfig {
                     percent: b.budget_percent,
                 });
             }
+            if let Some(od) = &c.outlier_detection {
+                validate_outlier_detection(&c.name, od)?;
+            }
         }
         let routes = self.virtual_hosts.iter().flat_map(|vh| vh.routes.iter());
         for r in routes {
+            crate::route::validate_route(r)?;
             if let Some(p) = &r.retry_policy
                 && (p.base_interval.is_zero() || p.max_interval < p.base_interval)
             {
@@ -448,5 +573,25 @@ impl SidecarConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// What Envoy's proto validation and `DetectorImpl::create` reject.
+fn validate_outlier_detection(cluster: &str, od: &OutlierDetection) -> Result<(), SidecarError> {
+    let reason = if od.interval.is_zero() {
+        Some("interval must be > 0")
+    } else if od.base_ejection_time.is_zero() {
+        Some("base_ejection_time must be > 0")
+    } else if od.max_ejection_time < od.base_ejection_time {
+        Some("max_ejection_time cannot be smaller than base_ejection_time")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(SidecarError::InvalidOutlierDetection {
+            cluster: cluster.to_string(),
+            reason,
+        }),
+        None => Ok(()),
     }
 }

@@ -29,6 +29,29 @@ pub enum SidecarError {
         /// `max_interval`.
         max: Duration,
     },
+    /// A route regex (`safe_regex`) does not compile.
+    #[error("invalid regex {pattern:?}")]
+    InvalidRegex {
+        /// The pattern as written.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: regex::Error,
+    },
+    /// A route's `weighted_clusters` weights sum to 0 (Envoy rejects it).
+    #[error("route {route:?}: weighted cluster weights sum to 0")]
+    ZeroTotalWeight {
+        /// Route name.
+        route: String,
+    },
+    /// A fault abort status outside Envoy's accepted 200..=599.
+    #[error("route {route:?}: fault abort status {status} is not in 200..=599")]
+    InvalidFaultStatus {
+        /// Route name.
+        route: String,
+        /// The status.
+        status: u16,
+    },
     /// A DNS cluster's `dns_refresh_rate` is zero (Envoy requires >= 1 ms).
     #[error("cluster {cluster:?}: dns refresh rate must be > 0")]
     InvalidRefreshRate {
@@ -43,6 +66,26 @@ pub enum SidecarError {
         cluster: String,
         /// The configured percent.
         percent: f64,
+    },
+    /// A cluster's outlier detection is not valid.
+    #[error("cluster {cluster:?}: outlier detection: {reason}")]
+    InvalidOutlierDetection {
+        /// Cluster name.
+        cluster: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An endpoint assignment names a cluster the sidecar does not have.
+    #[error("no cluster named {cluster:?}")]
+    UnknownCluster {
+        /// The name given.
+        cluster: String,
+    },
+    /// An endpoint assignment was sent to a cluster that is not EDS.
+    #[error("cluster {cluster:?} does not take endpoint assignments (not an EDS cluster)")]
+    NotEdsCluster {
+        /// Cluster name.
+        cluster: String,
     },
     /// The resolver could not answer (timeout, SERVFAIL, REFUSED...). A
     /// successful empty answer (NXDOMAIN, NODATA) is not an error: c-ares as

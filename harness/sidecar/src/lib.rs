@@ -10,16 +10,18 @@
 //!
 //! A request reads top to bottom as it travels:
 //! `listener::run` (accept; HTTP port or TCP?) → `router::handle` →
-//! [`route::select`] → `ClusterState::pick` → `Pool::checkout` →
+//! [`route::select_request`] → fault filter → `ClusterState::pick` → `Pool::checkout` →
 //! `attempt::send` → [`retry::decide`] → local reply or upstream response.
 //!
 //! Module map:
 //! - [`config`]: Envoy's listener / route / cluster model (built by `istio`);
 //! - `listener`: the accept loop and the per-port protocol choice;
-//! - [`route`]: virtual host and route matching (pure);
+//! - [`route`]: virtual host and route matching, weighted clusters (pure);
+//! - [`fault`]: the fault filter (Istio's `fault`: delay `DI`, abort `FI`);
 //! - `router`: one request: route, attempts under the route timeout, reply;
-//! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, STRICT_DNS, LOGICAL_DNS),
-//!   round robin with the previous-hosts predicate, DNS refresh ([`cluster::dns`]);
+//! - [`cluster`]: host sets (ORIGINAL_DST, STATIC, EDS, STRICT_DNS,
+//!   LOGICAL_DNS), load balancing ([`cluster::lb`]) with the previous-hosts
+//!   predicate, outlier detection and panic mode, DNS refresh ([`cluster::dns`]);
 //! - `pool`: the per-host HTTP/1.1 connection pool and its timers;
 //! - [`circuit`]: a cluster's circuit breakers (connections, pending
 //!   requests, requests, retries or the retry budget);
@@ -62,6 +64,7 @@ pub mod circuit;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fault;
 mod listener;
 pub mod local_reply;
 mod pool;
@@ -83,7 +86,7 @@ use meshsim_net::Stack;
 pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
 pub use config::*;
 pub use error::SidecarError;
-pub use stats::{DnsClusterStats, SidecarStats};
+pub use stats::{DnsClusterStats, OutlierStats, SidecarStats};
 
 use cluster::dns::refresh_loop;
 use runtime::{Env, Sidecar};
@@ -98,8 +101,9 @@ pub struct SidecarDeps {
     pub proxy_log: ProxyLog,
 }
 
-/// Starts a sidecar: binds `config.outbound_port` with
-/// [`Stack::listen_capture`], starts DNS clusters' first resolution, and
+/// Starts a sidecar: binds `config.outbound_port` (and `config.inbound`'s
+/// port, when set) with [`Stack::listen_capture`], starts DNS clusters' first
+/// resolution, and
 /// serves until [`SidecarHandle::shutdown`]. `stack` is the sidecar's own,
 /// uncaptured stack (Istio's uid 1337).
 ///
@@ -145,11 +149,21 @@ pub async fn spawn_with_resolver(
             let task = refresh_loop(cluster.clone(), resolver.clone(), hostname.clone(), *port);
             sidecar.env.tasks.spawn(task);
         }
+        if cluster.config.outlier_detection.is_some() {
+            let sweep = cluster::outlier::interval_loop(cluster.clone());
+            sidecar.env.tasks.spawn(sweep);
+        }
     }
-    sidecar
-        .env
-        .tasks
-        .spawn(listener::run(listener, sidecar.clone()));
+    sidecar.env.tasks.spawn(listener::run(
+        listener,
+        sidecar.clone(),
+        router::Direction::Outbound,
+    ));
+    if let Some(inbound) = &sidecar.config.inbound {
+        let listener = sidecar.env.stack.listen_capture(inbound.port).await?;
+        let task = listener::run(listener, sidecar.clone(), router::Direction::Inbound);
+        sidecar.env.tasks.spawn(task);
+    }
     Ok(SidecarHandle { addr, sidecar })
 }
 
@@ -172,6 +186,28 @@ impl SidecarHandle {
     /// The bound outbound capture address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Delivers an EDS assignment for `cluster` (the simulated control
+    /// plane's push): the endpoints replace the cluster's hosts; endpoints
+    /// that left are drained (idle connections closed at once, busy ones after
+    /// their in-flight request); an empty assignment leaves no host (503 UH).
+    /// The first assignment ends the cluster's initialization wait.
+    ///
+    /// # Errors
+    /// [`SidecarError::UnknownCluster`] for a name the sidecar does not have,
+    /// [`SidecarError::NotEdsCluster`] for a cluster that is not EDS.
+    pub fn update_endpoints(
+        &self,
+        cluster: &str,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<(), SidecarError> {
+        let Some(state) = self.sidecar.clusters.get(cluster) else {
+            return Err(SidecarError::UnknownCluster {
+                cluster: cluster.to_string(),
+            });
+        };
+        state.update_endpoints(endpoints)
     }
 
     /// A snapshot of the counters.

@@ -1,11 +1,15 @@
-//! The outbound capture listener (15001): accept, then pick the protocol by
-//! the original destination port, as Istio's per-port outbound listeners do.
+//! The capture listeners: outbound (15001) and inbound (15006). Accept, then
+//! pick the protocol by the original destination port, as Istio's per-port
+//! listeners and inbound filter chains do.
 //!
-//! A destination port in `http_ports` gets an HTTP/1.1 connection manager
+//! Outbound, a destination port in `http_ports` gets an HTTP/1.1 connection manager
 //! (hyper's server: no `date` header, so that runs are byte-identical, and no
 //! header read timeout, as Istio's sidecar listeners have none); any other port
-//! is TCP-proxied to the original destination. A connection without an
-//! original destination (not captured) is closed.
+//! is TCP-proxied to the original destination. Inbound, a declared HTTP port
+//! gets the connection manager with its inbound route; any other port is
+//! TCP-proxied to the application (`inbound|PORT||` or
+//! `InboundPassthroughCluster`). A connection without an original destination
+//! (not captured) is closed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,17 +18,20 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use meshsim_net::{NetListener, NetStream};
 
-use crate::router::{self, Downstream};
+use crate::router::{self, Direction, Downstream};
 use crate::runtime::Sidecar;
 use crate::tcp_proxy;
 
 /// The accept loop. One connection's failure never stops it.
-pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>) {
+pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>, direction: Direction) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
-                sc.env.stats.bump(|s| s.downstream_cx_total += 1);
-                let conn = serve(stream, sc.clone());
+                sc.env.stats.bump(|s| match direction {
+                    Direction::Outbound => s.downstream_cx_total += 1,
+                    Direction::Inbound => s.inbound_downstream_cx_total += 1,
+                });
+                let conn = serve(stream, sc.clone(), direction);
                 sc.env.tasks.spawn(conn);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
@@ -37,14 +44,23 @@ pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>) {
 }
 
 /// One downstream connection: HTTP or TCP by destination port.
-async fn serve(stream: NetStream, sc: Arc<Sidecar>) {
+async fn serve(stream: NetStream, sc: Arc<Sidecar>, direction: Direction) {
     let Some(original_dst) = stream.original_dst() else {
         return;
     };
-    if sc.config.http_ports.contains(&original_dst.port()) {
-        serve_http(stream, Downstream { original_dst }, sc).await;
+    let port = original_dst.port();
+    let http = match direction {
+        Direction::Outbound => sc.config.http_ports.contains(&port),
+        Direction::Inbound => sc.inbound_routes.contains_key(&port),
+    };
+    if http {
+        let down = Downstream {
+            original_dst,
+            direction,
+        };
+        serve_http(stream, down, sc).await;
     } else {
-        tcp_proxy::run(stream, original_dst, sc).await;
+        tcp_proxy::run(stream, original_dst, sc, direction).await;
     }
 }
 

@@ -6,7 +6,7 @@
 //! reason + (`, transport failure reason: ` + detail when there is one), with
 //! status 503 (502 for a protocol error) and the reason's flag. Details
 //! (`%RESPONSE_CODE_DETAILS%`) spell the reason with `_` for spaces and `|`
-//! before the transport detail. Every local reply carries `server: envoy`,
+//! before the transport detail. Every local reply carries the listener's `server` header (`envoy` outbound, `istio-envoy` inbound),
 //! `content-length`, and `content-type: text/plain` when it has a body.
 
 use bytes::Bytes;
@@ -131,8 +131,8 @@ impl LocalReply {
         self.details == OVERFLOW_DETAILS
     }
 
-    /// The HTTP response.
-    pub(crate) fn to_response(&self) -> Response<ProxyBody> {
+    /// The HTTP response, with the listener's `server` header.
+    pub(crate) fn to_response(&self, server: &'static str) -> Response<ProxyBody> {
         let mut resp = Response::new(ProxyBody::Local(Full::new(Bytes::from(self.body.clone()))));
         *resp.status_mut() = http::StatusCode::from_u16(self.status)
             .unwrap_or(http::StatusCode::SERVICE_UNAVAILABLE);
@@ -141,7 +141,7 @@ impl LocalReply {
         if !self.body.is_empty() {
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         }
-        h.insert(SERVER, HeaderValue::from_static("envoy"));
+        h.insert(SERVER, HeaderValue::from_static(server));
         if self.overloaded() {
             h.insert(
                 HeaderName::from_static("x-envoy-overloaded"),
@@ -220,12 +220,12 @@ mod tests {
             "upstream connect error or disconnect/reset before headers. reset reason: overflow"
         );
         assert_eq!((r.status, r.flags), (503, ResponseFlags::UO));
-        let resp = r.to_response();
+        let resp = r.to_response("envoy");
         assert_eq!(resp.headers()["x-envoy-overloaded"], "true");
         let uc =
             LocalReply::upstream_reset(&failure(ResetReason::ConnectionTermination, None), true);
         assert!(
-            !uc.to_response()
+            !uc.to_response("envoy")
                 .headers()
                 .contains_key("x-envoy-overloaded")
         );
@@ -239,13 +239,13 @@ mod tests {
 
     #[test]
     fn local_replies_carry_server_envoy_text_plain_and_content_length() {
-        let resp = LocalReply::no_healthy_upstream().to_response();
+        let resp = LocalReply::no_healthy_upstream().to_response("envoy");
         let h = resp.headers();
         assert_eq!(resp.status(), 503);
         assert_eq!(h["server"], "envoy");
         assert_eq!(h["content-type"], "text/plain");
         assert_eq!(h["content-length"], "19");
-        let empty = LocalReply::registry_only_block().to_response();
+        let empty = LocalReply::registry_only_block().to_response("envoy");
         assert_eq!(empty.headers()["content-length"], "0");
         assert!(!empty.headers().contains_key("content-type"));
     }

@@ -1,13 +1,28 @@
-//! Route selection: `Host` and path to a route, as Envoy's route table does it.
+//! Route selection: `Host`, path and headers to a route, as Envoy's route
+//! table does it.
 //!
 //! Virtual hosts are looked up among those of the listener port (the
 //! destination port the application dialled). Domain matching follows Envoy's
 //! order: an exact domain wins over a `*.` suffix wildcard (longest suffix
 //! first), which wins over `*`. Within a virtual host the first route whose
-//! path prefix matches wins. Hosts compare case-insensitively, and the port in
-//! `Host` is ignored unless a domain spells it.
+//! match ([`route_matches`]: path specifier and header matchers) accepts the
+//! request wins; none is a 404 `NR`. Hosts compare case-insensitively, and the
+//! port in `Host` is ignored unless a domain spells it.
+//!
+//! - `matcher`: Envoy's per-route `RouteMatch` (pure);
+//! - `weighted`: Envoy's `weighted_clusters` choice (pure).
+
+mod matcher;
+mod weighted;
+
+pub use matcher::{
+    HeaderMatch, HeaderMatcher, PathMatch, RequestView, RouteMatcher, SafeRegex, header_matches,
+    path_matches, route_matches,
+};
+pub use weighted::{ClusterWeight, pick_weighted};
 
 use crate::config::{OutboundTrafficPolicy, Route, SidecarConfig, VirtualHost};
+use crate::error::SidecarError;
 
 /// What the route table decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,19 +45,33 @@ pub enum RouteMatch<'a> {
 }
 
 /// Selects the route for a request to listener `port` with `Host` header
-/// `host` (may carry a port) and path `path`.
+/// `host` (may carry a port) and path `path`, as a request with no method and
+/// no headers (routes that match on them do not match). The router uses
+/// [`select_request`].
 pub fn select<'a>(config: &'a SidecarConfig, port: u16, host: &str, path: &str) -> RouteMatch<'a> {
-    let Some(vh) = select_virtual_host(&config.virtual_hosts, port, host) else {
+    let headers = http::HeaderMap::new();
+    let req = RequestView {
+        method: "",
+        authority: host,
+        path,
+        headers: &headers,
+    };
+    select_request(config, port, &req)
+}
+
+/// Selects the route for `req` arriving on listener `port`.
+pub fn select_request<'a>(
+    config: &'a SidecarConfig,
+    port: u16,
+    req: &RequestView<'_>,
+) -> RouteMatch<'a> {
+    let Some(vh) = select_virtual_host(&config.virtual_hosts, port, req.authority) else {
         return match config.outbound_traffic_policy {
             OutboundTrafficPolicy::AllowAny => RouteMatch::Passthrough,
             OutboundTrafficPolicy::RegistryOnly => RouteMatch::BlockAll,
         };
     };
-    match vh
-        .routes
-        .iter()
-        .find(|r| path.starts_with(r.prefix.as_str()))
-    {
+    match vh.routes.iter().find(|r| route_matches(r, req)) {
         Some(route) => RouteMatch::Route {
             virtual_host: vh,
             route,
@@ -91,6 +120,38 @@ fn domain_score(domain: &str, host: &str, bare: &str) -> Option<usize> {
     (matches(host) || matches(bare)).then_some(suffix.len())
 }
 
+/// The cluster a request on `route` goes to: `cluster`, or for weighted
+/// clusters the one `random` picks.
+pub fn route_cluster(route: &Route, random: u64) -> &str {
+    pick_weighted(&route.weighted_clusters, random).unwrap_or(&route.cluster)
+}
+
+/// What Envoy rejects in one route: weighted cluster weights summing to 0, a
+/// fault abort status outside 200..=599.
+///
+/// # Errors
+/// The first problem found.
+pub fn validate_route(route: &Route) -> Result<(), SidecarError> {
+    let total: u64 = route
+        .weighted_clusters
+        .iter()
+        .map(|c| u64::from(c.weight))
+        .sum();
+    if !route.weighted_clusters.is_empty() && total == 0 {
+        return Err(SidecarError::ZeroTotalWeight {
+            route: route.name.clone(),
+        });
+    }
+    let abort = route.fault.as_ref().and_then(|f| f.abort.as_ref());
+    if let Some(a) = abort.filter(|a| !(200..=599).contains(&a.http_status)) {
+        return Err(SidecarError::InvalidFaultStatus {
+            route: route.name.clone(),
+            status: a.http_status,
+        });
+    }
+    Ok(())
+}
+
 /// `host` without a trailing `:port` (IPv6 literals keep their brackets).
 pub fn strip_port(host: &str) -> &str {
     if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
@@ -103,122 +164,4 @@ pub fn strip_port(host: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn route(name: &str, prefix: &str) -> Route {
-        Route {
-            name: name.into(),
-            prefix: prefix.into(),
-            cluster: format!("c-{name}"),
-            timeout: None,
-            retry_policy: None,
-        }
-    }
-
-    fn vh(name: &str, port: u16, domains: &[&str], routes: Vec<Route>) -> VirtualHost {
-        VirtualHost {
-            name: name.into(),
-            port,
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            routes,
-        }
-    }
-
-    fn config(vhosts: Vec<VirtualHost>) -> SidecarConfig {
-        SidecarConfig {
-            virtual_hosts: vhosts,
-            ..SidecarConfig::default()
-        }
-    }
-
-    #[test]
-    fn host_port_is_stripped_before_matching() {
-        let c = config(vec![vh("a", 80, &["api.example"], vec![route("r", "/")])]);
-        assert!(matches!(
-            select(&c, 80, "API.example:80", "/x"),
-            RouteMatch::Route { .. }
-        ));
-    }
-
-    #[test]
-    fn virtual_hosts_only_match_their_own_listener_port() {
-        let c = config(vec![vh("a", 8080, &["api.example"], vec![route("r", "/")])]);
-        assert_eq!(select(&c, 80, "api.example", "/"), RouteMatch::Passthrough);
-    }
-
-    #[test]
-    fn exact_domain_beats_wildcards_and_longer_suffix_beats_shorter() {
-        let c = config(vec![
-            vh("star", 80, &["*"], vec![route("star", "/")]),
-            vh("short", 80, &["*.example"], vec![route("short", "/")]),
-            vh("long", 80, &["*.api.example"], vec![route("long", "/")]),
-            vh("exact", 80, &["v1.api.example"], vec![route("exact", "/")]),
-        ]);
-        let name = |h: &str| match select(&c, 80, h, "/") {
-            RouteMatch::Route { virtual_host, .. } => virtual_host.name.clone(),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(name("v1.api.example"), "exact");
-        assert_eq!(name("v2.api.example"), "long");
-        assert_eq!(name("www.example"), "short");
-        assert_eq!(name("other.test"), "star");
-    }
-
-    #[test]
-    fn wildcard_needs_a_label_before_the_suffix() {
-        let c = config(vec![vh("w", 80, &["*.example"], vec![route("r", "/")])]);
-        assert_eq!(select(&c, 80, "example", "/"), RouteMatch::Passthrough);
-    }
-
-    #[test]
-    fn first_matching_prefix_wins_and_no_prefix_is_404() {
-        let c = config(vec![vh(
-            "a",
-            80,
-            &["api"],
-            vec![route("v1", "/v1"), route("v", "/v"), route("all", "/x")],
-        )]);
-        let route_name = |p: &str| match select(&c, 80, "api", p) {
-            RouteMatch::Route { route, .. } => route.name.clone(),
-            other => format!("{other:?}"),
-        };
-        assert_eq!(route_name("/v1/a"), "v1");
-        assert_eq!(route_name("/v2"), "v");
-        assert_eq!(route_name("/zzz"), "NoRoute");
-    }
-
-    #[test]
-    fn unknown_host_goes_to_passthrough_under_allow_any_and_block_all_under_registry_only() {
-        let mut c = config(vec![]);
-        assert_eq!(select(&c, 80, "unknown", "/"), RouteMatch::Passthrough);
-        c.outbound_traffic_policy = OutboundTrafficPolicy::RegistryOnly;
-        assert_eq!(select(&c, 80, "unknown", "/"), RouteMatch::BlockAll);
-    }
-
-    #[test]
-    fn strip_port_keeps_ipv6_literals_and_bare_names() {
-        assert_eq!(strip_port("a.b:8080"), "a.b");
-        assert_eq!(strip_port("a.b"), "a.b");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("::1"), "::1");
-    }
-
-    proptest! {
-        #[test]
-        fn an_exact_domain_always_matches_its_own_host_with_any_port(
-            name in "[a-z]{1,8}(\\.[a-z]{1,8}){0,3}", port in 1u16..,
-        ) {
-            let c = config(vec![
-                vh("star", 80, &["*"], vec![route("star", "/")]),
-                vh("exact", 80, &[name.as_str()], vec![route("exact", "/")]),
-            ]);
-            let host = format!("{name}:{port}");
-            match select(&c, 80, &host, "/") {
-                RouteMatch::Route { virtual_host, .. } => prop_assert_eq!(&virtual_host.name, "exact"),
-                other => prop_assert!(false, "{:?}", other),
-            }
-        }
-    }
-}
+mod tests;

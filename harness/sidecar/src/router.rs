@@ -29,6 +29,7 @@ use crate::circuit::{Permit, Resource};
 use crate::cluster::ClusterState;
 use crate::config::{RetryPolicy, Route};
 use crate::error::SidecarError;
+use crate::fault;
 use crate::local_reply::LocalReply;
 use crate::retry::{self, BackOff, RetryDecision};
 use crate::route::{self, RouteMatch};
@@ -40,6 +41,29 @@ use body::UpstreamBody;
 pub(crate) struct Downstream {
     /// Where the application meant to connect.
     pub(crate) original_dst: SocketAddr,
+    /// Outbound (15001, from the pod's app) or inbound (15006, from a peer).
+    pub(crate) direction: Direction,
+}
+
+/// Which listener a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// The outbound capture listener: the pod's application calling out.
+    Outbound,
+    /// The inbound capture listener: a peer calling the pod's application.
+    Inbound,
+}
+
+impl Direction {
+    /// The `server` header the connection manager writes on every response:
+    /// Istio leaves `server_name` unset on outbound listeners (`envoy`) and sets
+    /// `istio-envoy` on inbound ones (fact sheet §5.2).
+    pub(crate) fn server_header(self) -> &'static str {
+        match self {
+            Direction::Outbound => "envoy",
+            Direction::Inbound => "istio-envoy",
+        }
+    }
 }
 
 /// A complete downstream request.
@@ -70,29 +94,67 @@ pub(crate) async fn handle(
         .map_err(|source| SidecarError::DownstreamBody { source })?
         .to_bytes();
     sc.env.stats.bump(|s| s.downstream_rq_total += 1);
-    let req = DownstreamRequest {
+    let mut req = DownstreamRequest {
         parts,
         body,
         down,
         received: Instant::now(),
     };
-    let reply = dispatch(&sc, &req).await;
-    if let Some(id) = headers::request_id(&req.parts.headers) {
+    let reply = dispatch(&sc, &mut req).await;
+    // The proxy log is the pod's app's view of its own calls: inbound requests
+    // carry a peer's request ids and stay out of it.
+    if req.down.direction == Direction::Outbound
+        && let Some(id) = headers::request_id(&req.parts.headers)
+    {
         sc.proxy_log.record(id, reply.log);
     }
     Ok(reply.response)
 }
 
-/// Route selection and what follows from it.
-async fn dispatch(sc: &Sidecar, req: &DownstreamRequest) -> Reply {
-    let host = headers::authority(&req.parts);
+/// Route selection and what follows from it: the fault filter, then the
+/// router. Inbound, the port's inbound route takes everything.
+async fn dispatch(sc: &Sidecar, req: &mut DownstreamRequest) -> Reply {
     let port = req.down.original_dst.port();
-    match route::select(&sc.config, port, host, req.parts.uri.path()) {
-        RouteMatch::Route { route, .. } => forward(sc, req, route).await,
-        RouteMatch::Passthrough => forward(sc, req, &sc.passthrough_route).await,
-        RouteMatch::NoRoute => local(sc, LocalReply::route_not_found(), 0, None),
-        RouteMatch::BlockAll => local(sc, LocalReply::registry_only_block(), 0, None),
+    if req.down.direction == Direction::Inbound {
+        return match sc.inbound_routes.get(&port) {
+            Some(route) => forward(sc, req, route).await,
+            None => local(sc, req, LocalReply::route_not_found(), 0, None),
+        };
     }
+    let view = route::RequestView {
+        method: req.parts.method.as_str(),
+        authority: headers::authority(&req.parts),
+        path: req.parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &req.parts.headers,
+    };
+    match route::select_request(&sc.config, port, &view) {
+        RouteMatch::Route { route, .. } => match &route.fault {
+            Some(f) => fault_then_forward(sc, req, route, f).await,
+            None => forward(sc, req, route).await,
+        },
+        RouteMatch::Passthrough => forward(sc, req, &sc.passthrough_route).await,
+        RouteMatch::NoRoute => local(sc, req, LocalReply::route_not_found(), 0, None),
+        RouteMatch::BlockAll => local(sc, req, LocalReply::registry_only_block(), 0, None),
+    }
+}
+
+/// The fault filter ahead of the router: an abort is a local reply (never
+/// retried); after a delay the router sees the request only now, so the route
+/// timeout and `x-envoy-upstream-service-time` start after the delay.
+async fn fault_then_forward(
+    sc: &Sidecar,
+    req: &mut DownstreamRequest,
+    route: &Route,
+    f: &fault::FaultInjection,
+) -> Reply {
+    let injected = fault::inject(&sc.env, f).await;
+    if let Some(abort) = injected.abort {
+        return local(sc, req, abort, 0, None);
+    }
+    req.received = Instant::now();
+    let mut reply = forward(sc, req, route).await;
+    reply.log.flags.insert(injected.flags);
+    reply
 }
 
 /// The retry state of one request.
@@ -118,8 +180,15 @@ enum End {
 
 /// Runs the attempts of `route` under its route timeout.
 async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply {
-    let Some(cluster) = sc.clusters.get(&route.cluster) else {
-        return local(sc, LocalReply::cluster_not_found(), 0, None);
+    // Weighted clusters draw from the seeded stream; a plain route draws nothing.
+    let cluster_name = match route.weighted_clusters.is_empty() {
+        true => route.cluster.as_str(),
+        false => sc
+            .env
+            .draw(|rng| route::route_cluster(route, rng.next_u64())),
+    };
+    let Some(cluster) = sc.clusters.get(cluster_name) else {
+        return local(sc, req, LocalReply::cluster_not_found(), 0, None);
     };
     let policy = retry_policy_for(sc, req, route);
     let policy = policy.as_deref();
@@ -179,8 +248,10 @@ async fn attempts(
             return End::NoHealthyUpstream;
         };
         run.attempts += 1;
-        let upstream_req =
-            headers::upstream_request(&req.parts, &req.body, run.attempts, &sc.config);
+        let attempt_count = (req.down.direction == Direction::Outbound
+            && sc.config.include_request_attempt_count)
+            .then_some(run.attempts);
+        let upstream_req = headers::upstream_request(&req.parts, &req.body, attempt_count);
         let attempt = attempt::send(
             &sc.env,
             &target.pool,
@@ -189,6 +260,7 @@ async fn attempts(
             per_try_timeout,
         )
         .await;
+        cluster.report(target, &attempt);
         tracing::debug!(attempt = run.attempts, host = %attempt.host, reused = attempt.reused, "attempt done");
         run.tried.push(attempt.host);
         run.last_host = Some(attempt.host);
@@ -250,7 +322,8 @@ fn finish(
         }) => {
             let elapsed = req.received.elapsed();
             let (mut parts, incoming) = (*resp).into_parts();
-            headers::prepare_response(&mut parts.headers, elapsed);
+            let server = req.down.direction.server_header();
+            headers::prepare_response(&mut parts.headers, elapsed, server);
             let log = proxy_log_entry(
                 parts.status.as_u16(),
                 run.flags,
@@ -278,10 +351,11 @@ fn finish(
             } else {
                 LocalReply::upstream_reset(&f, retried)
             };
-            local(sc, with_flags(reply), run.attempts, Some(host))
+            local(sc, req, with_flags(reply), run.attempts, Some(host))
         }
         End::NoHealthyUpstream => local(
             sc,
+            req,
             with_flags(LocalReply::no_healthy_upstream()),
             run.attempts,
             run.last_host,
@@ -290,6 +364,7 @@ fn finish(
             sc.env.stats.bump(|s| s.upstream_rq_timeout += 1);
             local(
                 sc,
+                req,
                 with_flags(LocalReply::route_timeout()),
                 run.attempts,
                 run.last_host,
@@ -299,11 +374,17 @@ fn finish(
 }
 
 /// A local reply and its log entry.
-fn local(sc: &Sidecar, reply: LocalReply, attempts: u32, host: Option<SocketAddr>) -> Reply {
+fn local(
+    sc: &Sidecar,
+    req: &DownstreamRequest,
+    reply: LocalReply,
+    attempts: u32,
+    host: Option<SocketAddr>,
+) -> Reply {
     sc.env.stats.local_reply(reply.flags);
     let log = proxy_log_entry(reply.status, reply.flags, &reply.details, attempts, host);
     Reply {
-        response: reply.to_response(),
+        response: reply.to_response(req.down.direction.server_header()),
         log,
     }
 }

@@ -8,7 +8,7 @@ use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
 use crate::cluster::ClusterState;
-use crate::config::{Route, SidecarConfig};
+use crate::config::{InboundPort, Route, SidecarConfig};
 use crate::stats::Counters;
 use crate::tasks::Tasks;
 
@@ -51,6 +51,8 @@ pub(crate) struct Sidecar {
     pub(crate) clusters: BTreeMap<String, Arc<ClusterState>>,
     /// Istio's `allow_any` catch-all route.
     pub(crate) passthrough_route: Route,
+    /// The inbound HTTP route of each declared HTTP port (`inbound|PORT||`).
+    pub(crate) inbound_routes: BTreeMap<u16, Route>,
     /// Where access-log facts go for the application to pick up.
     pub(crate) proxy_log: ProxyLog,
 }
@@ -59,10 +61,13 @@ impl Sidecar {
     /// Builds the clusters; nothing is spawned yet.
     pub(crate) fn new(config: SidecarConfig, env: Arc<Env>, proxy_log: ProxyLog) -> Arc<Sidecar> {
         let mut clusters = BTreeMap::new();
+        let inbound_ports = config.inbound.iter().flat_map(|i| i.ports.iter());
+        let inbound_clusters: Vec<_> = inbound_ports.clone().map(|p| p.cluster()).collect();
         for c in config
             .clusters
             .iter()
             .chain(std::iter::once(&config.passthrough))
+            .chain(inbound_clusters.iter())
         {
             clusters
                 .entry(c.name.clone())
@@ -70,17 +75,33 @@ impl Sidecar {
         }
         let passthrough_route = Route {
             name: "allow_any".to_string(),
-            prefix: "/".to_string(),
             cluster: config.passthrough.name.clone(),
-            timeout: None,
-            retry_policy: None,
+            ..Route::default()
         };
+        let inbound_routes = inbound_ports
+            .filter(|p| p.http)
+            .map(|p| (p.port, inbound_route(p)))
+            .collect();
         Arc::new(Sidecar {
             config,
             env,
             clusters,
             passthrough_route,
+            inbound_routes,
             proxy_log,
         })
+    }
+}
+
+/// Istio's inbound route of a port: everything to `inbound|PORT||`, no
+/// timeout, the version's inbound retry policy.
+fn inbound_route(port: &InboundPort) -> Route {
+    Route {
+        name: "default".to_string(),
+        prefix: "/".to_string(),
+        cluster: port.cluster_name(),
+        timeout: None,
+        retry_policy: port.retry_policy.clone(),
+        ..Route::default()
     }
 }

@@ -15,6 +15,8 @@ use meshsim_core::ResponseFlags;
 pub struct SidecarStats {
     /// Connections accepted on the outbound capture port.
     pub downstream_cx_total: u64,
+    /// Connections accepted on the inbound capture port (15006).
+    pub inbound_downstream_cx_total: u64,
     /// HTTP requests received from the application.
     pub downstream_rq_total: u64,
     /// Attempts sent (or tried) upstream, retries included.
@@ -66,6 +68,40 @@ pub struct SidecarStats {
     pub local_replies: BTreeMap<ResponseFlags, u64>,
     /// DNS counters per STRICT_DNS / LOGICAL_DNS cluster.
     pub dns: BTreeMap<String, DnsClusterStats>,
+    /// Host picks made in panic mode: too few healthy hosts, so every host
+    /// was a candidate (`lb_healthy_panic`, summed over clusters).
+    pub lb_healthy_panic: u64,
+    /// `outlier_detection.*` per cluster with outlier detection.
+    pub outlier_detection: BTreeMap<String, OutlierStats>,
+}
+
+/// Envoy's `cluster.<name>.outlier_detection.*` stats (consecutive
+/// detectors only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutlierStats {
+    /// Hosts ejected now (a gauge).
+    pub ejections_active: u64,
+    /// Ejections refused by `max_ejection_percent`.
+    pub ejections_overflow: u64,
+    /// Ejections performed, all kinds.
+    pub ejections_enforced_total: u64,
+    /// Ejections performed for consecutive 5xx.
+    pub ejections_enforced_consecutive_5xx: u64,
+    /// Ejections performed for consecutive gateway errors.
+    pub ejections_enforced_consecutive_gateway_failure: u64,
+    /// Ejections performed for consecutive local-origin failures.
+    pub ejections_enforced_consecutive_local_origin_failure: u64,
+    /// Consecutive 5xx outliers detected (enforced or not).
+    pub ejections_detected_consecutive_5xx: u64,
+    /// Consecutive gateway-error outliers detected (enforced or not).
+    pub ejections_detected_consecutive_gateway_failure: u64,
+    /// Consecutive local-origin-failure outliers detected (enforced or not).
+    pub ejections_detected_consecutive_local_origin_failure: u64,
+    /// Deprecated Envoy counter: consecutive 5xx detections that passed the
+    /// `max_ejection_percent` rule (enforced or not).
+    pub ejections_total: u64,
+    /// Deprecated Envoy counter: consecutive 5xx detections.
+    pub ejections_consecutive_5xx: u64,
 }
 
 /// Envoy's `cluster.<name>.update_*` counters of a DNS cluster.
@@ -102,6 +138,14 @@ impl Counters {
     /// Applies `f` to the DNS counters of `cluster`.
     pub(crate) fn dns(&self, cluster: &str, f: impl FnOnce(&mut DnsClusterStats)) {
         self.bump(|s| f(s.dns.entry(cluster.to_string()).or_default()));
+    }
+
+    /// Replaces the outlier-detection stats of `cluster`.
+    pub(crate) fn outlier(&self, cluster: &str, stats: &OutlierStats) {
+        self.bump(|s| {
+            s.outlier_detection
+                .insert(cluster.to_string(), stats.clone());
+        });
     }
 
     /// A copy of the counters.

@@ -4,7 +4,9 @@
 //! destination (`PassthroughCluster`, ORIGINAL_DST). An upstream connect
 //! failure closes the downstream connection. Under `REGISTRY_ONLY` every such
 //! destination is unknown (the configuration has no TCP services yet), so the
-//! connection is accepted and closed (`BlackHoleCluster`).
+//! connection is accepted and closed (`BlackHoleCluster`). Inbound, the
+//! upstream is the pod's application at the original destination (the
+//! outbound traffic policy does not apply).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,12 +14,20 @@ use std::sync::Arc;
 use meshsim_net::NetStream;
 
 use crate::config::OutboundTrafficPolicy;
+use crate::router::Direction;
 use crate::runtime::Sidecar;
 
 /// Proxies `down` to `dst` until both directions are closed.
-pub(crate) async fn run(mut down: NetStream, dst: SocketAddr, sc: Arc<Sidecar>) {
+pub(crate) async fn run(
+    mut down: NetStream,
+    dst: SocketAddr,
+    sc: Arc<Sidecar>,
+    direction: Direction,
+) {
     sc.env.stats.bump(|s| s.tcp_downstream_cx_total += 1);
-    if sc.config.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly {
+    if direction == Direction::Outbound
+        && sc.config.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly
+    {
         return;
     }
     sc.env.stats.bump(|s| s.upstream_cx_total += 1);

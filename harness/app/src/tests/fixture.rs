@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{AppConfig, AppDeps, CallSpec, Plan};
-use crate::drive::{DriveStats, run};
+use crate::drive::{DriveStats, RunDeps, run};
+use crate::ids::RequestIds;
 use crate::profile::ClientProfile;
 use crate::resolve::Scripted;
 use crate::schedule::Arrival;
@@ -237,7 +238,12 @@ pub(crate) async fn run_app_from(stack: Stack, app: App) -> (Vec<RequestRecord>,
     let records = Arc::new(Mutex::new(Vec::new()));
     let sink_records = records.clone();
     let sink = Arc::new(move |r| sink_records.lock().unwrap().push(r));
-    let stats = run(app.profile, plan, stack, deps, Arc::new(app.names), sink).await;
+    let run_deps = RunDeps {
+        names: Arc::new(app.names),
+        ids: RequestIds::new(),
+        sink,
+    };
+    let stats = run(app.profile, plan, stack, deps, run_deps).await;
     let mut records = std::mem::take(&mut *records.lock().unwrap());
     records.sort_by_key(|r| (r.scheduled, r.call));
     (records, stats)

@@ -1,10 +1,12 @@
 //! `DestinationRule.spec`.
 
-use super::{Cx, Keys, Obj, boolean, duration, i32_, number, seq, string, strings, u32_};
+use super::{
+    Cx, Keys, Obj, boolean, duration, enumeration, i32_, number, seq, string, strings, u32_,
+};
 use crate::error::{Fault, Problem};
 use crate::model::{
-    ConnectionPool, DestinationRule, HttpSettings, OutlierDetection, PortTrafficPolicy,
-    RetryBudget, TcpKeepalive, TcpSettings, TrafficPolicy,
+    ConnectionPool, DestinationRule, HttpSettings, LoadBalancer, OutlierDetection,
+    PortTrafficPolicy, RetryBudget, SimpleLb, TcpKeepalive, TcpSettings, TrafficPolicy,
 };
 use crate::yaml::Node;
 
@@ -22,13 +24,23 @@ const POLICY: Keys<'static> = Keys::with_skipped(
         "outlierDetection",
         "portLevelSettings",
         "retryBudget",
+        "loadBalancer",
     ],
-    &["loadBalancer", "tls", "tunnel", "proxyProtocol"],
+    &["tls", "tunnel", "proxyProtocol"],
 );
 const RETRY_BUDGET: Keys<'static> = Keys::only(&["percent", "minRetryConcurrency"]);
 const PORT_POLICY: Keys<'static> = Keys::with_skipped(
-    &["port", "connectionPool", "outlierDetection"],
-    &["loadBalancer", "tls"],
+    &["port", "connectionPool", "outlierDetection", "loadBalancer"],
+    &["tls"],
+);
+const LOAD_BALANCER: Keys<'static> = Keys::with_skipped(
+    &["simple"],
+    &[
+        "consistentHash",
+        "localityLbSetting",
+        "warmupDurationSecs",
+        "warmup",
+    ],
 );
 const PORT_SELECTOR: Keys<'static> = Keys::only(&["number"]);
 const POOL: Keys<'static> = Keys::only(&["tcp", "http"]);
@@ -107,6 +119,7 @@ fn decode_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<TrafficPolicy, 
             min_retry_concurrency: rb.opt("minRetryConcurrency", u32_)?,
         });
     }
+    policy.load_balancer = obj.opt("loadBalancer", |n, p| decode_lb(cx, n, p))?;
     if let Some((n, p)) = obj.get("portLevelSettings") {
         policy.port_level_settings = seq(cx, n, &p)?
             .into_iter()
@@ -125,6 +138,7 @@ fn decode_port_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<PortTraffi
     }
     out.connection_pool = obj.opt("connectionPool", |n, p| decode_pool(cx, n, p))?;
     out.outlier_detection = obj.opt("outlierDetection", |n, p| decode_outlier(cx, n, p))?;
+    out.load_balancer = obj.opt("loadBalancer", |n, p| decode_lb(cx, n, p))?;
     Ok(out)
 }
 
@@ -182,5 +196,23 @@ fn decode_outlier(cx: &mut Cx, node: &Node, path: &str) -> Result<OutlierDetecti
         base_ejection_time: obj.opt("baseEjectionTime", duration)?,
         max_ejection_percent: obj.opt("maxEjectionPercent", i32_)?,
         min_health_percent: obj.opt("minHealthPercent", i32_)?,
+    })
+}
+
+fn decode_lb(cx: &mut Cx, node: &Node, path: &str) -> Result<LoadBalancer, Fault> {
+    let obj = Obj::open(cx, node, path, &LOAD_BALANCER)?;
+    let simple = obj.opt("simple", |n, p| {
+        let values = [
+            (None, "UNSPECIFIED"),
+            (Some(SimpleLb::LeastConn), "LEAST_CONN"),
+            (Some(SimpleLb::Random), "RANDOM"),
+            (Some(SimpleLb::Passthrough), "PASSTHROUGH"),
+            (Some(SimpleLb::RoundRobin), "ROUND_ROBIN"),
+            (Some(SimpleLb::LeastRequest), "LEAST_REQUEST"),
+        ];
+        enumeration(n, p, &values)
+    })?;
+    Ok(LoadBalancer {
+        simple: simple.flatten(),
     })
 }

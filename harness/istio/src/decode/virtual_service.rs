@@ -1,19 +1,21 @@
 //! `VirtualService.spec`.
 
-use super::{Cx, Keys, Obj, boolean, duration, i32_, seq, string, strings, u32_};
-use crate::error::Fault;
+use std::collections::BTreeMap;
+
+use super::{Cx, Keys, Obj, boolean, duration, i32_, join, seq, string, strings, u32_, wrong};
+use crate::error::{Fault, Problem};
 use crate::model::{
-    Destination, HttpMatch, HttpRetry, HttpRoute, RouteDestination, VirtualService,
+    Destination, FaultAbort, FaultDelay, HttpFault, HttpMatch, HttpRetry, HttpRoute,
+    RouteDestination, StringMatch, VirtualService,
 };
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 
 const SPEC: Keys<'static> =
     Keys::with_skipped(&["hosts", "gateways", "http", "exportTo"], &["tcp", "tls"]);
 const ROUTE: Keys<'static> = Keys {
-    known: &["name", "match", "route", "timeout", "retries"],
+    known: &["name", "match", "route", "timeout", "retries", "fault"],
     skipped: &[
         "headers",
-        "fault",
         "mirror",
         "mirrors",
         "mirrorPercent",
@@ -26,28 +28,38 @@ const ROUTE: Keys<'static> = Keys {
     silent: false,
 };
 const MATCH: Keys<'static> = Keys {
-    known: &["name", "uri", "port"],
-    skipped: &["statPrefix"],
-    unsupported: &[
-        "scheme",
+    known: &[
+        "name",
+        "uri",
         "method",
         "authority",
         "headers",
-        "queryParams",
-        "ignoreUriCase",
         "withoutHeaders",
+        "ignoreUriCase",
+        "port",
+    ],
+    skipped: &["statPrefix"],
+    unsupported: &[
+        "scheme",
+        "queryParams",
         "sourceLabels",
         "sourceNamespace",
         "gateways",
     ],
     silent: false,
 };
-const URI: Keys<'static> = Keys {
-    known: &["prefix"],
-    skipped: &[],
-    unsupported: &["exact", "regex"],
+const STRING_MATCH: Keys<'static> = Keys::only(&["exact", "prefix", "regex"]);
+const FAULT: Keys<'static> = Keys::only(&["delay", "abort"]);
+const DELAY: Keys<'static> =
+    Keys::only(&["fixedDelay", "exponentialDelay", "percentage", "percent"]);
+const ABORT: Keys<'static> = Keys {
+    known: &["httpStatus", "percentage"],
+    // Istio ignores the deprecated abort `percent` (TranslateFault reads `percentage` only).
+    skipped: &["percent"],
+    unsupported: &["grpcStatus", "http2Error"],
     silent: false,
 };
+const PERCENT: Keys<'static> = Keys::only(&["value"]);
 const DESTINATION_WEIGHT: Keys<'static> =
     Keys::with_skipped(&["destination", "weight"], &["headers"]);
 const DESTINATION: Keys<'static> = Keys::only(&["host", "subset", "port"]);
@@ -108,6 +120,9 @@ fn decode_route(cx: &mut Cx, node: &Node, path: &str) -> Result<HttpRoute, Fault
     if let Some((n, p)) = obj.get("retries") {
         route.retries = Some(decode_retry(cx, n, &p)?);
     }
+    if let Some((n, p)) = obj.get("fault") {
+        route.fault = Some(decode_fault(cx, n, &p)?);
+    }
     Ok(route)
 }
 
@@ -116,13 +131,116 @@ fn decode_match(cx: &mut Cx, node: &Node, path: &str) -> Result<HttpMatch, Fault
     let mut m = HttpMatch {
         name: obj.opt("name", string)?,
         port: obj.opt("port", u32_)?,
+        ignore_uri_case: obj.opt("ignoreUriCase", boolean)?.unwrap_or(false),
         ..HttpMatch::default()
     };
-    if let Some((n, p)) = obj.get("uri") {
-        let uri = Obj::open(cx, n, &p, &URI)?;
-        m.uri_prefix = uri.opt("prefix", string)?;
+    for (key, slot) in [
+        ("uri", &mut m.uri),
+        ("method", &mut m.method),
+        ("authority", &mut m.authority),
+    ] {
+        if let Some((n, p)) = obj.get(key) {
+            *slot = Some(decode_string_match(cx, n, &p)?);
+        }
+    }
+    if let Some((n, p)) = obj.get("headers") {
+        m.headers = decode_header_matches(cx, n, &p)?;
+    }
+    if let Some((n, p)) = obj.get("withoutHeaders") {
+        m.without_headers = decode_header_matches(cx, n, &p)?;
     }
     Ok(m)
+}
+
+/// A `StringMatch`: at most one of `exact`, `prefix`, `regex` (a proto oneof).
+fn decode_string_match(cx: &mut Cx, node: &Node, path: &str) -> Result<StringMatch, Fault> {
+    let obj = Obj::open(cx, node, path, &STRING_MATCH)?;
+    let mut found = Vec::new();
+    for (key, make) in [
+        ("exact", StringMatch::Exact as fn(String) -> StringMatch),
+        ("prefix", StringMatch::Prefix),
+        ("regex", StringMatch::Regex),
+    ] {
+        if let Some(v) = obj.opt(key, string)? {
+            found.push((key, make(v)));
+        }
+    }
+    match found.len() {
+        0 => Ok(StringMatch::Any),
+        1 => Ok(found.remove(0).1),
+        _ => Err(Fault::new(
+            join(path, found[1].0),
+            cx.positions
+                .get(&join(path, found[1].0))
+                .copied()
+                .unwrap_or(obj.pos),
+            Problem::Invalid {
+                message: "only one of exact, prefix or regex may be set".to_string(),
+            },
+        )),
+    }
+}
+
+/// `headers` / `withoutHeaders`: header name -> `StringMatch`.
+fn decode_header_matches(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+) -> Result<BTreeMap<String, StringMatch>, Fault> {
+    let Value::Map(entries) = &node.value else {
+        return Err(wrong(node, path, "a mapping"));
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in entries {
+        let p = join(path, &k.key_text());
+        cx.positions.insert(p.clone(), k.pos);
+        let m = match v.value {
+            Value::Null => StringMatch::Any,
+            _ => decode_string_match(cx, v, &p)?,
+        };
+        out.insert(k.key_text(), m);
+    }
+    Ok(out)
+}
+
+fn decode_fault(cx: &mut Cx, node: &Node, path: &str) -> Result<HttpFault, Fault> {
+    let obj = Obj::open(cx, node, path, &FAULT)?;
+    let mut fault = HttpFault::default();
+    if let Some((n, p)) = obj.get("delay") {
+        let d = Obj::open(cx, n, &p, &DELAY)?;
+        fault.delay = Some(FaultDelay {
+            fixed_delay: d.opt("fixedDelay", duration)?,
+            exponential_delay: d.opt("exponentialDelay", duration)?,
+            percentage: decode_percentage(cx, &d)?,
+            percent: d.opt("percent", i32_)?,
+        });
+    }
+    if let Some((n, p)) = obj.get("abort") {
+        let a = Obj::open(cx, n, &p, &ABORT)?;
+        fault.abort = Some(FaultAbort {
+            http_status: a.opt("httpStatus", i32_)?,
+            percentage: decode_percentage(cx, &a)?,
+        });
+    }
+    Ok(fault)
+}
+
+/// `percentage.value` of `obj`, if given.
+fn decode_percentage(cx: &mut Cx, obj: &Obj<'_>) -> Result<Option<f64>, Fault> {
+    let Some((n, p)) = obj.get("percentage") else {
+        return Ok(None);
+    };
+    let pct = Obj::open(cx, n, &p, &PERCENT)?;
+    pct.opt("value", number)
+}
+
+/// A number (integer or float).
+fn number(node: &Node, path: &str) -> Result<f64, Fault> {
+    match node.value {
+        Value::Int(i) => Ok(i as f64),
+        Value::Float(f) => Ok(f),
+        _ => Err(wrong(node, path, "a number")),
+    }
 }
 
 fn decode_destination_weight(

@@ -8,6 +8,7 @@
 //! max connection duration and the circuit breakers (max connections, max
 //! pending requests, max requests, max retries; Istio's 2^32 - 1 where unset
 //! or 0); `trafficPolicy.retryBudget` (Istio >= 1.27) sets the retry budget.
+//! Load balancing and outlier detection are in [`super::lb`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -39,7 +40,7 @@ fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshCon
     let tcp = pool.and_then(|p| p.tcp.as_ref());
     let mut settings = pool_settings(pool);
     settings.retry_budget = dr.and_then(|dr| retry_budget(dr, version));
-    Cluster {
+    let cluster = Cluster {
         name: e.cluster_name(),
         discovery: discovery(e),
         connect_timeout: tcp
@@ -51,7 +52,9 @@ fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshCon
             refresh_rate: mesh.dns_refresh_rate,
             jitter: mesh.dns_jitter,
         },
-    }
+        ..Cluster::default()
+    };
+    super::lb::apply(cluster, dr, e.number, version)
 }
 
 /// The upstream port of an endpoint: its named port, else the service port's

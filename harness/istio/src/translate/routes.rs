@@ -13,9 +13,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use meshsim_sidecar::config::{Route, VirtualHost};
+use meshsim_sidecar::route::ClusterWeight;
 
 use super::registry::{Registry, cluster_name};
-use crate::model::{HttpRoute, Resources, VirtualService};
+use super::route_match;
+use crate::model::{Destination, HttpRoute, Resources, VirtualService};
 use crate::retry;
 use crate::version::{IstioVersion, MeshConfig};
 
@@ -37,6 +39,7 @@ pub(crate) fn build(
             cluster: e.cluster_name(),
             timeout: None,
             retry_policy: retry::route_retry_policy(None, version, mesh),
+            ..Route::default()
         };
         index.insert((e.host.to_string(), e.number), hosts.len());
         hosts.push(virtual_host(e.host, e.number, vec![route]));
@@ -127,48 +130,78 @@ fn route_name(route: Option<&str>, matched: Option<&str>) -> String {
     }
 }
 
-/// The Envoy routes of `vs` on listener port `port`.
+/// The Envoy routes of `vs` on listener port `port`: one per match entry
+/// (entries are alternatives), in order, each carrying the HTTPRoute's
+/// destinations, timeout, retry policy and fault.
 fn build_routes(cx: &Cx<'_, '_>, vs: &VirtualService, port: u16) -> Vec<Route> {
     let mut out = Vec::new();
     for http in &vs.http {
-        let Some(cluster) = destination_cluster(cx, http, port) else {
+        let Some((cluster, weighted_clusters)) = destinations(cx, http, port) else {
             continue;
         };
-        let retry_policy = retry::route_retry_policy(http.retries.as_ref(), cx.version, cx.mesh);
-        let timeout = http.timeout.filter(|t| *t > Duration::ZERO);
-        let make = |name: String, prefix: &str| Route {
-            name,
-            prefix: prefix.to_string(),
-            cluster: cluster.clone(),
-            timeout,
-            retry_policy: retry_policy.clone(),
+        let base = Route {
+            cluster,
+            weighted_clusters,
+            timeout: http.timeout.filter(|t| *t > Duration::ZERO),
+            retry_policy: retry::route_retry_policy(http.retries.as_ref(), cx.version, cx.mesh),
+            fault: http.fault.as_ref().and_then(route_match::fault),
+            ..Route::default()
         };
-        if http.matches.is_empty() {
-            out.push(make(route_name(http.name.as_deref(), None), "/"));
-        }
-        for m in http
-            .matches
-            .iter()
-            .filter(|m| m.port.is_none_or(|p| p == u32::from(port)))
-        {
-            let name = route_name(http.name.as_deref(), m.name.as_deref());
-            out.push(make(name, m.uri_prefix.as_deref().unwrap_or("/")));
+        let matches: Vec<_> = match http.matches.is_empty() {
+            true => vec![None],
+            false => http
+                .matches
+                .iter()
+                .filter(|m| m.port.is_none_or(|p| p == u32::from(port)))
+                .map(Some)
+                .collect(),
+        };
+        for m in matches {
+            let Some((prefix, matcher)) = route_match::route_match(m) else {
+                continue;
+            };
+            out.push(Route {
+                name: route_name(http.name.as_deref(), m.and_then(|m| m.name.as_deref())),
+                prefix,
+                matcher,
+                ..base.clone()
+            });
         }
     }
     out
 }
 
-/// Istio's `GetDestinationCluster` for one destination: the destination's
-/// port, else the service's only port, else the listener port.
-///
-/// Weighted splits are not modelled: the first destination Istio would keep
-/// (weight > 0, or the only one) takes all traffic.
-fn destination_cluster(cx: &Cx<'_, '_>, http: &HttpRoute, listener_port: u16) -> Option<String> {
-    let kept = http
+/// Where an HTTPRoute sends traffic: a single destination is the route's
+/// cluster (its weight is ignored); several become Envoy weighted clusters,
+/// weight-0 destinations dropped (pilot `applyHTTPRouteDestination`). The
+/// plain `cluster` is then the first kept one (unused while weighted).
+fn destinations(
+    cx: &Cx<'_, '_>,
+    http: &HttpRoute,
+    listener_port: u16,
+) -> Option<(String, Vec<ClusterWeight>)> {
+    if let [only] = http.route.as_slice() {
+        return Some((
+            destination_cluster(cx, &only.destination, listener_port),
+            vec![],
+        ));
+    }
+    let weighted: Vec<ClusterWeight> = http
         .route
         .iter()
-        .find(|rd| rd.weight > 0 || http.route.len() == 1);
-    let d = &kept.or(http.route.first())?.destination;
+        .filter(|rd| rd.weight > 0)
+        .map(|rd| ClusterWeight {
+            name: destination_cluster(cx, &rd.destination, listener_port),
+            weight: rd.weight.unsigned_abs(),
+        })
+        .collect();
+    let first = weighted.first()?.name.clone();
+    Some((first, weighted))
+}
+
+/// Istio's `GetDestinationCluster` for one destination: the destination's
+/// port, else the service's only port, else the listener port.
+fn destination_cluster(cx: &Cx<'_, '_>, d: &Destination, listener_port: u16) -> String {
     let port = match d.port.and_then(|p| u16::try_from(p).ok()) {
         Some(p) => p,
         None => match cx.registry.ports_of(&d.host).as_slice() {
@@ -176,5 +209,5 @@ fn destination_cluster(cx: &Cx<'_, '_>, http: &HttpRoute, listener_port: u16) ->
             _ => listener_port,
         },
     };
-    Some(cluster_name(port, d.subset.as_deref(), &d.host))
+    cluster_name(port, d.subset.as_deref(), &d.host)
 }

@@ -2,7 +2,7 @@
 
 use super::{Check, names};
 use crate::error::{IstioError, Problem};
-use crate::model::{HttpRetry, HttpRoute, VirtualService};
+use crate::model::{HttpFault, HttpMatch, HttpRetry, HttpRoute, StringMatch, VirtualService};
 use crate::retry;
 
 /// Every error of one VirtualService.
@@ -58,16 +58,10 @@ fn hosts(c: &mut Check<'_>, vs: &VirtualService) {
 
 fn http_route(c: &mut Check<'_>, route: &HttpRoute, path: &str) {
     for (j, m) in route.matches.iter().enumerate() {
-        let mp = format!("{path}.match[{j}]");
-        if m.uri_prefix.as_deref() == Some("") {
-            c.fail(
-                &format!("{mp}.uri.prefix"),
-                "\"uri\": prefix string match should not be empty",
-            );
-        }
-        if let Some(port) = m.port {
-            c.check(&format!("{mp}.port"), names::port(port));
-        }
+        http_match(c, m, &format!("{path}.match[{j}]"));
+    }
+    if let Some(fault) = &route.fault {
+        http_fault(c, fault, &format!("{path}.fault"));
     }
     if route.route.is_empty() {
         c.fail(path, "HTTP route, redirect or direct_response is required");
@@ -77,6 +71,115 @@ fn http_route(c: &mut Check<'_>, route: &HttpRoute, path: &str) {
         http_retry(c, retries, &format!("{path}.retries"));
     }
     c.duration(&format!("{path}.timeout"), route.timeout);
+}
+
+/// Istio's `validateHTTPRouteMatchRequest` for one match entry.
+fn http_match(c: &mut Check<'_>, m: &HttpMatch, mp: &str) {
+    if let Some(StringMatch::Prefix(p)) = &m.uri
+        && p.is_empty()
+    {
+        c.fail(
+            &format!("{mp}.uri.prefix"),
+            "\"uri\": prefix string match should not be empty",
+        );
+    }
+    let fields = [
+        ("uri", &m.uri),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ];
+    for (field, sm) in fields {
+        if let Some(sm) = sm {
+            string_match_regex(c, sm, field, &format!("{mp}.{field}.regex"));
+        }
+    }
+    // Istio checks `headers` only; meshsim checks `withoutHeaders` too, since
+    // Envoy would reject the regex when the route is pushed.
+    for (field, map) in [
+        ("headers", &m.headers),
+        ("withoutHeaders", &m.without_headers),
+    ] {
+        for (name, sm) in map {
+            let hp = format!("{mp}.{field}.{name}");
+            if name.is_empty() {
+                c.fail(&hp, "header name cannot be empty");
+            }
+            string_match_regex(c, sm, field, &format!("{hp}.regex"));
+        }
+    }
+    if let Some(port) = m.port {
+        c.check(&format!("{mp}.port"), names::port(port));
+    }
+}
+
+/// Istio's `validateStringMatchRegexp` (RE2 syntax, at most 1024 bytes).
+fn string_match_regex(c: &mut Check<'_>, sm: &StringMatch, field: &str, path: &str) {
+    let StringMatch::Regex(re) = sm else {
+        return;
+    };
+    if re.is_empty() {
+        c.fail(
+            path,
+            format!("{field:?}: regex string match should not be empty"),
+        );
+    } else if re.len() > 1024 {
+        c.fail(
+            path,
+            format!("{field:?}: regex is too large, max length allowed is 1024"),
+        );
+    } else if let Err(e) = regex::Regex::new(re) {
+        c.fail(
+            path,
+            format!("{field:?}: {e}; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)"),
+        );
+    }
+}
+
+/// Istio's `validateHTTPFaultInjection`.
+fn http_fault(c: &mut Check<'_>, f: &HttpFault, path: &str) {
+    if f.delay.is_none() && f.abort.is_none() {
+        c.fail(
+            path,
+            "HTTP fault injection must have an abort and/or a delay",
+        );
+    }
+    if let Some(a) = &f.abort {
+        percentage(c, a.percentage, &format!("{path}.abort.percentage.value"));
+        if let Some(status) = a.http_status.filter(|s| !(200..=599).contains(s)) {
+            c.fail(
+                &format!("{path}.abort.httpStatus"),
+                format!("HTTP status {status} is not in range 200-599"),
+            );
+        }
+    }
+    if let Some(d) = &f.delay {
+        percentage(c, d.percentage, &format!("{path}.delay.percentage.value"));
+        if let Some(p) = d.percent.filter(|p| !(0..=100).contains(p)) {
+            c.fail(
+                &format!("{path}.delay.percent"),
+                format!("percentage {p} is not in range 0..100"),
+            );
+        }
+        c.duration(&format!("{path}.delay.fixedDelay"), d.fixed_delay);
+        if d.exponential_delay.is_some() {
+            c.fail(
+                &format!("{path}.delay.exponentialDelay"),
+                "exponentialDelay not supported yet",
+            );
+        }
+    }
+}
+
+/// Istio's `validatePercentage`.
+fn percentage(c: &mut Check<'_>, value: Option<f64>, path: &str) {
+    if let Some(v) = value
+        && (!(0.0..=100.0).contains(&v) || (v > 0.0 && v < 0.0001))
+    {
+        c.fail(
+            path,
+            format!("percentage {v} is neither 0.0, nor in range [0.0001, 100.0]"),
+        );
+    }
 }
 
 fn destinations(c: &mut Check<'_>, route: &HttpRoute, path: &str) {

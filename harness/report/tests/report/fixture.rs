@@ -66,6 +66,7 @@ fn none() -> MitigationResult {
             bucket(600.0, 15_000, 0),
         ],
         served_by: vec![host("52.1.1.10:443", 20_000), host("52.1.1.11:443", 23_766)],
+        calls: Vec::new(),
         expectations: vec![expect(
             "error_rate > 1%",
             "2.74%",
@@ -99,6 +100,7 @@ fn retries() -> MitigationResult {
             bucket(600.0, 15_000, 0),
         ],
         served_by: vec![host("52.1.1.11:443", 30_000), host("52.1.1.12:443", 14_991)],
+        calls: Vec::new(),
         expectations: vec![
             expect(
                 "error_rate < 0.01%",

@@ -259,9 +259,8 @@ mod tests {
         let config = crate::config::Cluster {
             name: "c".into(),
             discovery,
-            connect_timeout: Duration::from_secs(10),
-            pool: crate::config::PoolSettings::default(),
             dns: istio(),
+            ..crate::config::Cluster::default()
         };
         ClusterState::new(config, env)
     }

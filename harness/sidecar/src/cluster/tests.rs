@@ -5,7 +5,7 @@ use meshsim_core::SimRng;
 use meshsim_net::{Net, SimConfig};
 
 use super::*;
-use crate::config::{DnsRefresh, PoolSettings, RetryOn};
+use crate::config::RetryOn;
 
 fn env() -> Arc<Env> {
     let net = Net::sim(SimConfig::default());
@@ -16,9 +16,8 @@ fn cluster(discovery: Discovery) -> Cluster {
     Cluster {
         name: "c".into(),
         discovery,
-        connect_timeout: Duration::from_secs(10),
-        pool: PoolSettings::default(),
-        dns: DnsRefresh::default(),
+        lb_policy: crate::config::LbPolicy::RoundRobin,
+        ..Cluster::default()
     }
 }
 

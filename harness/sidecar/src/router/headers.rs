@@ -7,8 +7,6 @@ use http::header::{HOST, HeaderMap, HeaderName, HeaderValue, SERVER};
 use http_body_util::Full;
 use hyper::{Request, Version};
 
-use crate::config::SidecarConfig;
-
 /// Hop-by-hop headers Envoy does not forward.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -52,12 +50,12 @@ pub(super) fn authority(parts: &http::request::Parts) -> &str {
         .unwrap_or("")
 }
 
-/// The request of attempt number `attempt` (1-based).
+/// The request of one attempt; `attempt_count` is the 1-based attempt number
+/// when `x-envoy-attempt-count` is to be sent.
 pub(super) fn upstream_request(
     parts: &http::request::Parts,
     body: &Bytes,
-    attempt: u32,
-    config: &SidecarConfig,
+    attempt_count: Option<u32>,
 ) -> Request<Full<Bytes>> {
     let mut req = Request::new(Full::new(body.clone()));
     *req.method_mut() = parts.method.clone();
@@ -66,7 +64,7 @@ pub(super) fn upstream_request(
     let mut headers = parts.headers.clone();
     strip(&mut headers, HOP_BY_HOP);
     strip(&mut headers, ENVOY_RETRY_HEADERS);
-    if config.include_request_attempt_count {
+    if let Some(attempt) = attempt_count {
         headers.insert(
             HeaderName::from_static("x-envoy-attempt-count"),
             HeaderValue::from(attempt),
@@ -76,11 +74,16 @@ pub(super) fn upstream_request(
     req
 }
 
-/// Response headers as the application sees them: hop-by-hop removed,
-/// `server: envoy`, `x-envoy-upstream-service-time` in ms.
-pub(super) fn prepare_response(headers: &mut HeaderMap, service_time: Duration) {
+/// Response headers as the downstream sees them: hop-by-hop removed,
+/// `server` overwritten (`envoy` outbound, `istio-envoy` inbound),
+/// `x-envoy-upstream-service-time` in ms.
+pub(super) fn prepare_response(
+    headers: &mut HeaderMap,
+    service_time: Duration,
+    server: &'static str,
+) {
     strip(headers, HOP_BY_HOP);
-    headers.insert(SERVER, HeaderValue::from_static("envoy"));
+    headers.insert(SERVER, HeaderValue::from_static(server));
     let ms = u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX);
     headers.insert(
         HeaderName::from_static("x-envoy-upstream-service-time"),
@@ -115,7 +118,7 @@ mod tests {
             ("x-envoy-attempt-count", "9"),
             ("connection", "keep-alive"),
         ]);
-        let req = upstream_request(&p, &Bytes::new(), 2, &SidecarConfig::default());
+        let req = upstream_request(&p, &Bytes::new(), Some(2));
         let h = req.headers();
         assert_eq!(h["x-envoy-attempt-count"], "2");
         assert_eq!(h["x-request-id"], "7");
@@ -126,11 +129,7 @@ mod tests {
 
     #[test]
     fn attempt_count_is_omitted_when_not_configured() {
-        let config = SidecarConfig {
-            include_request_attempt_count: false,
-            ..SidecarConfig::default()
-        };
-        let req = upstream_request(&parts(&[]), &Bytes::new(), 1, &config);
+        let req = upstream_request(&parts(&[]), &Bytes::new(), None);
         assert!(!req.headers().contains_key("x-envoy-attempt-count"));
     }
 
@@ -138,7 +137,7 @@ mod tests {
     fn responses_get_server_envoy_overwritten_and_service_time_in_ms() {
         let mut h = HeaderMap::new();
         h.insert(SERVER, HeaderValue::from_static("nginx"));
-        prepare_response(&mut h, Duration::from_micros(12_700));
+        prepare_response(&mut h, Duration::from_micros(12_700), "envoy");
         assert_eq!(h["server"], "envoy");
         assert_eq!(h["x-envoy-upstream-service-time"], "12");
     }

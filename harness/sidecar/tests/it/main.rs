@@ -4,9 +4,12 @@
 mod circuit;
 mod dns;
 mod http;
+mod inbound;
+mod lb;
 mod pending;
 mod pool;
 mod retries;
 mod retry_on;
+mod routing;
 mod support;
 mod tcp;

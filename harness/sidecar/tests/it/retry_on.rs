@@ -46,7 +46,7 @@ async fn retries_carry_attempt_count_1_2_3_and_retry_headers_never_reach_the_ups
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let mut conn = w.dial(UP).await;
-    let r = conn.send("GET", HOST, 1, &extra, b"").await.unwrap();
+    let r = conn.send_with("GET", HOST, 1, &extra, b"").await.unwrap();
     assert_eq!(r.status, 503);
     let seen = up.requests();
     let counts: Vec<_> = seen
@@ -74,7 +74,7 @@ async fn a_request_body_over_the_retry_buffer_limit_is_not_retried() {
     let r = w
         .dial(UP)
         .await
-        .send("POST", HOST, 1, "", &[b'x'; 17])
+        .send_with("POST", HOST, 1, "", &[b'x'; 17])
         .await
         .unwrap();
     assert_eq!(r.status, 503);
@@ -89,7 +89,7 @@ async fn a_request_body_over_the_retry_buffer_limit_is_not_retried() {
     let r = w
         .dial(UP)
         .await
-        .send("POST", HOST, 2, "", &[b'x'; 16])
+        .send_with("POST", HOST, 2, "", &[b'x'; 16])
         .await
         .unwrap();
     assert_eq!(r.status, 503);
@@ -146,7 +146,7 @@ async fn request_retriable_header_names_make_a_response_header_retriable() {
     let r = w
         .dial(UP)
         .await
-        .send("GET", HOST, 2, extra, b"")
+        .send_with("GET", HOST, 2, extra, b"")
         .await
         .unwrap();
     assert_eq!(r.status, 200);

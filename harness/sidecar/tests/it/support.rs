@@ -8,8 +8,8 @@ use std::time::Duration;
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::{Capture, Net, NetStream, SimConfig, Stack};
 use meshsim_sidecar::{
-    Cluster, DnsRefresh, PoolSettings, RetryOn, RetryPolicy, Route, ScriptedResolver,
-    SidecarConfig, SidecarDeps, SidecarHandle, VirtualHost, spawn_with_resolver,
+    Cluster, LbPolicy, RetryOn, RetryPolicy, Route, ScriptedResolver, SidecarConfig, SidecarDeps,
+    SidecarHandle, VirtualHost, spawn_with_resolver,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -137,6 +137,14 @@ impl AppConn {
             .expect("a complete response")
     }
 
+    /// Sends `head` (request line and headers, each ending in CRLF, no body)
+    /// plus `x-request-id: id`, and reads one response.
+    pub(crate) async fn send(&mut self, head: &str, id: u64) -> Resp {
+        let req = format!("{head}x-request-id: {id}\r\n\r\n");
+        self.stream.write_all(req.as_bytes()).await.unwrap();
+        self.read_response().await.expect("a complete response")
+    }
+
     /// Sends a GET and reads one response; `None` when the connection broke first.
     pub(crate) async fn try_get(&mut self, host: &str, path: &str, id: u64) -> Option<Resp> {
         let req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nx-request-id: {id}\r\n\r\n");
@@ -145,8 +153,9 @@ impl AppConn {
     }
 
     /// Sends `method /` with `extra` header lines (each ending in `\r\n`)
-    /// and `body`, and reads one response.
-    pub(crate) async fn send(
+    /// and `body`, and reads one response; `None` when the connection broke
+    /// first.
+    pub(crate) async fn send_with(
         &mut self,
         method: &str,
         host: &str,
@@ -456,12 +465,13 @@ pub(crate) fn istio_default_policy() -> RetryPolicy {
 }
 
 pub(crate) fn cluster(name: &str, discovery: meshsim_sidecar::Discovery) -> Cluster {
+    // Round robin (Istio < 1.14's default): these fixtures predate the
+    // least-request default and their tests expect hosts in turn.
     Cluster {
         name: name.into(),
         discovery,
-        connect_timeout: Duration::from_secs(10),
-        pool: PoolSettings::default(),
-        dns: DnsRefresh::default(),
+        lb_policy: LbPolicy::RoundRobin,
+        ..Cluster::default()
     }
 }
 
@@ -478,6 +488,7 @@ pub(crate) fn routed(
         cluster: cluster.name.clone(),
         timeout,
         retry_policy: retry,
+        ..Route::default()
     };
     let vh = VirtualHost {
         name: format!("{host}:80"),

@@ -1,0 +1,169 @@
+//! Kubernetes Services as pilot sees them: each becomes a mesh-internal
+//! service whose endpoints (the ready pods) arrive over EDS, with the port
+//! protocol taken from `appProtocol` or the port name (fact sheet §7.1).
+
+use std::net::IpAddr;
+
+use crate::model::{MeshLocation, Protocol, Resolution, ResourceMeta, ServiceEntry, ServicePort};
+
+/// The cluster domain of service host names.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// A Kubernetes `Service` of type ClusterIP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeService {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `spec.clusterIP`: the service VIP.
+    pub cluster_ip: IpAddr,
+    /// `spec.ports`.
+    pub ports: Vec<KubeServicePort>,
+}
+
+/// One `spec.ports[]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeServicePort {
+    /// `name`: Istio reads the protocol from its prefix (`http`, `http-web`,
+    /// `grpc-web`...).
+    pub name: String,
+    /// `port`: the VIP's port.
+    pub port: u16,
+    /// `targetPort`: the pods' port.
+    pub target_port: u16,
+    /// `appProtocol`: wins over the name.
+    pub app_protocol: Option<String>,
+}
+
+impl KubeService {
+    /// `name.namespace.svc.cluster.local`.
+    pub fn fqdn(&self) -> String {
+        format!("{}.{}.svc.{CLUSTER_DOMAIN}", self.name, self.namespace)
+    }
+
+    /// The names a client in the service's own namespace may use in `Host`,
+    /// the way pilot lists a virtual host's domains: the FQDN, `name.ns.svc`,
+    /// `name.ns`, `name`, and the VIP.
+    pub fn domains(&self) -> Vec<String> {
+        let (n, ns) = (&self.name, &self.namespace);
+        vec![
+            self.fqdn(),
+            format!("{n}.{ns}.svc"),
+            format!("{n}.{ns}"),
+            n.clone(),
+            self.cluster_ip.to_string(),
+        ]
+    }
+
+    /// Istio's internal model of this service: a `MESH_INTERNAL` entry with
+    /// the VIP as its address, ports with the converted protocol, and no
+    /// endpoints (they come over EDS).
+    pub fn to_service_entry(&self) -> ServiceEntry {
+        ServiceEntry {
+            meta: ResourceMeta {
+                name: self.name.clone(),
+                namespace: Some(self.namespace.clone()),
+                ..ResourceMeta::default()
+            },
+            hosts: vec![self.fqdn()],
+            addresses: vec![self.cluster_ip.to_string()],
+            ports: self
+                .ports
+                .iter()
+                .map(|p| ServicePort {
+                    number: u32::from(p.port),
+                    name: p.name.clone(),
+                    protocol: port_protocol(&p.name, p.app_protocol.as_deref()),
+                    target_port: Some(u32::from(p.target_port)),
+                })
+                .collect(),
+            location: MeshLocation::Internal,
+            resolution: Resolution::Static,
+            from_kubernetes: true,
+            ..ServiceEntry::default()
+        }
+    }
+}
+
+/// Istio's protocol of a Kubernetes Service port (`ConvertProtocol`):
+/// `appProtocol` wins (with `kubernetes.io/h2c` -> HTTP2, `kubernetes.io/ws`
+/// -> HTTP, `kubernetes.io/wss` -> HTTPS), else the port name up to its first
+/// `-` (`grpc-web` whole), case-insensitively. `None`: unknown, so sniffed.
+pub fn port_protocol(name: &str, app_protocol: Option<&str>) -> Option<Protocol> {
+    if let Some(ap) = app_protocol {
+        let special = match ap {
+            "kubernetes.io/h2c" => Some(Protocol::Http2),
+            "kubernetes.io/ws" => Some(Protocol::Http),
+            "kubernetes.io/wss" => Some(Protocol::Https),
+            _ => None,
+        };
+        if let Some(p) = special.or_else(|| Protocol::parse(ap)) {
+            return Some(p);
+        }
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "grpc-web" || lower.starts_with("grpc-web-") {
+        return Some(Protocol::GrpcWeb);
+    }
+    let prefix = lower.split('-').next().unwrap_or("");
+    Protocol::parse(prefix).filter(|p| *p != Protocol::HttpProxy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fact sheet §7.1: `appProtocol` wins over the name; names are read up to
+    /// the first `-`, case-insensitively; `grpc-web` is checked before
+    /// splitting; an unknown prefix leaves the port to sniffing.
+    #[test]
+    fn port_protocol_follows_istio_naming_rules() {
+        assert_eq!(port_protocol("http", None), Some(Protocol::Http));
+        assert_eq!(port_protocol("HTTP-web", None), Some(Protocol::Http));
+        assert_eq!(port_protocol("http2-api", None), Some(Protocol::Http2));
+        assert_eq!(port_protocol("grpc-web", None), Some(Protocol::GrpcWeb));
+        assert_eq!(port_protocol("grpc-web-x", None), Some(Protocol::GrpcWeb));
+        assert_eq!(port_protocol("grpc-x", None), Some(Protocol::Grpc));
+        assert_eq!(port_protocol("tcp-db", None), Some(Protocol::Tcp));
+        assert_eq!(port_protocol("web", None), None);
+        assert_eq!(port_protocol("", None), None);
+        assert_eq!(port_protocol("tcp", Some("http")), Some(Protocol::Http));
+        assert_eq!(
+            port_protocol("web", Some("kubernetes.io/h2c")),
+            Some(Protocol::Http2)
+        );
+        assert_eq!(port_protocol("http", Some("bogus")), Some(Protocol::Http));
+    }
+
+    #[test]
+    fn a_service_becomes_an_internal_entry_named_by_its_fqdn_with_the_vip() {
+        let svc = KubeService {
+            name: "b".into(),
+            namespace: "shop".into(),
+            cluster_ip: "10.96.0.11".parse().unwrap(),
+            ports: vec![KubeServicePort {
+                name: "http-api".into(),
+                port: 80,
+                target_port: 8080,
+                app_protocol: None,
+            }],
+        };
+        let se = svc.to_service_entry();
+        assert_eq!(se.hosts, vec!["b.shop.svc.cluster.local"]);
+        assert_eq!(se.addresses, vec!["10.96.0.11"]);
+        assert_eq!(se.ports[0].protocol, Some(Protocol::Http));
+        assert_eq!(se.ports[0].target_port, Some(8080));
+        assert!(se.from_kubernetes);
+        assert_eq!(
+            svc.domains(),
+            vec![
+                "b.shop.svc.cluster.local",
+                "b.shop.svc",
+                "b.shop",
+                "b",
+                "10.96.0.11"
+            ]
+        );
+    }
+}
