@@ -159,7 +159,7 @@ impl Mesh {
             return;
         };
         for pod in &self.pods.lock().await[si] {
-            let _ = pod.server.set_override(None, o.clone());
+            let _ = pod.server.set_override(None, o);
         }
         if let Some(w) = window {
             let me = self.clone();
@@ -174,8 +174,7 @@ impl Mesh {
 
     /// Stops every pod and pending task.
     pub(crate) async fn shutdown(self: Arc<Self>) {
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut tasks = tasks;
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         tasks.shutdown().await;
         let pods = std::mem::take(&mut *self.pods.lock().await);
         for pod in pods.into_iter().flatten() {
