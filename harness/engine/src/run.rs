@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meshsim_app::{AppConfig, AppDeps};
+use meshsim_app::{AppConfig, AppDeps, RecordSink, RequestIds};
 use meshsim_core::{Collector, MitigationResult, RunMode, RunResult, SimRng, TimelineMark};
 use meshsim_net::{Net, SimConfig};
 use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{Mitigation, Scenario};
-use crate::world::World;
+use crate::world::{RunDeps, World};
 
 /// Layout version of [`RunResult`] (see `reports/schema/`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -155,6 +155,17 @@ pub fn run_mitigation(
     })
 }
 
+/// A sink that numbers a pod's calls after the calls of the pods before it.
+fn offset_sink(collector: Arc<Mutex<Collector>>, first_call: usize) -> RecordSink {
+    RecordSink::new(move |mut r| {
+        r.call += first_call;
+        collector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&r);
+    })
+}
+
 /// Builds the world, plays load and timeline together, collects, tears down.
 async fn drive(
     scenario: &Scenario,
@@ -163,9 +174,17 @@ async fn drive(
     seed: u64,
     duration: Duration,
 ) -> Result<MitigationResult, EngineError> {
-    let world = World::build(scenario, mitigation, net, seed).await?;
-    let collector = Arc::new(Mutex::new(Collector::new(scenario.bucket_for(duration))));
+    let labels = scenario.call_labels();
+    let bucket = scenario.bucket_for(duration);
+    let collector = Arc::new(Mutex::new(Collector::with_calls(bucket, labels)));
     let start = Instant::now();
+    let deps = RunDeps {
+        seed,
+        start,
+        sink: RecordSink::collector(collector.clone()),
+    };
+    let world = World::build(scenario, mitigation, net, deps).await?;
+    let mut first_call = 0;
     let mut apps = tokio::task::JoinSet::new();
     for pod in &scenario.pods {
         let mut profile = pod.profile.clone();
@@ -183,9 +202,14 @@ async fn drive(
             drain_for: DRAIN_FOR,
         };
         let stack = world.app_stack(pod);
-        let sink = collector.clone();
+        let sink = offset_sink(collector.clone(), first_call);
+        first_call += pod.calls.len();
         let name = pod.name.clone();
-        apps.spawn(async move { (name, meshsim_app::drive(config, stack, deps, sink).await) });
+        let ids = RequestIds::new();
+        apps.spawn(async move {
+            let stats = meshsim_app::drive_with(config, stack, deps, ids, sink).await;
+            (name, stats)
+        });
     }
     let timeline = scenario.timeline.iter().filter(|e| e.at < duration);
     for event in timeline {

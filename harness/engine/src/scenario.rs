@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meshsim_app::{CallSpec, ClientProfile};
+use meshsim_core::units::format_duration;
 use meshsim_dns::CachePolicy;
-use meshsim_istio::{IstioVersion, Resources};
+use meshsim_istio::{IstioVersion, KubeService, Resources};
 use meshsim_upstream::{StopMode, UpstreamConfig};
 
 use crate::error::EngineError;
@@ -42,8 +43,13 @@ pub struct Scenario {
     pub dns: DnsSpec,
     /// `world.external`.
     pub external: Vec<ExternalSpec>,
-    /// `world.pods`.
+    /// `world.pods`: the pods that generate load (entry calls).
     pub pods: Vec<PodSpec>,
+    /// `world.services`: the mesh's services and their pods.
+    pub services: Vec<ServiceSpec>,
+    /// `world.control_plane.eds_delay`: how long an endpoint change takes to
+    /// reach the sidecars (default 1 s).
+    pub eds_delay: Duration,
     /// `timeline`, ordered by time (stable for equal times).
     pub timeline: Vec<Event>,
     /// `mitigations`, in file order.
@@ -111,6 +117,71 @@ pub struct PodSpec {
     pub profile: ClientProfile,
     /// The calls it makes.
     pub calls: Vec<CallSpec>,
+}
+
+/// A Kubernetes Service of the mesh and the pods behind it; each pod runs the
+/// service's serving application (and a sidecar when `sidecar`).
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Name, namespace, VIP and ports.
+    pub service: KubeService,
+    /// Pods at the start of the run.
+    pub replicas: u32,
+    /// Whether its pods have sidecars (default true).
+    pub sidecar: bool,
+    /// The client profile of the calls its application makes while serving.
+    pub profile: ClientProfile,
+    /// The application server's keep-alive idle timeout (`None`: never).
+    pub keepalive_timeout: Option<Duration>,
+    /// The application's routes, first prefix match wins.
+    pub routes: Vec<ServeRouteSpec>,
+    /// Index of the service in `world.services`: its pods live in
+    /// `10.<index + 1>.0.0/16`... see [`ServiceSpec::pod_address`].
+    pub index: usize,
+}
+
+impl ServiceSpec {
+    /// Pod `i`'s name: `<service>-<i>`.
+    pub fn pod_name(&self, i: u32) -> String {
+        format!("{}-{i}", self.service.name)
+    }
+
+    /// Pod `i`'s address: `10.<index + 1>.<i / 250>.<i % 250 + 1>`.
+    pub fn pod_address(&self, i: u32) -> IpAddr {
+        let net = u8::try_from(self.index + 1).unwrap_or(u8::MAX);
+        let [_, _, hi, lo] = (i / 250 * 256 + i % 250 + 1).to_be_bytes();
+        IpAddr::from([10, net, hi, lo])
+    }
+}
+
+/// One route of a serving application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeRouteSpec {
+    /// Path prefix (`/` matches all).
+    pub prefix: String,
+    /// Status when every downstream call succeeded (default 200).
+    pub status: u16,
+    /// Response body size.
+    pub body_bytes: usize,
+    /// Time the app spends on a request, besides its calls.
+    pub latency: Duration,
+    /// Requests in service at once (more wait in a queue); `None`: unlimited.
+    pub capacity: Option<usize>,
+    /// Calls made for each request.
+    pub calls: Vec<ServeCallSpec>,
+    /// Calls run in parallel (a fan-out) rather than one after another.
+    pub parallel: bool,
+}
+
+/// A call a serving application makes while serving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeCallSpec {
+    /// `http://host[:port]/path`.
+    pub url: String,
+    /// The method.
+    pub method: http::Method,
+    /// Its call id (index into [`Scenario::call_labels`]).
+    pub call: usize,
 }
 
 /// Client-profile fields set by a pod or a mitigation; `None` keeps the profile's.
@@ -192,6 +263,29 @@ pub enum Action {
         /// Its name.
         name: String,
     },
+    /// `service.scale`: new pods start at once and reach the endpoints after
+    /// the EDS delay; removed pods (the highest-numbered) stop at once and
+    /// leave the endpoints only after the EDS delay.
+    ServiceScale {
+        /// The service.
+        name: String,
+        /// The new replica count.
+        replicas: u32,
+    },
+    /// `app.set`: a service's application changes behaviour, for a window
+    /// (`for`) or until the end.
+    AppSet {
+        /// The service.
+        service: String,
+        /// Every request answered with this status.
+        status: Option<u16>,
+        /// Every request takes this long.
+        latency: Option<Duration>,
+        /// Requests in service at once.
+        capacity: Option<usize>,
+        /// How long the change lasts.
+        window: Option<Duration>,
+    },
 }
 
 impl Action {
@@ -204,6 +298,31 @@ impl Action {
             }
             Action::HostStop { name, how } => format!("host.stop {name} ({how})"),
             Action::HostStart { name } => format!("host.start {name}"),
+            Action::ServiceScale { name, replicas } => {
+                format!("service.scale {name} -> {replicas}")
+            }
+            Action::AppSet {
+                service,
+                status,
+                latency,
+                capacity,
+                window,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(s) = status {
+                    parts.push(format!("status {s}"));
+                }
+                if let Some(l) = latency {
+                    parts.push(format!("latency {}", format_duration(*l)));
+                }
+                if let Some(c) = capacity {
+                    parts.push(format!("capacity {c}"));
+                }
+                if let Some(w) = window {
+                    parts.push(format!("for {}", format_duration(*w)));
+                }
+                format!("app.set {service}: {}", parts.join(", "))
+            }
         }
     }
 }
@@ -268,6 +387,24 @@ impl Scenario {
     /// The mitigation named `name`.
     pub fn mitigation(&self, name: &str) -> Option<&Mitigation> {
         self.mitigations.iter().find(|m| m.name == name)
+    }
+
+    /// `(from, url, entry)` of every call, by call id: the pods' calls first
+    /// (in file order), then the calls services make while serving.
+    pub fn call_labels(&self) -> Vec<(String, String, bool)> {
+        let entry = self.pods.iter().flat_map(|p| {
+            p.calls
+                .iter()
+                .map(|c| (p.name.clone(), c.url.clone(), true))
+        });
+        let hops = self.services.iter().flat_map(|s| {
+            s.routes.iter().flat_map(|r| {
+                r.calls
+                    .iter()
+                    .map(|c| (s.service.name.clone(), c.url.clone(), false))
+            })
+        });
+        entry.chain(hops).collect()
     }
 }
 

@@ -1,14 +1,22 @@
 //! Building one mitigation's world on a network: DNS server, fake upstreams,
-//! sidecars; applying timeline actions to it; tearing it down.
+//! sidecars, the mesh's services ([`mesh`]); applying timeline actions to it;
+//! tearing it down.
+
+mod mesh;
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshsim_app::{BehaviourOverride, RecordSink};
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_dns::{DnsHandle, ZoneSet};
 use meshsim_istio::MeshConfig;
 use meshsim_net::{Capture, Net, Stack};
-use meshsim_sidecar::{SidecarDeps, SidecarHandle};
+use meshsim_sidecar::SidecarDeps;
 use meshsim_upstream::UpstreamHandle;
+use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{Action, Mitigation, PodSpec, Scenario};
@@ -22,7 +30,20 @@ pub(crate) struct World {
     zones: ZoneSet,
     dns: DnsHandle,
     upstreams: Vec<(String, UpstreamHandle)>,
-    sidecars: Vec<SidecarHandle>,
+    /// The services' pods and every sidecar (the entry pods' included).
+    mesh: Arc<mesh::Mesh>,
+}
+
+/// CoreDNS's default TTL for service records (`kubernetes` plugin `ttl 5`).
+const SERVICE_DNS_TTL: Duration = Duration::from_secs(5);
+
+/// What a run lends the world it builds.
+pub(crate) struct RunDeps {
+    pub(crate) seed: u64,
+    /// Time zero of the run.
+    pub(crate) start: Instant,
+    /// Where every application's records go.
+    pub(crate) sink: RecordSink,
 }
 
 impl World {
@@ -32,8 +53,9 @@ impl World {
         scenario: &Scenario,
         mitigation: &Mitigation,
         net: Net,
-        seed: u64,
+        deps: RunDeps,
     ) -> Result<World, EngineError> {
+        let seed = deps.seed;
         let fail = |what: &str, e: std::io::Error| EngineError::World {
             scenario: scenario.name.clone(),
             mitigation: mitigation.name.clone(),
@@ -48,6 +70,15 @@ impl World {
                 zones.set_a(&r.name, r.a.clone(), r.ttl);
             }
         }
+        for s in &scenario.services {
+            let fqdn = s.service.fqdn();
+            zones.add_zone(&fqdn, SERVICE_DNS_TTL);
+            zones.set_a(&fqdn, vec![s.service.cluster_ip], SERVICE_DNS_TTL);
+        }
+        let mut resources = mitigation.istio.clone();
+        resources
+            .kube_services
+            .extend(scenario.services.iter().map(|s| s.service.clone()));
         let dns = meshsim_dns::spawn(zones.clone(), &net.stack(scenario.dns.address), 53)
             .await
             .map_err(|e| fail("dns server", e))?;
@@ -74,7 +105,7 @@ impl World {
         for pod in scenario.pods.iter().filter(|p| p.sidecar) {
             let mesh = MeshConfig::for_version(scenario.istio_version);
             let config = meshsim_istio::translate(
-                &mitigation.istio,
+                &resources,
                 scenario.istio_version,
                 &mesh,
                 vec![dns.addr()],
@@ -88,13 +119,27 @@ impl World {
                 .map_err(|e| fail(&format!("sidecar of pod {}", pod.name), e))?;
             sidecars.push(h);
         }
+        let env = mesh::MeshEnv {
+            net: net.clone(),
+            seed,
+            start: deps.start,
+            dns: dns.addr(),
+            sink: deps.sink,
+            resources,
+            version: scenario.istio_version,
+            mitigation: mitigation.clone(),
+            eds_delay: scenario.eds_delay,
+        };
+        let mesh = mesh::Mesh::start(env, scenario, sidecars)
+            .await
+            .map_err(|e| fail("service pods", e))?;
         Ok(World {
             net,
             proxy_logs,
             zones,
             dns,
             upstreams,
-            sidecars,
+            mesh,
         })
     }
 
@@ -139,14 +184,27 @@ impl World {
                     tracing::warn!(host = %name, error = %e, "host.start failed");
                 }
             }
+            Action::ServiceScale { name, replicas } => self.mesh.scale(name, *replicas).await,
+            Action::AppSet {
+                service,
+                status,
+                latency,
+                capacity,
+                window,
+            } => {
+                let o = BehaviourOverride {
+                    latency: *latency,
+                    status: *status,
+                    capacity: *capacity,
+                };
+                self.mesh.app_set(service, o, *window).await;
+            }
         }
     }
 
     /// Stops every component; every task and socket is gone when it returns.
     pub(crate) async fn shutdown(self) {
-        for s in self.sidecars {
-            s.shutdown().await;
-        }
+        self.mesh.shutdown().await;
         for (_, u) in self.upstreams {
             u.shutdown().await;
         }

@@ -40,7 +40,12 @@ pub fn translate(
     mesh: &MeshConfig,
     dns_servers: Vec<SocketAddr>,
 ) -> SidecarConfig {
-    let registry = registry::Registry::build(res);
+    let kube: Vec<_> = res
+        .kube_services
+        .iter()
+        .map(crate::kube::KubeService::to_service_entry)
+        .collect();
+    let registry = registry::Registry::build(res, &kube);
     let mut http_ports = mesh.http_ports.clone();
     http_ports.extend(
         registry

@@ -559,3 +559,55 @@ fn translation_is_deterministic() {
     let yaml = se("[a.example, b.example]", HTTP80, "") + &vs("[a.example, c.example]", ROUTE_ITEM);
     assert_eq!(config(&yaml), config(&yaml));
 }
+
+/// Fact sheet §3.3: a Kubernetes Service (ClientSideLB) becomes an EDS
+/// cluster `outbound|PORT||name.ns.svc.cluster.local` whose virtual host
+/// answers to every name a client in the namespace may use, and the VIP.
+#[test]
+fn a_kubernetes_service_is_an_eds_cluster_with_its_short_names_and_vip_as_domains() {
+    let mut res = meshsim_istio::Resources::default();
+    res.kube_services.push(meshsim_istio::KubeService {
+        name: "b".into(),
+        namespace: "shop".into(),
+        cluster_ip: "10.96.0.11".parse().unwrap(),
+        ports: vec![meshsim_istio::KubeServicePort {
+            name: "http-api".into(),
+            port: 80,
+            target_port: 8080,
+            app_protocol: None,
+        }],
+    });
+    let v = IstioVersion {
+        major: 1,
+        minor: 24,
+    };
+    let c = meshsim_istio::translate(&res, v, &MeshConfig::for_version(v), vec![]);
+    let cluster = &c.clusters[0];
+    assert_eq!(cluster.name, "outbound|80||b.shop.svc.cluster.local");
+    assert_eq!(
+        cluster.discovery,
+        meshsim_sidecar::Discovery::Eds {
+            service: "outbound|80||b.shop.svc.cluster.local".into()
+        }
+    );
+    let vh = &c.virtual_hosts[0];
+    for d in [
+        "b",
+        "b:80",
+        "b.shop",
+        "b.shop.svc.cluster.local:80",
+        "10.96.0.11",
+        "10.96.0.11:80",
+    ] {
+        assert!(
+            vh.domains.iter().any(|x| x == d),
+            "{d} missing from {:?}",
+            vh.domains
+        );
+    }
+    assert!(c.http_ports.contains(&80));
+    assert!(
+        vh.routes[0].retry_policy.is_some(),
+        "Istio's default outbound policy"
+    );
+}

@@ -14,6 +14,12 @@ pub fn markdown(result: &RunResult) -> String {
     let mut blocks = vec![header(result)];
     blocks.push(timeline(result));
     blocks.push(comparison(result));
+    if overview::has_hops(result) {
+        blocks.push(format!(
+            "## Hops\n\nEach call as its caller saw it: entry calls, then the calls services make while serving.\n\n{}",
+            overview::hops(result).markdown()
+        ));
+    }
     for m in &result.mitigations {
         blocks.push(mitigation(m));
     }

@@ -8,7 +8,7 @@
 use meshsim_core::{ExpectationResult, MitigationResult, RunMode, RunResult};
 
 use crate::figure;
-use crate::grid::{Align, Grid};
+use crate::grid::{Align, Grid, one_line};
 
 /// `sim` or `real`.
 pub(crate) fn mode(mode: RunMode) -> &'static str {
@@ -87,4 +87,45 @@ pub(crate) fn expectation_count(result: &RunResult) -> usize {
         .iter()
         .map(|m| m.expectations.len())
         .sum()
+}
+
+/// Whether the run has hops inside the mesh (calls services make while
+/// serving) worth a per-call breakdown.
+pub(crate) fn has_hops(result: &RunResult) -> bool {
+    result
+        .mitigations
+        .iter()
+        .any(|m| m.calls.iter().any(|c| !c.entry))
+}
+
+/// One row per mitigation and call: who called what, errors, retry
+/// amplification and the main error at that hop.
+pub(crate) fn hops(result: &RunResult) -> Grid {
+    let mut grid = Grid::new(&[
+        ("mitigation", Align::Left),
+        ("hop", Align::Left),
+        ("requests", Align::Right),
+        ("errors", Align::Right),
+        ("error rate", Align::Right),
+        ("attempts/req", Align::Right),
+        ("top error", Align::Left),
+    ]);
+    for m in &result.mitigations {
+        for c in &m.calls {
+            let top = c
+                .errors_by_kind
+                .first()
+                .map_or_else(|| "-".to_string(), |k| format!("{} ×{}", k.kind, k.count));
+            grid.push(vec![
+                one_line(&m.name),
+                format!("{} -> {}", one_line(&c.from), one_line(&c.url)),
+                c.requests.to_string(),
+                c.errors.to_string(),
+                figure::percent(c.error_rate),
+                figure::times(c.upstream_attempts_per_request),
+                top,
+            ]);
+        }
+    }
+    grid
 }

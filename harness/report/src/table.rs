@@ -2,7 +2,8 @@
 //!
 //! Plain text, no colour codes, columns aligned with spaces, sections
 //! separated by a blank line: the run's identity, the timeline, one row per
-//! mitigation, then the expectations that failed.
+//! mitigation, one row per hop when services call each other, then the
+//! expectations that failed.
 
 use meshsim_core::RunResult;
 
@@ -23,6 +24,9 @@ pub fn table(result: &RunResult) -> String {
         ));
     }
     sections.push(mitigations(result));
+    if overview::has_hops(result) {
+        sections.push(format!("hops\n{}", overview::hops(result).text(INDENT)));
+    }
     if let Some(expectations) = expectations(result) {
         sections.push(expectations);
     }

@@ -40,6 +40,93 @@ pub(crate) struct WorldFile {
     #[serde(default)]
     pub(crate) external: Vec<ExternalFile>,
     pub(crate) pods: Vec<PodFile>,
+    #[serde(default)]
+    pub(crate) services: Vec<ServiceFile>,
+    #[serde(default)]
+    pub(crate) control_plane: ControlPlaneFile,
+}
+
+/// `world.control_plane`: how fast istiod's pushes reach the sidecars.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ControlPlaneFile {
+    #[serde(default)]
+    pub(crate) eds_delay: Option<Spanned<HumanDuration>>,
+}
+
+/// `world.services[]`: a Kubernetes Service and the pods behind it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceFile {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) namespace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) cluster_ip: Option<Spanned<std::net::IpAddr>>,
+    #[serde(default)]
+    pub(crate) ports: Vec<ServicePortFile>,
+    #[serde(default)]
+    pub(crate) replicas: Option<Spanned<u32>>,
+    #[serde(default = "yes")]
+    pub(crate) sidecar: bool,
+    pub(crate) app: ServeAppFile,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `spec.ports[]` of a service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServicePortFile {
+    pub(crate) name: Spanned<String>,
+    pub(crate) port: Spanned<u16>,
+    #[serde(default)]
+    pub(crate) target_port: Option<u16>,
+    #[serde(default)]
+    pub(crate) app_protocol: Option<String>,
+}
+
+/// A serving application: its client (for the calls it makes while serving)
+/// and its routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServeAppFile {
+    #[serde(default)]
+    pub(crate) client: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) keepalive_timeout: Option<Spanned<String>>,
+    pub(crate) routes: Vec<ServeRouteFile>,
+}
+
+/// One route of a serving application.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServeRouteFile {
+    #[serde(default)]
+    pub(crate) prefix: Option<String>,
+    #[serde(default)]
+    pub(crate) status: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub(crate) body_bytes: Option<usize>,
+    #[serde(default)]
+    pub(crate) latency: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) capacity: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(crate) calls: Vec<ServeCallFile>,
+    #[serde(default)]
+    pub(crate) fanout: Option<Spanned<String>>,
+}
+
+/// A call a serving application makes for each request of its route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServeCallFile {
+    pub(crate) url: Spanned<String>,
+    #[serde(default)]
+    pub(crate) method: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +281,33 @@ pub(crate) struct EventFile {
     pub(crate) host_stop: Option<HostStopFile>,
     #[serde(default, rename = "host.start")]
     pub(crate) host_start: Option<HostNameFile>,
+    #[serde(default, rename = "service.scale")]
+    pub(crate) service_scale: Option<ServiceScaleFile>,
+    #[serde(default, rename = "app.set")]
+    pub(crate) app_set: Option<AppSetFile>,
+}
+
+/// `service.scale`: the new replica count.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceScaleFile {
+    pub(crate) name: Spanned<String>,
+    pub(crate) replicas: Spanned<u32>,
+}
+
+/// `app.set`: a service's app behaves differently, for a window or for good.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppSetFile {
+    pub(crate) service: Spanned<String>,
+    #[serde(default)]
+    pub(crate) status: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub(crate) latency: Option<HumanDuration>,
+    #[serde(default)]
+    pub(crate) capacity: Option<Spanned<usize>>,
+    #[serde(default, rename = "for")]
+    pub(crate) for_: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 //! timeline, the mitigations and the expectations; [`world`] the world
 //! (network, DNS, external hosts, pods, address ownership).
 
+mod services;
 mod world;
 
 use std::collections::BTreeSet;
@@ -17,7 +18,10 @@ use meshsim_upstream::StopMode;
 use serde_saphyr::{Location, Spanned};
 
 use super::file::{ClientOverridesFile, EventFile, ExpectFile, MitigationFile, ScenarioFile};
-use super::{Action, ClientOverrides, DnsSpec, Event, ExternalSpec, Mitigation, Scenario, locate};
+use super::{
+    Action, ClientOverrides, DnsSpec, Event, ExternalSpec, Mitigation, Scenario, ServiceSpec,
+    locate,
+};
 use crate::error::EngineError;
 use crate::expect::Expectation;
 
@@ -91,8 +95,16 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
     let external = world::externals(&cx, &f.world.external)?;
     let pods = world::pods(&cx, &f.world.pods, &world::reserved(dns.address, &external))?;
     world::check_addresses(&cx, dns.address, &external, &pods)?;
-    warn_unresolvable_calls(&cx, &pods, &dns);
-    let timeline = timeline(&cx, &f.timeline, duration, &dns, &external)?;
+    let entry_calls = pods.iter().map(|p| p.calls.len()).sum();
+    let services = services::services(&cx, &f.world.services, entry_calls)?;
+    let eds_delay = services::eds_delay(&cx, &f.world.control_plane)?;
+    warn_unresolvable_calls(&cx, &pods, &dns, &services);
+    let targets = Targets {
+        dns: &dns,
+        external: &external,
+        services: &services,
+    };
+    let timeline = timeline(&cx, &f.timeline, duration, &targets)?;
     let mitigations = mitigations(&cx, &f.mitigations)?;
     let expectations = expectations(&cx, &f.expect, &mitigations)?;
     let bucket = match &f.bucket {
@@ -111,6 +123,8 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         dns,
         external,
         pods,
+        services,
+        eds_delay,
         timeline,
         mitigations,
         expectations,
@@ -155,23 +169,39 @@ pub(crate) fn bucket_for(explicit: Option<Duration>, duration: Duration) -> Dura
         .max(Duration::from_millis(1))
 }
 
-/// A call to a name the DNS server does not know fails every request with
-/// `dns_nxdomain`: legitimate for an NXDOMAIN incident, a typo otherwise.
-fn warn_unresolvable_calls(cx: &Ctx<'_>, pods: &[super::PodSpec], dns: &DnsSpec) {
-    for pod in pods {
-        for call in &pod.calls {
-            let Ok(target) = meshsim_app::parse_url(&call.url) else {
-                continue;
-            };
-            if target.ip().is_none() && !dns.records.iter().any(|r| r.name == target.host) {
-                tracing::warn!(
-                    file = %cx.path.display(),
-                    pod = %pod.name,
-                    "{} calls {}, which has no record in world.dns.zones: its requests fail with dns_nxdomain",
-                    pod.name,
-                    target.host
-                );
-            }
+/// A call to a name neither the DNS server nor a service knows fails every
+/// request with `dns_nxdomain`: legitimate for an NXDOMAIN incident, a typo
+/// otherwise.
+fn warn_unresolvable_calls(
+    cx: &Ctx<'_>,
+    pods: &[super::PodSpec],
+    dns: &DnsSpec,
+    services: &[ServiceSpec],
+) {
+    let known = |host: &str| {
+        dns.records.iter().any(|r| r.name == host)
+            || services.iter().any(|s| s.service.fqdn() == host)
+    };
+    let pod_calls = pods
+        .iter()
+        .flat_map(|p| p.calls.iter().map(|c| (p.name.as_str(), c.url.as_str())));
+    let service_calls = services.iter().flat_map(|s| {
+        s.routes.iter().flat_map(|r| {
+            r.calls
+                .iter()
+                .map(|c| (s.service.name.as_str(), c.url.as_str()))
+        })
+    });
+    for (from, url) in pod_calls.chain(service_calls) {
+        let Ok(target) = meshsim_app::parse_url(url) else {
+            continue;
+        };
+        if target.ip().is_none() && !known(&target.host) {
+            tracing::warn!(
+                file = %cx.path.display(),
+                "{from} calls {}, which neither world.dns.zones nor a service's full name (name.namespace.svc.cluster.local) knows: its requests fail with dns_nxdomain",
+                target.host
+            );
         }
     }
 }
@@ -233,13 +263,20 @@ fn dns_cache(cx: &Ctx<'_>, s: &Spanned<String>) -> Result<CachePolicy, EngineErr
     }
 }
 
+/// What timeline events may name.
+struct Targets<'a> {
+    dns: &'a DnsSpec,
+    external: &'a [ExternalSpec],
+    services: &'a [ServiceSpec],
+}
+
 fn timeline(
     cx: &Ctx<'_>,
     list: &[EventFile],
     duration: Duration,
-    dns: &DnsSpec,
-    external: &[ExternalSpec],
+    t: &Targets<'_>,
 ) -> Result<Vec<Event>, EngineError> {
+    let (dns, external) = (t.dns, t.external);
     let mut out = Vec::new();
     for (i, e) in list.iter().enumerate() {
         let loc = Some(&e.at.referenced);
@@ -257,13 +294,18 @@ fn timeline(
         }
         let n = usize::from(e.dns_set.is_some())
             + usize::from(e.host_stop.is_some())
-            + usize::from(e.host_start.is_some());
+            + usize::from(e.host_start.is_some())
+            + usize::from(e.service_scale.is_some())
+            + usize::from(e.app_set.is_some());
         if n != 1 {
             return Err(cx.err(
                 loc,
                 &format!("timeline[{i}]"),
-                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start",
+                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, service.scale, app.set",
             ));
+        }
+        if let Some(action) = services::event(cx, e, t.services)? {
+            out.push(Event { at, action });
         }
         if let Some(set) = &e.dns_set {
             for (name, r) in set {

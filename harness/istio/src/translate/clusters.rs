@@ -68,6 +68,12 @@ fn endpoint_port(e: &Entry<'_>, ep: Option<&WorkloadEntry>) -> u16 {
 }
 
 fn discovery(e: &Entry<'_>) -> Discovery {
+    if e.se.from_kubernetes {
+        // A Kubernetes Service: its pods arrive over EDS, named by the cluster.
+        return Discovery::Eds {
+            service: e.cluster_name(),
+        };
+    }
     let first = e.se.endpoints.first();
     let dns_target = || {
         let hostname = first.map_or_else(|| e.host.to_string(), |ep| ep.address.clone());

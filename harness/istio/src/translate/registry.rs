@@ -33,10 +33,15 @@ pub(crate) struct Registry<'r> {
 }
 
 impl<'r> Registry<'r> {
-    pub(crate) fn build(res: &'r crate::model::Resources) -> Registry<'r> {
+    /// Kubernetes Services (`kube`, as Istio's service model) first, then
+    /// ServiceEntries.
+    pub(crate) fn build(
+        res: &'r crate::model::Resources,
+        kube: &'r [ServiceEntry],
+    ) -> Registry<'r> {
         let mut seen = BTreeSet::new();
         let mut entries = Vec::new();
-        for se in &res.service_entries {
+        for se in kube.iter().chain(&res.service_entries) {
             for host in &se.hosts {
                 for port in &se.ports {
                     let Ok(number) = u16::try_from(port.number) else {

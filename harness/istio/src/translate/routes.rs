@@ -17,7 +17,7 @@ use meshsim_sidecar::route::ClusterWeight;
 
 use super::registry::{Registry, cluster_name};
 use super::route_match;
-use crate::model::{Destination, HttpRoute, Resources, VirtualService};
+use crate::model::{Destination, HttpRoute, Resources, ServiceEntry, VirtualService};
 use crate::retry;
 use crate::version::{IstioVersion, MeshConfig};
 
@@ -42,7 +42,11 @@ pub(crate) fn build(
             ..Route::default()
         };
         index.insert((e.host.to_string(), e.number), hosts.len());
-        hosts.push(virtual_host(e.host, e.number, vec![route]));
+        let mut vh = virtual_host(e.host, e.number, vec![route]);
+        if e.se.from_kubernetes {
+            vh.domains = kube_domains(e.se, e.number);
+        }
+        hosts.push(vh);
     }
     let mut claimed: BTreeSet<Key> = BTreeSet::new();
     let cx = Cx {
@@ -73,6 +77,27 @@ fn virtual_host(host: &str, port: u16, routes: Vec<Route>) -> VirtualHost {
         domains: vec![host.to_string(), format!("{host}:{port}")],
         routes,
     }
+}
+
+/// A Kubernetes Service's domains, each bare and with `:port` (pilot lists
+/// the short names for clients in the service's namespace; meshsim's clients
+/// all are).
+fn kube_domains(se: &ServiceEntry, port: u16) -> Vec<String> {
+    let (name, ns) = (
+        &se.meta.name,
+        se.meta.namespace.as_deref().unwrap_or("default"),
+    );
+    let mut short = vec![
+        format!("{name}.{ns}.svc.{}", crate::kube::CLUSTER_DOMAIN),
+        format!("{name}.{ns}.svc"),
+        format!("{name}.{ns}"),
+        name.clone(),
+    ];
+    short.extend(se.addresses.iter().cloned());
+    short
+        .into_iter()
+        .flat_map(|d| [d.clone(), format!("{d}:{port}")])
+        .collect()
 }
 
 fn apply_virtual_service(

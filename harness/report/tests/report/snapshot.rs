@@ -178,3 +178,45 @@ fn newline_in_a_summary_cannot_break_the_table_header() {
     run.summary = "line one\nline two".into();
     assert!(table(&run).starts_with("alb-ip-rotation (seed 7, sim, 15m): line one line two\n"));
 }
+
+#[test]
+fn table_lists_each_hop_when_services_call_each_other() {
+    let mut r = sample();
+    r.mitigations.truncate(1);
+    let hop =
+        |from: &str, url: &str, entry: bool, errors: u64, attempts: f64| meshsim_core::CallResult {
+            from: from.into(),
+            url: url.into(),
+            entry,
+            requests: 100,
+            errors,
+            error_rate: errors as f64 / 100.0,
+            errors_by_kind: vec![meshsim_core::KindCount {
+                kind: "503 URX".into(),
+                source: meshsim_core::Source::Proxy,
+                count: errors,
+            }],
+            latency_ms: Default::default(),
+            upstream_attempts_per_request: attempts,
+        };
+    r.mitigations[0].calls = vec![
+        hop("client", "http://a/", true, 4, 1.0),
+        hop("a", "http://b/x", false, 4, 1.5),
+    ];
+    let text = table(&r);
+    let hops = text.split("hops\n").nth(1).expect("a hops section");
+    let expected =
+        "  mitigation  hop                  requests  errors  error rate  attempts/req  top error
+  ----------  -------------------  --------  ------  ----------  ------------  ----------
+  none        client -> http://a/       100       4       4.00%         1.00x  503 URX ×4
+  none        a -> http://b/x           100       4       4.00%         1.50x  503 URX ×4
+";
+    let got: Vec<&str> = hops.lines().take(4).map(str::trim_end).collect();
+    let want: Vec<&str> = expected.lines().map(str::trim_end).collect();
+    assert_eq!(got, want, "{hops}");
+    assert!(markdown(&r).contains("## Hops"));
+    assert!(
+        !table(&sample()).contains("hops"),
+        "no hops section without hops"
+    );
+}

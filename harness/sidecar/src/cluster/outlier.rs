@@ -10,7 +10,9 @@
 //!   `LocalOriginTimeout`. Without `split_external_local_origin_errors` they
 //!   count as a 503 and a 504 response (so as 5xx *and* gateway errors,
 //!   §4.1 last row); with it they bump the consecutive local-origin counter,
-//!   and any response resets that counter (the connection worked).
+//!   which every connection the pool hands over resets
+//!   (`LocalOriginConnectSuccess` in `onPoolReady`): so only connect-phase
+//!   failures add up, and a response resets it too.
 //!
 //! A counter reaching its threshold detects an outlier: unless the host is
 //! already ejected, the detection is counted, the `max_ejection_percent` rule
@@ -40,22 +42,30 @@ use crate::stats::OutlierStats;
 pub(crate) enum HostResult {
     /// Response headers with this status.
     Response(u16),
-    /// `LocalOriginConnectFailed`: connect failure or reset before headers.
+    /// `LocalOriginConnectFailed` before a connection was had: refused, reset
+    /// while connecting.
     ConnectFailed,
-    /// `LocalOriginTimeout`: connect timeout or per-try timeout.
-    Timeout,
+    /// `LocalOriginTimeout` before a connection was had: `connect_timeout`.
+    ConnectTimeout,
+    /// A reset before response headers on a connection the pool had handed
+    /// over (`LocalOriginConnectSuccess`, then `LocalOriginConnectFailed`).
+    Reset,
+    /// A per-try timeout on a connection the pool had handed over
+    /// (`LocalOriginConnectSuccess`, then `LocalOriginTimeout`).
+    PerTryTimeout,
 }
 
 impl HostResult {
     /// The result of a failed attempt; `None` for an overflow (a circuit
     /// breaker), which is not the host's fault.
     pub(crate) fn of_failure(f: &AttemptFailure) -> Option<HostResult> {
-        match f.reason {
-            ResetReason::Overflow => None,
-            ResetReason::ConnectionTimeout => Some(HostResult::Timeout),
-            _ if f.per_try_timeout => Some(HostResult::Timeout),
-            _ => Some(HostResult::ConnectFailed),
-        }
+        Some(match f.reason {
+            ResetReason::Overflow => return None,
+            ResetReason::ConnectionTimeout => HostResult::ConnectTimeout,
+            r if r.is_connect_failure() => HostResult::ConnectFailed,
+            _ if f.per_try_timeout => HostResult::PerTryTimeout,
+            _ => HostResult::Reset,
+        })
     }
 }
 
@@ -144,9 +154,16 @@ impl Detector {
         let split = self.config.split_external_local_origin_errors;
         let detected = match (result, split) {
             (HostResult::Response(code), _) => self.response(host, code, split),
-            (HostResult::ConnectFailed, false) => self.response(host, 503, false),
-            (HostResult::Timeout, false) => self.response(host, 504, false),
-            (HostResult::ConnectFailed | HostResult::Timeout, true) => self.local_failure(host),
+            (HostResult::ConnectFailed | HostResult::Reset, false) => {
+                self.response(host, 503, false)
+            }
+            (HostResult::ConnectTimeout | HostResult::PerTryTimeout, false) => {
+                self.response(host, 504, false)
+            }
+            (HostResult::ConnectFailed | HostResult::ConnectTimeout, true) => {
+                self.local_failure(host, false)
+            }
+            (HostResult::Reset | HostResult::PerTryTimeout, true) => self.local_failure(host, true),
         };
         for kind in detected {
             self.detected(host, kind, now, rng);
@@ -187,11 +204,17 @@ impl Detector {
         out
     }
 
-    fn local_failure(&mut self, host: SocketAddr) -> Vec<Kind> {
+    /// A local-origin failure (split mode). One that came after the pool
+    /// handed over a connection follows that connection's success, which
+    /// reset the counter: such failures alone only reach a threshold of 1.
+    fn local_failure(&mut self, host: SocketAddr, connected: bool) -> Vec<Kind> {
         let threshold = self.config.consecutive_local_origin_failure;
         let Some(m) = self.monitors.get_mut(&host) else {
             return Vec::new();
         };
+        if connected {
+            m.consecutive_local = 0;
+        }
         m.consecutive_local += 1;
         if m.consecutive_local == threshold {
             vec![Kind::ConsecutiveLocalOrigin]

@@ -226,16 +226,7 @@ fn call(cx: &Ctx<'_>, c: &CallFile) -> Result<CallSpec, EngineError> {
         );
         return Err(cx.err(Some(&c.rate.referenced), "", msg));
     }
-    let method = match &c.method {
-        None => http::Method::GET,
-        Some(m) => http::Method::from_bytes(m.value.as_bytes()).map_err(|_| {
-            cx.err(
-                Some(&m.referenced),
-                "",
-                format!("invalid HTTP method {:?}", m.value),
-            )
-        })?,
-    };
+    let method = method(cx, c.method.as_ref())?;
     let arrival = match c
         .arrival
         .as_ref()
@@ -257,6 +248,20 @@ fn call(cx: &Ctx<'_>, c: &CallFile) -> Result<CallSpec, EngineError> {
         rate: c.rate.value,
         arrival,
     })
+}
+
+/// A call's `method` (default GET).
+pub(super) fn method(
+    cx: &Ctx<'_>,
+    m: Option<&Spanned<String>>,
+) -> Result<http::Method, EngineError> {
+    match m {
+        None => Ok(http::Method::GET),
+        Some(m) => http::Method::from_bytes(m.value.as_bytes()).map_err(|_| {
+            let msg = format!("invalid HTTP method {:?}", m.value);
+            cx.err(Some(&m.referenced), "", msg)
+        }),
+    }
 }
 
 /// Checks that every address has one owner: the DNS server, one pod, or

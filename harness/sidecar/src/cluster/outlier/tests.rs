@@ -98,13 +98,15 @@ fn local_origin_failures_count_as_5xx_and_gateway_errors_without_split() {
     };
     let (mut d, hs) = detector(2, config);
     let t0 = Instant::now();
-    report(&mut d, hs[0], HostResult::ConnectFailed, 3, t0);
-    report(&mut d, hs[0], HostResult::Timeout, 2, t0);
+    report(&mut d, hs[0], HostResult::ConnectFailed, 2, t0);
+    report(&mut d, hs[0], HostResult::Reset, 1, t0);
+    report(&mut d, hs[0], HostResult::ConnectTimeout, 1, t0);
+    report(&mut d, hs[0], HostResult::PerTryTimeout, 1, t0);
     assert!(d.is_ejected(hs[0]));
     assert_eq!(d.stats.ejections_enforced_consecutive_gateway_failure, 1);
 }
 
-/// §9.2: with `split_external_local_origin_errors`, local-origin failures
+/// §9.2: with `split_external_local_origin_errors`, connect-phase failures
 /// have their own counter, which a response (the connection worked) resets,
 /// and they no longer count as 5xx.
 #[test]
@@ -118,15 +120,30 @@ fn split_local_origin_failures_count_apart_and_a_response_resets_them() {
     let t0 = Instant::now();
     report(&mut d, hs[0], HostResult::ConnectFailed, 4, t0);
     report(&mut d, hs[0], HostResult::Response(200), 1, t0);
-    report(&mut d, hs[0], HostResult::Timeout, 4, t0);
+    report(&mut d, hs[0], HostResult::ConnectTimeout, 4, t0);
     assert!(!d.is_ejected(hs[0]), "4 + 4 with a reset in between");
-    report(&mut d, hs[0], HostResult::Timeout, 1, t0);
+    report(&mut d, hs[0], HostResult::ConnectTimeout, 1, t0);
     assert!(d.is_ejected(hs[0]));
     assert_eq!(
         d.stats.ejections_enforced_consecutive_local_origin_failure,
         1
     );
     assert_eq!(d.stats.ejections_detected_consecutive_5xx, 0);
+}
+
+/// Envoy's `onPoolReady` reports `LocalOriginConnectSuccess` for every
+/// attempt that got a connection, so in split mode resets and per-try
+/// timeouts after connecting never add up to the default threshold of 5.
+#[test]
+fn split_resets_after_a_connection_never_add_up_to_an_ejection() {
+    let config = OutlierDetection {
+        split_external_local_origin_errors: true,
+        ..all_ejectable()
+    };
+    let (mut d, hs) = detector(2, config);
+    report(&mut d, hs[0], HostResult::Reset, 10, Instant::now());
+    report(&mut d, hs[0], HostResult::PerTryTimeout, 10, Instant::now());
+    assert!(!d.is_ejected(hs[0]));
 }
 
 /// §9.1: ejection time is `base_ejection_time` × times ejected, capped by

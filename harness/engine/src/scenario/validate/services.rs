@@ -1,0 +1,288 @@
+//! Validation of `world.services` and `world.control_plane`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use meshsim_app::ClientProfile;
+use meshsim_istio::{KubeService, KubeServicePort};
+
+use super::Ctx;
+use super::optional_duration;
+use super::world::bounded;
+use crate::error::EngineError;
+use serde_saphyr::Spanned;
+
+use crate::scenario::file::{ControlPlaneFile, EventFile, ServeRouteFile, ServiceFile};
+use crate::scenario::{Action, ServeCallSpec, ServeRouteSpec, ServiceSpec};
+
+/// The most pods a service may have.
+pub(super) const MAX_REPLICAS: u32 = 1000;
+/// The most services a world may have (their pods get `10.<n>.0.0/16`).
+const MAX_SERVICES: usize = 200;
+const MAX_LATENCY: Duration = Duration::from_secs(3600);
+
+/// `world.control_plane.eds_delay` (default 1 s).
+pub(super) fn eds_delay(cx: &Ctx<'_>, c: &ControlPlaneFile) -> Result<Duration, EngineError> {
+    match &c.eds_delay {
+        Some(d) => bounded(cx, d, true, MAX_LATENCY),
+        None => Ok(Duration::from_secs(1)),
+    }
+}
+
+/// `world.services`; `first_call` is the id of the first call services make
+/// (the pods' calls come first).
+pub(super) fn services(
+    cx: &Ctx<'_>,
+    list: &[ServiceFile],
+    first_call: usize,
+) -> Result<Vec<ServiceSpec>, EngineError> {
+    if list.len() > MAX_SERVICES {
+        let msg = format!("at most {MAX_SERVICES} services");
+        return Err(cx.err(None, "world.services", msg));
+    }
+    let mut names = BTreeSet::new();
+    let mut next_call = first_call;
+    let mut out = Vec::new();
+    for (index, f) in list.iter().enumerate() {
+        let s = service(cx, f, index, &mut next_call)?;
+        if !names.insert(s.service.fqdn()) {
+            let msg = format!("duplicate service {:?}", s.service.fqdn());
+            return Err(cx.err(Some(&f.name.referenced), "", msg));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn service(
+    cx: &Ctx<'_>,
+    f: &ServiceFile,
+    index: usize,
+    next_call: &mut usize,
+) -> Result<ServiceSpec, EngineError> {
+    let name = dns_label(cx, &f.name.value, &f.name.referenced)?;
+    let namespace = match &f.namespace {
+        Some(ns) => dns_label(cx, &ns.value, &ns.referenced)?,
+        None => "default".to_string(),
+    };
+    let replicas = f.replicas.as_ref().map_or(Ok(1), |r| {
+        if r.value > MAX_REPLICAS {
+            let msg = format!(
+                "replicas {} is out of range: 0 up to {MAX_REPLICAS}",
+                r.value
+            );
+            return Err(cx.err(Some(&r.referenced), "", msg));
+        }
+        Ok(r.value)
+    })?;
+    let profile_name = f.app.client.as_ref().map_or("go", |c| c.value.as_str());
+    let profile = ClientProfile::named(profile_name).ok_or_else(|| {
+        let known = ClientProfile::names().join(", ");
+        let msg = format!("unknown client profile {profile_name:?}; known: {known}");
+        cx.err(f.app.client.as_ref().map(|c| &c.referenced), "", msg)
+    })?;
+    let keepalive_timeout = match &f.app.keepalive_timeout {
+        Some(k) => optional_duration(cx, k)?,
+        None => None,
+    };
+    if f.app.routes.is_empty() {
+        let msg = "a serving app needs at least one route";
+        return Err(cx.err(Some(&f.name.referenced), "", msg));
+    }
+    let routes = f
+        .app
+        .routes
+        .iter()
+        .map(|r| route(cx, r, next_call))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cluster_ip = f
+        .cluster_ip
+        .as_ref()
+        .map_or(IpAddr::from([10, 96, 0, vip_octet(index)]), |c| c.value);
+    Ok(ServiceSpec {
+        service: KubeService {
+            name,
+            namespace,
+            cluster_ip,
+            ports: ports(cx, f)?,
+        },
+        replicas,
+        sidecar: f.sidecar,
+        profile,
+        keepalive_timeout,
+        routes,
+        index,
+    })
+}
+
+fn vip_octet(index: usize) -> u8 {
+    u8::try_from(index + 10).unwrap_or(u8::MAX)
+}
+
+/// The ports, default `[{name: http, port: 80, target_port: 8080}]`.
+fn ports(cx: &Ctx<'_>, f: &ServiceFile) -> Result<Vec<KubeServicePort>, EngineError> {
+    if f.ports.is_empty() {
+        return Ok(vec![KubeServicePort {
+            name: "http".into(),
+            port: 80,
+            target_port: 8080,
+            app_protocol: None,
+        }]);
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for p in &f.ports {
+        if p.port.value == 0 || !seen.insert(p.port.value) {
+            let msg = format!("port {} is 0 or listed twice", p.port.value);
+            return Err(cx.err(Some(&p.port.referenced), "", msg));
+        }
+        out.push(KubeServicePort {
+            name: p.name.value.clone(),
+            port: p.port.value,
+            target_port: p.target_port.filter(|t| *t != 0).unwrap_or(p.port.value),
+            app_protocol: p.app_protocol.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn route(
+    cx: &Ctx<'_>,
+    r: &ServeRouteFile,
+    next_call: &mut usize,
+) -> Result<ServeRouteSpec, EngineError> {
+    let status = match &r.status {
+        Some(s) if !(100..=599).contains(&s.value) => {
+            let msg = format!("status {} is not an HTTP status (100 to 599)", s.value);
+            return Err(cx.err(Some(&s.referenced), "", msg));
+        }
+        Some(s) => s.value,
+        None => 200,
+    };
+    let capacity = match &r.capacity {
+        Some(c) if c.value == 0 => {
+            return Err(cx.err(Some(&c.referenced), "", "capacity must be at least 1"));
+        }
+        c => c.as_ref().map(|c| c.value),
+    };
+    let parallel = match r.fanout.as_ref().map(|f| (f.value.as_str(), &f.referenced)) {
+        None | Some(("sequential", _)) => false,
+        Some(("parallel", _)) => true,
+        Some((other, loc)) => {
+            let msg = format!("unknown fanout {other:?}; use sequential or parallel");
+            return Err(cx.err(Some(loc), "", msg));
+        }
+    };
+    let mut calls = Vec::new();
+    for c in &r.calls {
+        meshsim_app::parse_url(&c.url.value)
+            .map_err(|e| cx.err(Some(&c.url.referenced), "", format!("invalid url: {e}")))?;
+        let method = super::world::method(cx, c.method.as_ref())?;
+        calls.push(ServeCallSpec {
+            url: c.url.value.clone(),
+            method,
+            call: *next_call,
+        });
+        *next_call += 1;
+    }
+    let latency = r.latency.map_or(Duration::ZERO, |l| l.0);
+    if latency > MAX_LATENCY {
+        return Err(cx.err(None, "world.services", "route latency above 1h"));
+    }
+    Ok(ServeRouteSpec {
+        prefix: r.prefix.clone().unwrap_or_else(|| "/".to_string()),
+        status,
+        body_bytes: r.body_bytes.unwrap_or(0),
+        latency,
+        capacity,
+        calls,
+        parallel,
+    })
+}
+
+/// A DNS label (RFC 1123, as Kubernetes names are): lowercase letters, digits
+/// and `-`, starting and ending alphanumeric, at most 63 characters.
+fn dns_label(
+    cx: &Ctx<'_>,
+    name: &str,
+    loc: &serde_saphyr::Location,
+) -> Result<String, EngineError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        let msg = format!(
+            "{name:?} is not a Kubernetes name: lowercase letters, digits and '-', at most 63"
+        );
+        return Err(cx.err(Some(loc), "", msg));
+    }
+    Ok(name.to_string())
+}
+
+/// A `service.scale` or `app.set` timeline entry, checked against the
+/// services; `None` for other entries.
+pub(super) fn event(
+    cx: &Ctx<'_>,
+    e: &EventFile,
+    services: &[ServiceSpec],
+) -> Result<Option<Action>, EngineError> {
+    let known = |name: &Spanned<String>| {
+        if services.iter().any(|s| s.service.name == name.value) {
+            return Ok(name.value.clone());
+        }
+        let list: Vec<&str> = services.iter().map(|s| s.service.name.as_str()).collect();
+        let msg = format!(
+            "no service named {:?}; known: {}",
+            name.value,
+            list.join(", ")
+        );
+        Err(cx.err(Some(&name.referenced), "", msg))
+    };
+    if let Some(s) = &e.service_scale {
+        let name = known(&s.name)?;
+        if s.replicas.value > MAX_REPLICAS {
+            let msg = format!(
+                "replicas {} is out of range: 0 up to {MAX_REPLICAS}",
+                s.replicas.value
+            );
+            return Err(cx.err(Some(&s.replicas.referenced), "", msg));
+        }
+        let replicas = s.replicas.value;
+        return Ok(Some(Action::ServiceScale { name, replicas }));
+    }
+    let Some(a) = &e.app_set else {
+        return Ok(None);
+    };
+    let service = known(&a.service)?;
+    if let Some(s) = a
+        .status
+        .as_ref()
+        .filter(|s| !(100..=599).contains(&s.value))
+    {
+        let msg = format!("status {} is not an HTTP status (100 to 599)", s.value);
+        return Err(cx.err(Some(&s.referenced), "", msg));
+    }
+    if let Some(c) = a.capacity.as_ref().filter(|c| c.value == 0) {
+        return Err(cx.err(Some(&c.referenced), "", "capacity must be at least 1"));
+    }
+    let window = match &a.for_ {
+        Some(w) => Some(bounded(cx, w, false, Duration::from_secs(30 * 86_400))?),
+        None => None,
+    };
+    if a.status.is_none() && a.latency.is_none() && a.capacity.is_none() {
+        let msg = "app.set needs at least one of status, latency, capacity";
+        return Err(cx.err(Some(&a.service.referenced), "", msg));
+    }
+    Ok(Some(Action::AppSet {
+        service,
+        status: a.status.as_ref().map(|s| s.value),
+        latency: a.latency.map(|l| l.0),
+        capacity: a.capacity.as_ref().map(|c| c.value),
+        window,
+    }))
+}

@@ -1,0 +1,314 @@
+//! The mesh part of a world: each service's pods (serving app + sidecar with
+//! inbound capture), the simulated control plane pushing endpoints (EDS) to
+//! every sidecar after `eds_delay`, scaling, and app behaviour windows.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meshsim_app::{
+    BehaviourOverride, Capacity, DownstreamCall, RecordSink, RequestIds, RouteSpec, ServeConfig,
+    ServeDeps, ServerHandle, StopMode,
+};
+use meshsim_core::{ProxyLog, SimRng};
+use meshsim_net::{Capture, InboundCapture, Net};
+use meshsim_sidecar::{Endpoint, SidecarDeps, SidecarHandle};
+use tokio::time::Instant;
+
+use crate::scenario::{Mitigation, Scenario, ServiceSpec};
+
+/// Everything a pod start needs, fixed for the run.
+pub(crate) struct MeshEnv {
+    pub(crate) net: Net,
+    pub(crate) seed: u64,
+    pub(crate) start: Instant,
+    pub(crate) dns: SocketAddr,
+    pub(crate) sink: RecordSink,
+    /// The mitigation's resources plus the scenario's services.
+    pub(crate) resources: meshsim_istio::Resources,
+    pub(crate) version: meshsim_istio::IstioVersion,
+    pub(crate) mitigation: Mitigation,
+    pub(crate) eds_delay: Duration,
+}
+
+/// One running pod of a service.
+struct PodRun {
+    index: u32,
+    address: IpAddr,
+    server: ServerHandle,
+    sidecar: Option<SidecarHandle>,
+}
+
+/// The services' pods, and every sidecar of the world (EDS reaches them all).
+pub(crate) struct Mesh {
+    env: MeshEnv,
+    services: Vec<ServiceSpec>,
+    pods: tokio::sync::Mutex<Vec<Vec<PodRun>>>,
+    /// Sidecars of the load-generating pods.
+    entry_sidecars: Vec<SidecarHandle>,
+    /// Delayed pushes and override windows, gone at shutdown.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
+}
+
+impl Mesh {
+    /// Starts every service's initial pods and pushes the initial endpoints
+    /// at once (the mesh was running before the incident).
+    pub(crate) async fn start(
+        env: MeshEnv,
+        scenario: &Scenario,
+        entry_sidecars: Vec<SidecarHandle>,
+    ) -> std::io::Result<Arc<Mesh>> {
+        let mut pods = Vec::new();
+        for svc in &scenario.services {
+            let mut list = Vec::new();
+            for i in 0..svc.replicas {
+                list.push(start_pod(&env, svc, i).await?);
+            }
+            pods.push(list);
+        }
+        let mesh = Arc::new(Mesh {
+            env,
+            services: scenario.services.clone(),
+            pods: tokio::sync::Mutex::new(pods),
+            entry_sidecars,
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
+        });
+        mesh.push_endpoints().await;
+        Ok(mesh)
+    }
+
+    /// Sends every sidecar the current endpoints of every service.
+    async fn push_endpoints(&self) {
+        let pods = self.pods.lock().await;
+        let assignments = assignments(&self.services, &pods);
+        let sidecars = pods
+            .iter()
+            .flatten()
+            .filter_map(|p| p.sidecar.as_ref())
+            .chain(&self.entry_sidecars);
+        for sidecar in sidecars {
+            push(sidecar, &assignments);
+        }
+    }
+
+    /// Pushes the endpoints after the EDS delay.
+    fn push_later(self: &Arc<Self>) {
+        let me = self.clone();
+        let delay = self.env.eds_delay;
+        self.spawn(async move {
+            tokio::time::sleep(delay).await;
+            me.push_endpoints().await;
+        });
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.spawn(task);
+    }
+
+    /// `service.scale`: new pods serve at once and reach the endpoints after
+    /// the EDS delay; removed pods stop at once (connections closed) and leave
+    /// the endpoints only after the delay, so callers meanwhile hit them.
+    pub(crate) async fn scale(self: &Arc<Self>, name: &str, replicas: u32) {
+        let Some(si) = self.services.iter().position(|s| s.service.name == name) else {
+            return;
+        };
+        let svc = &self.services[si];
+        let mut gone = Vec::new();
+        {
+            let mut pods = self.pods.lock().await;
+            let before = pods[si].len();
+            while pods[si].len() > replicas as usize {
+                gone.extend(pods[si].pop());
+            }
+            let mut next = pods[si].last().map_or(0, |p| p.index + 1);
+            while pods[si].len() < replicas as usize {
+                match start_pod(&self.env, svc, next).await {
+                    Ok(p) => pods[si].push(p),
+                    Err(e) => {
+                        tracing::warn!(service = name, error = %e, "pod start failed");
+                        break;
+                    }
+                }
+                next += 1;
+            }
+            // A new pod's sidecar gets the whole EDS state when it connects.
+            let assignments = assignments(&self.services, &pods);
+            for pod in pods[si].iter().skip(before) {
+                if let Some(sidecar) = &pod.sidecar {
+                    push(sidecar, &assignments);
+                }
+            }
+        }
+        for pod in gone {
+            stop_pod(&self.env.net, pod).await;
+        }
+        self.push_later();
+    }
+
+    /// `app.set`: every pod of the service changes behaviour, for `window` or
+    /// until the end of the run.
+    pub(crate) async fn app_set(
+        self: &Arc<Self>,
+        service: &str,
+        o: BehaviourOverride,
+        window: Option<Duration>,
+    ) {
+        let Some(si) = self.services.iter().position(|s| s.service.name == service) else {
+            return;
+        };
+        for pod in &self.pods.lock().await[si] {
+            let _ = pod.server.set_override(None, o);
+        }
+        if let Some(w) = window {
+            let me = self.clone();
+            self.spawn(async move {
+                tokio::time::sleep(w).await;
+                for pod in &me.pods.lock().await[si] {
+                    let _ = pod.server.clear_override(None);
+                }
+            });
+        }
+    }
+
+    /// Stops every pod and pending task.
+    pub(crate) async fn shutdown(self: Arc<Self>) {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        tasks.shutdown().await;
+        let pods = std::mem::take(&mut *self.pods.lock().await);
+        for pod in pods.into_iter().flatten() {
+            stop_pod(&self.env.net, pod).await;
+        }
+        if let Ok(mesh) = Arc::try_unwrap(self) {
+            for s in mesh.entry_sidecars {
+                s.shutdown().await;
+            }
+        }
+    }
+}
+
+/// Sends one sidecar the given endpoints.
+fn push(sidecar: &SidecarHandle, assignments: &BTreeMap<String, Vec<Endpoint>>) {
+    for (cluster, endpoints) in assignments {
+        if let Err(e) = sidecar.update_endpoints(cluster, endpoints.clone()) {
+            tracing::debug!(%cluster, error = %e, "eds update skipped");
+        }
+    }
+}
+
+/// Every EDS cluster's endpoints: `outbound|PORT||fqdn` -> each live pod at
+/// the port's target port.
+fn assignments(services: &[ServiceSpec], pods: &[Vec<PodRun>]) -> BTreeMap<String, Vec<Endpoint>> {
+    let mut out = BTreeMap::new();
+    for (svc, list) in services.iter().zip(pods) {
+        for port in &svc.service.ports {
+            let cluster = format!("outbound|{}||{}", port.port, svc.service.fqdn());
+            let endpoints = list
+                .iter()
+                .map(|p| Endpoint::new(SocketAddr::new(p.address, port.target_port)))
+                .collect();
+            out.insert(cluster, endpoints);
+        }
+    }
+    out
+}
+
+/// Starts pod `i` of `svc`: its sidecar (outbound + inbound, with the
+/// inbound capture installed) and its serving application.
+async fn start_pod(env: &MeshEnv, svc: &ServiceSpec, i: u32) -> std::io::Result<PodRun> {
+    let name = svc.pod_name(i);
+    let address = svc.pod_address(i);
+    let proxy_log = ProxyLog::new();
+    let sidecar = if svc.sidecar {
+        let mesh = meshsim_istio::MeshConfig::for_version(env.version);
+        let mut config =
+            meshsim_istio::translate(&env.resources, env.version, &mesh, vec![env.dns]);
+        config.inbound = Some(meshsim_istio::translate_inbound(
+            &[&svc.service],
+            env.version,
+        ));
+        let deps = SidecarDeps {
+            rng: SimRng::fork(env.seed, &format!("sidecar:{name}")),
+            proxy_log: proxy_log.clone(),
+        };
+        let h = meshsim_sidecar::spawn(config, env.net.stack(address), deps).await?;
+        env.net
+            .set_inbound_capture(address, Some(InboundCapture::default()));
+        Some(h)
+    } else {
+        None
+    };
+    let stack = match sidecar {
+        Some(_) => env.net.pod_stack(address, Capture::default()),
+        None => env.net.stack(address),
+    };
+    let deps = ServeDeps {
+        rng: SimRng::fork(env.seed, &format!("app-serve:{name}")),
+        proxy_log,
+        ids: RequestIds::new(),
+        start: env.start,
+        sink: env.sink.clone(),
+    };
+    let server = meshsim_app::serve(serve_config(env, svc), stack, deps)
+        .await
+        .map_err(|e| std::io::Error::other(format!("app of pod {name}: {e}")))?;
+    Ok(PodRun {
+        index: i,
+        address,
+        server,
+        sidecar,
+    })
+}
+
+async fn stop_pod(net: &Net, pod: PodRun) {
+    net.set_inbound_capture(pod.address, None);
+    pod.server.stop(StopMode::Close).await;
+    if let Some(s) = pod.sidecar {
+        s.shutdown().await;
+    }
+}
+
+fn serve_config(env: &MeshEnv, svc: &ServiceSpec) -> ServeConfig {
+    let mut profile = svc.profile.clone();
+    env.mitigation.app.apply(&mut profile);
+    let mut ports: Vec<u16> = svc.service.ports.iter().map(|p| p.target_port).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let routes = svc
+        .routes
+        .iter()
+        .map(|r| RouteSpec {
+            prefix: r.prefix.clone(),
+            status: r.status,
+            body_bytes: r.body_bytes,
+            latency: r.latency,
+            capacity: r.capacity.map(|limit| Capacity {
+                limit,
+                queue_limit: None,
+            }),
+            calls: r
+                .calls
+                .iter()
+                .map(|c| DownstreamCall {
+                    url: c.url.clone(),
+                    method: c.method.clone(),
+                    call: c.call,
+                })
+                .collect(),
+            call_mode: if r.parallel {
+                meshsim_app::CallMode::Parallel
+            } else {
+                meshsim_app::CallMode::Sequential
+            },
+            ..RouteSpec::default()
+        })
+        .collect();
+    ServeConfig {
+        ports,
+        routes,
+        idle_timeout: svc.keepalive_timeout,
+        profile,
+        dns_servers: vec![env.dns],
+    }
+}
