@@ -169,3 +169,35 @@ fn an_unknown_error_kind_in_an_expectation_is_rejected() {
     assert_eq!(line, 27);
     assert!(message.contains("unknown error kind"), "{message}");
 }
+
+#[test]
+fn a_service_whose_pods_would_take_an_external_hosts_address_is_rejected() {
+    // GOOD's external host sits at 10.1.0.1: the first service's pods live in 10.1.0.0/16.
+    let text = GOOD.replace(
+        "  pods:\n",
+        "  services:\n    - { name: b, app: { routes: [{ prefix: / }] } }\n  pods:\n",
+    );
+    let (_, _, path, message) = invalid(&text);
+    assert_eq!(path, "world.services");
+    assert!(message.contains("10.1.0.1 is in 10.1.0.0/16"), "{message}");
+}
+
+#[test]
+fn a_timeline_event_naming_an_unknown_service_lists_the_known_ones() {
+    let text = GOOD
+        .replace("10.1.0.1", "10.9.0.1")
+        .replace(
+            "  pods:\n",
+            "  services:\n    - { name: b, app: { routes: [{ prefix: / }] } }\n  pods:\n",
+        )
+        .replace(
+            "mitigations:\n",
+            "timeline:\n  - at: 10s\n    service.scale: { name: c, replicas: 2 }\nmitigations:\n",
+        );
+    let (line, _, path, message) = invalid(&text);
+    assert!(line > 0, "{line} {path} {message}");
+    assert!(
+        message.contains("no service named \"c\"; known: b"),
+        "{message}"
+    );
+}

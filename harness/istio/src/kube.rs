@@ -46,14 +46,7 @@ impl KubeService {
     /// the way pilot lists a virtual host's domains: the FQDN, `name.ns.svc`,
     /// `name.ns`, `name`, and the VIP.
     pub fn domains(&self) -> Vec<String> {
-        let (n, ns) = (&self.name, &self.namespace);
-        vec![
-            self.fqdn(),
-            format!("{n}.{ns}.svc"),
-            format!("{n}.{ns}"),
-            n.clone(),
-            self.cluster_ip.to_string(),
-        ]
+        domains(&self.name, &self.namespace, &[self.cluster_ip.to_string()])
     }
 
     /// Istio's internal model of this service: a `MESH_INTERNAL` entry with
@@ -84,6 +77,19 @@ impl KubeService {
             ..ServiceEntry::default()
         }
     }
+}
+
+/// A service's names for `Host` matching: `name.ns.svc.cluster.local`,
+/// `name.ns.svc`, `name.ns`, `name`, then its addresses (the VIP).
+pub(crate) fn domains(name: &str, namespace: &str, addresses: &[String]) -> Vec<String> {
+    let mut out = vec![
+        format!("{name}.{namespace}.svc.{CLUSTER_DOMAIN}"),
+        format!("{name}.{namespace}.svc"),
+        format!("{name}.{namespace}"),
+        name.to_string(),
+    ];
+    out.extend(addresses.iter().cloned());
+    out
 }
 
 /// Istio's protocol of a Kubernetes Service port (`ConvertProtocol`):

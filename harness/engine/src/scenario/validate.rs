@@ -97,6 +97,9 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
     world::check_addresses(&cx, dns.address, &external, &pods)?;
     let entry_calls = pods.iter().map(|p| p.calls.len()).sum();
     let services = services::services(&cx, &f.world.services, entry_calls)?;
+    let mut taken = world::reserved(dns.address, &external);
+    taken.extend(pods.iter().map(|p| p.address));
+    services::check_addresses(&cx, &services, &taken)?;
     let eds_delay = services::eds_delay(&cx, &f.world.control_plane)?;
     warn_unresolvable_calls(&cx, &pods, &dns, &services);
     let targets = Targets {

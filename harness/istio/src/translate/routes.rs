@@ -83,18 +83,8 @@ fn virtual_host(host: &str, port: u16, routes: Vec<Route>) -> VirtualHost {
 /// the short names for clients in the service's namespace; meshsim's clients
 /// all are).
 fn kube_domains(se: &ServiceEntry, port: u16) -> Vec<String> {
-    let (name, ns) = (
-        &se.meta.name,
-        se.meta.namespace.as_deref().unwrap_or("default"),
-    );
-    let mut short = vec![
-        format!("{name}.{ns}.svc.{}", crate::kube::CLUSTER_DOMAIN),
-        format!("{name}.{ns}.svc"),
-        format!("{name}.{ns}"),
-        name.clone(),
-    ];
-    short.extend(se.addresses.iter().cloned());
-    short
+    let ns = se.meta.namespace.as_deref().unwrap_or("default");
+    crate::kube::domains(&se.meta.name, ns, &se.addresses)
         .into_iter()
         .flat_map(|d| [d.clone(), format!("{d}:{port}")])
         .collect()

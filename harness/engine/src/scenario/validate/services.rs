@@ -9,7 +9,7 @@ use meshsim_istio::{KubeService, KubeServicePort};
 
 use super::Ctx;
 use super::optional_duration;
-use super::world::bounded;
+use super::world::{MAX_LATENCY, bounded};
 use crate::error::EngineError;
 use serde_saphyr::Spanned;
 
@@ -20,7 +20,6 @@ use crate::scenario::{Action, ServeCallSpec, ServeRouteSpec, ServiceSpec};
 pub(super) const MAX_REPLICAS: u32 = 1000;
 /// The most services a world may have (their pods get `10.<n>.0.0/16`).
 const MAX_SERVICES: usize = 200;
-const MAX_LATENCY: Duration = Duration::from_secs(3600);
 
 /// `world.control_plane.eds_delay` (default 1 s).
 pub(super) fn eds_delay(cx: &Ctx<'_>, c: &ControlPlaneFile) -> Result<Duration, EngineError> {
@@ -116,8 +115,10 @@ fn service(
     })
 }
 
+/// Default VIPs start at 10.96.0.20, clear of kube-dns's 10.96.0.10 (the
+/// DNS server's default address).
 fn vip_octet(index: usize) -> u8 {
-    u8::try_from(index + 10).unwrap_or(u8::MAX)
+    u8::try_from(index + 20).unwrap_or(u8::MAX)
 }
 
 /// The ports, default `[{name: http, port: 80, target_port: 8080}]`.
@@ -285,4 +286,36 @@ pub(super) fn event(
         capacity: a.capacity.as_ref().map(|c| c.value),
         window,
     }))
+}
+
+/// Service pods live in `10.<index + 1>.0.0/16` (see
+/// [`ServiceSpec::pod_address`]): no other host of the world may sit there,
+/// and VIPs must not be anyone's address.
+pub(super) fn check_addresses(
+    cx: &Ctx<'_>,
+    services: &[ServiceSpec],
+    taken: &BTreeSet<IpAddr>,
+) -> Result<(), EngineError> {
+    for s in services {
+        let net = u8::try_from(s.index + 1).unwrap_or(u8::MAX);
+        let clash = taken.iter().find(|ip| match ip {
+            IpAddr::V4(v4) => v4.octets()[..2] == [10, net],
+            IpAddr::V6(_) => false,
+        });
+        if let Some(ip) = clash {
+            let msg = format!(
+                "{ip} is in 10.{net}.0.0/16, where the pods of service {} live: move it",
+                s.service.name
+            );
+            return Err(cx.err(None, "world.services", msg));
+        }
+        if taken.contains(&s.service.cluster_ip) {
+            let msg = format!(
+                "cluster_ip {} of service {} is already taken",
+                s.service.cluster_ip, s.service.name
+            );
+            return Err(cx.err(None, "world.services", msg));
+        }
+    }
+    Ok(())
 }

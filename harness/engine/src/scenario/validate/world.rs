@@ -17,7 +17,7 @@ use crate::scenario::{DnsSpec, ExternalSpec, NetworkSpec, PodSpec, RecordSpec};
 
 const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Bounds that keep a run finite and its arithmetic in range.
-const MAX_LATENCY: Duration = Duration::from_secs(3600);
+pub(super) const MAX_LATENCY: Duration = Duration::from_secs(3600);
 const MIN_RATE: f64 = 1e-6;
 const MAX_RATE: f64 = 1e6;
 
