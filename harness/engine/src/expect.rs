@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use meshsim_core::units::{format_duration, parse_duration};
-use meshsim_core::{ExpectationResult, MitigationResult};
+use meshsim_core::{CallResult, ExpectationResult, KindCount, LatencySummary, MitigationResult};
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +82,65 @@ pub enum Check {
     LastErrorBefore(Duration),
 }
 
+/// The hop an expectation reads instead of the entry calls' totals: the
+/// call `from` (a pod or a service) makes to `url`, as in the report's hops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The caller: a pod of `world.pods` or a service.
+    pub from: String,
+    /// The URL it calls.
+    pub url: String,
+}
+
+impl Hop {
+    /// `catalog` or `catalog -> http://inventory/stock`, resolved against the
+    /// scenario's calls `(from, url)`: it must name exactly one.
+    ///
+    /// # Errors
+    /// A message listing the calls when it names none or several.
+    pub fn resolve(text: &str, calls: &[(String, String)]) -> Result<Hop, String> {
+        let (from, url) = match text.split_once("->") {
+            Some((f, u)) => (f.trim(), Some(u.trim())),
+            None => (text.trim(), None),
+        };
+        let matching: Vec<&(String, String)> = calls
+            .iter()
+            .filter(|(f, u)| f == from && url.is_none_or(|want| want == u))
+            .collect();
+        match matching.as_slice() {
+            [(f, u)] => Ok(Hop {
+                from: f.clone(),
+                url: u.clone(),
+            }),
+            _ => {
+                let known: Vec<String> = calls.iter().map(|(f, u)| format!("{f} -> {u}")).collect();
+                let what = if matching.is_empty() {
+                    "no call"
+                } else {
+                    "several calls"
+                };
+                Err(format!(
+                    "{text:?} names {what}; write `from -> url`, one of: {}",
+                    known.join(", ")
+                ))
+            }
+        }
+    }
+
+    fn find<'a>(&self, calls: &'a [CallResult]) -> Option<&'a CallResult> {
+        calls
+            .iter()
+            .find(|c| c.from == self.from && c.url == self.url)
+    }
+}
+
 /// One expectation of a scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expectation {
     /// The mitigation it applies to.
     pub mitigation: String,
+    /// The hop it reads; `None`: the entry calls' totals.
+    pub hop: Option<Hop>,
     /// The text reports show, e.g. `error_rate < 0.1%`.
     pub text: String,
     /// The one-line reason written in the scenario (`why`).
@@ -143,34 +197,102 @@ impl Expectation {
         };
         Ok(Expectation {
             mitigation: mitigation.to_string(),
+            hop: None,
             text: format!("{metric} {}", value.trim()),
             why,
             check,
         })
     }
 
+    /// The same check on one hop; its text names the hop.
+    ///
+    /// # Errors
+    /// `last_error_before`, which reports keep for the totals only.
+    pub fn on_hop(mut self, hop: Hop) -> Result<Self, String> {
+        if matches!(self.check, Check::LastErrorBefore(_)) {
+            return Err(
+                "last_error_before reads the entry calls only; drop `hop` or the metric".into(),
+            );
+        }
+        self.text = format!("{} -> {}: {}", hop.from, hop.url, self.text);
+        self.hop = Some(hop);
+        Ok(self)
+    }
+
     /// `last_error_before: <time>`.
     pub fn last_error_before(mitigation: &str, at: Duration, why: Option<String>) -> Self {
         Expectation {
             mitigation: mitigation.to_string(),
+            hop: None,
             text: format!("last_error_before {}", format_duration(at)),
             why,
             check: Check::LastErrorBefore(at),
         }
     }
 
-    /// Evaluates it against a mitigation's results.
+    /// Evaluates it against a mitigation's results (or its hop's).
     pub fn evaluate(&self, m: &MitigationResult) -> ExpectationResult {
-        if m.requests == 0 {
+        let measured = match &self.hop {
+            None => Some(Measured::totals(m)),
+            Some(hop) => hop.find(&m.calls).map(Measured::hop),
+        };
+        let (passed, actual) = match measured {
             // Nothing measured proves nothing: every expectation fails.
-            return ExpectationResult {
-                text: self.text.clone(),
-                reason: self.why.clone(),
-                actual: "no requests".into(),
-                passed: false,
-            };
+            None => (false, "no such hop in the run".to_string()),
+            Some(x) if x.requests == 0 => (false, "no requests".to_string()),
+            Some(x) => self.check.judge(&x),
+        };
+        ExpectationResult {
+            text: self.text.clone(),
+            reason: self.why.clone(),
+            actual,
+            passed,
         }
-        let (passed, actual) = match &self.check {
+    }
+}
+
+/// The figures a check reads: a mitigation's totals or one hop's.
+struct Measured<'a> {
+    requests: u64,
+    errors: u64,
+    error_rate: f64,
+    kinds: &'a [KindCount],
+    latency: &'a LatencySummary,
+    attempts_per_request: f64,
+    last_error_s: Option<f64>,
+}
+
+impl<'a> Measured<'a> {
+    fn totals(m: &'a MitigationResult) -> Self {
+        Measured {
+            requests: m.requests,
+            errors: m.errors,
+            error_rate: m.error_rate,
+            kinds: &m.errors_by_kind,
+            latency: &m.latency_ms,
+            attempts_per_request: m.upstream_attempts_per_request,
+            last_error_s: m.last_error_s,
+        }
+    }
+
+    fn hop(c: &'a CallResult) -> Self {
+        Measured {
+            requests: c.requests,
+            errors: c.errors,
+            error_rate: c.error_rate,
+            kinds: &c.errors_by_kind,
+            latency: &c.latency_ms,
+            attempts_per_request: c.upstream_attempts_per_request,
+            // `Expectation::on_hop` refuses `last_error_before`.
+            last_error_s: None,
+        }
+    }
+}
+
+impl Check {
+    /// Whether it holds, and the measured value as reports show it.
+    fn judge(&self, m: &Measured<'_>) -> (bool, String) {
+        match self {
             Check::ErrorRate(c, b) => (
                 c.holds(m.error_rate, *b),
                 format!("{:.3}%", m.error_rate * 100.0),
@@ -178,34 +300,28 @@ impl Expectation {
             Check::Errors(c, b) => (c.holds(m.errors as f64, *b as f64), m.errors.to_string()),
             Check::Latency(which, c, b) => {
                 let ms = match which {
-                    Percentile::P50 => m.latency_ms.p50,
-                    Percentile::P99 => m.latency_ms.p99,
-                    Percentile::Max => m.latency_ms.max,
+                    Percentile::P50 => m.latency.p50,
+                    Percentile::P99 => m.latency.p99,
+                    Percentile::Max => m.latency.max,
                 };
                 (c.holds(ms, b.as_secs_f64() * 1000.0), format!("{ms}ms"))
             }
             Check::AttemptsPerRequest(c, b) => {
-                let a = m.upstream_attempts_per_request;
+                let a = m.attempts_per_request;
                 (c.holds(a, *b), format!("{a:.3}"))
             }
             Check::HasError(kind) => {
-                let n = count_kind(m, kind);
+                let n = count_kind(m.kinds, kind);
                 (n > 0, format!("{n} × {kind}"))
             }
             Check::NoError(kind) => {
-                let n = count_kind(m, kind);
+                let n = count_kind(m.kinds, kind);
                 (n == 0, format!("{n} × {kind}"))
             }
             Check::LastErrorBefore(at) => match m.last_error_s {
                 None => (true, "no error".to_string()),
                 Some(s) => (s < at.as_secs_f64(), format!("last error at {s}s")),
             },
-        };
-        ExpectationResult {
-            text: self.text.clone(),
-            reason: self.why.clone(),
-            actual,
-            passed,
         }
     }
 }
@@ -263,9 +379,9 @@ fn parse_ratio(v: &str) -> Result<f64, String> {
 
 /// Errors whose label matches `kind`: same status and at least its flags, or
 /// the same label for non-HTTP kinds.
-fn count_kind(m: &MitigationResult, kind: &str) -> u64 {
+fn count_kind(kinds: &[KindCount], kind: &str) -> u64 {
     let (want_status, want_flags) = split_label(kind);
-    m.errors_by_kind
+    kinds
         .iter()
         .filter(|k| {
             let (status, flags) = split_label(&k.kind);
@@ -372,5 +488,80 @@ mod tests {
     fn values_without_a_comparison_are_rejected() {
         let err = Expectation::parse("m", "p99", "250ms", None).unwrap_err();
         assert!(err.contains("needs a comparison"), "{err}");
+    }
+
+    fn calls() -> Vec<(String, String)> {
+        vec![
+            ("client".into(), "http://frontend/".into()),
+            ("frontend".into(), "http://catalog/items".into()),
+            ("catalog".into(), "http://inventory/stock".into()),
+            ("catalog".into(), "http://pricing/".into()),
+        ]
+    }
+
+    #[test]
+    fn a_hop_is_named_by_its_caller_alone_when_that_is_unambiguous() {
+        let hop = Hop::resolve("frontend", &calls()).unwrap();
+        assert_eq!(
+            (hop.from.as_str(), hop.url.as_str()),
+            ("frontend", "http://catalog/items")
+        );
+        let hop = Hop::resolve("catalog -> http://pricing/", &calls()).unwrap();
+        assert_eq!(hop.url, "http://pricing/");
+        let err = Hop::resolve("catalog", &calls()).unwrap_err();
+        assert!(
+            err.contains("several calls") && err.contains("catalog -> http://pricing/"),
+            "{err}"
+        );
+        let err = Hop::resolve("inventory", &calls()).unwrap_err();
+        assert!(err.contains("no call"), "{err}");
+    }
+
+    #[test]
+    fn a_hop_expectation_reads_that_hops_figures_not_the_totals() {
+        let mut m = result(&[Outcome::Ok { status: 200 }]);
+        let mut hop = CallResult {
+            from: "catalog".into(),
+            url: "http://inventory/stock".into(),
+            entry: false,
+            requests: 10,
+            errors: 5,
+            error_rate: 0.5,
+            errors_by_kind: Vec::new(),
+            latency_ms: m.latency_ms.clone(),
+            upstream_attempts_per_request: 1.8,
+        };
+        m.calls.push(hop.clone());
+        let on = |metric: &str, value: &str| {
+            let h = Hop::resolve("catalog -> http://inventory/stock", &calls()).unwrap();
+            Expectation::parse("m", metric, value, None)
+                .unwrap()
+                .on_hop(h)
+                .unwrap()
+        };
+        let x = on("upstream_attempts_per_request", "> 1.5").evaluate(&m);
+        assert!(x.passed, "{x:?}");
+        assert_eq!(
+            x.text,
+            "catalog -> http://inventory/stock: upstream_attempts_per_request > 1.5"
+        );
+        assert!(!on("error_rate", "< 10%").evaluate(&m).passed);
+        // The totals (one request, no error) would pass it.
+        assert!(
+            Expectation::parse("m", "error_rate", "< 10%", None)
+                .unwrap()
+                .evaluate(&m)
+                .passed
+        );
+        hop.requests = 0;
+        m.calls[0] = hop;
+        assert_eq!(on("errors", "== 0").evaluate(&m).actual, "no requests");
+    }
+
+    #[test]
+    fn last_error_before_cannot_target_a_hop() {
+        let hop = Hop::resolve("frontend", &calls()).unwrap();
+        let x = Expectation::last_error_before("m", Duration::from_secs(1), None);
+        assert!(x.on_hop(hop).is_err());
     }
 }

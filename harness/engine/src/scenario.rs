@@ -392,20 +392,26 @@ impl Scenario {
     /// `(from, url, entry)` of every call, by call id: the pods' calls first
     /// (in file order), then the calls services make while serving.
     pub fn call_labels(&self) -> Vec<(String, String, bool)> {
-        let entry = self.pods.iter().flat_map(|p| {
-            p.calls
-                .iter()
-                .map(|c| (p.name.clone(), c.url.clone(), true))
-        });
-        let hops = self.services.iter().flat_map(|s| {
-            s.routes.iter().flat_map(|r| {
-                r.calls
-                    .iter()
-                    .map(|c| (s.service.name.clone(), c.url.clone(), false))
-            })
-        });
-        entry.chain(hops).collect()
+        call_labels(&self.pods, &self.services)
     }
+}
+
+/// The calls of `pods` (entry calls) then those `services` make while
+/// serving: `(from, url, entry)`, the order of [`Scenario::call_labels`].
+fn call_labels(pods: &[PodSpec], services: &[ServiceSpec]) -> Vec<(String, String, bool)> {
+    let entry = pods.iter().flat_map(|p| {
+        p.calls
+            .iter()
+            .map(|c| (p.name.clone(), c.url.clone(), true))
+    });
+    let hops = services.iter().flat_map(|s| {
+        s.routes.iter().flat_map(|r| {
+            r.calls
+                .iter()
+                .map(|c| (s.service.name.clone(), c.url.clone(), false))
+        })
+    });
+    entry.chain(hops).collect()
 }
 
 /// serde-saphyr's message without its source snippet, and without its own

@@ -201,3 +201,17 @@ fn a_timeline_event_naming_an_unknown_service_lists_the_known_ones() {
         "{message}"
     );
 }
+
+#[test]
+fn an_expectation_on_an_unknown_hop_names_its_line_and_lists_the_calls() {
+    let text = GOOD.replace(
+        "{ mitigation: none, error_rate: \"< 1%\" }",
+        "{ mitigation: none, hop: catalog, error_rate: \"< 1%\" }",
+    );
+    let (line, _, path, message) = invalid(&text);
+    assert_eq!((line, path.as_str()), (27, "expect[0].hop"));
+    assert!(
+        message.contains("names no call") && message.contains("app -> http://10.1.0.1/"),
+        "{message}"
+    );
+}

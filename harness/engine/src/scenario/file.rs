@@ -342,6 +342,9 @@ pub(crate) struct ExpectFile {
     pub(crate) mitigation: Spanned<String>,
     #[serde(default)]
     pub(crate) why: Option<String>,
+    /// `catalog` or `catalog -> http://inventory/stock`: read that hop.
+    #[serde(default)]
+    pub(crate) hop: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) error_rate: Option<Spanned<String>>,
     #[serde(default)]

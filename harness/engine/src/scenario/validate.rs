@@ -23,7 +23,7 @@ use super::{
     locate,
 };
 use crate::error::EngineError;
-use crate::expect::Expectation;
+use crate::expect::{Expectation, Hop};
 
 /// The longest load phase a scenario may ask for.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
@@ -109,7 +109,11 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
     };
     let timeline = timeline(&cx, &f.timeline, duration, &targets)?;
     let mitigations = mitigations(&cx, &f.mitigations)?;
-    let expectations = expectations(&cx, &f.expect, &mitigations)?;
+    let calls: Vec<(String, String)> = super::call_labels(&pods, &services)
+        .into_iter()
+        .map(|(from, url, _)| (from, url))
+        .collect();
+    let expectations = expectations(&cx, &f.expect, &mitigations, &calls)?;
     let bucket = match &f.bucket {
         Some(b) => Some(world::bounded(&cx, b, false, duration)?),
         None => None,
@@ -475,6 +479,7 @@ fn expectations(
     cx: &Ctx<'_>,
     list: &[ExpectFile],
     ms: &[Mitigation],
+    calls: &[(String, String)],
 ) -> Result<Vec<Expectation>, EngineError> {
     let mut out = Vec::new();
     for e in list {
@@ -503,20 +508,36 @@ fn expectations(
             ("has_error", e.has_error.as_ref()),
             ("no_error", e.no_error.as_ref()),
         ];
+        let hop = match &e.hop {
+            Some(h) => Some((
+                h,
+                Hop::resolve(&h.value, calls).map_err(|m| cx.err(Some(&h.referenced), "hop", m))?,
+            )),
+            None => None,
+        };
         let before = out.len();
+        let mut found = Vec::new();
         for (key, value) in metrics {
             if let Some(v) = value {
                 let x = Expectation::parse(&e.mitigation.value, key, &v.value, e.why.clone())
                     .map_err(|m| cx.err(Some(&v.referenced), key, m))?;
-                out.push(x);
+                found.push(x);
             }
         }
         if let Some(t) = &e.last_error_before {
-            out.push(Expectation::last_error_before(
+            found.push(Expectation::last_error_before(
                 &e.mitigation.value,
                 t.value.0,
                 e.why.clone(),
             ));
+        }
+        for x in found {
+            out.push(match &hop {
+                Some((h, hop)) => x
+                    .on_hop(hop.clone())
+                    .map_err(|m| cx.err(Some(&h.referenced), "hop", m))?,
+                None => x,
+            });
         }
         if out.len() == before {
             return Err(cx.err(Some(&e.mitigation.referenced), "expect", "an expectation needs a metric: error_rate, errors, p50, p99, max, upstream_attempts_per_request, has_error, no_error or last_error_before"));

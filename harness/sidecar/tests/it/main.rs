@@ -13,3 +13,4 @@ mod retry_on;
 mod routing;
 mod support;
 mod tcp;
+mod timeout_bound;
