@@ -4,10 +4,14 @@
 //!
 //! Each iteration runs one mitigation of a scenario in a fresh simulated world
 //! (seeded, so every iteration does the same work); criterion's throughput is
-//! the number of application requests completed per wall-clock second. Two
-//! shapes: the ALB incident as written (50 req/s, the fix mitigation), and a
-//! steady 2000 req/s load through a sidecar with resolution DNS, which is the
-//! hot path with little idle time.
+//! the number of application requests completed per wall-clock second. Shapes:
+//! the ALB incident as written (50 req/s, the fix mitigation); a steady
+//! 2000 req/s load through a sidecar with resolution DNS, which is the hot path
+//! with little idle time; and a three-hop mesh (client -> a -> b -> c, each pod
+//! with its sidecar, so one entry request is three outbound and three inbound
+//! sidecar passes), once with 2 pods per service and once with 24 pods per
+//! service and 40 timeline events, to show that the cost per request does not
+//! grow with the size of the mesh or of the timeline.
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +45,36 @@ mitigations:
         resolution: DNS
 "#;
 
+/// A three-service chain at 500 entry requests per second for 20 s:
+/// `pods` per service, and `events` app.set windows on the last service.
+fn three_hop(pods: usize, events: usize) -> String {
+    let service = |name: &str, next: Option<&str>| {
+        let calls = next.map_or(String::new(), |n| {
+            format!(", calls: [{{ url: \"http://{n}.default.svc.cluster.local/\" }}]")
+        });
+        format!(
+            "    - name: {name}\n      replicas: {pods}\n      app: {{ routes: [{{ prefix: /, latency: 1ms{calls} }}] }}\n"
+        )
+    };
+    let mut timeline = String::new();
+    if events > 0 {
+        timeline.push_str("timeline:\n");
+        for i in 0..events {
+            // Short latency bumps on c: each event is real work for the timeline.
+            let at = 250 + i * 450;
+            timeline.push_str(&format!(
+                "  - at: {at}ms\n    app.set: {{ service: c, latency: 3ms, for: 100ms }}\n"
+            ));
+        }
+    }
+    format!(
+        "version: 1\nname: three-hop\nduration: 20s\nworld:\n  services:\n{}{}{}  pods:\n    - name: client\n      sidecar: true\n      app: {{ client: go, calls: [{{ url: \"http://a.default.svc.cluster.local/\", rate: 500/s, arrival: constant }}] }}\n{timeline}mitigations:\n  - name: none\n",
+        service("a", Some("b")),
+        service("b", Some("c")),
+        service("c", None),
+    )
+}
+
 fn bench_one(
     c: &mut Criterion,
     id: &str,
@@ -68,6 +102,14 @@ fn sim_throughput(c: &mut Criterion) {
         "resolution-dns",
         Duration::from_secs(30),
     );
+    for (id, pods, events) in [
+        ("three-hop-500rps-20s/2-pods", 2, 0),
+        ("three-hop-500rps-20s/24-pods-40-events", 24, 40),
+    ] {
+        let text = three_hop(pods, events);
+        let mesh = Scenario::parse(&text, Path::new("three-hop.yaml")).expect("valid scenario");
+        bench_one(c, id, &mesh, "none", mesh.duration);
+    }
     let alb_text = include_str!("../../scenarios/alb-ip-rotation.yaml");
     let alb = Scenario::parse(alb_text, Path::new("alb-ip-rotation.yaml")).expect("valid scenario");
     bench_one(
