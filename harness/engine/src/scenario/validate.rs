@@ -108,7 +108,7 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         services: &services,
     };
     let timeline = timeline(&cx, &f.timeline, duration, &targets)?;
-    let mitigations = mitigations(&cx, &f.mitigations)?;
+    let mitigations = mitigations(&cx, &f.mitigations, istio_version)?;
     let calls: Vec<(String, String)> = super::call_labels(&pods, &services)
         .into_iter()
         .map(|(from, url, _)| (from, url))
@@ -383,7 +383,13 @@ fn known_host(
     ))
 }
 
-fn mitigations(cx: &Ctx<'_>, list: &[MitigationFile]) -> Result<Vec<Mitigation>, EngineError> {
+/// The mitigations; Istio fields meshsim does not simulate, or that the
+/// scenario's Istio `version` does not have, are warned about.
+fn mitigations(
+    cx: &Ctx<'_>,
+    list: &[MitigationFile],
+    version: IstioVersion,
+) -> Result<Vec<Mitigation>, EngineError> {
     if list.is_empty() {
         return Err(cx.err(
             None,
@@ -411,7 +417,7 @@ fn mitigations(cx: &Ctx<'_>, list: &[MitigationFile]) -> Result<Vec<Mitigation>,
             Some(block) => istio_block(cx, block)?,
             None => Resources::default(),
         };
-        for line in meshsim_istio::unmodelled(&istio) {
+        for line in meshsim_istio::unmodelled_at(&istio, version) {
             tracing::warn!(file = %cx.path.display(), mitigation = %m.name.value, "{line}");
         }
         out.push(Mitigation {
