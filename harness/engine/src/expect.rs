@@ -528,7 +528,7 @@ mod tests {
             errors: 5,
             error_rate: 0.5,
             errors_by_kind: Vec::new(),
-            latency_ms: m.latency_ms.clone(),
+            latency_ms: m.latency_ms,
             upstream_attempts_per_request: 1.8,
         };
         m.calls.push(hop.clone());

@@ -103,7 +103,7 @@ impl World {
             .collect();
         let mut sidecars = Vec::new();
         for pod in scenario.pods.iter().filter(|p| p.sidecar) {
-            let mesh = MeshConfig::for_version(scenario.istio_version);
+            let mesh = MeshConfig::for_resources(scenario.istio_version, &resources);
             let config = meshsim_istio::translate(
                 &resources,
                 scenario.istio_version,

@@ -51,7 +51,7 @@ pub enum Problem {
     },
     /// `apiVersion` is not one of Istio's networking versions.
     #[error(
-        "unsupported apiVersion `{api_version}` (expected networking.istio.io/v1, v1beta1 or v1alpha3)"
+        "unsupported apiVersion `{api_version}` (expected networking.istio.io/v1, v1beta1 or v1alpha3; install.istio.io/v1alpha1 for an IstioOperator)"
     )]
     UnsupportedApiVersion {
         /// The value found.
@@ -59,7 +59,7 @@ pub enum Problem {
     },
     /// `kind` is not ServiceEntry, VirtualService or DestinationRule.
     #[error(
-        "unsupported kind `{kind}` (expected ServiceEntry, VirtualService or DestinationRule){}",
+        "unsupported kind `{kind}` (expected ServiceEntry, VirtualService, DestinationRule or IstioOperator){}",
         hint(suggestion)
     )]
     UnsupportedKind {

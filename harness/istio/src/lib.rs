@@ -61,7 +61,9 @@ mod yaml;
 
 pub use error::{IstioError, Problem};
 pub use kube::{KubeService, KubeServicePort, port_protocol};
-pub use model::{DestinationRule, HttpRetry, Resources, ServiceEntry, VirtualService};
+pub use model::{
+    DestinationRule, HttpRetry, MeshConfigOverrides, Resources, ServiceEntry, VirtualService,
+};
 pub use retry::default_retry_policy;
 pub use translate::inbound::translate_inbound;
 pub use translate::translate;

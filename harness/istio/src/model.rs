@@ -24,6 +24,25 @@ pub struct Resources {
     /// Kubernetes Services of the mesh (not parsed from Istio YAML: the
     /// scenario's world declares them).
     pub kube_services: Vec<crate::kube::KubeService>,
+    /// `MeshConfig` fields set by an `IstioOperator`'s `spec.meshConfig`
+    /// (at most one per set of resources).
+    pub mesh_config: Option<MeshConfigOverrides>,
+}
+
+/// The `MeshConfig` fields an `IstioOperator` sets; `None` keeps the version
+/// profile's default ([`crate::MeshConfig::for_version`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MeshConfigOverrides {
+    /// `connectTimeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `dnsRefreshRate`.
+    pub dns_refresh_rate: Option<Duration>,
+    /// `outboundTrafficPolicy.mode`.
+    pub outbound_traffic_policy: Option<meshsim_sidecar::OutboundTrafficPolicy>,
+    /// `defaultHttpRetryPolicy`.
+    pub default_http_retry_policy: Option<HttpRetry>,
+    /// Where it came from (the `IstioOperator` document).
+    pub meta: ResourceMeta,
 }
 
 /// Where a resource came from, and what of it was ignored.

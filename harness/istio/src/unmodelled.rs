@@ -38,7 +38,18 @@ pub fn unmodelled(res: &Resources) -> Vec<String> {
             push("DestinationRule", &dr.meta.name, &path);
         }
     }
+    if let Some(mesh) = &res.mesh_config {
+        mesh.meta
+            .ignored
+            .iter()
+            .for_each(|p| push("IstioOperator", operator_name(&mesh.meta.name), p));
+    }
     out
+}
+
+/// An `IstioOperator` may have no name.
+fn operator_name(name: &str) -> &str {
+    if name.is_empty() { "(unnamed)" } else { name }
 }
 
 /// [`unmodelled`], plus one line per field the Istio `version` does not have

@@ -80,8 +80,25 @@ pub fn validate_all(res: &Resources) -> Vec<IstioError> {
     for dr in &res.destination_rules {
         errors.extend(destination_rule::validate(dr));
     }
+    if let Some(mesh) = &res.mesh_config {
+        errors.extend(mesh_config(mesh));
+    }
     errors.sort_by_key(|e| (e.document(), e.line(), e.column()));
     errors
+}
+
+/// Istio's `ValidateMeshConfig` for the fields meshsim decodes: durations
+/// (`ValidateDuration`, the connect timeout at least 1 ms) and the default
+/// retry policy (`validateHTTPRetry`).
+fn mesh_config(m: &crate::model::MeshConfigOverrides) -> Vec<IstioError> {
+    let mut c = Check::new(&m.meta, "IstioOperator");
+    let base = "spec.meshConfig";
+    c.duration(&format!("{base}.connectTimeout"), m.connect_timeout);
+    c.duration(&format!("{base}.dnsRefreshRate"), m.dns_refresh_rate);
+    if let Some(r) = &m.default_http_retry_policy {
+        virtual_service::http_retry(&mut c, r, &format!("{base}.defaultHttpRetryPolicy"));
+    }
+    c.errors
 }
 
 /// Validates like Istio's webhook; the first error (in document order) wins.

@@ -106,6 +106,32 @@ impl MeshConfig {
             default_http_retry_policy: None,
         }
     }
+
+    /// The version's defaults with `res`'s `IstioOperator` `meshConfig`
+    /// fields on top.
+    pub fn for_resources(v: IstioVersion, res: &crate::Resources) -> MeshConfig {
+        let mut mesh = MeshConfig::for_version(v);
+        if let Some(o) = &res.mesh_config {
+            mesh.apply(o);
+        }
+        mesh
+    }
+
+    /// Sets every field `o` sets.
+    pub fn apply(&mut self, o: &crate::model::MeshConfigOverrides) {
+        if let Some(d) = o.connect_timeout {
+            self.connect_timeout = d;
+        }
+        if let Some(d) = o.dns_refresh_rate {
+            self.dns_refresh_rate = d;
+        }
+        if let Some(p) = o.outbound_traffic_policy {
+            self.outbound_traffic_policy = p;
+        }
+        if let Some(r) = &o.default_http_retry_policy {
+            self.default_http_retry_policy = Some(r.clone());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ async fn start_pod(env: &MeshEnv, svc: &ServiceSpec, i: u32) -> std::io::Result<
     let address = svc.pod_address(i);
     let proxy_log = ProxyLog::new();
     let sidecar = if svc.sidecar {
-        let mesh = meshsim_istio::MeshConfig::for_version(env.version);
+        let mesh = meshsim_istio::MeshConfig::for_resources(env.version, &env.resources);
         let mut config =
             meshsim_istio::translate(&env.resources, env.version, &mesh, vec![env.dns]);
         config.inbound = Some(meshsim_istio::translate_inbound(

@@ -1,7 +1,7 @@
 //! The Kubernetes envelope of a resource: `apiVersion`, `kind`, `metadata`,
 //! `spec`; and the dispatch to the spec decoder of each kind.
 
-use super::{Cx, Keys, Obj, destination_rule, service_entry, string, virtual_service};
+use super::{Cx, Keys, Obj, destination_rule, mesh_config, service_entry, string, virtual_service};
 use crate::error::{Fault, IstioError, Problem};
 use crate::model::{ResourceMeta, Resources};
 use crate::suggest;
@@ -12,7 +12,14 @@ const API_VERSIONS: &[&str] = &[
     "networking.istio.io/v1beta1",
     "networking.istio.io/v1alpha3",
 ];
-const KINDS: &[&str] = &["ServiceEntry", "VirtualService", "DestinationRule"];
+const KINDS: &[&str] = &[
+    "ServiceEntry",
+    "VirtualService",
+    "DestinationRule",
+    "IstioOperator",
+];
+/// The `apiVersion` of an `IstioOperator`.
+const OPERATOR_API_VERSION: &str = "install.istio.io/v1alpha1";
 const METADATA_SKIPPED: &[&str] = &[
     "labels",
     "annotations",
@@ -45,6 +52,9 @@ pub(crate) fn decode_document(
     };
     let root = Obj::open(&mut cx, doc, "", &top).map_err(|f| not_a_resource(doc, f, document))?;
     let kind = decode_kind(&root).map_err(|f| IstioError::new(document, f))?;
+    if kind == "IstioOperator" {
+        return decode_operator(cx, &root, document, out);
+    }
     let (name, namespace) =
         decode_metadata(&mut cx, &root).map_err(|f| located(document, kind, None, f))?;
     let fail = |f: Fault| located(document, kind, Some(&name), f);
@@ -75,6 +85,56 @@ pub(crate) fn decode_document(
             out.destination_rules.push(dr);
         }
     }
+    Ok(())
+}
+
+/// An `IstioOperator`: metadata optional (install files often omit it), its
+/// `spec.meshConfig` kept; a second one with a `meshConfig` is an error, as
+/// one mesh has one `MeshConfig`.
+fn decode_operator(
+    mut cx: Cx,
+    root: &Obj<'_>,
+    document: usize,
+    out: &mut Resources,
+) -> Result<(), IstioError> {
+    let name = match root.get("metadata") {
+        Some(_) => {
+            decode_metadata(&mut cx, root)
+                .map_err(|f| located(document, "IstioOperator", None, f))?
+                .0
+        }
+        None => String::new(),
+    };
+    let named = (!name.is_empty()).then_some(name.as_str());
+    let fail = |f: Fault| located(document, "IstioOperator", named, f);
+    let (node, path) = root.require("apiVersion").map_err(&fail)?;
+    let api_version = string(node, &path).map_err(&fail)?;
+    if api_version != OPERATOR_API_VERSION {
+        let problem = Problem::UnsupportedApiVersion { api_version };
+        return Err(fail(Fault::new(path, node.pos, problem)));
+    }
+    let (spec, spec_path) = root.require("spec").map_err(&fail)?;
+    let Some(mut mesh) = mesh_config::decode_operator(&mut cx, spec, &spec_path).map_err(&fail)?
+    else {
+        return Ok(());
+    };
+    if out.mesh_config.is_some() {
+        let problem = Problem::Invalid {
+            message:
+                "a second IstioOperator sets meshConfig; one mesh has one MeshConfig: merge them"
+                    .into(),
+        };
+        return Err(fail(Fault::new(spec_path, spec.pos, problem)));
+    }
+    mesh.meta = ResourceMeta {
+        document,
+        api_version,
+        name,
+        namespace: None,
+        ignored: cx.ignored,
+        positions: cx.positions,
+    };
+    out.mesh_config = Some(mesh);
     Ok(())
 }
 

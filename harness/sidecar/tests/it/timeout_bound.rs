@@ -64,14 +64,16 @@ fn any_case() -> impl Strategy<Value = Case> {
         proptest::collection::vec(any_action(), 1..6),
         any::<bool>(),
     )
-        .prop_map(|(timeout, per_try, num_retries, tokens, actions, dead)| Case {
-            route_timeout: Duration::from_millis(timeout),
-            per_try_timeout: per_try.map(Duration::from_millis),
-            num_retries,
-            tokens,
-            actions,
-            dead_endpoint: dead,
-        })
+        .prop_map(
+            |(timeout, per_try, num_retries, tokens, actions, dead)| Case {
+                route_timeout: Duration::from_millis(timeout),
+                per_try_timeout: per_try.map(Duration::from_millis),
+                num_retries,
+                tokens,
+                actions,
+                dead_endpoint: dead,
+            },
+        )
 }
 
 /// Runs one request through a sidecar configured by `case`; returns the

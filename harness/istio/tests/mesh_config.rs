@@ -1,0 +1,117 @@
+//! Mesh-wide settings from an `IstioOperator`'s `spec.meshConfig`, as an SRE
+//! writes them for `istioctl install -f`: decoded with Istio's field names,
+//! validated as Istio's `ValidateMeshConfig` does, and applied on top of the
+//! version profile's defaults.
+
+use std::time::Duration;
+
+use meshsim_istio::{
+    IstioVersion, MeshConfig, Problem, parse_resources, translate, unmodelled, validate,
+};
+use meshsim_sidecar::OutboundTrafficPolicy;
+
+const OPERATOR: &str = "\
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  profile: default
+  meshConfig:
+    connectTimeout: 3s
+    dnsRefreshRate: 15s
+    outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+    defaultHttpRetryPolicy: { attempts: 4, retryOn: \"reset,503\" }
+    enableTracing: true
+";
+
+const V: IstioVersion = IstioVersion::new(1, 24);
+
+#[test]
+fn an_istio_operator_without_metadata_sets_mesh_config_fields_over_the_version_defaults() {
+    let res = parse_resources(OPERATOR).unwrap();
+    validate(&res).unwrap();
+    let mesh = MeshConfig::for_resources(V, &res);
+    assert_eq!(mesh.connect_timeout, Duration::from_secs(3));
+    assert_eq!(mesh.dns_refresh_rate, Duration::from_secs(15));
+    assert_eq!(
+        mesh.outbound_traffic_policy,
+        OutboundTrafficPolicy::RegistryOnly
+    );
+    assert_eq!(mesh.default_http_retry_policy.unwrap().attempts, 4);
+    // Fields it does not set keep the profile's value.
+    assert_eq!(mesh.dns_jitter, MeshConfig::for_version(V).dns_jitter);
+}
+
+#[test]
+fn mesh_config_reaches_the_sidecar_registry_only_and_connect_timeout() {
+    let res = parse_resources(OPERATOR).unwrap();
+    let mesh = MeshConfig::for_resources(V, &res);
+    let config = translate(&res, V, &mesh, Vec::new());
+    assert_eq!(
+        config.outbound_traffic_policy,
+        OutboundTrafficPolicy::RegistryOnly
+    );
+    assert!(
+        config
+            .clusters
+            .iter()
+            .all(|c| c.connect_timeout == Duration::from_secs(3))
+    );
+}
+
+#[test]
+fn valid_mesh_config_fields_meshsim_does_not_simulate_are_reported_as_unmodelled() {
+    let res = parse_resources(OPERATOR).unwrap();
+    let lines = unmodelled(&res);
+    assert_eq!(
+        lines,
+        vec![
+            "IstioOperator (unnamed): spec.meshConfig.enableTracing is accepted but not simulated"
+        ]
+    );
+}
+
+#[test]
+fn a_typo_in_mesh_config_is_rejected_with_the_nearest_field() {
+    let yaml = OPERATOR.replace("connectTimeout", "conectTimeout");
+    let err = parse_resources(&yaml).unwrap_err();
+    assert_eq!(
+        (err.line(), err.path()),
+        (6, "spec.meshConfig.conectTimeout")
+    );
+    match err.problem() {
+        Problem::UnknownKey { suggestion, .. } => {
+            assert_eq!(suggestion.as_deref(), Some("connectTimeout"));
+        }
+        p => panic!("{p:?}"),
+    }
+}
+
+#[test]
+fn mesh_config_values_are_validated_like_istios_webhook() {
+    let yaml = OPERATOR.replace("connectTimeout: 3s", "connectTimeout: 500us");
+    let err = validate(&parse_resources(&yaml).unwrap()).unwrap_err();
+    assert_eq!(err.path(), "spec.meshConfig.connectTimeout");
+    let yaml = OPERATOR.replace("reset,503", "reset,bogus");
+    let err = validate(&parse_resources(&yaml).unwrap()).unwrap_err();
+    assert_eq!(err.path(), "spec.meshConfig.defaultHttpRetryPolicy.retryOn");
+    let yaml = OPERATOR.replace("REGISTRY_ONLY", "DENY");
+    assert!(parse_resources(&yaml).is_err());
+}
+
+#[test]
+fn one_mesh_has_one_mesh_config() {
+    let twice = format!("{OPERATOR}---\n{OPERATOR}");
+    let err = parse_resources(&twice).unwrap_err();
+    assert_eq!(err.document(), 2);
+    assert!(err.to_string().contains("one MeshConfig"), "{err}");
+}
+
+#[test]
+fn an_istio_operator_needs_the_install_api_version() {
+    let yaml = OPERATOR.replace("install.istio.io/v1alpha1", "networking.istio.io/v1");
+    let err = parse_resources(&yaml).unwrap_err();
+    assert!(
+        matches!(err.problem(), Problem::UnsupportedApiVersion { .. }),
+        "{err}"
+    );
+}
