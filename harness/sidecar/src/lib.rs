@@ -83,6 +83,7 @@ use std::sync::Arc;
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
+pub use access_log::AccessLog;
 pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
 pub use config::*;
 pub use error::SidecarError;
@@ -208,6 +209,18 @@ impl SidecarHandle {
             });
         };
         state.update_endpoints(endpoints)
+    }
+
+    /// The access log's lines so far, oldest first (each ends in a
+    /// newline); empty when `SidecarConfig::access_log` is `None`.
+    pub fn access_log(&self) -> Vec<String> {
+        self.access_log_handle()
+            .map_or_else(Vec::new, |log| log.lines())
+    }
+
+    /// The access log itself (a shared handle that keeps filling), when on.
+    pub fn access_log_handle(&self) -> Option<AccessLog> {
+        self.sidecar.access_log.as_ref().map(|w| w.log.clone())
     }
 
     /// A snapshot of the counters.

@@ -86,6 +86,8 @@ struct Conn {
     ctl: Arc<ConnCtl>,
     requests: u32,
     peer: SocketAddr,
+    /// The sidecar's end of the connection (`%UPSTREAM_LOCAL_ADDRESS%`).
+    local: SocketAddr,
 }
 
 /// Where [`Pool::take_or_queue`] left a request.
@@ -263,6 +265,7 @@ impl Pool {
                 return Err(failure);
             }
         };
+        let local = stream.local_addr();
         let io = TokioIo::new(stream);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
@@ -282,6 +285,7 @@ impl Pool {
             ctl,
             requests: 0,
             peer: addr,
+            local,
         })
     }
 
@@ -447,6 +451,11 @@ impl Lease {
         self.conn
             .as_ref()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer)
+    }
+
+    /// The sidecar's end of the connection.
+    pub(crate) fn local(&self) -> Option<SocketAddr> {
+        self.conn.as_ref().map(|c| c.local)
     }
 
     /// Sends a request; the future does not borrow the lease.
