@@ -25,7 +25,7 @@ pub(crate) use body::ProxyBody;
 
 use crate::access_log::http::{LogFacts, LoggedBody, PendingLine};
 use crate::access_log::proxy_log_entry;
-use crate::attempt::{self, Attempt, AttemptResult};
+use crate::attempt::{self, Attempt, AttemptResult, ResetReason};
 use crate::circuit::{Permit, Resource};
 use crate::cluster::ClusterState;
 use crate::config::{RetryPolicy, Route};
@@ -35,6 +35,7 @@ use crate::local_reply::LocalReply;
 use crate::retry::{self, BackOff, RetryDecision};
 use crate::route::{self, RouteMatch};
 use crate::runtime::Sidecar;
+use crate::stats::ClusterStats;
 use body::UpstreamBody;
 
 /// The downstream connection a request came on.
@@ -244,6 +245,9 @@ async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply 
             .unwrap_or(End::RouteTimeout),
         None => attempts(sc, req, cluster, &mut run).await,
     };
+    if matches!(end, End::RouteTimeout) {
+        count(sc, cluster, |c| c.upstream_rq_timeout += 1);
+    }
     let mut reply = finish(sc, req, run, end, route);
     reply.facts.route = Some(route.name.clone());
     reply.facts.cluster = Some(cluster_name.to_string());
@@ -295,6 +299,7 @@ async fn attempts(
         )
         .await;
         cluster.report(target, &attempt);
+        count_attempt(sc, cluster, &attempt);
         tracing::debug!(attempt = run.attempts, host = %attempt.host, reused = attempt.reused, "attempt done");
         run.tried.push(attempt.host);
         run.last_host = Some(attempt.host);
@@ -305,12 +310,14 @@ async fn attempts(
             RetryDecision::Retry => {
                 let Some(slot) = cluster.breaker.try_acquire(Resource::Retry) else {
                     sc.env.stats.bump(|s| s.upstream_rq_retry_overflow += 1);
+                    count(sc, cluster, |c| c.upstream_rq_retry_overflow += 1);
                     run.flags.insert(ResponseFlags::UO);
                     return End::Attempt(attempt);
                 };
                 run.retry_slot = Some(slot);
                 run.retries_left -= 1;
                 sc.env.stats.bump(|s| s.upstream_rq_retry += 1);
+                count(sc, cluster, |c| c.upstream_rq_retry += 1);
                 attempt.discard();
                 let wait = match run.backoff.as_mut() {
                     Some(b) => sc.env.draw(|rng| b.next_backoff(rng)),
@@ -322,17 +329,43 @@ async fn attempts(
                 sc.env
                     .stats
                     .bump(|s| s.upstream_rq_retry_success += u64::from(run.attempts > 1));
+                let retried = u64::from(run.attempts > 1);
+                count(sc, cluster, |c| c.upstream_rq_retry_success += retried);
                 return End::Attempt(attempt);
             }
             RetryDecision::LimitExceeded => {
                 sc.env
                     .stats
                     .bump(|s| s.upstream_rq_retry_limit_exceeded += 1);
+                count(sc, cluster, |c| c.upstream_rq_retry_limit_exceeded += 1);
                 run.flags.insert(ResponseFlags::URX);
                 return End::Attempt(attempt);
             }
         }
     }
+}
+
+/// Bumps `cluster`'s request counters.
+fn count(sc: &Sidecar, cluster: &ClusterState, f: impl FnOnce(&mut ClusterStats)) {
+    sc.env.stats.cluster(&cluster.config.name, f);
+}
+
+/// The per-cluster counters of one attempt.
+fn count_attempt(sc: &Sidecar, cluster: &ClusterState, attempt: &Attempt) {
+    count(sc, cluster, |c| {
+        c.upstream_rq_total += 1;
+        match &attempt.result {
+            AttemptResult::Headers(resp, _) => {
+                let class = usize::from(resp.status().as_u16() / 100).min(5);
+                c.upstream_rq_by_class[class] += 1;
+            }
+            AttemptResult::Failed(f) if f.per_try_timeout => c.upstream_rq_per_try_timeout += 1,
+            AttemptResult::Failed(f) if f.reason == ResetReason::Overflow => {
+                c.upstream_rq_pending_overflow += 1;
+            }
+            AttemptResult::Failed(_) => {}
+        }
+    });
 }
 
 /// The upstream response, or the local reply that replaces it.

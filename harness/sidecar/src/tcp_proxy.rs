@@ -45,6 +45,8 @@ pub(crate) async fn run(
         return;
     }
     sc.env.stats.bump(|s| s.upstream_cx_total += 1);
+    let counted = cluster_name(&sc, dst, direction, false);
+    sc.env.stats.cluster(&counted, |c| c.upstream_cx_total += 1);
     let connect_timeout = sc.config.passthrough.connect_timeout;
     let mut up = match sc.env.stack.connect(dst, connect_timeout).await {
         Ok(up) => up,
@@ -55,6 +57,9 @@ pub(crate) async fn run(
                 s.upstream_cx_connect_timeout +=
                     u64::from(e.kind() == std::io::ErrorKind::TimedOut);
             });
+            sc.env
+                .stats
+                .cluster(&counted, |c| c.upstream_cx_connect_fail += 1);
             if let Some(line) = line.as_mut() {
                 let reason = classify_connect_error(&e).transport_failure;
                 log::connect_failed(line, dst, reason);

@@ -2,6 +2,7 @@
 //! clock: every fidelity test names the Envoy/Istio fact it checks.
 
 mod access_log;
+mod admin;
 mod circuit;
 mod dns;
 mod http;
