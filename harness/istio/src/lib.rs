@@ -64,6 +64,7 @@ pub use kube::{KubeService, KubeServicePort, port_protocol};
 pub use model::{DestinationRule, HttpRetry, Resources, ServiceEntry, VirtualService};
 pub use retry::default_retry_policy;
 pub use translate::inbound::translate_inbound;
+pub use translate::telemetry::mesh_unmodelled;
 pub use translate::translate;
 pub use unmodelled::{unmodelled, unmodelled_at};
 pub use validate::{validate, validate_all};
