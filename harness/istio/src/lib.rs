@@ -66,6 +66,7 @@ pub use model::{
 };
 pub use retry::default_retry_policy;
 pub use translate::inbound::translate_inbound;
+pub use translate::telemetry::mesh_unmodelled;
 pub use translate::translate;
 pub use unmodelled::{unmodelled, unmodelled_at};
 pub use validate::{validate, validate_all};

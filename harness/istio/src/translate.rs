@@ -9,7 +9,8 @@
 //!   route, then VirtualService routes replacing it;
 //! - `route_match`: one match entry's Envoy route match, weighted
 //!   destinations and fault filter configuration;
-//! - [`inbound`]: a serving pod's inbound ports and their retry policy.
+//! - [`inbound`]: a serving pod's inbound ports and their retry policy;
+//! - `telemetry`: the mesh's access log settings.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
@@ -20,6 +21,7 @@ pub(crate) mod lb;
 pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
+pub(crate) mod telemetry;
 
 use std::net::SocketAddr;
 
@@ -67,6 +69,7 @@ pub fn translate(
         outbound_traffic_policy: mesh.outbound_traffic_policy,
         passthrough,
         dns_servers,
+        access_log: telemetry::access_log(mesh),
         ..SidecarConfig::default()
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use meshsim_sidecar::config::OutboundTrafficPolicy;
+use meshsim_sidecar::config::{AccessLogEncoding, OutboundTrafficPolicy};
 
 use crate::error::Problem;
 use crate::model::HttpRetry;
@@ -89,6 +89,14 @@ pub struct MeshConfig {
     /// `defaultHttpRetryPolicy` (Istio >= 1.12; ignored before): replaces the
     /// built-in default on routes without VirtualService retries. Default none.
     pub default_http_retry_policy: Option<HttpRetry>,
+    /// `accessLogFile`: non-empty (e.g. `/dev/stdout`) turns the sidecar's
+    /// access log on. Default empty (off).
+    pub access_log_file: String,
+    /// `accessLogEncoding`: TEXT (default) or JSON.
+    pub access_log_encoding: AccessLogEncoding,
+    /// `accessLogFormat`: a custom format. Not modelled: lines keep Istio's
+    /// default format, and [`crate::mesh_unmodelled`] says so. Default empty.
+    pub access_log_format: String,
 }
 
 impl MeshConfig {
@@ -104,6 +112,9 @@ impl MeshConfig {
             outbound_traffic_policy: OutboundTrafficPolicy::AllowAny,
             http_ports: vec![80],
             default_http_retry_policy: None,
+            access_log_file: String::new(),
+            access_log_encoding: AccessLogEncoding::Text,
+            access_log_format: String::new(),
         }
     }
 

@@ -24,6 +24,7 @@
 pub mod dns;
 pub mod lb;
 pub(crate) mod outlier;
+pub(crate) mod view;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -118,12 +119,14 @@ impl ClusterState {
         let breaker = CircuitBreaker::new(&config.pool);
         let logical = matches!(config.discovery, Discovery::LogicalDns { .. }).then(|| {
             let settings = config.pool.clone();
-            Pool::new(
+            let pool = Pool::new(
                 env.clone(),
                 settings,
                 config.connect_timeout,
                 breaker.clone(),
-            )
+            );
+            pool.set_cluster(&config.name);
+            pool
         });
         let mut outlier = config
             .outlier_detection
@@ -247,12 +250,14 @@ impl ClusterState {
             .pools
             .entry(host)
             .or_insert_with(|| {
-                Pool::new(
+                let pool = Pool::new(
                     self.env.clone(),
                     self.config.pool.clone(),
                     self.config.connect_timeout,
                     self.breaker.clone(),
-                )
+                );
+                pool.set_cluster(&self.config.name);
+                pool
             })
             .clone();
         let active = count.then(|| ActiveRequest::new(st.active.entry(host).or_default().clone()));

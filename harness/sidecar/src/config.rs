@@ -7,6 +7,7 @@
 
 mod lb;
 mod matcher;
+mod observability;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::fault::FaultInjection;
 use crate::route::{ClusterWeight, RouteMatcher};
 
 pub use matcher::{HeaderMatch, HeaderMatcher};
+pub use observability::{AccessLogConfig, AccessLogEncoding, AdminConfig};
 
 /// Everything one sidecar needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,12 @@ pub struct SidecarConfig {
     /// The inbound side (`virtualInbound` on 15006), for a pod that serves;
     /// `None` for a pod that only calls out.
     pub inbound: Option<InboundConfig>,
+    /// The file access log (Istio mesh `accessLogFile`); `None` (default,
+    /// as in Istio) writes no line.
+    pub access_log: Option<AccessLogConfig>,
+    /// Envoy admin (15000) and readiness (15021); `None` (default) binds
+    /// neither.
+    pub admin: Option<AdminConfig>,
 }
 
 /// Envoy's retry back-off between attempts (fact sheet §1.2). Both are full
@@ -512,6 +520,8 @@ impl Default for SidecarConfig {
             backoff_formula: BackOffFormula::CurrentCode,
             per_connection_buffer_limit_bytes: 1024 * 1024,
             inbound: None,
+            access_log: None,
+            admin: None,
         }
     }
 }

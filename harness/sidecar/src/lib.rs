@@ -29,7 +29,10 @@
 //!   reset reasons;
 //! - [`retry`]: the pure retry decision and Envoy's back-off;
 //! - [`local_reply`]: Envoy's local replies;
-//! - [`access_log`]: the proxy-log entry and Istio's access log line;
+//! - [`access_log`]: the proxy-log entry and Envoy's file access log in
+//!   Istio's formats ([`AccessLog`]);
+//! - `admin`: Envoy admin (15000: `/stats`, `/clusters`, `/config_dump`,
+//!   `/ready`) and readiness (15021 `/healthz/ready`);
 //! - `tcp_proxy`: non-HTTP ports;
 //! - [`stats`]: Envoy-named counters; [`error`]: [`SidecarError`].
 //!
@@ -59,6 +62,7 @@
 //! ```
 
 pub mod access_log;
+mod admin;
 pub mod attempt;
 pub mod circuit;
 pub mod cluster;
@@ -83,10 +87,11 @@ use std::sync::Arc;
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
+pub use access_log::AccessLog;
 pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
 pub use config::*;
 pub use error::SidecarError;
-pub use stats::{DnsClusterStats, OutlierStats, SidecarStats};
+pub use stats::{ClusterStats, DnsClusterStats, OutlierStats, SidecarStats};
 
 use cluster::dns::refresh_loop;
 use runtime::{Env, Sidecar};
@@ -164,7 +169,37 @@ pub async fn spawn_with_resolver(
         let task = listener::run(listener, sidecar.clone(), router::Direction::Inbound);
         sidecar.env.tasks.spawn(task);
     }
-    Ok(SidecarHandle { addr, sidecar })
+    let (admin_addr, readiness_addr) = bind_admin(&sidecar).await?;
+    Ok(SidecarHandle {
+        addr,
+        sidecar,
+        admin_addr,
+        readiness_addr,
+    })
+}
+
+/// Binds Envoy admin and the readiness port on the sidecar's own stack, when
+/// `config.admin` asks for them (after the capture listeners: readiness
+/// requires them bound).
+async fn bind_admin(
+    sidecar: &Arc<Sidecar>,
+) -> io::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
+    let Some(admin) = sidecar.config.admin.clone() else {
+        return Ok((None, None));
+    };
+    let stack = &sidecar.env.stack;
+    let listener = stack.listen(admin.port).await?;
+    let admin_addr = listener.local_addr();
+    let task = admin::run(listener, sidecar.clone(), admin::Port::Admin);
+    sidecar.env.tasks.spawn(task);
+    let Some(port) = admin.readiness_port else {
+        return Ok((Some(admin_addr), None));
+    };
+    let listener = stack.listen(port).await?;
+    let readiness_addr = listener.local_addr();
+    let task = admin::run(listener, sidecar.clone(), admin::Port::Readiness);
+    sidecar.env.tasks.spawn(task);
+    Ok((Some(admin_addr), Some(readiness_addr)))
 }
 
 /// The control surface of a running sidecar. Dropping it aborts the sidecar's
@@ -172,6 +207,8 @@ pub async fn spawn_with_resolver(
 pub struct SidecarHandle {
     addr: SocketAddr,
     sidecar: Arc<Sidecar>,
+    admin_addr: Option<SocketAddr>,
+    readiness_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for SidecarHandle {
@@ -186,6 +223,17 @@ impl SidecarHandle {
     /// The bound outbound capture address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Envoy admin's address (`pod-ip:15000`), when `config.admin` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The readiness endpoint's address (`pod-ip:15021`, `GET
+    /// /healthz/ready`), when `config.admin` serves it.
+    pub fn readiness_addr(&self) -> Option<SocketAddr> {
+        self.readiness_addr
     }
 
     /// Delivers an EDS assignment for `cluster` (the simulated control
@@ -208,6 +256,18 @@ impl SidecarHandle {
             });
         };
         state.update_endpoints(endpoints)
+    }
+
+    /// The access log's lines so far, oldest first (each ends in a
+    /// newline); empty when `SidecarConfig::access_log` is `None`.
+    pub fn access_log(&self) -> Vec<String> {
+        self.access_log_handle()
+            .map_or_else(Vec::new, |log| log.lines())
+    }
+
+    /// The access log itself (a shared handle that keeps filling), when on.
+    pub fn access_log_handle(&self) -> Option<AccessLog> {
+        self.sidecar.access_log.as_ref().map(|w| w.log.clone())
     }
 
     /// A snapshot of the counters.

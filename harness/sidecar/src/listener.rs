@@ -57,6 +57,7 @@ async fn serve(stream: NetStream, sc: Arc<Sidecar>, direction: Direction) {
         let down = Downstream {
             original_dst,
             direction,
+            peer: stream.peer_addr(),
         };
         serve_http(stream, down, sc).await;
     } else {

@@ -48,6 +48,7 @@ use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
 use crate::circuit::{CircuitBreaker, Permit, Resource};
 use crate::config::PoolSettings;
 use crate::runtime::Env;
+use crate::stats::ClusterStats;
 use conn::ConnCtl;
 use pending::{Queued, Waiter};
 
@@ -59,6 +60,9 @@ pub(crate) struct Pool {
     /// The cluster's breakers (shared with the other hosts' pools).
     breaker: Arc<CircuitBreaker>,
     state: Mutex<PoolState>,
+    /// The cluster's name, for its `cluster.<name>.*` counters (set once by
+    /// the cluster; a pool without one counts only sidecar-wide).
+    cluster: std::sync::OnceLock<String>,
 }
 
 #[derive(Default)]
@@ -86,6 +90,8 @@ struct Conn {
     ctl: Arc<ConnCtl>,
     requests: u32,
     peer: SocketAddr,
+    /// The sidecar's end of the connection (`%UPSTREAM_LOCAL_ADDRESS%`).
+    local: SocketAddr,
 }
 
 /// Where [`Pool::take_or_queue`] left a request.
@@ -110,7 +116,20 @@ impl Pool {
             connect_timeout,
             breaker,
             state: Mutex::new(PoolState::default()),
+            cluster: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Names the pool's cluster (first call wins).
+    pub(crate) fn set_cluster(&self, name: &str) {
+        let _ = self.cluster.set(name.to_string());
+    }
+
+    /// Bumps the cluster's counters, when the pool has a cluster.
+    fn count(&self, f: impl FnOnce(&mut ClusterStats)) {
+        if let Some(name) = self.cluster.get() {
+            self.env.stats.cluster(name, f);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, PoolState> {
@@ -183,6 +202,7 @@ impl Pool {
         let opened = self.try_open(&mut st);
         drop(st);
         self.env.stats.bump(|s| s.upstream_rq_pending_total += 1);
+        self.count(|c| c.upstream_rq_pending_total += 1);
         if let Some(slot) = opened {
             self.open(connect_to, slot);
         }
@@ -212,6 +232,7 @@ impl Pool {
             Some(slot) => slot,
             None => {
                 self.env.stats.bump(|s| s.upstream_cx_overflow += 1);
+                self.count(|c| c.upstream_cx_overflow += 1);
                 if st.conns > 0 {
                     return None;
                 }
@@ -226,6 +247,7 @@ impl Pool {
     /// Starts opening a connection to `addr` holding `slot`.
     fn open(self: &Arc<Self>, addr: SocketAddr, slot: Permit) {
         self.env.stats.bump(|s| s.upstream_cx_total += 1);
+        self.count(|c| c.upstream_cx_total += 1);
         let pool = self.clone();
         self.env.tasks.spawn(async move {
             let result = pool.connect(addr, slot).await;
@@ -260,9 +282,14 @@ impl Pool {
                     s.upstream_cx_connect_fail += 1;
                     s.upstream_cx_connect_timeout += u64::from(timed_out);
                 });
+                self.count(|c| {
+                    c.upstream_cx_connect_fail += 1;
+                    c.upstream_cx_connect_timeout += u64::from(timed_out);
+                });
                 return Err(failure);
             }
         };
+        let local = stream.local_addr();
         let io = TokioIo::new(stream);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
@@ -282,6 +309,7 @@ impl Pool {
             ctl,
             requests: 0,
             peer: addr,
+            local,
         })
     }
 
@@ -386,6 +414,11 @@ impl Pool {
         self.hand_over(st, conn);
     }
 
+    /// Connections of this pool, open or being opened (`cx_active`).
+    pub(crate) fn open_conns(&self) -> usize {
+        self.lock().conns
+    }
+
     /// Drains the pool (its host left the cluster): idle connections close at
     /// once, busy ones close after their in-flight request.
     pub(crate) fn drain(&self) {
@@ -447,6 +480,11 @@ impl Lease {
         self.conn
             .as_ref()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer)
+    }
+
+    /// The sidecar's end of the connection.
+    pub(crate) fn local(&self) -> Option<SocketAddr> {
+        self.conn.as_ref().map(|c| c.local)
     }
 
     /// Sends a request; the future does not borrow the lease.

@@ -23,8 +23,9 @@ use tokio::time::Instant;
 
 pub(crate) use body::ProxyBody;
 
+use crate::access_log::http::{LogFacts, LoggedBody, PendingLine};
 use crate::access_log::proxy_log_entry;
-use crate::attempt::{self, Attempt, AttemptResult};
+use crate::attempt::{self, Attempt, AttemptResult, ResetReason};
 use crate::circuit::{Permit, Resource};
 use crate::cluster::ClusterState;
 use crate::config::{RetryPolicy, Route};
@@ -34,6 +35,7 @@ use crate::local_reply::LocalReply;
 use crate::retry::{self, BackOff, RetryDecision};
 use crate::route::{self, RouteMatch};
 use crate::runtime::Sidecar;
+use crate::stats::ClusterStats;
 use body::UpstreamBody;
 
 /// The downstream connection a request came on.
@@ -43,6 +45,8 @@ pub(crate) struct Downstream {
     pub(crate) original_dst: SocketAddr,
     /// Outbound (15001, from the pod's app) or inbound (15006, from a peer).
     pub(crate) direction: Direction,
+    /// The downstream peer (`%DOWNSTREAM_REMOTE_ADDRESS%`).
+    pub(crate) peer: SocketAddr,
 }
 
 /// Which listener a connection came through.
@@ -75,10 +79,11 @@ struct DownstreamRequest {
     received: Instant,
 }
 
-/// The response and its proxy-log entry.
+/// The response, its proxy-log entry and the access log's other facts.
 struct Reply {
     response: Response<ProxyBody>,
     log: ProxyLogEntry,
+    facts: LogFacts,
 }
 
 /// Serves one request of the application.
@@ -86,13 +91,20 @@ pub(crate) async fn handle(
     sc: Arc<Sidecar>,
     down: Downstream,
     req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, SidecarError> {
+) -> Result<Response<LoggedBody>, SidecarError> {
     let (parts, body) = req.into_parts();
+    let mut line = sc
+        .access_log
+        .as_ref()
+        .map(|w| PendingLine::start(w, &parts, down.original_dst, down.peer));
     let body = body
         .collect()
         .await
         .map_err(|source| SidecarError::DownstreamBody { source })?
         .to_bytes();
+    if let Some(line) = line.as_mut() {
+        line.bytes_received(body.len() as u64);
+    }
     sc.env.stats.bump(|s| s.downstream_rq_total += 1);
     let mut req = DownstreamRequest {
         parts,
@@ -106,9 +118,14 @@ pub(crate) async fn handle(
     if req.down.direction == Direction::Outbound
         && let Some(id) = headers::request_id(&req.parts.headers)
     {
-        sc.proxy_log.record(id, reply.log);
+        sc.proxy_log.record(id, reply.log.clone());
     }
-    Ok(reply.response)
+    if let Some(line) = line.as_mut() {
+        let service_time = headers::service_time(reply.response.headers());
+        line.respond(&reply.log, reply.facts, service_time);
+    }
+    let (parts, body) = reply.response.into_parts();
+    Ok(Response::from_parts(parts, LoggedBody::new(body, line)))
 }
 
 /// Route selection and what follows from it: the fault filter, then the
@@ -134,9 +151,16 @@ async fn dispatch(sc: &Sidecar, req: &mut DownstreamRequest) -> Reply {
         },
         RouteMatch::Passthrough => forward(sc, req, &sc.passthrough_route).await,
         RouteMatch::NoRoute => local(sc, req, LocalReply::route_not_found(), 0, None),
-        RouteMatch::BlockAll => local(sc, req, LocalReply::registry_only_block(), 0, None),
+        RouteMatch::BlockAll => {
+            let mut reply = local(sc, req, LocalReply::registry_only_block(), 0, None);
+            reply.facts.route = Some(BLOCK_ALL_ROUTE.to_string());
+            reply
+        }
     }
 }
+
+/// Istio's `REGISTRY_ONLY` catch-all route (`%ROUTE_NAME%` of its 502).
+const BLOCK_ALL_ROUTE: &str = "block_all";
 
 /// The fault filter ahead of the router: an abort is a local reply (never
 /// retried); after a delay the router sees the request only now, so the route
@@ -149,7 +173,13 @@ async fn fault_then_forward(
 ) -> Reply {
     let injected = fault::inject(&sc.env, f).await;
     if let Some(abort) = injected.abort {
-        return local(sc, req, abort, 0, None);
+        // The connection manager resolved the route (and its cluster) before
+        // the fault filter ran.
+        let mut reply = local(sc, req, abort, 0, None);
+        reply.facts.route = Some(route.name.clone());
+        let known = sc.clusters.contains_key(&route.cluster);
+        reply.facts.cluster = known.then(|| route.cluster.clone());
+        return reply;
     }
     req.received = Instant::now();
     let mut reply = forward(sc, req, route).await;
@@ -188,7 +218,9 @@ async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply 
             .draw(|rng| route::route_cluster(route, rng.next_u64())),
     };
     let Some(cluster) = sc.clusters.get(cluster_name) else {
-        return local(sc, req, LocalReply::cluster_not_found(), 0, None);
+        let mut reply = local(sc, req, LocalReply::cluster_not_found(), 0, None);
+        reply.facts.route = Some(route.name.clone());
+        return reply;
     };
     let policy = retry_policy_for(sc, req, route);
     let policy = policy.as_deref();
@@ -213,7 +245,13 @@ async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply 
             .unwrap_or(End::RouteTimeout),
         None => attempts(sc, req, cluster, &mut run).await,
     };
-    finish(sc, req, run, end, route)
+    if matches!(end, End::RouteTimeout) {
+        count(sc, cluster, |c| c.upstream_rq_timeout += 1);
+    }
+    let mut reply = finish(sc, req, run, end, route);
+    reply.facts.route = Some(route.name.clone());
+    reply.facts.cluster = Some(cluster_name.to_string());
+    reply
 }
 
 /// The route's retry policy as this request runs it: with the request's
@@ -261,6 +299,7 @@ async fn attempts(
         )
         .await;
         cluster.report(target, &attempt);
+        count_attempt(sc, cluster, &attempt);
         tracing::debug!(attempt = run.attempts, host = %attempt.host, reused = attempt.reused, "attempt done");
         run.tried.push(attempt.host);
         run.last_host = Some(attempt.host);
@@ -271,12 +310,14 @@ async fn attempts(
             RetryDecision::Retry => {
                 let Some(slot) = cluster.breaker.try_acquire(Resource::Retry) else {
                     sc.env.stats.bump(|s| s.upstream_rq_retry_overflow += 1);
+                    count(sc, cluster, |c| c.upstream_rq_retry_overflow += 1);
                     run.flags.insert(ResponseFlags::UO);
                     return End::Attempt(attempt);
                 };
                 run.retry_slot = Some(slot);
                 run.retries_left -= 1;
                 sc.env.stats.bump(|s| s.upstream_rq_retry += 1);
+                count(sc, cluster, |c| c.upstream_rq_retry += 1);
                 attempt.discard();
                 let wait = match run.backoff.as_mut() {
                     Some(b) => sc.env.draw(|rng| b.next_backoff(rng)),
@@ -288,17 +329,43 @@ async fn attempts(
                 sc.env
                     .stats
                     .bump(|s| s.upstream_rq_retry_success += u64::from(run.attempts > 1));
+                let retried = u64::from(run.attempts > 1);
+                count(sc, cluster, |c| c.upstream_rq_retry_success += retried);
                 return End::Attempt(attempt);
             }
             RetryDecision::LimitExceeded => {
                 sc.env
                     .stats
                     .bump(|s| s.upstream_rq_retry_limit_exceeded += 1);
+                count(sc, cluster, |c| c.upstream_rq_retry_limit_exceeded += 1);
                 run.flags.insert(ResponseFlags::URX);
                 return End::Attempt(attempt);
             }
         }
     }
+}
+
+/// Bumps `cluster`'s request counters.
+fn count(sc: &Sidecar, cluster: &ClusterState, f: impl FnOnce(&mut ClusterStats)) {
+    sc.env.stats.cluster(&cluster.config.name, f);
+}
+
+/// The per-cluster counters of one attempt.
+fn count_attempt(sc: &Sidecar, cluster: &ClusterState, attempt: &Attempt) {
+    count(sc, cluster, |c| {
+        c.upstream_rq_total += 1;
+        match &attempt.result {
+            AttemptResult::Headers(resp, _) => {
+                let class = usize::from(resp.status().as_u16() / 100).min(5);
+                c.upstream_rq_by_class[class] += 1;
+            }
+            AttemptResult::Failed(f) if f.per_try_timeout => c.upstream_rq_per_try_timeout += 1,
+            AttemptResult::Failed(f) if f.reason == ResetReason::Overflow => {
+                c.upstream_rq_pending_overflow += 1;
+            }
+            AttemptResult::Failed(_) => {}
+        }
+    });
 }
 
 /// The upstream response, or the local reply that replaces it.
@@ -335,10 +402,15 @@ fn finish(
                 .timeout
                 .filter(|t| !t.is_zero())
                 .map(|t| (req.received + t, t));
+            let facts = LogFacts {
+                upstream_local: lease.local(),
+                ..LogFacts::default()
+            };
             let body = UpstreamBody::new(incoming, lease, deadline);
             Reply {
                 response: Response::from_parts(parts, ProxyBody::Upstream(body)),
                 log,
+                facts,
             }
         }
         End::Attempt(Attempt {
@@ -351,7 +423,9 @@ fn finish(
             } else {
                 LocalReply::upstream_reset(&f, retried)
             };
-            local(sc, req, with_flags(reply), run.attempts, Some(host))
+            let mut reply = local(sc, req, with_flags(reply), run.attempts, Some(host));
+            reply.facts.transport_failure = f.transport_failure;
+            reply
         }
         End::NoHealthyUpstream => local(
             sc,
@@ -386,5 +460,6 @@ fn local(
     Reply {
         response: reply.to_response(req.down.direction.server_header()),
         log,
+        facts: LogFacts::default(),
     }
 }

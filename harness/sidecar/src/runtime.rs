@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
+use crate::access_log::LogWriter;
 use crate::cluster::ClusterState;
 use crate::config::{InboundPort, Route, SidecarConfig};
 use crate::stats::Counters;
@@ -55,6 +56,8 @@ pub(crate) struct Sidecar {
     pub(crate) inbound_routes: BTreeMap<u16, Route>,
     /// Where access-log facts go for the application to pick up.
     pub(crate) proxy_log: ProxyLog,
+    /// The file access log's writer, when `config.access_log` is set.
+    pub(crate) access_log: Option<Arc<LogWriter>>,
 }
 
 impl Sidecar {
@@ -82,7 +85,9 @@ impl Sidecar {
             .filter(|p| p.http)
             .map(|p| (p.port, inbound_route(p)))
             .collect();
+        let access_log = config.access_log.as_ref().map(LogWriter::new);
         Arc::new(Sidecar {
+            access_log,
             config,
             env,
             clusters,

@@ -5,10 +5,14 @@
 //! clusters in a scenario) and keeps the DNS ones per cluster, where they mean
 //! something only per name.
 
+mod cluster;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use meshsim_core::ResponseFlags;
+
+pub use cluster::ClusterStats;
 
 /// A snapshot of one sidecar's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,6 +77,8 @@ pub struct SidecarStats {
     pub lb_healthy_panic: u64,
     /// `outlier_detection.*` per cluster with outlier detection.
     pub outlier_detection: BTreeMap<String, OutlierStats>,
+    /// Request counters per cluster (`cluster.<name>.upstream_rq_*`).
+    pub clusters: BTreeMap<String, ClusterStats>,
 }
 
 /// Envoy's `cluster.<name>.outlier_detection.*` stats (consecutive
@@ -146,6 +152,11 @@ impl Counters {
             s.outlier_detection
                 .insert(cluster.to_string(), stats.clone());
         });
+    }
+
+    /// Applies `f` to the request counters of `cluster`.
+    pub(crate) fn cluster(&self, cluster: &str, f: impl FnOnce(&mut ClusterStats)) {
+        self.bump(|s| f(s.clusters.entry(cluster.to_string()).or_default()));
     }
 
     /// A copy of the counters.

@@ -91,6 +91,16 @@ pub(super) fn prepare_response(
     );
 }
 
+/// `x-envoy-upstream-service-time` of a response, in ms.
+pub(super) fn service_time(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("x-envoy-upstream-service-time")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 fn strip(headers: &mut HeaderMap, names: &[&str]) {
     for name in names {
         headers.remove(*name);

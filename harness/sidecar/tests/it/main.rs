@@ -1,6 +1,8 @@
 //! Component tests of the sidecar on the simulated network, with a paused
 //! clock: every fidelity test names the Envoy/Istio fact it checks.
 
+mod access_log;
+mod admin;
 mod circuit;
 mod dns;
 mod http;
