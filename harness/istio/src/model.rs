@@ -41,6 +41,10 @@ pub struct MeshConfigOverrides {
     pub outbound_traffic_policy: Option<meshsim_sidecar::OutboundTrafficPolicy>,
     /// `defaultHttpRetryPolicy`.
     pub default_http_retry_policy: Option<HttpRetry>,
+    /// `accessLogFile` (non-empty turns the access log on).
+    pub access_log_file: Option<String>,
+    /// `accessLogEncoding`.
+    pub access_log_encoding: Option<meshsim_sidecar::config::AccessLogEncoding>,
     /// Where it came from (the `IstioOperator` document).
     pub meta: ResourceMeta,
 }

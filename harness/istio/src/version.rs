@@ -142,6 +142,12 @@ impl MeshConfig {
         if let Some(r) = &o.default_http_retry_policy {
             self.default_http_retry_policy = Some(r.clone());
         }
+        if let Some(f) = &o.access_log_file {
+            self.access_log_file = f.clone();
+        }
+        if let Some(e) = o.access_log_encoding {
+            self.access_log_encoding = e;
+        }
     }
 }
 

@@ -115,3 +115,24 @@ fn an_istio_operator_needs_the_install_api_version() {
         "{err}"
     );
 }
+
+/// Fact sheet §5.4: access logging is off by default; a non-empty mesh
+/// `accessLogFile` turns it on, in `accessLogEncoding`.
+#[test]
+fn access_log_file_in_mesh_config_turns_the_sidecars_access_log_on() {
+    let off = parse_resources(OPERATOR).unwrap();
+    let mesh = MeshConfig::for_resources(V, &off);
+    assert_eq!(translate(&off, V, &mesh, Vec::new()).access_log, None);
+    let yaml = OPERATOR.replace(
+        "    enableTracing: true\n",
+        "    accessLogFile: /dev/stdout\n    accessLogEncoding: JSON\n",
+    );
+    let on = parse_resources(&yaml).unwrap();
+    let mesh = MeshConfig::for_resources(V, &on);
+    let log = translate(&on, V, &mesh, Vec::new()).access_log.unwrap();
+    assert_eq!(log.path, "/dev/stdout");
+    assert_eq!(
+        log.encoding,
+        meshsim_sidecar::config::AccessLogEncoding::Json
+    );
+}

@@ -4,11 +4,12 @@
 //! Istio and is accepted without effect.
 
 use super::virtual_service::decode_retry;
-use super::{Cx, Keys, Obj, duration, enumeration};
+use super::{Cx, Keys, Obj, duration, enumeration, string};
 use crate::error::Fault;
 use crate::model::MeshConfigOverrides;
 use crate::yaml::Node;
 use meshsim_sidecar::OutboundTrafficPolicy;
+use meshsim_sidecar::config::AccessLogEncoding;
 
 /// `IstioOperator.spec` keys besides `meshConfig`.
 const OPERATOR_SKIPPED: &[&str] = &[
@@ -31,6 +32,8 @@ const MESH_KNOWN: &[&str] = &[
     "dnsRefreshRate",
     "outboundTrafficPolicy",
     "defaultHttpRetryPolicy",
+    "accessLogFile",
+    "accessLogEncoding",
 ];
 
 /// Valid `MeshConfig` fields meshsim accepts without modelling them.
@@ -45,9 +48,7 @@ const MESH_SKIPPED: &[&str] = &[
     "ingressControllerMode",
     "ingressSelector",
     "enableTracing",
-    "accessLogFile",
     "accessLogFormat",
-    "accessLogEncoding",
     "enableEnvoyAccessLogService",
     "disableEnvoyListenerLog",
     "defaultConfig",
@@ -105,6 +106,14 @@ fn decode(cx: &mut Cx, node: &Node, path: &str) -> Result<Option<MeshConfigOverr
     let mut out = MeshConfigOverrides {
         connect_timeout: obj.opt("connectTimeout", duration)?,
         dns_refresh_rate: obj.opt("dnsRefreshRate", duration)?,
+        access_log_file: obj.opt("accessLogFile", string)?,
+        access_log_encoding: obj.opt("accessLogEncoding", |n, p| {
+            let values = [
+                (AccessLogEncoding::Text, "TEXT"),
+                (AccessLogEncoding::Json, "JSON"),
+            ];
+            enumeration(n, p, &values)
+        })?,
         ..MeshConfigOverrides::default()
     };
     if let Some((n, p)) = obj.get("outboundTrafficPolicy") {
