@@ -4,6 +4,7 @@
 mod circuit;
 mod dns;
 mod http;
+mod http2;
 mod inbound;
 mod lb;
 mod pending;
