@@ -20,6 +20,7 @@ pub(crate) mod lb;
 pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
+pub(crate) mod upstream_protocol;
 
 use std::net::SocketAddr;
 

@@ -280,7 +280,7 @@ async fn send_stream(
     let (host, reused, result) = multiplex::send(env, h2, connect_to, req, per_try_timeout).await;
     let result = match result {
         multiplex::StreamResult::Headers(resp, stream) => AttemptResult::Headers(
-            Box::new(resp.map(UpstreamIncoming::Http2)),
+            Box::new(resp.map(|b| UpstreamIncoming::Http2(Box::new(b)))),
             Lease::stream(pool.clone(), stream),
         ),
         multiplex::StreamResult::Failed(f) => AttemptResult::Failed(f),

@@ -475,12 +475,12 @@ pub(crate) struct Lease {
     /// The request's `max_requests` slot, given back with the connection.
     _request: Option<Permit>,
     /// An HTTP/2 stream instead of a connection.
-    stream: Option<multiplex::StreamLease>,
+    stream: Option<Box<multiplex::StreamLease>>,
 }
 
 impl Lease {
     /// A lease of an HTTP/2 stream of `pool`.
-    pub(crate) fn stream(pool: Arc<Pool>, stream: multiplex::StreamLease) -> Lease {
+    pub(crate) fn stream(pool: Arc<Pool>, stream: Box<multiplex::StreamLease>) -> Lease {
         Lease {
             pool,
             conn: None,

@@ -15,7 +15,7 @@ pub(crate) enum UpstreamIncoming {
     /// An HTTP/1.1 response body.
     Http1(Incoming),
     /// An HTTP/2 response body (the stream's DATA frames).
-    Http2(H2Body),
+    Http2(Box<H2Body>),
 }
 
 impl Body for UpstreamIncoming {
@@ -30,7 +30,7 @@ impl Body for UpstreamIncoming {
             UpstreamIncoming::Http1(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map_err(|source| SidecarError::UpstreamBody { source }),
-            UpstreamIncoming::Http2(b) => Pin::new(b).poll_frame(cx),
+            UpstreamIncoming::Http2(b) => Pin::new(b.as_mut()).poll_frame(cx),
         }
     }
 

@@ -429,12 +429,6 @@ impl H2Pool {
             self.drain_conn(&mut st, id);
         }
     }
-
-    /// Open connections and the streams on each, oldest connection first.
-    #[cfg(test)]
-    pub(crate) fn streams(&self) -> Vec<u32> {
-        self.lock().conns.values().map(|c| c.active).collect()
-    }
 }
 
 /// A pending request; dropped while waiting (route timeout), it leaves the

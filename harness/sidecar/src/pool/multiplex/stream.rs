@@ -77,7 +77,7 @@ impl Drop for StreamLease {
 /// What one stream attempt produced.
 pub(crate) enum StreamResult {
     /// Response headers; the body holds the stream.
-    Headers(Response<H2Body>, StreamLease),
+    Headers(Box<Response<H2Body>>, Box<StreamLease>),
     /// No response headers.
     Failed(AttemptFailure),
 }
@@ -110,7 +110,7 @@ pub(crate) async fn send(
     let result = match outcome {
         Some(Ok(resp)) => {
             let resp = resp.map(|recv| H2Body { recv, done: false });
-            StreamResult::Headers(resp, lease)
+            StreamResult::Headers(Box::new(resp), Box::new(lease))
         }
         Some(Err(e)) => {
             let reason = classify_stream_error(&e);
