@@ -513,6 +513,23 @@ pub struct HttpSettings {
     pub idle_timeout: Option<Duration>,
     /// `maxConcurrentStreams`.
     pub max_concurrent_streams: Option<i32>,
+    /// `h2UpgradePolicy`; `None` = unset (`DEFAULT`: the mesh's policy,
+    /// do-not-upgrade).
+    pub h2_upgrade_policy: Option<H2UpgradePolicy>,
+    /// `useClientProtocol`: speak the client's protocol upstream (meshsim's
+    /// applications speak HTTP/1.1). Default false.
+    pub use_client_protocol: bool,
+}
+
+/// `ConnectionPoolSettings.HTTPSettings.H2UpgradePolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum H2UpgradePolicy {
+    /// `DEFAULT`: the mesh-wide `h2UpgradePolicy` (do-not-upgrade).
+    Default,
+    /// `DO_NOT_UPGRADE`.
+    DoNotUpgrade,
+    /// `UPGRADE`: HTTP/1.1 connections to the destination become HTTP/2.
+    Upgrade,
 }
 
 /// `OutlierDetection`.

@@ -22,6 +22,7 @@ pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
 pub(crate) mod telemetry;
+pub(crate) mod upstream_protocol;
 
 use std::net::SocketAddr;
 

@@ -7,7 +7,7 @@ use crate::version::IstioVersion;
 /// One line per field that was accepted but has no effect in the simulation:
 /// the fields each resource lists in `meta.ignored`, and the DestinationRule
 /// settings that are parsed and validated but not translated yet (TCP
-/// keepalive, HTTP/2 stream limits, the deprecated
+/// keepalive, the deprecated
 /// `outlierDetection.consecutiveErrors`, which current Istio ignores too). See
 /// [`unmodelled_at`] for the fields the chosen Istio version does not know.
 pub fn unmodelled(res: &Resources) -> Vec<String> {
@@ -137,13 +137,6 @@ fn pool_fields(pool: &ConnectionPool, at: &str, out: &mut Vec<String>) {
     if pool.tcp.as_ref().is_some_and(|t| t.tcp_keepalive.is_some()) {
         out.push(format!("{at}.tcp.tcpKeepalive"));
     }
-    if pool
-        .http
-        .as_ref()
-        .is_some_and(|h| h.max_concurrent_streams.is_some())
-    {
-        out.push(format!("{at}.http.maxConcurrentStreams"));
-    }
 }
 
 #[cfg(test)]
@@ -151,17 +144,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keepalive_stream_limits_and_consecutive_errors_are_reported_but_circuit_breakers_are_not() {
+    fn keepalive_and_consecutive_errors_are_reported_but_circuit_breakers_and_h2_settings_are_not()
+    {
         let res = crate::parse_resources(
-            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4 }\n    outlierDetection: { consecutive5xxErrors: 5, consecutiveErrors: 3 }\n    retryBudget: { percent: 20 }\n",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4, h2UpgradePolicy: UPGRADE, useClientProtocol: false }\n    outlierDetection: { consecutive5xxErrors: 5, consecutiveErrors: 3 }\n    retryBudget: { percent: 20 }\n",
         )
         .unwrap();
         let lines = unmodelled(&res);
-        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("outlierDetection.consecutiveErrors"));
         assert!(lines[1].contains("tcp.tcpKeepalive"));
-        assert!(lines[2].contains("http.maxConcurrentStreams"));
         for modelled in [
+            "maxConcurrentStreams",
+            "h2UpgradePolicy",
+            "useClientProtocol",
             "maxConnections",
             "http1MaxPendingRequests",
             "http2MaxRequests",

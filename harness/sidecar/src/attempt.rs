@@ -18,13 +18,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::{Request, Response};
 use meshsim_core::ResponseFlags;
 
-use crate::pool::{Lease, Pool};
+pub(crate) use incoming::UpstreamIncoming;
+
+use crate::pool::{Lease, Pool, multiplex};
 use crate::retry::AttemptEvent;
 use crate::runtime::Env;
+
+mod incoming;
 
 /// Envoy's `Http::StreamResetReason`, with `resetReasonToString` spellings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -160,7 +163,7 @@ pub fn classify_upstream_error(err: &hyper::Error) -> ResetReason {
 /// What an attempt produced.
 pub(crate) enum AttemptResult {
     /// Response headers, with the connection still leased to the body.
-    Headers(Box<Response<Incoming>>, Lease),
+    Headers(Box<Response<UpstreamIncoming>>, Lease),
     /// No response headers.
     Failed(AttemptFailure),
 }
@@ -214,6 +217,9 @@ pub(crate) async fn send(
     per_try_timeout: Option<Duration>,
 ) -> Attempt {
     env.stats.bump(|s| s.upstream_rq_total += 1);
+    if let Some(h2) = pool.multiplexed() {
+        return send_stream(env, pool, h2, connect_to, req, per_try_timeout).await;
+    }
     let mut lease = match pool.checkout(connect_to).await {
         Ok(lease) => lease,
         Err(f) => {
@@ -239,7 +245,9 @@ pub(crate) async fn send(
         None => Some(response.await),
     };
     let result = match outcome {
-        Some(Ok(resp)) => AttemptResult::Headers(Box::new(resp), lease),
+        Some(Ok(resp)) => {
+            AttemptResult::Headers(Box::new(resp.map(UpstreamIncoming::Http1)), lease)
+        }
         Some(Err(e)) => AttemptResult::Failed(AttemptFailure::reset(
             classify_upstream_error(&e),
             request_sent,
@@ -251,6 +259,31 @@ pub(crate) async fn send(
                 ..AttemptFailure::reset(ResetReason::LocalReset, request_sent)
             })
         }
+    };
+    Attempt {
+        host,
+        reused,
+        result,
+    }
+}
+
+/// [`send`] on an HTTP/2 cluster: the request goes on a stream of the
+/// host's multiplexed pool.
+async fn send_stream(
+    env: &Env,
+    pool: &Arc<Pool>,
+    h2: &Arc<multiplex::H2Pool>,
+    connect_to: SocketAddr,
+    req: Request<Full<Bytes>>,
+    per_try_timeout: Option<Duration>,
+) -> Attempt {
+    let (host, reused, result) = multiplex::send(env, h2, connect_to, req, per_try_timeout).await;
+    let result = match result {
+        multiplex::StreamResult::Headers(resp, stream) => AttemptResult::Headers(
+            Box::new(resp.map(|b| UpstreamIncoming::Http2(Box::new(b)))),
+            Lease::stream(pool.clone(), stream),
+        ),
+        multiplex::StreamResult::Failed(f) => AttemptResult::Failed(f),
     };
     Attempt {
         host,

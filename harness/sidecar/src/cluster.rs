@@ -117,17 +117,8 @@ impl ClusterState {
         // Envoy starts round robin at a random position.
         let rr = env.draw(|r| r.next_u64() >> 1);
         let breaker = CircuitBreaker::new(&config.pool);
-        let logical = matches!(config.discovery, Discovery::LogicalDns { .. }).then(|| {
-            let settings = config.pool.clone();
-            let pool = Pool::new(
-                env.clone(),
-                settings,
-                config.connect_timeout,
-                breaker.clone(),
-            );
-            pool.set_cluster(&config.name);
-            pool
-        });
+        let logical = matches!(config.discovery, Discovery::LogicalDns { .. })
+            .then(|| Pool::for_cluster(env.clone(), &config, breaker.clone()));
         let mut outlier = config
             .outlier_detection
             .clone()
@@ -250,14 +241,7 @@ impl ClusterState {
             .pools
             .entry(host)
             .or_insert_with(|| {
-                let pool = Pool::new(
-                    self.env.clone(),
-                    self.config.pool.clone(),
-                    self.config.connect_timeout,
-                    self.breaker.clone(),
-                );
-                pool.set_cluster(&self.config.name);
-                pool
+                Pool::for_cluster(self.env.clone(), &self.config, self.breaker.clone())
             })
             .clone();
         let active = count.then(|| ActiveRequest::new(st.active.entry(host).or_default().clone()));

@@ -347,6 +347,46 @@ pub struct Cluster {
     /// of healthy (not ejected) hosts, the load balancer uses every host.
     /// 0 disables panic mode. Default 50 (Envoy's).
     pub healthy_panic_threshold: u32,
+    /// The protocol spoken to the cluster's hosts. Default
+    /// [`UpstreamProtocol::Http1`]; Istio sets HTTP/2 (h2c with prior
+    /// knowledge, `http2_protocol_options`) for `http2` / `grpc` /
+    /// `grpc-web` ports and for `h2UpgradePolicy: UPGRADE`.
+    pub upstream_protocol: UpstreamProtocol,
+    /// `http2_protocol_options`, used when `upstream_protocol` is
+    /// [`UpstreamProtocol::Http2`].
+    pub http2: Http2Options,
+}
+
+/// The HTTP version of a cluster's upstream connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1: one request at a time per connection (default).
+    #[default]
+    Http1,
+    /// HTTP/2 (h2c with prior knowledge): streams multiplexed on a
+    /// connection up to the concurrent-stream limit.
+    Http2,
+}
+
+/// Envoy's `Http2ProtocolOptions` (the parts meshsim models).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http2Options {
+    /// `max_concurrent_streams`: streams one upstream connection carries at
+    /// once; the pool also honours the peer's lower
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`. Default 2^31 - 1 (Envoy's). Istio's
+    /// `http.maxConcurrentStreams` sets it.
+    pub max_concurrent_streams: u32,
+}
+
+/// Envoy's default `max_concurrent_streams` (2^31 - 1).
+pub const ENVOY_H2_MAX_CONCURRENT_STREAMS: u32 = (1 << 31) - 1;
+
+impl Default for Http2Options {
+    fn default() -> Self {
+        Http2Options {
+            max_concurrent_streams: ENVOY_H2_MAX_CONCURRENT_STREAMS,
+        }
+    }
 }
 
 impl Default for Cluster {
@@ -362,6 +402,8 @@ impl Default for Cluster {
             lb_policy: LbPolicy::default(),
             outlier_detection: None,
             healthy_panic_threshold: ENVOY_HEALTHY_PANIC_THRESHOLD,
+            upstream_protocol: UpstreamProtocol::default(),
+            http2: Http2Options::default(),
         }
     }
 }
@@ -566,6 +608,13 @@ impl SidecarConfig {
             }
             if let Some(od) = &c.outlier_detection {
                 validate_outlier_detection(&c.name, od)?;
+            }
+            let streams = c.http2.max_concurrent_streams;
+            if !(1..=ENVOY_H2_MAX_CONCURRENT_STREAMS).contains(&streams) {
+                return Err(SidecarError::InvalidMaxConcurrentStreams {
+                    cluster: c.name.clone(),
+                    value: streams,
+                });
             }
         }
         let routes = self.virtual_hosts.iter().flat_map(|vh| vh.routes.iter());

@@ -119,6 +119,22 @@ pub enum SidecarError {
         #[source]
         source: hyper::Error,
     },
+    /// An HTTP/2 upstream response body failed after its headers were
+    /// forwarded (the upstream reset the stream, the connection closed).
+    #[error("upstream http/2 response body failed after headers were sent")]
+    UpstreamH2Body {
+        /// h2's error.
+        #[source]
+        source: h2::Error,
+    },
+    /// `http2.max_concurrent_streams` outside Envoy's range 1..=2^31-1.
+    #[error("cluster {cluster}: http2 max_concurrent_streams {value} is outside 1..=2147483647")]
+    InvalidMaxConcurrentStreams {
+        /// The cluster.
+        cluster: String,
+        /// The value given.
+        value: u32,
+    },
     /// The route timeout fired after response headers were forwarded.
     #[error("route timeout of {timeout:?} fired while the response body was streaming")]
     RouteTimeoutAfterHeaders {

@@ -29,6 +29,7 @@
 //! from the pool at once, so it is never reused.
 
 mod conn;
+pub(crate) mod multiplex;
 mod pending;
 
 use std::collections::VecDeque;
@@ -46,7 +47,7 @@ use tokio::sync::oneshot;
 
 use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
 use crate::circuit::{CircuitBreaker, Permit, Resource};
-use crate::config::PoolSettings;
+use crate::config::{Cluster, PoolSettings, UpstreamProtocol};
 use crate::runtime::Env;
 use crate::stats::ClusterStats;
 use conn::ConnCtl;
@@ -63,6 +64,9 @@ pub(crate) struct Pool {
     /// The cluster's name, for its `cluster.<name>.*` counters (set once by
     /// the cluster; a pool without one counts only sidecar-wide).
     cluster: std::sync::OnceLock<String>,
+    /// The HTTP/2 pool of an HTTP/2 cluster's host (then this HTTP/1.1 pool
+    /// stays empty).
+    h2: Option<Arc<multiplex::H2Pool>>,
 }
 
 #[derive(Default)]
@@ -103,7 +107,8 @@ enum Take {
 }
 
 impl Pool {
-    /// An empty pool.
+    /// An empty HTTP/1.1 pool.
+    #[cfg(test)]
     pub(crate) fn new(
         env: Arc<Env>,
         settings: PoolSettings,
@@ -117,12 +122,40 @@ impl Pool {
             breaker,
             state: Mutex::new(PoolState::default()),
             cluster: std::sync::OnceLock::new(),
+            h2: None,
         })
     }
 
-    /// Names the pool's cluster (first call wins).
-    pub(crate) fn set_cluster(&self, name: &str) {
-        let _ = self.cluster.set(name.to_string());
+    /// The pool of one host of `cluster`, speaking the cluster's upstream
+    /// protocol, counting into the cluster's `cluster.<name>.*` counters.
+    pub(crate) fn for_cluster(
+        env: Arc<Env>,
+        cluster: &Cluster,
+        breaker: Arc<CircuitBreaker>,
+    ) -> Arc<Pool> {
+        let h2 = (cluster.upstream_protocol == UpstreamProtocol::Http2).then(|| {
+            multiplex::H2Pool::new(
+                env.clone(),
+                cluster.pool.clone(),
+                cluster.http2.clone(),
+                cluster.connect_timeout,
+                breaker.clone(),
+            )
+        });
+        Arc::new(Pool {
+            env,
+            settings: cluster.pool.clone(),
+            connect_timeout: cluster.connect_timeout,
+            breaker,
+            state: Mutex::new(PoolState::default()),
+            cluster: std::sync::OnceLock::from(cluster.name.clone()),
+            h2,
+        })
+    }
+
+    /// The HTTP/2 pool, for an HTTP/2 cluster.
+    pub(crate) fn multiplexed(&self) -> Option<&Arc<multiplex::H2Pool>> {
+        self.h2.as_ref()
     }
 
     /// Bumps the cluster's counters, when the pool has a cluster.
@@ -162,6 +195,7 @@ impl Pool {
                     reused: conn.requests > 0,
                     conn: Some(conn),
                     _request: Some(permit),
+                    stream: None,
                 });
             }
             conn.ctl.close();
@@ -422,6 +456,9 @@ impl Pool {
     /// Drains the pool (its host left the cluster): idle connections close at
     /// once, busy ones close after their in-flight request.
     pub(crate) fn drain(&self) {
+        if let Some(h2) = &self.h2 {
+            h2.drain();
+        }
         let idle = {
             let mut st = self.lock();
             st.draining = true;
@@ -466,9 +503,22 @@ pub(crate) struct Lease {
     reused: bool,
     /// The request's `max_requests` slot, given back with the connection.
     _request: Option<Permit>,
+    /// An HTTP/2 stream instead of a connection.
+    stream: Option<Box<multiplex::StreamLease>>,
 }
 
 impl Lease {
+    /// A lease of an HTTP/2 stream of `pool`.
+    pub(crate) fn stream(pool: Arc<Pool>, stream: Box<multiplex::StreamLease>) -> Lease {
+        Lease {
+            pool,
+            conn: None,
+            reused: stream.reused(),
+            _request: None,
+            stream: Some(stream),
+        }
+    }
+
     /// Whether the connection had served a request before (a fresh
     /// connection that waited idle is not reused).
     pub(crate) fn reused(&self) -> bool {
@@ -477,6 +527,9 @@ impl Lease {
 
     /// The upstream address of the connection.
     pub(crate) fn peer(&self) -> SocketAddr {
+        if let Some(stream) = &self.stream {
+            return stream.peer();
+        }
         self.conn
             .as_ref()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.peer)
@@ -502,6 +555,9 @@ impl Lease {
 
     /// Gives the connection back to the pool (its response is complete).
     pub(crate) fn release(mut self) {
+        if let Some(stream) = self.stream.take() {
+            stream.release();
+        }
         self._request = None;
         if let Some(conn) = self.conn.take() {
             self.pool.checkin(conn);

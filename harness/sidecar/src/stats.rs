@@ -57,6 +57,18 @@ pub struct SidecarStats {
     pub upstream_cx_max_duration_reached: u64,
     /// Pooled connections closed because their host left the cluster.
     pub upstream_cx_drained: u64,
+    /// HTTP/2 upstream connections opened (or tried); also counted in
+    /// `upstream_cx_total`.
+    pub upstream_cx_http2_total: u64,
+    /// Upstream connections the peer announced it would close: an HTTP/2
+    /// GOAWAY (Envoy's `onGoAway`).
+    pub upstream_cx_close_notify: u64,
+    /// Upstream streams the sidecar reset (per-try timeout, route timeout,
+    /// response abandoned), HTTP/2.
+    pub upstream_rq_tx_reset: u64,
+    /// Upstream streams the peer reset or refused (RST_STREAM, streams above
+    /// a GOAWAY's last stream id), HTTP/2.
+    pub upstream_rq_rx_reset: u64,
     /// Requests refused by `max_pending_requests` or `max_requests` (503 UO).
     pub upstream_rq_pending_overflow: u64,
     /// Times a new connection was wanted at the `max_connections` limit.

@@ -23,6 +23,39 @@ pub struct UpstreamConfig {
     /// After this many responses on one connection the last one carries
     /// `connection: close` and the server closes. `None` (default): no limit.
     pub max_requests_per_connection: Option<u32>,
+    /// Serve HTTP/2 instead of HTTP/1.1: h2c with prior knowledge, as Envoy
+    /// speaks to a cluster with `http2_protocol_options` inside the mesh.
+    /// `None` (default): HTTP/1.1. The routes, latencies and statuses are the
+    /// same in both modes; `keepalive_timeout` and
+    /// `max_requests_per_connection` apply to HTTP/1.1 only.
+    pub http2: Option<Http2Mode>,
+}
+
+/// The HTTP/2 mode of a fake upstream and its incident knobs.
+///
+/// Every knob defaults to off: a plain h2c server that never refuses a
+/// stream and never sends GOAWAY on its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Http2Mode {
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` advertised to the client; streams
+    /// over it are refused (RST_STREAM `REFUSED_STREAM`) by the codec.
+    /// `None` (default): not advertised (unlimited).
+    pub max_concurrent_streams: Option<u32>,
+    /// Refuse every Nth stream the server receives (counted over the whole
+    /// server, all connections) with RST_STREAM `REFUSED_STREAM`, before
+    /// reading its request. `None` (default): never.
+    pub refuse_every_nth: Option<u32>,
+    /// Refuse a stream when this many streams of its connection are already
+    /// being served (an overloaded server that advertises more than it
+    /// takes). `None` (default): never.
+    pub refuse_over_in_flight: Option<u32>,
+    /// After this many streams on one connection the server starts a
+    /// graceful GOAWAY (like a Go or gRPC server's max connection age): no
+    /// new stream is taken, streams already taken finish, then the
+    /// connection closes. A stream that still arrives after the GOAWAY is
+    /// above the last stream id and is refused (`REFUSED_STREAM`). `None`
+    /// (default): never.
+    pub goaway_after_streams: Option<u32>,
 }
 
 impl Default for UpstreamConfig {
@@ -32,6 +65,7 @@ impl Default for UpstreamConfig {
             routes: vec![RouteSpec::default()],
             keepalive_timeout: Some(Duration::from_secs(60)),
             max_requests_per_connection: None,
+            http2: None,
         }
     }
 }
@@ -97,6 +131,9 @@ impl UpstreamConfig {
         if self.max_requests_per_connection == Some(0) {
             return Err(UpstreamError::ZeroMaxRequests);
         }
+        if let Some(h2) = &self.http2 {
+            h2.validate()?;
+        }
         Ok(())
     }
 
@@ -110,6 +147,25 @@ impl UpstreamConfig {
         self.routes
             .iter()
             .position(|r| path.starts_with(r.prefix.as_str()))
+    }
+}
+
+impl Http2Mode {
+    /// Checks the knobs: every count, when set, is at least 1.
+    ///
+    /// # Errors
+    /// [`UpstreamError::ZeroHttp2Knob`] naming the knob set to 0.
+    pub fn validate(&self) -> Result<(), UpstreamError> {
+        let knobs = [
+            ("max_concurrent_streams", self.max_concurrent_streams),
+            ("refuse_every_nth", self.refuse_every_nth),
+            ("refuse_over_in_flight", self.refuse_over_in_flight),
+            ("goaway_after_streams", self.goaway_after_streams),
+        ];
+        match knobs.iter().find(|(_, v)| *v == Some(0)) {
+            Some((knob, _)) => Err(UpstreamError::ZeroHttp2Knob { knob }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -132,6 +188,7 @@ mod tests {
         assert_eq!(c.routes[0].body_bytes, 2);
         assert_eq!(c.keepalive_timeout, Some(Duration::from_secs(60)));
         assert_eq!(c.max_requests_per_connection, None);
+        assert_eq!(c.http2, None, "HTTP/1.1 unless asked");
         assert_eq!(c.validate(), Ok(()));
     }
 
@@ -178,6 +235,13 @@ mod tests {
             },
             UpstreamConfig {
                 max_requests_per_connection: Some(0),
+                ..Default::default()
+            },
+            UpstreamConfig {
+                http2: Some(Http2Mode {
+                    goaway_after_streams: Some(0),
+                    ..Http2Mode::default()
+                }),
                 ..Default::default()
             },
         ];

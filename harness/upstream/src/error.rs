@@ -94,6 +94,12 @@ pub enum UpstreamError {
     /// `max_requests_per_connection` of zero.
     #[error("max_requests_per_connection must be at least 1")]
     ZeroMaxRequests,
+    /// An HTTP/2 knob (`http2.<knob>`) set to zero.
+    #[error("http2.{knob} must be at least 1")]
+    ZeroHttp2Knob {
+        /// The knob's name.
+        knob: &'static str,
+    },
 }
 
 /// The error of [`crate::read_request`]: the crate's error type under the

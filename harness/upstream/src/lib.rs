@@ -1,4 +1,4 @@
-//! Fake HTTP/1.1 upstream servers ("external hosts": an AWS ALB node, a
+//! Fake HTTP/1.1 (and opt-in HTTP/2) upstream servers ("external hosts": an AWS ALB node, a
 //! partner API) over the `Net` seam, with byte-level control so that a
 //! scenario can take them down the ways real incidents do.
 //!
@@ -21,6 +21,8 @@
 //! - `server`: [`spawn`], [`UpstreamHandle`], [`StopMode`], the accept loop
 //!   and the lifecycle (one `watch` channel of commands per serving period);
 //! - `connection`: one connection's request/response loop;
+//! - `http2`: the opt-in HTTP/2 mode ([`Http2Mode`], h2c with prior
+//!   knowledge, served with the `h2` crate): refused streams and GOAWAY;
 //! - `stats`: [`UpstreamStats`];
 //! - `error`: [`UpstreamError`] (alias [`RequestError`]).
 //!
@@ -53,12 +55,13 @@
 pub mod config;
 mod connection;
 mod error;
+mod http2;
 pub mod request;
 mod response;
 mod server;
 mod stats;
 
-pub use config::{RouteSpec, UpstreamConfig};
+pub use config::{Http2Mode, RouteSpec, UpstreamConfig};
 pub use error::{RequestError, UpstreamError};
 pub use request::{RequestHead, read_request};
 pub use response::{filler, reason_phrase};

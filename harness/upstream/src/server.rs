@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use tracing::Instrument as _;
 use crate::config::UpstreamConfig;
 use crate::connection;
 use crate::error::UpstreamError;
+use crate::http2;
 use crate::response::filler;
 use crate::stats::{StatsCell, UpstreamStats};
 
@@ -109,6 +111,11 @@ pub(crate) struct Shared {
     pub(crate) stats: StatsCell,
     /// The first panic of a task, re-raised by `shutdown`.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// HTTP/2 streams received so far, all connections (refused included).
+    streams_seen: AtomicU64,
+    /// HTTP/2: refuse every new stream (a window set by
+    /// [`UpstreamHandle::set_refuse_streams`]).
+    refuse_all: AtomicBool,
 }
 
 /// The response a request gets.
@@ -126,7 +133,19 @@ impl Shared {
             bodies,
             stats: StatsCell::default(),
             panic: Mutex::new(None),
+            streams_seen: AtomicU64::new(0),
+            refuse_all: AtomicBool::new(false),
         }
+    }
+
+    /// Counts one more HTTP/2 stream; its 1-based number on the server.
+    pub(crate) fn next_stream(&self) -> u64 {
+        self.streams_seen.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether a refusal window is open.
+    pub(crate) fn refusing(&self) -> bool {
+        self.refuse_all.load(Ordering::Relaxed)
     }
 
     /// The answer for a request path: the first matching route, else 404.
@@ -200,7 +219,11 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let span = tracing::debug_span!("conn", %peer);
-                    conns.spawn(connection::serve(stream, shared.clone(), cmd.clone()).instrument(span));
+                    if shared.config.http2.is_some() {
+                        conns.spawn(http2::serve(stream, shared.clone(), cmd.clone()).instrument(span));
+                    } else {
+                        conns.spawn(connection::serve(stream, shared.clone(), cmd.clone()).instrument(span));
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -290,9 +313,18 @@ impl UpstreamHandle {
         self.shared.stats.snapshot()
     }
 
+    /// HTTP/2 mode: opens (`true`) or closes a window in which every new
+    /// stream is refused with RST_STREAM `REFUSED_STREAM`. No effect in
+    /// HTTP/1.1 mode.
+    pub fn set_refuse_streams(&self, refuse: bool) {
+        self.shared.refuse_all.store(refuse, Ordering::Relaxed);
+    }
+
     /// Takes the server down the way `how` says (see [`StopMode`]). For
     /// `Close` and `Reset`, every connection task is gone when this returns.
-    /// Stopping a stopped server does nothing.
+    /// Stopping a stopped server does nothing. In HTTP/2 mode `Close` is a
+    /// graceful GOAWAY: streams in flight finish before the connection
+    /// closes (and before this returns).
     pub async fn stop(&self, how: StopMode) {
         let mut life = self.life.lock().await;
         let cmd = match how {

@@ -17,6 +17,11 @@ pub struct UpstreamStats {
     /// counts as attempt 1: it is the first and only try its client made.
     /// Malformed requests are not counted here.
     pub by_attempt_count: BTreeMap<u32, u64>,
+    /// HTTP/2 streams refused with RST_STREAM `REFUSED_STREAM` by the
+    /// server's own knobs (not counted in `requests`).
+    pub streams_refused: u64,
+    /// HTTP/2 GOAWAY shutdowns started (one per connection at most).
+    pub goaways_sent: u64,
 }
 
 /// The live counters. Short critical sections only, never held across an
@@ -52,6 +57,14 @@ impl StatsCell {
         *s.by_attempt_count
             .entry(attempt_count.unwrap_or(1))
             .or_default() += 1;
+    }
+
+    pub(crate) fn stream_refused(&self) {
+        self.lock().streams_refused += 1;
+    }
+
+    pub(crate) fn goaway_sent(&self) {
+        self.lock().goaways_sent += 1;
     }
 
     pub(crate) fn malformed_request(&self) {

@@ -5,7 +5,7 @@ use super::{
 };
 use crate::error::{Fault, Problem};
 use crate::model::{
-    ConnectionPool, DestinationRule, HttpSettings, LoadBalancer, OutlierDetection,
+    ConnectionPool, DestinationRule, H2UpgradePolicy, HttpSettings, LoadBalancer, OutlierDetection,
     PortTrafficPolicy, RetryBudget, SimpleLb, TcpKeepalive, TcpSettings, TrafficPolicy,
 };
 use crate::yaml::Node;
@@ -52,17 +52,16 @@ const TCP: Keys<'static> = Keys::only(&[
     "idleTimeout",
 ]);
 const KEEPALIVE: Keys<'static> = Keys::only(&["probes", "time", "interval"]);
-const HTTP: Keys<'static> = Keys::with_skipped(
-    &[
-        "http1MaxPendingRequests",
-        "http2MaxRequests",
-        "maxRequestsPerConnection",
-        "maxRetries",
-        "idleTimeout",
-        "maxConcurrentStreams",
-    ],
-    &["h2UpgradePolicy", "useClientProtocol"],
-);
+const HTTP: Keys<'static> = Keys::only(&[
+    "http1MaxPendingRequests",
+    "http2MaxRequests",
+    "maxRequestsPerConnection",
+    "maxRetries",
+    "idleTimeout",
+    "maxConcurrentStreams",
+    "h2UpgradePolicy",
+    "useClientProtocol",
+]);
 const OUTLIER: Keys<'static> = Keys::only(&[
     "consecutiveErrors",
     "splitExternalLocalOriginErrors",
@@ -179,6 +178,15 @@ fn decode_http(cx: &mut Cx, node: &Node, path: &str) -> Result<HttpSettings, Fau
         max_retries: obj.opt("maxRetries", i32_)?,
         idle_timeout: obj.opt("idleTimeout", duration)?,
         max_concurrent_streams: obj.opt("maxConcurrentStreams", i32_)?,
+        h2_upgrade_policy: obj.opt("h2UpgradePolicy", |n, p| {
+            let values = [
+                (H2UpgradePolicy::Default, "DEFAULT"),
+                (H2UpgradePolicy::DoNotUpgrade, "DO_NOT_UPGRADE"),
+                (H2UpgradePolicy::Upgrade, "UPGRADE"),
+            ];
+            enumeration(n, p, &values)
+        })?,
+        use_client_protocol: obj.opt("useClientProtocol", boolean)?.unwrap_or(false),
     })
 }
 

@@ -54,6 +54,7 @@ fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshCon
         },
         ..Cluster::default()
     };
+    let cluster = super::upstream_protocol::apply(cluster, e.port, pool);
     super::lb::apply(cluster, dr, e.number, version)
 }
 

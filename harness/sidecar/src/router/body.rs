@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
+use crate::attempt::UpstreamIncoming;
 use crate::error::SidecarError;
 use crate::pool::Lease;
 
@@ -59,7 +60,7 @@ impl Body for ProxyBody {
 
 /// An upstream response body holding its connection.
 pub(crate) struct UpstreamBody {
-    inner: Incoming,
+    inner: UpstreamIncoming,
     lease: Option<Lease>,
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
     done: bool,
@@ -68,7 +69,7 @@ pub(crate) struct UpstreamBody {
 impl UpstreamBody {
     /// Wraps `inner`; `deadline` is the route timeout's (instant, length).
     pub(crate) fn new(
-        inner: Incoming,
+        inner: UpstreamIncoming,
         lease: Lease,
         deadline: Option<(Instant, Duration)>,
     ) -> UpstreamBody {
@@ -132,10 +133,10 @@ impl Body for UpstreamBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(source))) => {
+            Poll::Ready(Some(Err(e))) => {
                 this.done = true;
                 this.lease = None;
-                Poll::Ready(Some(Err(SidecarError::UpstreamBody { source })))
+                Poll::Ready(Some(Err(e)))
             }
             Poll::Pending => Poll::Pending,
         }

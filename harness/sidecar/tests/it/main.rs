@@ -6,6 +6,7 @@ mod admin;
 mod circuit;
 mod dns;
 mod http;
+mod http2;
 mod inbound;
 mod lb;
 mod pending;

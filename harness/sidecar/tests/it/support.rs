@@ -502,3 +502,48 @@ pub(crate) fn routed(
         ..SidecarConfig::default()
     }
 }
+
+// === HTTP/2 upstreams ===
+
+/// A static cluster `outbound|80||api` of one host speaking HTTP/2 with at
+/// most `max_streams` streams per connection.
+pub(crate) fn h2_cluster(endpoint: &str, max_streams: u32) -> Cluster {
+    Cluster {
+        upstream_protocol: meshsim_sidecar::UpstreamProtocol::Http2,
+        http2: meshsim_sidecar::Http2Options {
+            max_concurrent_streams: max_streams,
+        },
+        ..cluster(
+            "outbound|80||api",
+            meshsim_sidecar::Discovery::Static {
+                endpoints: vec![addr(endpoint)],
+            },
+        )
+    }
+}
+
+/// A fake upstream (the `meshsim-upstream` crate) in HTTP/2 mode at `at`:
+/// `/` answers 200 `ok`, `/slow` answers 200 after `slow`.
+pub(crate) async fn h2_upstream(
+    net: &Net,
+    at: &str,
+    mode: meshsim_upstream::Http2Mode,
+    slow: Duration,
+) -> meshsim_upstream::UpstreamHandle {
+    let at = addr(at);
+    let config = meshsim_upstream::UpstreamConfig {
+        routes: vec![
+            meshsim_upstream::RouteSpec {
+                prefix: "/slow".into(),
+                latency: slow,
+                ..Default::default()
+            },
+            meshsim_upstream::RouteSpec::default(),
+        ],
+        http2: Some(mode),
+        ..Default::default()
+    };
+    meshsim_upstream::spawn(config, net.stack(at.ip()), at.port())
+        .await
+        .unwrap()
+}

@@ -1,0 +1,182 @@
+//! One HTTP/2 connection: connect and handshake, its control block, and the
+//! driver task that runs `h2`'s connection and owns its timers.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use h2::client::{Connection, SendRequest};
+use meshsim_net::NetStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{H2Conn, H2Pool};
+use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
+use crate::circuit::Permit;
+
+/// Shared between the pool and the connection's driver task.
+#[derive(Debug, Default)]
+pub(super) struct ConnCtl {
+    state: Mutex<CtlState>,
+    wake: Notify,
+}
+
+#[derive(Debug, Default)]
+struct CtlState {
+    /// Since when the connection has no stream; `None` while it has one.
+    idle_since: Option<Instant>,
+    /// Close as soon as possible.
+    close: bool,
+    /// `max_connection_duration` reached: no new stream.
+    expired: bool,
+}
+
+impl ConnCtl {
+    fn lock(&self) -> MutexGuard<'_, CtlState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the driver to close the connection.
+    pub(super) fn close(&self) {
+        self.lock().close = true;
+        self.wake.notify_one();
+    }
+
+    /// The connection has a stream: the idle timer stops.
+    pub(super) fn make_busy(&self) {
+        self.lock().idle_since = None;
+    }
+
+    /// The connection's last stream ended: the idle timer starts.
+    pub(super) fn make_idle(&self) {
+        self.lock().idle_since = Some(Instant::now());
+        self.wake.notify_one();
+    }
+
+    /// Whether the connection may take a new stream.
+    pub(super) fn usable(&self) -> bool {
+        let st = self.lock();
+        !st.close && !st.expired
+    }
+}
+
+/// Whether the peer's GOAWAY reached this connection: `h2` then refuses to
+/// open streams on it.
+pub(super) fn peer_went_away(sender: &mut SendRequest<Bytes>) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(sender.poll_ready(&mut cx), Poll::Ready(Err(e)) if e.is_go_away())
+}
+
+/// Connects to `addr` and runs the HTTP/2 handshake (client preface and
+/// SETTINGS; h2c with prior knowledge). The driver task is spawned here.
+pub(super) async fn connect(
+    pool: &Arc<H2Pool>,
+    addr: SocketAddr,
+    slot: Permit,
+) -> Result<(u64, H2Conn), AttemptFailure> {
+    let stream = match pool.env.stack.connect(addr, pool.connect_timeout).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let failure = classify_connect_error(&e);
+            let timed_out = failure.reason == ResetReason::ConnectionTimeout;
+            pool.env.stats.bump(|s| {
+                s.upstream_cx_connect_fail += 1;
+                s.upstream_cx_connect_timeout += u64::from(timed_out);
+            });
+            return Err(failure);
+        }
+    };
+    let (sender, connection) = h2::client::Builder::new()
+        .initial_max_send_streams(initial_streams(pool))
+        .handshake::<_, Bytes>(stream)
+        .await
+        .map_err(|_| AttemptFailure {
+            reason: ResetReason::LocalConnectionFailure,
+            transport_failure: None,
+            request_sent: false,
+            per_try_timeout: false,
+        })?;
+    let ctl = Arc::new(ConnCtl::default());
+    ctl.make_idle();
+    let id = {
+        let mut st = pool.lock();
+        st.next_id += 1;
+        st.next_id
+    };
+    let driver = drive(connection, ctl.clone(), pool.clone(), id, slot);
+    pool.env.tasks.spawn(driver);
+    let conn = H2Conn {
+        sender,
+        ctl,
+        active: 0,
+        streams: 0,
+        draining: false,
+        goaway: false,
+        peer: addr,
+    };
+    Ok((id, conn))
+}
+
+/// Streams the client may open before the peer's SETTINGS arrive: Envoy
+/// assumes its own limit until then (a peer with a lower one may refuse the
+/// extra streams).
+fn initial_streams(pool: &H2Pool) -> usize {
+    usize::try_from(pool.http2.max_concurrent_streams).unwrap_or(usize::MAX)
+}
+
+/// The driver: runs `h2`'s connection and closes it on request, on the idle
+/// timeout, or at the maximum duration once it has no stream. Dropping the
+/// connection drops the socket (FIN) and gives back its `max_connections`
+/// `slot`.
+async fn drive(
+    connection: Connection<NetStream, Bytes>,
+    ctl: Arc<ConnCtl>,
+    pool: Arc<H2Pool>,
+    id: u64,
+    slot: Permit,
+) {
+    let idle_timeout = pool.settings.idle_timeout.filter(|t| !t.is_zero());
+    let max_deadline = pool
+        .settings
+        .max_connection_duration
+        .map(|d| Instant::now() + d);
+    let mut connection = Box::pin(connection);
+    loop {
+        let (close, idle_deadline, expired) = {
+            let st = ctl.lock();
+            let idle = st.idle_since.zip(idle_timeout).map(|(s, t)| s + t);
+            (st.close, idle, st.expired)
+        };
+        if close {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut connection => break,
+            _ = ctl.wake.notified() => {}
+            _ = sleep_until(idle_deadline) => {
+                if pool.take_if_idle(id) {
+                    pool.env.stats.bump(|s| s.upstream_cx_idle_timeout += 1);
+                    break;
+                }
+            }
+            _ = sleep_until(max_deadline), if !expired => {
+                ctl.lock().expired = true;
+                pool.env.stats.bump(|s| s.upstream_cx_max_duration_reached += 1);
+                let mut st = pool.lock();
+                pool.close_if_unused(&mut st, id);
+            }
+        }
+    }
+    drop(connection);
+    drop(slot);
+    pool.conn_closed(id);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
