@@ -129,6 +129,8 @@ impl World {
             version: scenario.istio_version,
             mitigation: mitigation.clone(),
             eds_delay: scenario.eds_delay,
+            push_delay: scenario.push_delay,
+            pod_start: scenario.pod_start,
         };
         let mesh = mesh::Mesh::start(env, scenario, sidecars)
             .await
@@ -199,6 +201,9 @@ impl World {
                 };
                 self.mesh.app_set(service, o, *window).await;
             }
+            Action::IstioPush { resources } => self.mesh.istio_push(resources.clone()),
+            Action::IstioDelete { refs } => self.mesh.istio_delete(refs),
+            Action::PodDelete { name, how } => self.mesh.delete_pod(name, *how).await,
         }
     }
 

@@ -9,7 +9,9 @@
 //!   route, then VirtualService routes replacing it;
 //! - `route_match`: one match entry's Envoy route match, weighted
 //!   destinations and fault filter configuration;
-//! - [`inbound`]: a serving pod's inbound ports and their retry policy.
+//! - [`inbound`]: a serving pod's inbound ports and their retry policy;
+//! - [`subsets`]: DestinationRule subsets (clusters, policy merge, EDS
+//!   assignments from pod labels).
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
@@ -20,6 +22,7 @@ pub(crate) mod lb;
 pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
+pub mod subsets;
 
 use std::net::SocketAddr;
 

@@ -75,6 +75,7 @@ mod runtime;
 pub mod stats;
 mod tasks;
 mod tcp_proxy;
+mod xds;
 
 use std::io;
 use std::net::SocketAddr;
@@ -88,8 +89,8 @@ pub use config::*;
 pub use error::SidecarError;
 pub use stats::{DnsClusterStats, OutlierStats, SidecarStats};
 
-use cluster::dns::refresh_loop;
 use runtime::{Env, Sidecar};
+use xds::Live;
 
 /// What a sidecar shares with the rest of the run.
 #[derive(Debug, Clone)]
@@ -142,36 +143,22 @@ pub async fn spawn_with_resolver(
     let addr = listener.local_addr();
     let env = Env::new(stack, deps.rng);
     let sidecar = Sidecar::new(config, env, deps.proxy_log);
-    for cluster in sidecar.clusters.values() {
-        if let Discovery::StrictDns { hostname, port } | Discovery::LogicalDns { hostname, port } =
-            &cluster.config.discovery
-        {
-            let task = refresh_loop(cluster.clone(), resolver.clone(), hostname.clone(), *port);
-            sidecar.env.tasks.spawn(task);
-        }
-        if cluster.config.outlier_detection.is_some() {
-            let sweep = cluster::outlier::interval_loop(cluster.clone());
-            sidecar.env.tasks.spawn(sweep);
-        }
-    }
-    sidecar.env.tasks.spawn(listener::run(
-        listener,
-        sidecar.clone(),
-        router::Direction::Outbound,
-    ));
+    let live = Live::start(sidecar.clone(), resolver);
+    let outbound = listener::run(listener, live.clone(), router::Direction::Outbound);
+    sidecar.env.tasks.spawn(outbound);
     if let Some(inbound) = &sidecar.config.inbound {
         let listener = sidecar.env.stack.listen_capture(inbound.port).await?;
-        let task = listener::run(listener, sidecar.clone(), router::Direction::Inbound);
+        let task = listener::run(listener, live.clone(), router::Direction::Inbound);
         sidecar.env.tasks.spawn(task);
     }
-    Ok(SidecarHandle { addr, sidecar })
+    Ok(SidecarHandle { addr, live })
 }
 
 /// The control surface of a running sidecar. Dropping it aborts the sidecar's
 /// tasks without waiting; [`SidecarHandle::shutdown`] waits for them.
 pub struct SidecarHandle {
     addr: SocketAddr,
-    sidecar: Arc<Sidecar>,
+    live: Arc<Live>,
 }
 
 impl std::fmt::Debug for SidecarHandle {
@@ -202,7 +189,8 @@ impl SidecarHandle {
         cluster: &str,
         endpoints: Vec<Endpoint>,
     ) -> Result<(), SidecarError> {
-        let Some(state) = self.sidecar.clusters.get(cluster) else {
+        let sidecar = self.live.current();
+        let Some(state) = sidecar.clusters.get(cluster) else {
             return Err(SidecarError::UnknownCluster {
                 cluster: cluster.to_string(),
             });
@@ -210,20 +198,40 @@ impl SidecarHandle {
         state.update_endpoints(endpoints)
     }
 
+    /// Applies a configuration push from the control plane (xDS), as Envoy
+    /// does (see the `xds` module): new requests use the new routes at once,
+    /// in-flight ones finish with theirs; an unchanged cluster keeps its
+    /// pools, hosts and outlier state; an added cluster starts (DNS
+    /// resolution, outlier sweep, EDS wait); a changed cluster is replaced
+    /// (new pools; a changed EDS cluster keeps its latest assignment) and the
+    /// old one, like a removed one, is drained: idle connections closed now,
+    /// busy ones after their request. Counts `cds_update_success`,
+    /// `cluster_added`, `cluster_modified`, `cluster_removed`.
+    ///
+    /// # Errors
+    /// What [`SidecarConfig::validate`] finds, and
+    /// [`SidecarError::ListenerChangeNotModelled`] for a push that changes
+    /// the listeners (capture ports, HTTP ports, inbound ports) or the DNS
+    /// servers. Nothing changes on an error.
+    pub fn apply(&self, config: SidecarConfig) -> Result<(), SidecarError> {
+        self.live.apply(config).map(|_| ())
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> SidecarStats {
-        self.sidecar.env.stats.snapshot()
+        self.live.current().env.stats.snapshot()
     }
 
     /// Stops the sidecar: every task and socket is gone when this returns
     /// (the capture port is unbound, pooled and proxied connections closed).
     pub async fn shutdown(self) {
-        self.sidecar.env.tasks.shutdown().await;
+        let env = self.live.current().env.clone();
+        env.tasks.shutdown().await;
     }
 }
 
 impl Drop for SidecarHandle {
     fn drop(&mut self) {
-        self.sidecar.env.tasks.abort_all();
+        self.live.current().env.tasks.abort_all();
     }
 }
