@@ -392,7 +392,10 @@ impl Action {
                 format!("istio.push {}", resource_names(resources).join(", "))
             }
             Action::IstioDelete { refs } => {
-                let names: Vec<String> = refs.iter().map(|r| format!("{} {}", r.kind, r.name)).collect();
+                let names: Vec<String> = refs
+                    .iter()
+                    .map(|r| format!("{} {}", r.kind, r.name))
+                    .collect();
                 format!("istio.delete {}", names.join(", "))
             }
             Action::PodDelete { name, how } => format!("pod.delete {name} ({how})"),
@@ -402,10 +405,22 @@ impl Action {
 
 /// `Kind name` of every resource, in kind order.
 fn resource_names(res: &Resources) -> Vec<String> {
-    let se = res.service_entries.iter().map(|r| ("ServiceEntry", &r.meta.name));
-    let vs = res.virtual_services.iter().map(|r| ("VirtualService", &r.meta.name));
-    let dr = res.destination_rules.iter().map(|r| ("DestinationRule", &r.meta.name));
-    se.chain(vs).chain(dr).map(|(k, n)| format!("{k} {n}")).collect()
+    let se = res
+        .service_entries
+        .iter()
+        .map(|r| ("ServiceEntry", &r.meta.name));
+    let vs = res
+        .virtual_services
+        .iter()
+        .map(|r| ("VirtualService", &r.meta.name));
+    let dr = res
+        .destination_rules
+        .iter()
+        .map(|r| ("DestinationRule", &r.meta.name));
+    se.chain(vs)
+        .chain(dr)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect()
 }
 
 /// One mitigation: a variant of the world.

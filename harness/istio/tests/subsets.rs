@@ -98,10 +98,7 @@ fn a_subset_policy_replaces_the_rules_field_groups_it_sets_and_inherits_the_rest
     assert_eq!(v2.lb_policy, LbPolicy::Random);
     assert_eq!(v2.pool.max_requests_per_connection, Some(1));
     assert_eq!(v2.pool.idle_timeout, Some(Duration::from_secs(3600)));
-    assert_eq!(
-        v2.outlier_detection.as_ref().unwrap().consecutive_5xx,
-        3
-    );
+    assert_eq!(v2.outlier_detection.as_ref().unwrap().consecutive_5xx, 3);
 }
 
 /// `MergeSubsetTrafficPolicy`: a subset's `portLevelSettings` entry for the
@@ -200,7 +197,10 @@ fn eds_assignments_give_each_subset_cluster_the_pods_its_labels_select() {
             .map(|e| e.addr.to_string())
             .collect()
     };
-    assert_eq!(addrs(""), ["10.1.0.1:9080", "10.1.0.2:9080", "10.1.0.3:9080"]);
+    assert_eq!(
+        addrs(""),
+        ["10.1.0.1:9080", "10.1.0.2:9080", "10.1.0.3:9080"]
+    );
     assert_eq!(addrs("v1"), ["10.1.0.1:9080", "10.1.0.2:9080"]);
     assert_eq!(addrs("v2"), ["10.1.0.3:9080"]);
     assert!(addrs("v3").is_empty());

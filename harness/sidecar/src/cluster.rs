@@ -360,7 +360,11 @@ impl ClusterState {
     pub(crate) fn drain_all(&self) {
         let pools: Vec<Arc<Pool>> = {
             let st = self.lock();
-            st.pools.values().chain(st.logical.iter()).cloned().collect()
+            st.pools
+                .values()
+                .chain(st.logical.iter())
+                .cloned()
+                .collect()
         };
         for pool in pools {
             pool.drain();

@@ -83,7 +83,12 @@ impl Live {
         if let Discovery::StrictDns { hostname, port } | Discovery::LogicalDns { hostname, port } =
             &cluster.config.discovery
         {
-            let task = refresh_loop(cluster.clone(), self.resolver.clone(), hostname.clone(), *port);
+            let task = refresh_loop(
+                cluster.clone(),
+                self.resolver.clone(),
+                hostname.clone(),
+                *port,
+            );
             handles.extend(sc.env.tasks.spawn_abortable(task));
         }
         if cluster.config.outlier_detection.is_some() {

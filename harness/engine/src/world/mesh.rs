@@ -195,7 +195,11 @@ impl Mesh {
         tasks.shutdown().await;
         let pods = std::mem::take(&mut *self.pods.lock().await);
         let lost = std::mem::take(&mut *self.lost.lock().await);
-        for pod in pods.into_iter().flatten().chain(lost.into_iter().map(|(_, p)| p)) {
+        for pod in pods
+            .into_iter()
+            .flatten()
+            .chain(lost.into_iter().map(|(_, p)| p))
+        {
             stop_pod(&self.env.net, pod).await;
         }
         if let Ok(mesh) = Arc::try_unwrap(self) {

@@ -1,8 +1,7 @@
 //! `DestinationRule.spec`.
 
 use super::{
-    Cx, Keys, Obj, boolean, duration, enumeration, i32_, map_of, number, seq, string, strings,
-    u32_,
+    Cx, Keys, Obj, boolean, duration, enumeration, i32_, map_of, number, seq, string, strings, u32_,
 };
 use crate::error::{Fault, Problem};
 use crate::model::{

@@ -52,16 +52,15 @@ pub(crate) fn build(
 
 /// A STATIC ServiceEntry's subset: the endpoints whose labels it selects.
 fn subset_static(e: &Entry<'_>, subset: &crate::model::Subset) -> Discovery {
-    let endpoints = e
-        .se
-        .endpoints
-        .iter()
-        .filter(|ep| subset.selects(&ep.labels))
-        .filter_map(|ep| {
-            let ip = ep.address.parse::<IpAddr>().ok()?;
-            Some(SocketAddr::new(ip, endpoint_port(e, Some(ep))))
-        })
-        .collect();
+    let endpoints =
+        e.se.endpoints
+            .iter()
+            .filter(|ep| subset.selects(&ep.labels))
+            .filter_map(|ep| {
+                let ip = ep.address.parse::<IpAddr>().ok()?;
+                Some(SocketAddr::new(ip, endpoint_port(e, Some(ep))))
+            })
+            .collect();
     Discovery::Static { endpoints }
 }
 

@@ -25,7 +25,10 @@ fn static_cluster(name: &str, ep: &str) -> meshsim_sidecar::Cluster {
 
 /// `routed(HOST, a)` plus cluster `b` (unrouted).
 fn two_clusters(route_to: &str) -> SidecarConfig {
-    let (a, b) = (static_cluster("a", "10.1.0.1:80"), static_cluster("b", "10.1.0.2:80"));
+    let (a, b) = (
+        static_cluster("a", "10.1.0.1:80"),
+        static_cluster("b", "10.1.0.2:80"),
+    );
     let mut cfg = routed(HOST, a.clone(), None, None);
     cfg.clusters = vec![a, b];
     cfg.virtual_hosts[0].routes[0].cluster = route_to.into();
@@ -53,7 +56,10 @@ async fn a_pushed_route_serves_new_requests_while_one_in_flight_keeps_its_route(
     assert_eq!((second.status, second.body_text().as_str()), (200, "b"));
     let s = w.sidecar.stats();
     assert_eq!(s.cds_update_success, 1);
-    assert_eq!((s.cluster_added, s.cluster_modified, s.cluster_removed), (0, 0, 0));
+    assert_eq!(
+        (s.cluster_added, s.cluster_modified, s.cluster_removed),
+        (0, 0, 0)
+    );
 }
 
 /// CDS: a cluster whose configuration is unchanged is the same cluster after
@@ -95,9 +101,7 @@ async fn a_changed_cluster_is_replaced_and_the_old_ones_connections_drained() {
     let push = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let at = Instant::now();
-        w.sidecar
-            .apply(routed(HOST, changed, None, None))
-            .unwrap();
+        w.sidecar.apply(routed(HOST, changed, None, None)).unwrap();
         at
     };
     let (busy, pushed_at) = tokio::join!(w.get(VIP, HOST, 3), push);
@@ -106,9 +110,19 @@ async fn a_changed_cluster_is_replaced_and_the_old_ones_connections_drained() {
     let closed = up.closed_by_peer();
     let mut at: Vec<Duration> = closed[..2].iter().map(|c| c.unwrap() - pushed_at).collect();
     at.sort();
-    assert!(at[0] < Duration::from_millis(5), "idle closed at the push: {at:?}");
-    assert!(at[1] >= Duration::from_millis(850), "busy closed after its request: {at:?}");
-    assert_eq!(up.requests()[3].conn, 2, "a new connection in the new cluster");
+    assert!(
+        at[0] < Duration::from_millis(5),
+        "idle closed at the push: {at:?}"
+    );
+    assert!(
+        at[1] >= Duration::from_millis(850),
+        "busy closed after its request: {at:?}"
+    );
+    assert_eq!(
+        up.requests()[3].conn,
+        2,
+        "a new connection in the new cluster"
+    );
     let s = w.sidecar.stats();
     assert_eq!((s.cluster_modified, s.upstream_cx_drained), (1, 2));
 }
@@ -137,7 +151,12 @@ async fn a_push_adds_and_removes_clusters_draining_the_removed_ones() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_replaced_eds_cluster_keeps_its_latest_assignment() {
     let name = "outbound|80||api.mesh";
-    let eds = cluster(name, Discovery::Eds { service: name.into() });
+    let eds = cluster(
+        name,
+        Discovery::Eds {
+            service: name.into(),
+        },
+    );
     let w = World::start(routed(HOST, eds.clone(), None, None)).await;
     let _up = Upstream::ok(&w.net, addr("10.1.0.1:80"), "a").await;
     let endpoints = vec![Endpoint::new(addr("10.1.0.1:80"))];
@@ -148,7 +167,11 @@ async fn a_replaced_eds_cluster_keeps_its_latest_assignment() {
     let start = Instant::now();
     let r = w.get(VIP, HOST, 1).await;
     assert_eq!((r.status, r.body_text().as_str()), (200, "a"));
-    assert!(start.elapsed() < Duration::from_millis(5), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(5),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(w.sidecar.stats().cluster_modified, 1);
 }
 
@@ -162,7 +185,10 @@ async fn a_push_that_changes_the_listeners_is_refused_as_not_modelled() {
     let mut next = routed(HOST, c, None, None);
     next.http_ports.push(8080);
     let err = w.sidecar.apply(next).unwrap_err();
-    assert!(matches!(err, SidecarError::ListenerChangeNotModelled { .. }), "{err}");
+    assert!(
+        matches!(err, SidecarError::ListenerChangeNotModelled { .. }),
+        "{err}"
+    );
     assert_eq!(w.get(VIP, HOST, 1).await.body_text(), "a");
     assert_eq!(w.sidecar.stats().cds_update_success, 0);
 }

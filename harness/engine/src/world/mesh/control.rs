@@ -86,7 +86,9 @@ impl Mesh {
         let found = {
             let mut pods = self.pods.lock().await;
             self.services.iter().enumerate().find_map(|(si, svc)| {
-                let at = pods[si].iter().position(|p| svc.pod_name(p.index) == name)?;
+                let at = pods[si]
+                    .iter()
+                    .position(|p| svc.pod_name(p.index) == name)?;
                 Some((si, pods[si].remove(at)))
             })
         };
@@ -132,29 +134,40 @@ impl Mesh {
                         push(sidecar, &eds);
                     }
                 }
-                Err(e) => tracing::warn!(service = %svc.service.name, error = %e, "replacement pod start failed"),
+                Err(e) => {
+                    tracing::warn!(service = %svc.service.name, error = %e, "replacement pod start failed")
+                }
             }
         }
         self.push_later();
     }
 }
 
-fn same(meta: &meshsim_istio::model::ResourceMeta, kind: &str, r_kind: &str, name: &str, ns: Option<&str>) -> bool {
+fn same(
+    meta: &meshsim_istio::model::ResourceMeta,
+    kind: &str,
+    r_kind: &str,
+    name: &str,
+    ns: Option<&str>,
+) -> bool {
     kind == r_kind && meta.name == name && meta.namespace.as_deref() == ns
 }
 
 /// Adds `pushed` to `res`, replacing resources of the same kind and name.
 fn merge(res: &mut Resources, pushed: Resources) {
     for se in pushed.service_entries {
-        res.service_entries.retain(|o| !(o.meta.name == se.meta.name && o.meta.namespace == se.meta.namespace));
+        res.service_entries
+            .retain(|o| !(o.meta.name == se.meta.name && o.meta.namespace == se.meta.namespace));
         res.service_entries.push(se);
     }
     for vs in pushed.virtual_services {
-        res.virtual_services.retain(|o| !(o.meta.name == vs.meta.name && o.meta.namespace == vs.meta.namespace));
+        res.virtual_services
+            .retain(|o| !(o.meta.name == vs.meta.name && o.meta.namespace == vs.meta.namespace));
         res.virtual_services.push(vs);
     }
     for dr in pushed.destination_rules {
-        res.destination_rules.retain(|o| !(o.meta.name == dr.meta.name && o.meta.namespace == dr.meta.namespace));
+        res.destination_rules
+            .retain(|o| !(o.meta.name == dr.meta.name && o.meta.namespace == dr.meta.namespace));
         res.destination_rules.push(dr);
     }
 }
@@ -163,7 +176,10 @@ fn merge(res: &mut Resources, pushed: Resources) {
 fn remove(res: &mut Resources, r: &ResourceRef) {
     let ns = r.namespace.as_deref();
     let k = r.kind.as_str();
-    res.service_entries.retain(|o| !same(&o.meta, "ServiceEntry", k, &r.name, ns));
-    res.virtual_services.retain(|o| !same(&o.meta, "VirtualService", k, &r.name, ns));
-    res.destination_rules.retain(|o| !same(&o.meta, "DestinationRule", k, &r.name, ns));
+    res.service_entries
+        .retain(|o| !same(&o.meta, "ServiceEntry", k, &r.name, ns));
+    res.virtual_services
+        .retain(|o| !same(&o.meta, "VirtualService", k, &r.name, ns));
+    res.destination_rules
+        .retain(|o| !same(&o.meta, "DestinationRule", k, &r.name, ns));
 }
