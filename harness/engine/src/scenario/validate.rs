@@ -417,7 +417,8 @@ fn mitigations(cx: &Ctx<'_>, list: &[MitigationFile]) -> Result<Vec<Mitigation>,
             Some(block) => istio_block(cx, block)?,
             None => Resources::default(),
         };
-        for line in meshsim_istio::unmodelled(&istio) {
+        let unknown = meshsim_istio::unknown_subsets(&istio);
+        for line in meshsim_istio::unmodelled(&istio).into_iter().chain(unknown) {
             tracing::warn!(file = %cx.path.display(), mitigation = %m.name.value, "{line}");
         }
         out.push(Mitigation {
