@@ -50,6 +50,18 @@ pub struct Scenario {
     /// `world.control_plane.eds_delay`: how long an endpoint change takes to
     /// reach the sidecars (default 1 s).
     pub eds_delay: Duration,
+    /// `world.control_plane.push_delay`: how long an `istio.push` /
+    /// `istio.delete` takes to reach the sidecars (default 1 s: istiod's
+    /// debounce, `PILOT_DEBOUNCE_AFTER` 100 ms of quiet, at most
+    /// `PILOT_DEBOUNCE_MAX` 10 s, then the push and its propagation; a
+    /// small mesh converges in well under a second after the debounce).
+    pub push_delay: Duration,
+    /// `world.control_plane.pod_start`: how long the ReplicaSet's
+    /// replacement for a deleted pod takes to be ready (default 5 s: the
+    /// controller reacts at once; scheduling and starting with a cached image
+    /// take about a second, then the readiness probe, every `periodSeconds`
+    /// 10 s by default, passes on average ~5 s later).
+    pub pod_start: Duration,
     /// `timeline`, ordered by time (stable for equal times).
     pub timeline: Vec<Event>,
     /// `mitigations`, in file order.
@@ -286,6 +298,59 @@ pub enum Action {
         /// How long the change lasts.
         window: Option<Duration>,
     },
+    /// `istio.push`: resources applied on top of the current ones (same
+    /// kind, namespace and name replaces), re-translated for every sidecar
+    /// and applied after the push delay.
+    IstioPush {
+        /// The pushed resources (validated).
+        resources: Resources,
+    },
+    /// `istio.delete`: resources removed, pushed after the push delay.
+    IstioDelete {
+        /// What to remove.
+        refs: Vec<ResourceRef>,
+    },
+    /// `pod.delete`: a service pod stops as `how` says; its endpoint leaves
+    /// EDS after the EDS delay; the ReplicaSet's replacement (next free
+    /// index) is ready after `pod_start` and joins EDS after the EDS delay.
+    PodDelete {
+        /// The pod, `<service>-<index>`.
+        name: String,
+        /// `close` (FIN), `reset` (RST) or `blackhole` (node lost).
+        how: PodStop,
+    },
+}
+
+/// One Istio resource by kind, name and namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    /// `ServiceEntry`, `VirtualService` or `DestinationRule`.
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` (`None` matches a resource without one).
+    pub namespace: Option<String>,
+}
+
+/// How a deleted pod goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodStop {
+    /// The process exits: connections closed (FIN), connects refused.
+    Close,
+    /// Connections reset (RST), connects refused.
+    Reset,
+    /// The node is lost: everything to and from the pod is silently dropped.
+    Blackhole,
+}
+
+impl std::fmt::Display for PodStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PodStop::Close => "close",
+            PodStop::Reset => "reset",
+            PodStop::Blackhole => "blackhole",
+        })
+    }
 }
 
 impl Action {
@@ -323,8 +388,39 @@ impl Action {
                 }
                 format!("app.set {service}: {}", parts.join(", "))
             }
+            Action::IstioPush { resources } => {
+                format!("istio.push {}", resource_names(resources).join(", "))
+            }
+            Action::IstioDelete { refs } => {
+                let names: Vec<String> = refs
+                    .iter()
+                    .map(|r| format!("{} {}", r.kind, r.name))
+                    .collect();
+                format!("istio.delete {}", names.join(", "))
+            }
+            Action::PodDelete { name, how } => format!("pod.delete {name} ({how})"),
         }
     }
+}
+
+/// `Kind name` of every resource, in kind order.
+fn resource_names(res: &Resources) -> Vec<String> {
+    let se = res
+        .service_entries
+        .iter()
+        .map(|r| ("ServiceEntry", &r.meta.name));
+    let vs = res
+        .virtual_services
+        .iter()
+        .map(|r| ("VirtualService", &r.meta.name));
+    let dr = res
+        .destination_rules
+        .iter()
+        .map(|r| ("DestinationRule", &r.meta.name));
+    se.chain(vs)
+        .chain(dr)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect()
 }
 
 /// One mitigation: a variant of the world.

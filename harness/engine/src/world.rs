@@ -12,7 +12,6 @@ use std::time::Duration;
 use meshsim_app::{BehaviourOverride, RecordSink};
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_dns::{DnsHandle, ZoneSet};
-use meshsim_istio::MeshConfig;
 use meshsim_net::{Capture, Net, Stack};
 use meshsim_sidecar::SidecarDeps;
 use meshsim_upstream::UpstreamHandle;
@@ -103,13 +102,8 @@ impl World {
             .collect();
         let mut sidecars = Vec::new();
         for pod in scenario.pods.iter().filter(|p| p.sidecar) {
-            let mesh = MeshConfig::for_resources(scenario.istio_version, &resources);
-            let config = meshsim_istio::translate(
-                &resources,
-                scenario.istio_version,
-                &mesh,
-                vec![dns.addr()],
-            );
+            let config =
+                mesh::sidecar_config(&resources, scenario.istio_version, dns.addr(), deps.start);
             let deps = SidecarDeps {
                 rng: SimRng::fork(seed, &format!("sidecar:{}", pod.name)),
                 proxy_log: proxy_logs[&pod.name].clone(),
@@ -129,6 +123,8 @@ impl World {
             version: scenario.istio_version,
             mitigation: mitigation.clone(),
             eds_delay: scenario.eds_delay,
+            push_delay: scenario.push_delay,
+            pod_start: scenario.pod_start,
         };
         let mesh = mesh::Mesh::start(env, scenario, sidecars)
             .await
@@ -199,6 +195,9 @@ impl World {
                 };
                 self.mesh.app_set(service, o, *window).await;
             }
+            Action::IstioPush { resources } => self.mesh.istio_push(resources.clone()),
+            Action::IstioDelete { refs } => self.mesh.istio_delete(refs),
+            Action::PodDelete { name, how } => self.mesh.delete_pod(name, *how).await,
         }
     }
 

@@ -62,10 +62,12 @@ mod yaml;
 pub use error::{IstioError, Problem};
 pub use kube::{KubeService, KubeServicePort, port_protocol};
 pub use model::{
-    DestinationRule, HttpRetry, MeshConfigOverrides, Resources, ServiceEntry, VirtualService,
+    DestinationRule, HttpRetry, MeshConfigOverrides, Resources, ServiceEntry, Subset,
+    VirtualService,
 };
 pub use retry::default_retry_policy;
 pub use translate::inbound::translate_inbound;
+pub use translate::subsets::{PodEndpoint, ServiceEndpoints, eds_assignments, unknown_subsets};
 pub use translate::telemetry::mesh_unmodelled;
 pub use translate::translate;
 pub use unmodelled::{unmodelled, unmodelled_at};

@@ -401,6 +401,29 @@ pub struct DestinationRule {
     pub traffic_policy: Option<TrafficPolicy>,
     /// `exportTo`.
     pub export_to: Vec<String>,
+    /// `subsets`: named groups of the host's endpoints, each its own cluster
+    /// (`outbound|PORT|NAME|host`).
+    pub subsets: Vec<Subset>,
+}
+
+/// `DestinationRule.subsets[]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Subset {
+    /// `name`, as VirtualService `destination.subset` names it.
+    pub name: String,
+    /// `labels`: an endpoint belongs to the subset when its labels contain
+    /// all of these.
+    pub labels: BTreeMap<String, String>,
+    /// `trafficPolicy`: overrides the DestinationRule's, per field group
+    /// (see [`crate::translate::subsets`]).
+    pub traffic_policy: Option<TrafficPolicy>,
+}
+
+impl Subset {
+    /// Whether an endpoint with `labels` belongs to this subset.
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
 }
 
 /// `DestinationRule.trafficPolicy`.

@@ -11,6 +11,8 @@
 //!   destinations and fault filter configuration;
 //! - [`inbound`]: a serving pod's inbound ports and their retry policy;
 //! - `telemetry`: the mesh's access log settings.
+//! - [`subsets`]: DestinationRule subsets (clusters, policy merge, EDS
+//!   assignments from pod labels).
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
@@ -21,6 +23,7 @@ pub(crate) mod lb;
 pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
+pub mod subsets;
 pub(crate) mod telemetry;
 pub(crate) mod upstream_protocol;
 

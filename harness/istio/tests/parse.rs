@@ -276,13 +276,13 @@ status: {}
     assert!(res.destination_rules[0].meta.ignored.is_empty());
 }
 
+/// DestinationRule `subsets` are read: name, labels and traffic policy.
 #[test]
-fn destination_rule_subsets_are_refused_not_silently_dropped() {
-    let yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  subsets:\n  - { name: v1, labels: { version: v1 } }\n";
-    let err = meshsim_istio::parse_resources(yaml).unwrap_err();
-    assert_eq!((err.line(), err.path()), (6, "spec.subsets"));
-    assert!(
-        err.to_string().contains("not supported by meshsim"),
-        "{err}"
-    );
+fn destination_rule_subsets_are_parsed_with_labels_and_policy() {
+    let yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  subsets:\n  - { name: v1, labels: { version: v1 }, trafficPolicy: { loadBalancer: { simple: RANDOM } } }\n";
+    let res = meshsim_istio::parse_resources(yaml).unwrap();
+    let s = &res.destination_rules[0].subsets[0];
+    assert_eq!(s.name, "v1");
+    assert_eq!(s.labels.get("version").map(String::as_str), Some("v1"));
+    assert!(s.traffic_policy.as_ref().unwrap().load_balancer.is_some());
 }

@@ -26,6 +26,7 @@ use hyper_util::rt::TokioIo;
 use meshsim_net::{NetListener, NetStream};
 
 use crate::runtime::Sidecar;
+use crate::xds::Live;
 
 /// Which endpoint a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +38,12 @@ pub(crate) enum Port {
 }
 
 /// The accept loop of one admin or readiness listener.
-pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>, port: Port) {
+pub(crate) async fn run(listener: NetListener, live: Arc<Live>, port: Port) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let conn = serve(stream, sc.clone(), port);
+                let sc = live.current();
+                let conn = serve(stream, live.clone(), port);
                 sc.env.tasks.spawn(conn);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
@@ -53,9 +55,11 @@ pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>, port: Port) {
     }
 }
 
-async fn serve(stream: NetStream, sc: Arc<Sidecar>, port: Port) {
+/// Serves one connection; each request reads the generation current then
+/// (a push changes what `/config_dump` and `/clusters` show).
+async fn serve(stream: NetStream, live: Arc<Live>, port: Port) {
     let service = service_fn(move |req: Request<Incoming>| {
-        let resp = answer(&sc, port, &req);
+        let resp = answer(&live.current(), port, &req);
         async move { Ok::<_, std::convert::Infallible>(resp) }
     });
     let result = hyper::server::conn::http1::Builder::new()

@@ -342,6 +342,31 @@ impl ClusterState {
         }
     }
 
+    /// Drains every pool of a cluster that a push removed or replaced
+    /// (Envoy's `ClusterEntry` destructor): idle connections close now, busy
+    /// ones after their request. The pools stay, draining, for the requests
+    /// that still hold this cluster.
+    pub(crate) fn drain_all(&self) {
+        let pools: Vec<Arc<Pool>> = {
+            let st = self.lock();
+            st.pools
+                .values()
+                .chain(st.logical.iter())
+                .cloned()
+                .collect()
+        };
+        for pool in pools {
+            pool.drain();
+        }
+    }
+
+    /// The latest EDS assignment, if one came.
+    pub(crate) fn assignment(&self) -> Option<Vec<Endpoint>> {
+        let ready = *self.ready.borrow();
+        let is_eds = matches!(self.config.discovery, Discovery::Eds { .. });
+        (ready && is_eds).then(|| self.lock().endpoints.clone())
+    }
+
     /// The pool of `host`, if one exists.
     #[cfg(test)]
     pub(crate) fn pool_of(&self, host: SocketAddr) -> Option<Arc<Pool>> {

@@ -87,6 +87,13 @@ pub enum SidecarError {
         /// Cluster name.
         cluster: String,
     },
+    /// A push would change a listener, which meshsim does not model (Envoy
+    /// drains the old listener: INC-16's burst of 503s).
+    #[error("a configuration push cannot change {what}: listener updates are not modelled")]
+    ListenerChangeNotModelled {
+        /// What the push would change.
+        what: &'static str,
+    },
     /// The resolver could not answer (timeout, SERVFAIL, REFUSED...). A
     /// successful empty answer (NXDOMAIN, NODATA) is not an error: c-ares as
     /// used by Envoy treats it as zero hosts.

@@ -79,6 +79,7 @@ mod runtime;
 pub mod stats;
 mod tasks;
 mod tcp_proxy;
+mod xds;
 
 use std::io;
 use std::net::SocketAddr;
@@ -93,8 +94,8 @@ pub use config::*;
 pub use error::SidecarError;
 pub use stats::{ClusterStats, DnsClusterStats, OutlierStats, SidecarStats};
 
-use cluster::dns::refresh_loop;
 use runtime::{Env, Sidecar};
+use xds::Live;
 
 /// What a sidecar shares with the rest of the run.
 #[derive(Debug, Clone)]
@@ -147,32 +148,18 @@ pub async fn spawn_with_resolver(
     let addr = listener.local_addr();
     let env = Env::new(stack, deps.rng);
     let sidecar = Sidecar::new(config, env, deps.proxy_log);
-    for cluster in sidecar.clusters.values() {
-        if let Discovery::StrictDns { hostname, port } | Discovery::LogicalDns { hostname, port } =
-            &cluster.config.discovery
-        {
-            let task = refresh_loop(cluster.clone(), resolver.clone(), hostname.clone(), *port);
-            sidecar.env.tasks.spawn(task);
-        }
-        if cluster.config.outlier_detection.is_some() {
-            let sweep = cluster::outlier::interval_loop(cluster.clone());
-            sidecar.env.tasks.spawn(sweep);
-        }
-    }
-    sidecar.env.tasks.spawn(listener::run(
-        listener,
-        sidecar.clone(),
-        router::Direction::Outbound,
-    ));
+    let live = Live::start(sidecar.clone(), resolver);
+    let outbound = listener::run(listener, live.clone(), router::Direction::Outbound);
+    sidecar.env.tasks.spawn(outbound);
     if let Some(inbound) = &sidecar.config.inbound {
         let listener = sidecar.env.stack.listen_capture(inbound.port).await?;
-        let task = listener::run(listener, sidecar.clone(), router::Direction::Inbound);
+        let task = listener::run(listener, live.clone(), router::Direction::Inbound);
         sidecar.env.tasks.spawn(task);
     }
-    let (admin_addr, readiness_addr) = bind_admin(&sidecar).await?;
+    let (admin_addr, readiness_addr) = bind_admin(&sidecar, &live).await?;
     Ok(SidecarHandle {
         addr,
-        sidecar,
+        live,
         admin_addr,
         readiness_addr,
     })
@@ -180,9 +167,10 @@ pub async fn spawn_with_resolver(
 
 /// Binds Envoy admin and the readiness port on the sidecar's own stack, when
 /// `config.admin` asks for them (after the capture listeners: readiness
-/// requires them bound).
+/// requires them bound). They serve the current generation.
 async fn bind_admin(
     sidecar: &Arc<Sidecar>,
+    live: &Arc<Live>,
 ) -> io::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
     let Some(admin) = sidecar.config.admin.clone() else {
         return Ok((None, None));
@@ -190,14 +178,14 @@ async fn bind_admin(
     let stack = &sidecar.env.stack;
     let listener = stack.listen(admin.port).await?;
     let admin_addr = listener.local_addr();
-    let task = admin::run(listener, sidecar.clone(), admin::Port::Admin);
+    let task = admin::run(listener, live.clone(), admin::Port::Admin);
     sidecar.env.tasks.spawn(task);
     let Some(port) = admin.readiness_port else {
         return Ok((Some(admin_addr), None));
     };
     let listener = stack.listen(port).await?;
     let readiness_addr = listener.local_addr();
-    let task = admin::run(listener, sidecar.clone(), admin::Port::Readiness);
+    let task = admin::run(listener, live.clone(), admin::Port::Readiness);
     sidecar.env.tasks.spawn(task);
     Ok((Some(admin_addr), Some(readiness_addr)))
 }
@@ -206,7 +194,7 @@ async fn bind_admin(
 /// tasks without waiting; [`SidecarHandle::shutdown`] waits for them.
 pub struct SidecarHandle {
     addr: SocketAddr,
-    sidecar: Arc<Sidecar>,
+    live: Arc<Live>,
     admin_addr: Option<SocketAddr>,
     readiness_addr: Option<SocketAddr>,
 }
@@ -250,7 +238,8 @@ impl SidecarHandle {
         cluster: &str,
         endpoints: Vec<Endpoint>,
     ) -> Result<(), SidecarError> {
-        let Some(state) = self.sidecar.clusters.get(cluster) else {
+        let sidecar = self.live.current();
+        let Some(state) = sidecar.clusters.get(cluster) else {
             return Err(SidecarError::UnknownCluster {
                 cluster: cluster.to_string(),
             });
@@ -267,23 +256,47 @@ impl SidecarHandle {
 
     /// The access log itself (a shared handle that keeps filling), when on.
     pub fn access_log_handle(&self) -> Option<AccessLog> {
-        self.sidecar.access_log.as_ref().map(|w| w.log.clone())
+        self.live
+            .current()
+            .access_log
+            .as_ref()
+            .map(|w| w.log.clone())
+    }
+
+    /// Applies a configuration push from the control plane (xDS), as Envoy
+    /// does (see the `xds` module): new requests use the new routes at once,
+    /// in-flight ones finish with theirs; an unchanged cluster keeps its
+    /// pools, hosts and outlier state; an added cluster starts (DNS
+    /// resolution, outlier sweep, EDS wait); a changed cluster is replaced
+    /// (new pools; a changed EDS cluster keeps its latest assignment) and the
+    /// old one, like a removed one, is drained: idle connections closed now,
+    /// busy ones after their request. Counts `cds_update_success`,
+    /// `cluster_added`, `cluster_modified`, `cluster_removed`.
+    ///
+    /// # Errors
+    /// What [`SidecarConfig::validate`] finds, and
+    /// [`SidecarError::ListenerChangeNotModelled`] for a push that changes
+    /// the listeners (capture ports, HTTP ports, inbound ports) or the DNS
+    /// servers. Nothing changes on an error.
+    pub fn apply(&self, config: SidecarConfig) -> Result<(), SidecarError> {
+        self.live.apply(config).map(|_| ())
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> SidecarStats {
-        self.sidecar.env.stats.snapshot()
+        self.live.current().env.stats.snapshot()
     }
 
     /// Stops the sidecar: every task and socket is gone when this returns
     /// (the capture port is unbound, pooled and proxied connections closed).
     pub async fn shutdown(self) {
-        self.sidecar.env.tasks.shutdown().await;
+        let env = self.live.current().env.clone();
+        env.tasks.shutdown().await;
     }
 }
 
 impl Drop for SidecarHandle {
     fn drop(&mut self) {
-        self.sidecar.env.tasks.abort_all();
+        self.live.current().env.tasks.abort_all();
     }
 }

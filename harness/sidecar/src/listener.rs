@@ -19,19 +19,22 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use meshsim_net::{NetListener, NetStream};
 
 use crate::router::{self, Direction, Downstream};
-use crate::runtime::Sidecar;
 use crate::tcp_proxy;
+use crate::xds::Live;
 
-/// The accept loop. One connection's failure never stops it.
-pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>, direction: Direction) {
+/// The accept loop. One connection's failure never stops it. Each
+/// connection, then each request, takes the configuration current when it
+/// starts (a push changes routes for new requests only).
+pub(crate) async fn run(listener: NetListener, live: Arc<Live>, direction: Direction) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
+                let sc = live.current();
                 sc.env.stats.bump(|s| match direction {
                     Direction::Outbound => s.downstream_cx_total += 1,
                     Direction::Inbound => s.inbound_downstream_cx_total += 1,
                 });
-                let conn = serve(stream, sc.clone(), direction);
+                let conn = serve(stream, live.clone(), direction);
                 sc.env.tasks.spawn(conn);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
@@ -44,10 +47,11 @@ pub(crate) async fn run(listener: NetListener, sc: Arc<Sidecar>, direction: Dire
 }
 
 /// One downstream connection: HTTP or TCP by destination port.
-async fn serve(stream: NetStream, sc: Arc<Sidecar>, direction: Direction) {
+async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
     let Some(original_dst) = stream.original_dst() else {
         return;
     };
+    let sc = live.current();
     let port = original_dst.port();
     let http = match direction {
         Direction::Outbound => sc.config.http_ports.contains(&port),
@@ -59,15 +63,16 @@ async fn serve(stream: NetStream, sc: Arc<Sidecar>, direction: Direction) {
             direction,
             peer: stream.peer_addr(),
         };
-        serve_http(stream, down, sc).await;
+        drop(sc);
+        serve_http(stream, down, live).await;
     } else {
         tcp_proxy::run(stream, original_dst, sc, direction).await;
     }
 }
 
 /// The HTTP/1.1 connection manager of one downstream connection.
-async fn serve_http(stream: NetStream, down: Downstream, sc: Arc<Sidecar>) {
-    let service = service_fn(move |req| router::handle(sc.clone(), down, req));
+async fn serve_http(stream: NetStream, down: Downstream, live: Arc<Live>) {
+    let service = service_fn(move |req| router::handle(live.current(), down, req));
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .auto_date_header(false)

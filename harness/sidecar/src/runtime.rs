@@ -64,28 +64,37 @@ impl Sidecar {
     /// Builds the clusters; nothing is spawned yet.
     pub(crate) fn new(config: SidecarConfig, env: Arc<Env>, proxy_log: ProxyLog) -> Arc<Sidecar> {
         let mut clusters = BTreeMap::new();
-        let inbound_ports = config.inbound.iter().flat_map(|i| i.ports.iter());
-        let inbound_clusters: Vec<_> = inbound_ports.clone().map(|p| p.cluster()).collect();
-        for c in config
-            .clusters
-            .iter()
-            .chain(std::iter::once(&config.passthrough))
-            .chain(inbound_clusters.iter())
-        {
+        for c in crate::xds::all_clusters(&config) {
             clusters
                 .entry(c.name.clone())
-                .or_insert_with(|| ClusterState::new(c.clone(), env.clone()));
+                .or_insert_with(|| ClusterState::new(c, env.clone()));
         }
+        let access_log = config.access_log.as_ref().map(LogWriter::new);
+        Sidecar::with_clusters(config, env, proxy_log, clusters, access_log)
+    }
+
+    /// A generation with clusters already built (a push keeps the unchanged
+    /// ones of the previous generation) and its access log (a push keeps
+    /// writing the same log).
+    pub(crate) fn with_clusters(
+        config: SidecarConfig,
+        env: Arc<Env>,
+        proxy_log: ProxyLog,
+        clusters: BTreeMap<String, Arc<ClusterState>>,
+        access_log: Option<Arc<LogWriter>>,
+    ) -> Arc<Sidecar> {
         let passthrough_route = Route {
             name: "allow_any".to_string(),
             cluster: config.passthrough.name.clone(),
             ..Route::default()
         };
-        let inbound_routes = inbound_ports
+        let inbound_routes = config
+            .inbound
+            .iter()
+            .flat_map(|i| i.ports.iter())
             .filter(|p| p.http)
             .map(|p| (p.port, inbound_route(p)))
             .collect();
-        let access_log = config.access_log.as_ref().map(LogWriter::new);
         Arc::new(Sidecar {
             access_log,
             config,

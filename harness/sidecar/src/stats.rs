@@ -91,6 +91,16 @@ pub struct SidecarStats {
     pub outlier_detection: BTreeMap<String, OutlierStats>,
     /// Request counters per cluster (`cluster.<name>.upstream_rq_*`).
     pub clusters: BTreeMap<String, ClusterStats>,
+    /// Pushes applied (`cluster_manager.cds.update_success`; meshsim applies
+    /// a whole push, routes and clusters, at once).
+    pub cds_update_success: u64,
+    /// Clusters a push added (`cluster_manager.cluster_added`; the clusters of
+    /// the first configuration are not counted).
+    pub cluster_added: u64,
+    /// Clusters a push changed, hence replaced (`cluster_manager.cluster_modified`).
+    pub cluster_modified: u64,
+    /// Clusters a push removed (`cluster_manager.cluster_removed`).
+    pub cluster_removed: u64,
 }
 
 /// Envoy's `cluster.<name>.outlier_detection.*` stats (consecutive

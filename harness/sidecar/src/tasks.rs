@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 /// The sidecar's task set. After shutdown it refuses new tasks.
 #[derive(Debug)]
@@ -35,6 +35,19 @@ impl Tasks {
             while set.try_join_next().is_some() {}
             set.spawn(fut);
         }
+    }
+
+    /// [`Tasks::spawn`], returning a handle that ends the task alone (a
+    /// cluster's DNS loop when a push removes the cluster). `None` when the
+    /// sidecar is shutting down.
+    pub(crate) fn spawn_abortable<F>(&self, fut: F) -> Option<AbortHandle>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut guard = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let set = guard.as_mut()?;
+        while set.try_join_next().is_some() {}
+        Some(set.spawn(fut))
     }
 
     /// Aborts every task and waits until all of them are gone.

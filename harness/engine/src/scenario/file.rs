@@ -52,6 +52,10 @@ pub(crate) struct WorldFile {
 pub(crate) struct ControlPlaneFile {
     #[serde(default)]
     pub(crate) eds_delay: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) push_delay: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) pod_start: Option<Spanned<HumanDuration>>,
 }
 
 /// `world.services[]`: a Kubernetes Service and the pods behind it.
@@ -285,6 +289,31 @@ pub(crate) struct EventFile {
     pub(crate) service_scale: Option<ServiceScaleFile>,
     #[serde(default, rename = "app.set")]
     pub(crate) app_set: Option<AppSetFile>,
+    #[serde(default, rename = "istio.push")]
+    pub(crate) istio_push: Option<Spanned<String>>,
+    #[serde(default, rename = "istio.delete")]
+    pub(crate) istio_delete: Option<Vec<ResourceRefFile>>,
+    #[serde(default, rename = "pod.delete")]
+    pub(crate) pod_delete: Option<PodDeleteFile>,
+}
+
+/// `istio.delete[]`: one resource to remove.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResourceRefFile {
+    pub(crate) kind: Spanned<String>,
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+}
+
+/// `pod.delete`: a service pod killed (or its node lost).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PodDeleteFile {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) how: Option<Spanned<String>>,
 }
 
 /// `service.scale`: the new replica count.

@@ -4,6 +4,7 @@
 //! timeline, the mitigations and the expectations; [`world`] the world
 //! (network, DNS, external hosts, pods, address ownership).
 
+mod control_plane;
 mod services;
 mod world;
 
@@ -101,6 +102,7 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
     taken.extend(pods.iter().map(|p| p.address));
     services::check_addresses(&cx, &services, &taken)?;
     let eds_delay = services::eds_delay(&cx, &f.world.control_plane)?;
+    let (push_delay, pod_start) = control_plane::delays(&cx, &f.world.control_plane)?;
     warn_unresolvable_calls(&cx, &pods, &dns, &services);
     let targets = Targets {
         dns: &dns,
@@ -132,6 +134,8 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         pods,
         services,
         eds_delay,
+        push_delay,
+        pod_start,
         timeline,
         mitigations,
         expectations,
@@ -303,15 +307,21 @@ fn timeline(
             + usize::from(e.host_stop.is_some())
             + usize::from(e.host_start.is_some())
             + usize::from(e.service_scale.is_some())
-            + usize::from(e.app_set.is_some());
+            + usize::from(e.app_set.is_some())
+            + usize::from(e.istio_push.is_some())
+            + usize::from(e.istio_delete.is_some())
+            + usize::from(e.pod_delete.is_some());
         if n != 1 {
             return Err(cx.err(
                 loc,
                 &format!("timeline[{i}]"),
-                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, service.scale, app.set",
+                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, service.scale, app.set, istio.push, istio.delete, pod.delete",
             ));
         }
         if let Some(action) = services::event(cx, e, t.services)? {
+            out.push(Event { at, action });
+        }
+        if let Some(action) = control_plane::event(cx, e, t.services)? {
             out.push(Event { at, action });
         }
         if let Some(set) = &e.dns_set {
@@ -417,7 +427,11 @@ fn mitigations(
             Some(block) => istio_block(cx, block)?,
             None => Resources::default(),
         };
-        for line in meshsim_istio::unmodelled_at(&istio, version) {
+        let unknown = meshsim_istio::unknown_subsets(&istio);
+        for line in meshsim_istio::unmodelled_at(&istio, version)
+            .into_iter()
+            .chain(unknown)
+        {
             tracing::warn!(file = %cx.path.display(), mitigation = %m.name.value, "{line}");
         }
         out.push(Mitigation {

@@ -1,6 +1,9 @@
 //! The mesh part of a world: each service's pods (serving app + sidecar with
 //! inbound capture), the simulated control plane pushing endpoints (EDS) to
 //! every sidecar after `eds_delay`, scaling, and app behaviour windows.
+//! Istio resource pushes and pod deletions are in [`control`].
+
+mod control;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +33,10 @@ pub(crate) struct MeshEnv {
     pub(crate) version: meshsim_istio::IstioVersion,
     pub(crate) mitigation: Mitigation,
     pub(crate) eds_delay: Duration,
+    /// How long an Istio resource change takes to reach the sidecars.
+    pub(crate) push_delay: Duration,
+    /// How long a replacement pod takes to be ready.
+    pub(crate) pod_start: Duration,
 }
 
 /// One running pod of a service.
@@ -49,6 +56,12 @@ pub(crate) struct Mesh {
     entry_sidecars: Vec<SidecarHandle>,
     /// Delayed pushes and override windows, gone at shutdown.
     tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// The Istio resources as of the latest `istio.push` / `istio.delete`
+    /// (the mitigation's plus the services at first).
+    resources: Mutex<meshsim_istio::Resources>,
+    /// Deleted pods left running behind a black hole (a lost node), by
+    /// service index; stopped at shutdown.
+    lost: tokio::sync::Mutex<Vec<(usize, PodRun)>>,
 }
 
 impl Mesh {
@@ -63,16 +76,19 @@ impl Mesh {
         for svc in &scenario.services {
             let mut list = Vec::new();
             for i in 0..svc.replicas {
-                list.push(start_pod(&env, svc, i).await?);
+                list.push(start_pod(&env, &env.resources, svc, i).await?);
             }
             pods.push(list);
         }
+        let resources = Mutex::new(env.resources.clone());
         let mesh = Arc::new(Mesh {
             env,
             services: scenario.services.clone(),
             pods: tokio::sync::Mutex::new(pods),
             entry_sidecars,
             tasks: Mutex::new(tokio::task::JoinSet::new()),
+            resources,
+            lost: tokio::sync::Mutex::new(Vec::new()),
         });
         mesh.push_endpoints().await;
         Ok(mesh)
@@ -81,7 +97,7 @@ impl Mesh {
     /// Sends every sidecar the current endpoints of every service.
     async fn push_endpoints(&self) {
         let pods = self.pods.lock().await;
-        let assignments = assignments(&self.services, &pods);
+        let assignments = assignments(&self.current_resources(), &self.services, &pods);
         let sidecars = pods
             .iter()
             .flatten()
@@ -123,8 +139,9 @@ impl Mesh {
                 gone.extend(pods[si].pop());
             }
             let mut next = pods[si].last().map_or(0, |p| p.index + 1);
+            let resources = self.current_resources();
             while pods[si].len() < replicas as usize {
-                match start_pod(&self.env, svc, next).await {
+                match start_pod(&self.env, &resources, svc, next).await {
                     Ok(p) => pods[si].push(p),
                     Err(e) => {
                         tracing::warn!(service = name, error = %e, "pod start failed");
@@ -134,7 +151,7 @@ impl Mesh {
                 next += 1;
             }
             // A new pod's sidecar gets the whole EDS state when it connects.
-            let assignments = assignments(&self.services, &pods);
+            let assignments = assignments(&resources, &self.services, &pods);
             for pod in pods[si].iter().skip(before) {
                 if let Some(sidecar) = &pod.sidecar {
                     push(sidecar, &assignments);
@@ -177,7 +194,12 @@ impl Mesh {
         let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         tasks.shutdown().await;
         let pods = std::mem::take(&mut *self.pods.lock().await);
-        for pod in pods.into_iter().flatten() {
+        let lost = std::mem::take(&mut *self.lost.lock().await);
+        for pod in pods
+            .into_iter()
+            .flatten()
+            .chain(lost.into_iter().map(|(_, p)| p))
+        {
             stop_pod(&self.env.net, pod).await;
         }
         if let Ok(mesh) = Arc::try_unwrap(self) {
@@ -197,37 +219,83 @@ fn push(sidecar: &SidecarHandle, assignments: &BTreeMap<String, Vec<Endpoint>>) 
     }
 }
 
-/// Every EDS cluster's endpoints: `outbound|PORT||fqdn` -> each live pod at
-/// the port's target port.
-fn assignments(services: &[ServiceSpec], pods: &[Vec<PodRun>]) -> BTreeMap<String, Vec<Endpoint>> {
-    let mut out = BTreeMap::new();
-    for (svc, list) in services.iter().zip(pods) {
-        for port in &svc.service.ports {
-            let cluster = format!("outbound|{}||{}", port.port, svc.service.fqdn());
-            let endpoints = list
+/// Every EDS cluster's endpoints (`outbound|PORT||fqdn` and one per
+/// DestinationRule subset): the live pods, selected by their labels
+/// ([`meshsim_istio::eds_assignments`]).
+fn assignments(
+    resources: &meshsim_istio::Resources,
+    services: &[ServiceSpec],
+    pods: &[Vec<PodRun>],
+) -> BTreeMap<String, Vec<Endpoint>> {
+    let endpoints: Vec<meshsim_istio::ServiceEndpoints> = services
+        .iter()
+        .zip(pods)
+        .map(|(svc, list)| meshsim_istio::ServiceEndpoints {
+            service: svc.service.clone(),
+            pods: list
                 .iter()
-                .map(|p| Endpoint::new(SocketAddr::new(p.address, port.target_port)))
-                .collect();
-            out.insert(cluster, endpoints);
-        }
+                .map(|p| meshsim_istio::PodEndpoint {
+                    address: p.address,
+                    labels: pod_labels(svc),
+                })
+                .collect(),
+        })
+        .collect();
+    meshsim_istio::eds_assignments(resources, &endpoints)
+}
+
+/// A service pod's labels: `app: <service>`.
+fn pod_labels(svc: &ServiceSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([("app".to_string(), svc.service.name.clone())])
+}
+
+/// A service pod's sidecar configuration under `resources`: outbound
+/// clusters and routes, plus its inbound ports.
+/// An Istio sidecar's configuration under `resources`: the translation,
+/// Envoy admin (15000) and pilot-agent's readiness (15021), and the access
+/// log (when the mesh turns it on) timed from the run's start, so every
+/// sidecar's `%START_TIME%` agrees.
+pub(crate) fn sidecar_config(
+    resources: &meshsim_istio::Resources,
+    version: meshsim_istio::IstioVersion,
+    dns: SocketAddr,
+    start: Instant,
+) -> meshsim_sidecar::SidecarConfig {
+    let mesh = meshsim_istio::MeshConfig::for_resources(version, resources);
+    let mut config = meshsim_istio::translate(resources, version, &mesh, vec![dns]);
+    config.admin = Some(meshsim_sidecar::config::AdminConfig::default());
+    if let Some(log) = &mut config.access_log {
+        log.origin = Some(start);
     }
-    out
+    config
+}
+
+fn pod_config(
+    env: &MeshEnv,
+    resources: &meshsim_istio::Resources,
+    svc: &ServiceSpec,
+) -> meshsim_sidecar::SidecarConfig {
+    let mut config = sidecar_config(resources, env.version, env.dns, env.start);
+    config.inbound = Some(meshsim_istio::translate_inbound(
+        &[&svc.service],
+        env.version,
+    ));
+    config
 }
 
 /// Starts pod `i` of `svc`: its sidecar (outbound + inbound, with the
 /// inbound capture installed) and its serving application.
-async fn start_pod(env: &MeshEnv, svc: &ServiceSpec, i: u32) -> std::io::Result<PodRun> {
+async fn start_pod(
+    env: &MeshEnv,
+    resources: &meshsim_istio::Resources,
+    svc: &ServiceSpec,
+    i: u32,
+) -> std::io::Result<PodRun> {
     let name = svc.pod_name(i);
     let address = svc.pod_address(i);
     let proxy_log = ProxyLog::new();
     let sidecar = if svc.sidecar {
-        let mesh = meshsim_istio::MeshConfig::for_resources(env.version, &env.resources);
-        let mut config =
-            meshsim_istio::translate(&env.resources, env.version, &mesh, vec![env.dns]);
-        config.inbound = Some(meshsim_istio::translate_inbound(
-            &[&svc.service],
-            env.version,
-        ));
+        let config = pod_config(env, resources, svc);
         let deps = SidecarDeps {
             rng: SimRng::fork(env.seed, &format!("sidecar:{name}")),
             proxy_log: proxy_log.clone(),
@@ -262,8 +330,13 @@ async fn start_pod(env: &MeshEnv, svc: &ServiceSpec, i: u32) -> std::io::Result<
 }
 
 async fn stop_pod(net: &Net, pod: PodRun) {
+    stop_pod_with(net, pod, StopMode::Close).await;
+}
+
+/// Stops a pod's application as `how` says, then its sidecar.
+async fn stop_pod_with(net: &Net, pod: PodRun, how: StopMode) {
     net.set_inbound_capture(pod.address, None);
-    pod.server.stop(StopMode::Close).await;
+    pod.server.stop(how).await;
     if let Some(s) = pod.sidecar {
         s.shutdown().await;
     }

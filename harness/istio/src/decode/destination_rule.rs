@@ -1,23 +1,22 @@
 //! `DestinationRule.spec`.
 
 use super::{
-    Cx, Keys, Obj, boolean, duration, enumeration, i32_, number, seq, string, strings, u32_,
+    Cx, Keys, Obj, boolean, duration, enumeration, i32_, map_of, number, seq, string, strings, u32_,
 };
 use crate::error::{Fault, Problem};
 use crate::model::{
     ConnectionPool, DestinationRule, H2UpgradePolicy, HttpSettings, LoadBalancer, OutlierDetection,
-    PortTrafficPolicy, RetryBudget, SimpleLb, TcpKeepalive, TcpSettings, TrafficPolicy,
+    PortTrafficPolicy, RetryBudget, SimpleLb, Subset, TcpKeepalive, TcpSettings, TrafficPolicy,
 };
 use crate::yaml::Node;
 
-// `subsets` is refused rather than skipped: a VirtualService routing to a
-// subset would otherwise hit a cluster that does not exist (503 NC).
 const SPEC: Keys<'static> = Keys {
-    known: &["host", "trafficPolicy", "exportTo"],
+    known: &["host", "trafficPolicy", "exportTo", "subsets"],
     skipped: &["workloadSelector"],
-    unsupported: &["subsets"],
+    unsupported: &[],
     silent: false,
 };
+const SUBSET: Keys<'static> = Keys::only(&["name", "labels", "trafficPolicy"]);
 const POLICY: Keys<'static> = Keys::with_skipped(
     &[
         "connectionPool",
@@ -87,7 +86,28 @@ pub(crate) fn decode(cx: &mut Cx, spec: &Node, path: &str) -> Result<Destination
     if let Some((n, p)) = obj.get("exportTo") {
         dr.export_to = strings(cx, n, &p)?;
     }
+    if let Some((n, p)) = obj.get("subsets") {
+        dr.subsets = seq(cx, n, &p)?
+            .into_iter()
+            .map(|(n, p)| decode_subset(cx, n, &p))
+            .collect::<Result<_, _>>()?;
+    }
     Ok(dr)
+}
+
+fn decode_subset(cx: &mut Cx, node: &Node, path: &str) -> Result<Subset, Fault> {
+    let obj = Obj::open(cx, node, path, &SUBSET)?;
+    let mut subset = Subset {
+        name: obj.opt("name", string)?.unwrap_or_default(),
+        ..Subset::default()
+    };
+    if let Some((n, p)) = obj.get("labels") {
+        subset.labels = map_of(cx, n, &p, string)?;
+    }
+    if let Some((n, p)) = obj.get("trafficPolicy") {
+        subset.traffic_policy = Some(decode_policy(cx, n, &p)?);
+    }
+    Ok(subset)
 }
 
 /// Istio's "must have at least one field" rule for an empty mapping.

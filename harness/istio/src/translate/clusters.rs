@@ -20,22 +20,56 @@ use crate::model::{ConnectionPool, DestinationRule, Resolution, Resources, Workl
 use crate::validate::names;
 use crate::version::{IstioVersion, MeshConfig};
 
-/// One cluster per registry entry, in registry order.
+/// One cluster per registry entry, in registry order, each followed by one
+/// cluster per subset of its DestinationRule ([`super::subsets`]).
 pub(crate) fn build(
     res: &Resources,
     registry: &Registry<'_>,
     version: IstioVersion,
     mesh: &MeshConfig,
 ) -> Vec<Cluster> {
-    registry
-        .entries()
-        .iter()
-        .map(|e| cluster(e, res, version, mesh))
-        .collect()
+    let mut out = Vec::new();
+    for e in registry.entries() {
+        let dr = destination_rule_for(res, e.host);
+        out.push(cluster(e, dr, version, mesh));
+        for subset in dr.map_or(&[][..], |dr| &dr.subsets[..]) {
+            let Some(dr) = dr else { break };
+            let merged = super::subsets::merged_rule(dr, subset, e.number);
+            let mut c = cluster(e, Some(&merged), version, mesh);
+            c.name = super::registry::cluster_name(e.number, Some(&subset.name), e.host);
+            c.discovery = match c.discovery {
+                Discovery::Eds { .. } => Discovery::Eds {
+                    service: c.name.clone(),
+                },
+                Discovery::Static { .. } => subset_static(e, subset),
+                other => other,
+            };
+            out.push(c);
+        }
+    }
+    out
 }
 
-fn cluster(e: &Entry<'_>, res: &Resources, version: IstioVersion, mesh: &MeshConfig) -> Cluster {
-    let dr = destination_rule_for(res, e.host);
+/// A STATIC ServiceEntry's subset: the endpoints whose labels it selects.
+fn subset_static(e: &Entry<'_>, subset: &crate::model::Subset) -> Discovery {
+    let endpoints =
+        e.se.endpoints
+            .iter()
+            .filter(|ep| subset.selects(&ep.labels))
+            .filter_map(|ep| {
+                let ip = ep.address.parse::<IpAddr>().ok()?;
+                Some(SocketAddr::new(ip, endpoint_port(e, Some(ep))))
+            })
+            .collect();
+    Discovery::Static { endpoints }
+}
+
+fn cluster(
+    e: &Entry<'_>,
+    dr: Option<&DestinationRule>,
+    version: IstioVersion,
+    mesh: &MeshConfig,
+) -> Cluster {
     let pool = dr.and_then(|dr| connection_pool(dr, e.number));
     let tcp = pool.and_then(|p| p.tcp.as_ref());
     let mut settings = pool_settings(pool);

@@ -2,43 +2,68 @@
 
 use super::{Check, names};
 use crate::error::IstioError;
-use crate::model::{ConnectionPool, DestinationRule, OutlierDetection};
+use crate::model::{ConnectionPool, DestinationRule, OutlierDetection, TrafficPolicy};
 
 /// Every error of one DestinationRule.
 pub(crate) fn validate(dr: &DestinationRule) -> Vec<IstioError> {
     let mut c = Check::new(&dr.meta, "DestinationRule");
     c.check("spec.host", names::wildcard_domain(&dr.host));
     if let Some(policy) = &dr.traffic_policy {
-        let path = "spec.trafficPolicy";
-        if let Some(pool) = &policy.connection_pool {
-            connection_pool(&mut c, pool, &format!("{path}.connectionPool"));
+        traffic_policy(&mut c, policy, "spec.trafficPolicy");
+    }
+    subsets(&mut c, dr);
+    c.errors
+}
+
+/// Istio's `validateSubset`: a name that is a DNS-1123 label, unique in the
+/// rule; a subset's traffic policy is checked like the rule's.
+fn subsets(c: &mut Check<'_>, dr: &DestinationRule) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, s) in dr.subsets.iter().enumerate() {
+        let path = format!("spec.subsets[{i}]");
+        if s.name.is_empty() {
+            c.fail(&format!("{path}.name"), "name is required");
+        } else if !names::is_dns1123_label(&s.name) {
+            let msg = format!("subset name is invalid: {}", s.name);
+            c.fail(&format!("{path}.name"), msg);
+        } else if !seen.insert(s.name.as_str()) {
+            let msg = format!("duplicate subset names: {}", s.name);
+            c.fail(&format!("{path}.name"), msg);
         }
-        if let Some(od) = &policy.outlier_detection {
-            outlier_detection(&mut c, od, &format!("{path}.outlierDetection"));
-        }
-        if let Some(p) = policy.retry_budget.as_ref().and_then(|rb| rb.percent)
-            && !(0.0..=100.0).contains(&p)
-        {
-            c.fail(
-                &format!("{path}.retryBudget.percent"),
-                "retry budget percent must be in range [0.0, 100.0]",
-            );
-        }
-        for (i, pl) in policy.port_level_settings.iter().enumerate() {
-            let pp = format!("{path}.portLevelSettings[{i}]");
-            match pl.port {
-                None => c.fail(&pp, "portTrafficPolicy must have valid port"),
-                Some(port) => c.check(&format!("{pp}.port.number"), names::port(port)),
-            }
-            if let Some(pool) = &pl.connection_pool {
-                connection_pool(&mut c, pool, &format!("{pp}.connectionPool"));
-            }
-            if let Some(od) = &pl.outlier_detection {
-                outlier_detection(&mut c, od, &format!("{pp}.outlierDetection"));
-            }
+        if let Some(policy) = &s.traffic_policy {
+            traffic_policy(c, policy, &format!("{path}.trafficPolicy"));
         }
     }
-    c.errors
+}
+
+fn traffic_policy(c: &mut Check<'_>, policy: &TrafficPolicy, path: &str) {
+    if let Some(pool) = &policy.connection_pool {
+        connection_pool(c, pool, &format!("{path}.connectionPool"));
+    }
+    if let Some(od) = &policy.outlier_detection {
+        outlier_detection(c, od, &format!("{path}.outlierDetection"));
+    }
+    if let Some(p) = policy.retry_budget.as_ref().and_then(|rb| rb.percent)
+        && !(0.0..=100.0).contains(&p)
+    {
+        c.fail(
+            &format!("{path}.retryBudget.percent"),
+            "retry budget percent must be in range [0.0, 100.0]",
+        );
+    }
+    for (i, pl) in policy.port_level_settings.iter().enumerate() {
+        let pp = format!("{path}.portLevelSettings[{i}]");
+        match pl.port {
+            None => c.fail(&pp, "portTrafficPolicy must have valid port"),
+            Some(port) => c.check(&format!("{pp}.port.number"), names::port(port)),
+        }
+        if let Some(pool) = &pl.connection_pool {
+            connection_pool(c, pool, &format!("{pp}.connectionPool"));
+        }
+        if let Some(od) = &pl.outlier_detection {
+            outlier_detection(c, od, &format!("{pp}.outlierDetection"));
+        }
+    }
 }
 
 fn non_negative(c: &mut Check<'_>, path: String, value: Option<i32>, what: &str) {

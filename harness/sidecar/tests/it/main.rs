@@ -11,6 +11,7 @@ mod inbound;
 mod lb;
 mod pending;
 mod pool;
+mod push;
 mod retries;
 mod retry_on;
 mod routing;
