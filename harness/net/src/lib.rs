@@ -60,6 +60,7 @@
 //! });
 //! ```
 
+pub mod keepalive;
 pub mod real;
 pub mod sim;
 pub mod stream;
@@ -72,6 +73,7 @@ use std::time::Duration;
 
 use meshsim_core::RunMode;
 
+pub use keepalive::Keepalive;
 pub use sim::SimConfig;
 pub use stream::{NetListener, NetStream, NetUdp};
 

@@ -30,7 +30,9 @@ pub struct SimConfig {
     pub syn_give_up: Duration,
     /// How long a segment that a drop stops from arriving is retransmitted,
     /// counted from its first transmission, before the connection fails with
-    /// `TimedOut` (Linux `tcp_retries2` = 15: 924.6 s).
+    /// `TimedOut` (Linux `tcp_retries2` = 15 with `TCP_RTO_MIN` 200 ms: the
+    /// kernel's `ip-sysctl` documentation gives "a hypothetical timeout of
+    /// 924.6 seconds" as the lower bound of the effective timeout).
     pub retransmission_give_up: Duration,
 }
 
