@@ -280,6 +280,18 @@ impl Net {
         }
     }
 
+    /// Silently drops every packet of the one TCP connection between `a` and
+    /// `b` (its two scenario addresses, in either order) while `on`: a
+    /// middlebox that lost the flow's state and drops it, while new
+    /// connections between the same hosts pass. Established-flow semantics
+    /// are those of [`Net::set_blackhole`].
+    pub fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
+        match &self.backend {
+            Backend::Sim(w) => w.set_flow_blackhole(a, b, on),
+            Backend::Real(w) => w.set_flow_blackhole(a, b, on),
+        }
+    }
+
     /// Whether `ip` is black-holed.
     pub fn is_blackholed(&self, ip: IpAddr) -> bool {
         match &self.backend {

@@ -54,6 +54,8 @@ struct State {
     tcp: BTreeMap<SocketAddr, SocketAddr>,
     udp: BTreeMap<SocketAddr, SocketAddr>,
     blackholed: BTreeSet<IpAddr>,
+    /// Black-holed flows (scenario ends in address order).
+    flows: BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
 impl World {
@@ -114,6 +116,24 @@ impl World {
 
     pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
         self.lock().blackholed.contains(&ip)
+    }
+
+    pub(crate) fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
+        {
+            let mut st = self.lock();
+            let key = if a <= b { (a, b) } else { (b, a) };
+            if on {
+                st.flows.insert(key);
+            } else {
+                st.flows.remove(&key);
+            }
+        }
+        self.faults.notify_waiters();
+    }
+
+    fn flow_dropped(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        self.path_dropped(a.ip(), b.ip()) || self.lock().flows.contains(&key)
     }
 
     fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
@@ -365,7 +385,7 @@ impl RealStream {
     }
 
     fn dropped(&self) -> bool {
-        self.world.path_dropped(self.local.ip(), self.peer.ip())
+        self.world.flow_dropped(self.local, self.peer)
     }
 }
 

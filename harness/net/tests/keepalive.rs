@@ -172,3 +172,29 @@ async fn switching_keepalive_off_stops_the_probes() {
         "keepalive switched off still ended the flow: {r:?}"
     );
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_flow_black_hole_stalls_one_connection_and_lets_new_ones_pass() {
+    let net = net();
+    let (mut c, s) = pair(&net).await;
+    c.set_keepalive(Some(KA)).unwrap();
+    net.set_flow_blackhole(c.local_addr(), s.local_addr(), true);
+    let start = Instant::now();
+    let mut b = [0u8; 1];
+    assert_eq!(
+        c.read(&mut b).await.unwrap_err().kind(),
+        ErrorKind::TimedOut
+    );
+    assert_eq!(start.elapsed(), KA.give_up_after());
+    // Another connection between the same hosts is not affected.
+    let l = net.stack(ip("10.0.0.2")).listen(81).await.unwrap();
+    let mut c2 = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:81"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let (mut s2, _) = l.accept().await.unwrap();
+    c2.write_all(b"y").await.unwrap();
+    s2.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"y");
+}

@@ -7,6 +7,7 @@
 
 mod lb;
 mod matcher;
+mod tcp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,6 +19,9 @@ use crate::fault::FaultInjection;
 use crate::route::{ClusterWeight, RouteMatcher};
 
 pub use matcher::{HeaderMatch, HeaderMatcher};
+pub use meshsim_net::Keepalive;
+pub(crate) use tcp::select as select_tcp_route;
+pub use tcp::{TcpProxySettings, TcpRoute};
 
 /// Everything one sidecar needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +57,13 @@ pub struct SidecarConfig {
     /// The inbound side (`virtualInbound` on 15006), for a pod that serves;
     /// `None` for a pod that only calls out.
     pub inbound: Option<InboundConfig>,
+    /// Outbound TCP listeners of service ports: captured connections to a
+    /// matching destination are TCP-proxied to the route's cluster. Default
+    /// none (every TCP destination takes the passthrough chain).
+    pub tcp_routes: Vec<TcpRoute>,
+    /// The `tcp_proxy` settings of the catch-all passthrough chain (TCP to
+    /// `PassthroughCluster`, and the inbound TCP ports). Default Envoy's.
+    pub tcp_proxy: TcpProxySettings,
 }
 
 /// Envoy's retry back-off between attempts (fact sheet §1.2). Both are full
@@ -420,6 +431,11 @@ pub struct PoolSettings {
     pub max_retries: u32,
     /// `retry_budget`: when set it replaces `max_retries`. Default none.
     pub retry_budget: Option<RetryBudget>,
+    /// The cluster's `upstream_connection_options.tcp_keepalive`, set on
+    /// every upstream connection of the cluster (HTTP pool and TCP proxy).
+    /// Default `None`: no `SO_KEEPALIVE`, as in Istio without a mesh or
+    /// DestinationRule `tcpKeepalive`.
+    pub tcp_keepalive: Option<Keepalive>,
 }
 
 impl Default for PoolSettings {
@@ -433,6 +449,7 @@ impl Default for PoolSettings {
             max_requests: u32::MAX,
             max_retries: u32::MAX,
             retry_budget: None,
+            tcp_keepalive: None,
         }
     }
 }
@@ -512,6 +529,8 @@ impl Default for SidecarConfig {
             backoff_formula: BackOffFormula::CurrentCode,
             per_connection_buffer_limit_bytes: 1024 * 1024,
             inbound: None,
+            tcp_routes: Vec::new(),
+            tcp_proxy: TcpProxySettings::default(),
         }
     }
 }

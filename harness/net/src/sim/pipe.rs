@@ -89,8 +89,7 @@ impl Conn {
 
     /// Since when the path drops everything, if it does.
     fn dropped_since(&self) -> Option<Instant> {
-        self.world
-            .path_dropped(self.ends[0].ip(), self.ends[1].ip())
+        self.world.flow_dropped(self.ends[0], self.ends[1])
     }
 
     fn one_way(&self, from: usize) -> Duration {
