@@ -9,7 +9,9 @@
 //!   route, then VirtualService routes replacing it;
 //! - `route_match`: one match entry's Envoy route match, weighted
 //!   destinations and fault filter configuration;
-//! - [`inbound`]: a serving pod's inbound ports and their retry policy.
+//! - [`inbound`]: a serving pod's inbound ports and their retry policy;
+//! - `tcp_routes`: a TCP listener per non-HTTP service port, its cluster and
+//!   `tcp_proxy` timers.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
@@ -20,6 +22,7 @@ pub(crate) mod lb;
 pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
+pub(crate) mod tcp_routes;
 
 use std::net::SocketAddr;
 
@@ -64,6 +67,7 @@ pub fn translate(
         http_ports,
         virtual_hosts: routes::build(res, &registry, version, mesh),
         clusters: clusters::build(res, &registry, version, mesh),
+        tcp_routes: tcp_routes::build(res, &registry),
         outbound_traffic_policy: mesh.outbound_traffic_policy,
         passthrough,
         dns_servers,

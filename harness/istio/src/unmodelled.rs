@@ -6,8 +6,8 @@ use crate::version::IstioVersion;
 
 /// One line per field that was accepted but has no effect in the simulation:
 /// the fields each resource lists in `meta.ignored`, and the DestinationRule
-/// settings that are parsed and validated but not translated yet (TCP
-/// keepalive, HTTP/2 stream limits, the deprecated
+/// settings that are parsed and validated but not translated yet (HTTP/2
+/// stream limits, the deprecated
 /// `outlierDetection.consecutiveErrors`, which current Istio ignores too). See
 /// [`unmodelled_at`] for the fields the chosen Istio version does not know.
 pub fn unmodelled(res: &Resources) -> Vec<String> {
@@ -123,9 +123,6 @@ fn outlier_fields(od: Option<&OutlierDetection>, at: &str, out: &mut Vec<String>
 }
 
 fn pool_fields(pool: &ConnectionPool, at: &str, out: &mut Vec<String>) {
-    if pool.tcp.as_ref().is_some_and(|t| t.tcp_keepalive.is_some()) {
-        out.push(format!("{at}.tcp.tcpKeepalive"));
-    }
     if pool
         .http
         .as_ref()
@@ -140,17 +137,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keepalive_stream_limits_and_consecutive_errors_are_reported_but_circuit_breakers_are_not() {
+    fn stream_limits_and_consecutive_errors_are_reported_but_circuit_breakers_and_keepalive_are_not()
+     {
         let res = crate::parse_resources(
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4 }\n    outlierDetection: { consecutive5xxErrors: 5, consecutiveErrors: 3 }\n    retryBudget: { percent: 20 }\n",
         )
         .unwrap();
         let lines = unmodelled(&res);
-        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].contains("outlierDetection.consecutiveErrors"));
-        assert!(lines[1].contains("tcp.tcpKeepalive"));
-        assert!(lines[2].contains("http.maxConcurrentStreams"));
+        assert!(lines[1].contains("http.maxConcurrentStreams"));
         for modelled in [
+            "tcpKeepalive",
             "maxConnections",
             "http1MaxPendingRequests",
             "http2MaxRequests",

@@ -12,7 +12,7 @@ use std::time::Duration;
 use meshsim_sidecar::config::OutboundTrafficPolicy;
 
 use crate::error::Problem;
-use crate::model::HttpRetry;
+use crate::model::{HttpRetry, TcpKeepalive};
 
 /// An Istio release line, e.g. `1.24`. Ordered by `(major, minor)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,6 +89,10 @@ pub struct MeshConfig {
     /// `defaultHttpRetryPolicy` (Istio >= 1.12; ignored before): replaces the
     /// built-in default on routes without VirtualService retries. Default none.
     pub default_http_retry_policy: Option<HttpRetry>,
+    /// `tcpKeepalive`: keepalive on every outbound cluster's upstream
+    /// connections, applied before a DestinationRule's `tcp.tcpKeepalive`,
+    /// which overrides it field by field. Default none (no `SO_KEEPALIVE`).
+    pub tcp_keepalive: Option<TcpKeepalive>,
 }
 
 impl MeshConfig {
@@ -104,6 +108,7 @@ impl MeshConfig {
             outbound_traffic_policy: OutboundTrafficPolicy::AllowAny,
             http_ports: vec![80],
             default_http_retry_policy: None,
+            tcp_keepalive: None,
         }
     }
 }
