@@ -303,7 +303,7 @@ pub enum Action {
     /// and applied after the push delay.
     IstioPush {
         /// The pushed resources (validated).
-        resources: Resources,
+        resources: Box<Resources>,
     },
     /// `istio.delete`: resources removed, pushed after the push delay.
     IstioDelete {

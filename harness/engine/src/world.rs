@@ -195,7 +195,7 @@ impl World {
                 };
                 self.mesh.app_set(service, o, *window).await;
             }
-            Action::IstioPush { resources } => self.mesh.istio_push(resources.clone()),
+            Action::IstioPush { resources } => self.mesh.istio_push((**resources).clone()),
             Action::IstioDelete { refs } => self.mesh.istio_delete(refs),
             Action::PodDelete { name, how } => self.mesh.delete_pod(name, *how).await,
         }

@@ -45,6 +45,8 @@ pub struct MeshConfigOverrides {
     pub access_log_file: Option<String>,
     /// `accessLogEncoding`.
     pub access_log_encoding: Option<meshsim_sidecar::config::AccessLogEncoding>,
+    /// `tcpKeepalive`.
+    pub tcp_keepalive: Option<TcpKeepalive>,
     /// Where it came from (the `IstioOperator` document).
     pub meta: ResourceMeta,
 }

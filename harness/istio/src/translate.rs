@@ -13,6 +13,8 @@
 //! - `telemetry`: the mesh's access log settings.
 //! - [`subsets`]: DestinationRule subsets (clusters, policy merge, EDS
 //!   assignments from pod labels).
+//! - `tcp_routes`: a TCP listener per non-HTTP service port, its cluster and
+//!   `tcp_proxy` timers.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
@@ -24,6 +26,7 @@ pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;
 pub mod subsets;
+pub(crate) mod tcp_routes;
 pub(crate) mod telemetry;
 pub(crate) mod upstream_protocol;
 
@@ -70,6 +73,7 @@ pub fn translate(
         http_ports,
         virtual_hosts: routes::build(res, &registry, version, mesh),
         clusters: clusters::build(res, &registry, version, mesh),
+        tcp_routes: tcp_routes::build(res, &registry),
         outbound_traffic_policy: mesh.outbound_traffic_policy,
         passthrough,
         dns_servers,

@@ -1,13 +1,12 @@
 //! What a resource says that meshsim's sidecar does not act on, so callers can
 //! warn instead of silently simulating something else than the user wrote.
 
-use crate::model::{ConnectionPool, DestinationRule, OutlierDetection, Resources};
+use crate::model::{DestinationRule, OutlierDetection, Resources};
 use crate::version::IstioVersion;
 
 /// One line per field that was accepted but has no effect in the simulation:
 /// the fields each resource lists in `meta.ignored`, and the DestinationRule
-/// settings that are parsed and validated but not translated yet (TCP
-/// keepalive, the deprecated
+/// settings that are parsed and validated but not translated yet (the deprecated
 /// `outlierDetection.consecutiveErrors`, which current Istio ignores too). See
 /// [`unmodelled_at`] for the fields the chosen Istio version does not know.
 pub fn unmodelled(res: &Resources) -> Vec<String> {
@@ -110,9 +109,6 @@ fn destination_rule_fields(dr: &DestinationRule) -> Vec<String> {
         "spec.trafficPolicy.outlierDetection",
         &mut out,
     );
-    if let Some(pool) = &tp.connection_pool {
-        pool_fields(pool, "spec.trafficPolicy.connectionPool", &mut out);
-    }
     for (i, p) in tp.port_level_settings.iter().enumerate() {
         let at = format!("spec.trafficPolicy.portLevelSettings[{i}]");
         outlier_fields(
@@ -120,9 +116,6 @@ fn destination_rule_fields(dr: &DestinationRule) -> Vec<String> {
             &format!("{at}.outlierDetection"),
             &mut out,
         );
-        if let Some(pool) = &p.connection_pool {
-            pool_fields(pool, &format!("{at}.connectionPool"), &mut out);
-        }
     }
     out
 }
@@ -133,28 +126,21 @@ fn outlier_fields(od: Option<&OutlierDetection>, at: &str, out: &mut Vec<String>
     }
 }
 
-fn pool_fields(pool: &ConnectionPool, at: &str, out: &mut Vec<String>) {
-    if pool.tcp.as_ref().is_some_and(|t| t.tcp_keepalive.is_some()) {
-        out.push(format!("{at}.tcp.tcpKeepalive"));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn keepalive_and_consecutive_errors_are_reported_but_circuit_breakers_and_h2_settings_are_not()
-    {
+    fn consecutive_errors_is_reported_but_circuit_breakers_keepalive_and_h2_settings_are_not() {
         let res = crate::parse_resources(
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: api }\nspec:\n  host: api\n  trafficPolicy:\n    connectionPool:\n      tcp: { maxConnections: 10, maxConnectionDuration: 60s, tcpKeepalive: { probes: 3 } }\n      http: { http1MaxPendingRequests: 1, http2MaxRequests: 2, maxRetries: 3, maxConcurrentStreams: 4, h2UpgradePolicy: UPGRADE, useClientProtocol: false }\n    outlierDetection: { consecutive5xxErrors: 5, consecutiveErrors: 3 }\n    retryBudget: { percent: 20 }\n",
         )
         .unwrap();
         let lines = unmodelled(&res);
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("outlierDetection.consecutiveErrors"));
-        assert!(lines[1].contains("tcp.tcpKeepalive"));
         for modelled in [
+            "tcpKeepalive",
             "maxConcurrentStreams",
             "h2UpgradePolicy",
             "useClientProtocol",

@@ -95,6 +95,10 @@ fn mesh_config(m: &crate::model::MeshConfigOverrides) -> Vec<IstioError> {
     let base = "spec.meshConfig";
     c.duration(&format!("{base}.connectTimeout"), m.connect_timeout);
     c.duration(&format!("{base}.dnsRefreshRate"), m.dns_refresh_rate);
+    if let Some(ka) = &m.tcp_keepalive {
+        c.duration(&format!("{base}.tcpKeepalive.time"), ka.time);
+        c.duration(&format!("{base}.tcpKeepalive.interval"), ka.interval);
+    }
     if let Some(r) = &m.default_http_retry_policy {
         virtual_service::http_retry(&mut c, r, &format!("{base}.defaultHttpRetryPolicy"));
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use meshsim_sidecar::config::{AccessLogEncoding, OutboundTrafficPolicy};
 
 use crate::error::Problem;
-use crate::model::HttpRetry;
+use crate::model::{HttpRetry, TcpKeepalive};
 
 /// An Istio release line, e.g. `1.24`. Ordered by `(major, minor)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,6 +97,10 @@ pub struct MeshConfig {
     /// `accessLogFormat`: a custom format. Not modelled: lines keep Istio's
     /// default format, and [`crate::mesh_unmodelled`] says so. Default empty.
     pub access_log_format: String,
+    /// `tcpKeepalive`: keepalive on every outbound cluster's upstream
+    /// connections, applied before a DestinationRule's `tcp.tcpKeepalive`,
+    /// which overrides it field by field. Default none (no `SO_KEEPALIVE`).
+    pub tcp_keepalive: Option<TcpKeepalive>,
 }
 
 impl MeshConfig {
@@ -112,6 +116,7 @@ impl MeshConfig {
             outbound_traffic_policy: OutboundTrafficPolicy::AllowAny,
             http_ports: vec![80],
             default_http_retry_policy: None,
+            tcp_keepalive: None,
             access_log_file: String::new(),
             access_log_encoding: AccessLogEncoding::Text,
             access_log_format: String::new(),
@@ -147,6 +152,9 @@ impl MeshConfig {
         }
         if let Some(e) = o.access_log_encoding {
             self.access_log_encoding = e;
+        }
+        if let Some(k) = &o.tcp_keepalive {
+            self.tcp_keepalive = Some(k.clone());
         }
     }
 }

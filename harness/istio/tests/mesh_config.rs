@@ -136,3 +136,26 @@ fn access_log_file_in_mesh_config_turns_the_sidecars_access_log_on() {
         meshsim_sidecar::config::AccessLogEncoding::Json
     );
 }
+
+/// Fact sheet §4.2: the mesh-wide `tcpKeepalive` applies to every outbound
+/// cluster's upstream connections (unset fields: the OS defaults).
+#[test]
+fn mesh_tcp_keepalive_reaches_every_outbound_cluster() {
+    let se = "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: api }\nspec:\n  hosts: [api.example]\n  ports: [{ number: 80, name: http, protocol: HTTP }]\n  resolution: DNS\n";
+    let yaml = OPERATOR.replace(
+        "    enableTracing: true\n",
+        "    tcpKeepalive: { time: 30s, probes: 3 }\n",
+    ) + se;
+    let res = parse_resources(&yaml).unwrap();
+    validate(&res).unwrap();
+    let mesh = MeshConfig::for_resources(V, &res);
+    let config = translate(&res, V, &mesh, Vec::new());
+    let api = config
+        .clusters
+        .iter()
+        .find(|c| c.name.contains("api.example"))
+        .unwrap();
+    let ka = api.pool.tcp_keepalive.unwrap();
+    assert_eq!((ka.time, ka.probes), (Duration::from_secs(30), 3));
+    assert_eq!(ka.interval, Duration::from_secs(75));
+}

@@ -60,6 +60,7 @@
 //! });
 //! ```
 
+pub mod keepalive;
 pub mod real;
 pub mod sim;
 pub mod stream;
@@ -72,6 +73,7 @@ use std::time::Duration;
 
 use meshsim_core::RunMode;
 
+pub use keepalive::Keepalive;
 pub use sim::SimConfig;
 pub use stream::{NetListener, NetStream, NetUdp};
 
@@ -275,6 +277,18 @@ impl Net {
         match &self.backend {
             Backend::Sim(w) => w.set_blackhole(ip, on),
             Backend::Real(w) => w.set_blackhole(ip, on),
+        }
+    }
+
+    /// Silently drops every packet of the one TCP connection between `a` and
+    /// `b` (its two scenario addresses, in either order) while `on`: a
+    /// middlebox that lost the flow's state and drops it, while new
+    /// connections between the same hosts pass. Established-flow semantics
+    /// are those of [`Net::set_blackhole`].
+    pub fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
+        match &self.backend {
+            Backend::Sim(w) => w.set_flow_blackhole(a, b, on),
+            Backend::Real(w) => w.set_flow_blackhole(a, b, on),
         }
     }
 

@@ -28,8 +28,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::Notify;
 use tokio::sync::futures::OwnedNotified;
 
-use crate::NetError;
 use crate::stream::{NetListener, NetStream, NetUdp};
+use crate::{Keepalive, NetError};
 
 /// How long a capture listener waits for a connection's PROXY header.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +54,8 @@ struct State {
     tcp: BTreeMap<SocketAddr, SocketAddr>,
     udp: BTreeMap<SocketAddr, SocketAddr>,
     blackholed: BTreeSet<IpAddr>,
+    /// Black-holed flows (scenario ends in address order).
+    flows: BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
 impl World {
@@ -114,6 +116,24 @@ impl World {
 
     pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
         self.lock().blackholed.contains(&ip)
+    }
+
+    pub(crate) fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
+        {
+            let mut st = self.lock();
+            let key = if a <= b { (a, b) } else { (b, a) };
+            if on {
+                st.flows.insert(key);
+            } else {
+                st.flows.remove(&key);
+            }
+        }
+        self.faults.notify_waiters();
+    }
+
+    fn flow_dropped(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        self.path_dropped(a.ip(), b.ip()) || self.lock().flows.contains(&key)
     }
 
     fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
@@ -239,6 +259,11 @@ impl World {
     }
 }
 
+/// The kernel takes keepalive times in whole seconds, at least 1.
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs().max(1))
+}
+
 fn proxy_v2_header(src: SocketAddr, dst: SocketAddr) -> io::Result<Vec<u8>> {
     use ppp::v2::{Builder, Command, Protocol, Version};
     let (src, dst) = match (src, dst) {
@@ -335,8 +360,32 @@ impl RealStream {
         drop(self.tcp);
     }
 
+    pub(crate) fn set_keepalive(&self, settings: Option<Keepalive>) -> io::Result<()> {
+        let sock = socket2::SockRef::from(&self.tcp);
+        let Some(k) = settings else {
+            return sock.set_keepalive(false);
+        };
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(whole_seconds(k.time))
+            .with_interval(whole_seconds(k.interval))
+            .with_retries(k.probes);
+        sock.set_tcp_keepalive(&ka)
+    }
+
+    pub(crate) fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        let sock = socket2::SockRef::from(&self.tcp);
+        if !sock.keepalive()? {
+            return Ok(None);
+        }
+        Ok(Some(Keepalive {
+            time: sock.tcp_keepalive_time()?,
+            interval: sock.tcp_keepalive_interval()?,
+            probes: sock.tcp_keepalive_retries()?,
+        }))
+    }
+
     fn dropped(&self) -> bool {
-        self.world.path_dropped(self.local.ip(), self.peer.ip())
+        self.world.flow_dropped(self.local, self.peer)
     }
 }
 

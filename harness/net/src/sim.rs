@@ -16,6 +16,12 @@
 //! - established flow black-holed: writes succeed, nothing arrives; unacked data
 //!   makes the writer fail with `TimedOut` after the retransmission give-up
 //!   (`tcp_retries2` 15: about 924.6 s);
+//! - TCP keepalive ([`crate::Keepalive`]), only on streams that switch it on:
+//!   probes after `time` idle, every `interval`; answered by a live peer, lost
+//!   in a drop, answered with a RST by a host whose socket is gone; after
+//!   `probes` lost ones the end is torn down (`TimedOut`, the peer not told);
+//! - a connection the kernel gave up (either timer) sends nothing on close;
+//!   the peer's next segment is answered with a RST;
 //! - per-link latency: base + per-host extra + seeded jitter, order preserved;
 //!   none within one host (a pod's app and sidecar share a network namespace).
 //!

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::Keepalive;
 use crate::real::{RealListener, RealStream, RealUdp};
 use crate::sim::{SimListener, SimStream, SimUdp};
 
@@ -45,6 +46,37 @@ impl NetStream {
         match self {
             NetStream::Sim(s) => s.original_dst(),
             NetStream::Real(s) => s.original_dst(),
+        }
+    }
+
+    /// Switches TCP keepalive on with `settings`, or off with `None`
+    /// (Envoy's `upstream_connection_options.tcp_keepalive`). See
+    /// [`crate::keepalive`] for what the probes do. In real mode the kernel
+    /// probes (time and interval in whole seconds, at least 1 s); a black hole
+    /// set with [`crate::Net::set_blackhole`] does not stop loopback probes
+    /// there, so only the simulated backend detects black-holed flows.
+    ///
+    /// # Errors
+    /// Real mode: the kernel's `setsockopt` error.
+    pub fn set_keepalive(&mut self, settings: Option<Keepalive>) -> io::Result<()> {
+        match self {
+            NetStream::Sim(s) => {
+                s.set_keepalive(settings);
+                Ok(())
+            }
+            NetStream::Real(s) => s.set_keepalive(settings),
+        }
+    }
+
+    /// The keepalive settings in force (`None` when keepalive is off). Real
+    /// mode reads them back from the kernel.
+    ///
+    /// # Errors
+    /// Real mode: the kernel's `getsockopt` error.
+    pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        match self {
+            NetStream::Sim(s) => Ok(s.keepalive()),
+            NetStream::Real(s) => s.keepalive(),
         }
     }
 

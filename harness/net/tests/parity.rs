@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim_net::{Capture, InboundCapture, Net, SimConfig};
+use meshsim_net::{Capture, InboundCapture, Keepalive, Net, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn ip(s: &str) -> IpAddr {
@@ -267,3 +267,48 @@ fn real_mode_listeners_bind_loopback_with_kernel_ports() {
         assert_ne!(real.port(), 443, "real mode binds port 0");
     });
 }
+
+parity!(keepalive_options_are_set_and_read_back, |net| {
+    let server = net.stack(ip("10.0.0.2"));
+    let l = server.listen(80).await.unwrap();
+    let client = net.stack(ip("10.0.0.1"));
+    let mut c = client.connect(addr("10.0.0.2:80"), T).await.unwrap();
+    let _s = l.accept().await.unwrap();
+    assert_eq!(c.keepalive().unwrap(), None, "keepalive is off by default");
+    let k = Keepalive {
+        time: Duration::from_secs(10),
+        interval: Duration::from_secs(2),
+        probes: 3,
+    };
+    c.set_keepalive(Some(k)).unwrap();
+    assert_eq!(c.keepalive().unwrap(), Some(k));
+    c.set_keepalive(None).unwrap();
+    assert_eq!(c.keepalive().unwrap(), None);
+});
+
+parity!(
+    keepalive_to_a_live_peer_keeps_an_idle_connection_open,
+    |net| {
+        let server = net.stack(ip("10.0.0.2"));
+        let l = server.listen(80).await.unwrap();
+        let client = net.stack(ip("10.0.0.1"));
+        let mut c = client.connect(addr("10.0.0.2:80"), T).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        let k = Keepalive {
+            time: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            probes: 1,
+        };
+        c.set_keepalive(Some(k)).unwrap();
+        // Idle well past time + interval x probes: every probe is answered.
+        let mut b = [0u8; 1];
+        let idle = tokio::time::timeout(Duration::from_millis(2500), c.read(&mut b)).await;
+        assert!(
+            idle.is_err(),
+            "an idle connection to a live peer ended: {idle:?}"
+        );
+        s.write_all(b"x").await.unwrap();
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"x");
+    }
+);

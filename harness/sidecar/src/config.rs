@@ -8,6 +8,7 @@
 mod lb;
 mod matcher;
 mod observability;
+mod tcp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,7 +20,10 @@ use crate::fault::FaultInjection;
 use crate::route::{ClusterWeight, RouteMatcher};
 
 pub use matcher::{HeaderMatch, HeaderMatcher};
+pub use meshsim_net::Keepalive;
 pub use observability::{AccessLogConfig, AccessLogEncoding, AdminConfig};
+pub(crate) use tcp::select as select_tcp_route;
+pub use tcp::{TcpProxySettings, TcpRoute};
 
 /// Everything one sidecar needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +65,13 @@ pub struct SidecarConfig {
     /// Envoy admin (15000) and readiness (15021); `None` (default) binds
     /// neither.
     pub admin: Option<AdminConfig>,
+    /// Outbound TCP listeners of service ports: captured connections to a
+    /// matching destination are TCP-proxied to the route's cluster. Default
+    /// none (every TCP destination takes the passthrough chain).
+    pub tcp_routes: Vec<TcpRoute>,
+    /// The `tcp_proxy` settings of the catch-all passthrough chain (TCP to
+    /// `PassthroughCluster`, and the inbound TCP ports). Default Envoy's.
+    pub tcp_proxy: TcpProxySettings,
 }
 
 /// Envoy's retry back-off between attempts (fact sheet §1.2). Both are full
@@ -470,6 +481,11 @@ pub struct PoolSettings {
     pub max_retries: u32,
     /// `retry_budget`: when set it replaces `max_retries`. Default none.
     pub retry_budget: Option<RetryBudget>,
+    /// The cluster's `upstream_connection_options.tcp_keepalive`, set on
+    /// every upstream connection of the cluster (HTTP pool and TCP proxy).
+    /// Default `None`: no `SO_KEEPALIVE`, as in Istio without a mesh or
+    /// DestinationRule `tcpKeepalive`.
+    pub tcp_keepalive: Option<Keepalive>,
 }
 
 impl Default for PoolSettings {
@@ -483,6 +499,7 @@ impl Default for PoolSettings {
             max_requests: u32::MAX,
             max_retries: u32::MAX,
             retry_budget: None,
+            tcp_keepalive: None,
         }
     }
 }
@@ -564,6 +581,8 @@ impl Default for SidecarConfig {
             inbound: None,
             access_log: None,
             admin: None,
+            tcp_routes: Vec::new(),
+            tcp_proxy: TcpProxySettings::default(),
         }
     }
 }

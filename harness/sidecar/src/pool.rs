@@ -26,7 +26,10 @@
 //! connection future and owns its timers: the upstream idle timeout, the
 //! maximum duration, and closing on request. A FIN seen while the connection is
 //! idle ends hyper's connection future, and the driver removes the connection
-//! from the pool at once, so it is never reused.
+//! from the pool at once, so it is never reused; so does a read error on an
+//! idle connection, such as the `ETIMEDOUT` of a TCP keepalive
+//! (`PoolSettings::tcp_keepalive`) whose probes went unanswered (Envoy counts
+//! both as `upstream_cx_destroy_remote`).
 
 mod conn;
 pub(crate) mod multiplex;
@@ -307,7 +310,7 @@ impl Pool {
         addr: SocketAddr,
         slot: Permit,
     ) -> Result<Conn, AttemptFailure> {
-        let stream = match self.env.stack.connect(addr, self.connect_timeout).await {
+        let mut stream = match self.env.stack.connect(addr, self.connect_timeout).await {
             Ok(stream) => stream,
             Err(e) => {
                 let failure = classify_connect_error(&e);
@@ -323,6 +326,9 @@ impl Pool {
                 return Err(failure);
             }
         };
+        if let Err(e) = stream.set_keepalive(self.settings.tcp_keepalive) {
+            tracing::debug!(%addr, error = %e, "setting tcp keepalive failed");
+        }
         let local = stream.local_addr();
         let io = TokioIo::new(stream);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()

@@ -80,6 +80,23 @@ pub struct SidecarStats {
     pub retry_or_shadow_abandoned: u64,
     /// Downstream connections handled by the TCP proxy.
     pub tcp_downstream_cx_total: u64,
+    /// TCP-proxied connections whose connects failed `max_connect_attempts`
+    /// times (`upstream_cx_connect_attempts_exceeded`, flag `URX`).
+    pub upstream_cx_connect_attempts_exceeded: u64,
+    /// TCP-proxied connections closed by the `tcp_proxy` `idle_timeout`
+    /// (`tcp.<prefix>.idle_timeout`).
+    pub tcp_idle_timeout: u64,
+    /// TCP-proxied connections closed by `max_downstream_connection_duration`
+    /// (`tcp.<prefix>.max_downstream_connection_duration`, flag `DT`).
+    pub tcp_max_downstream_connection_duration: u64,
+    /// TCP-proxied connections by the response flags of their access-log
+    /// entry (`UF,URX`, `UH`, `DT`...); connections that ended without a
+    /// flag are not counted.
+    pub tcp_response_flags: BTreeMap<ResponseFlags, u64>,
+    /// Upstream connections of the HTTP pools closed by the upstream side or
+    /// by a socket error (a FIN, a RST, a keepalive timeout), not by the
+    /// sidecar (`upstream_cx_destroy_remote`).
+    pub upstream_cx_destroy_remote: u64,
     /// Local replies by their response flags (`-` for direct responses).
     pub local_replies: BTreeMap<ResponseFlags, u64>,
     /// DNS counters per STRICT_DNS / LOGICAL_DNS cluster.

@@ -1,23 +1,40 @@
-//! TCP proxying of captured connections on non-HTTP ports.
+//! TCP proxying of captured connections on non-HTTP ports: Envoy's
+//! `tcp_proxy` filter (fact sheet §7.3, §3.4, §4.2).
 //!
-//! One upstream connection per downstream connection, to the original
-//! destination (`PassthroughCluster`, ORIGINAL_DST). An upstream connect
-//! failure closes the downstream connection. Under `REGISTRY_ONLY` every such
-//! destination is unknown (the configuration has no TCP services yet), so the
-//! connection is accepted and closed (`BlackHoleCluster`). Inbound, the
-//! upstream is the pod's application at the original destination (the
-//! outbound traffic policy does not apply). With the access log on, each
-//! connection writes one line when it ends (`access_log::tcp`).
+//! One upstream connection per downstream connection for its whole life. The
+//! chain is chosen by the original destination: a [`TcpRoute`] (a service
+//! port's listener, its cluster and `tcp_proxy` settings), else the
+//! catch-all: `PassthroughCluster` (ORIGINAL_DST) under `ALLOW_ANY`, or under
+//! `REGISTRY_ONLY` the `BlackHoleCluster`, which accepts and closes.
+//! Inbound, the upstream is the pod's application at the original
+//! destination (the outbound traffic policy does not apply). With the access
+//! log on, each connection writes one line when it ends (`access_log::tcp`),
+//! naming `inbound|PORT||` / `InboundPassthroughCluster` inbound.
+//!
+//! - `connect`: up to `max_connect_attempts` connects, a host picked per
+//!   attempt; each failure counts `upstream_cx_connect_fail`, running out
+//!   counts `upstream_cx_connect_attempts_exceeded` and closes the downstream
+//!   connection without a byte (flags `UF,URX`; no host at all: `UH`); the
+//!   cluster's `tcp_keepalive` is set on the upstream connection;
+//! - `pump`: bytes both ways, half-close passed on, closed by the
+//!   `idle_timeout` (no byte either way) or the
+//!   `max_downstream_connection_duration` (flag `DT`).
+//!
+//! Not modelled: Envoy's outlier detection does not hear of TCP connect
+//! failures here, and attempts follow each other without back-off.
+
+mod connect;
+mod pump;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use meshsim_core::ResponseFlags;
 use meshsim_net::NetStream;
 
-use crate::access_log::http::PendingLine;
 use crate::access_log::tcp as log;
-use crate::attempt::classify_connect_error;
-use crate::config::OutboundTrafficPolicy;
+use crate::cluster::ClusterState;
+use crate::config::{OutboundTrafficPolicy, TcpProxySettings, TcpRoute, select_tcp_route};
 use crate::router::Direction;
 use crate::runtime::Sidecar;
 
@@ -26,76 +43,62 @@ const BLACK_HOLE: &str = "BlackHoleCluster";
 /// Istio's inbound cluster for undeclared ports.
 const INBOUND_PASSTHROUGH: &str = "InboundPassthroughCluster";
 
-/// Proxies `down` to `dst` until both directions are closed.
-pub(crate) async fn run(
-    mut down: NetStream,
-    dst: SocketAddr,
-    sc: Arc<Sidecar>,
-    direction: Direction,
-) {
+/// The filter chain a connection takes: its cluster and settings.
+struct Chain<'a> {
+    cluster: &'a Arc<ClusterState>,
+    settings: &'a TcpProxySettings,
+}
+
+/// Proxies `down` to `dst` until both directions are closed or a timer ends
+/// the pair.
+pub(crate) async fn run(down: NetStream, dst: SocketAddr, sc: Arc<Sidecar>, direction: Direction) {
     sc.env.stats.bump(|s| s.tcp_downstream_cx_total += 1);
-    let black_hole = direction == Direction::Outbound
-        && sc.config.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly;
+    let chain = chain_for(&sc, dst, direction);
     let mut line = sc.access_log.as_ref().map(|w| {
-        let cluster = cluster_name(&sc, dst, direction, black_hole);
+        let cluster = log_cluster(&sc, dst, direction, chain.as_ref());
         log::start(w, dst, down.peer_addr(), &cluster)
     });
-    if black_hole {
+    let Some(chain) = chain else {
+        // BlackHoleCluster: accepted, then closed.
         line.as_mut().map(log::no_host);
         return;
-    }
-    sc.env.stats.bump(|s| s.upstream_cx_total += 1);
-    let counted = cluster_name(&sc, dst, direction, false);
-    sc.env.stats.cluster(&counted, |c| c.upstream_cx_total += 1);
-    let connect_timeout = sc.config.passthrough.connect_timeout;
-    let mut up = match sc.env.stack.connect(dst, connect_timeout).await {
-        Ok(up) => up,
-        Err(e) => {
-            tracing::debug!(%dst, error = %e, "tcp proxy upstream connect failed");
-            sc.env.stats.bump(|s| {
-                s.upstream_cx_connect_fail += 1;
-                s.upstream_cx_connect_timeout +=
-                    u64::from(e.kind() == std::io::ErrorKind::TimedOut);
-            });
-            sc.env
-                .stats
-                .cluster(&counted, |c| c.upstream_cx_connect_fail += 1);
-            if let Some(line) = line.as_mut() {
-                let reason = classify_connect_error(&e).transport_failure;
-                log::connect_failed(line, dst, reason);
-            }
-            return;
-        }
     };
-    if let Some(line) = line.as_mut() {
-        log::connected(line, dst, up.local_addr());
-    }
-    copy(&mut down, &mut up, dst, line.as_mut()).await;
-}
-
-/// Copies both ways until both directions are closed, counting bytes.
-async fn copy(
-    down: &mut NetStream,
-    up: &mut NetStream,
-    dst: SocketAddr,
-    line: Option<&mut PendingLine>,
-) {
-    match tokio::io::copy_bidirectional(down, up).await {
-        Ok((received, sent)) => {
-            if let Some(line) = line {
+    let flags = match connect::establish(&sc, &chain, dst, line.as_mut()).await {
+        Ok((up, target)) => {
+            if let Some(line) = line.as_mut() {
+                log::connected(line, target.connect_to, up.local_addr());
+            }
+            let (flags, received, sent) = pump::run(down, up, &sc, chain.settings).await;
+            if let Some(line) = line.as_mut() {
                 log::bytes(line, received, sent);
             }
+            flags
         }
-        Err(e) => tracing::debug!(%dst, error = %e, "tcp proxy ended with an error"),
+        Err(flags) => flags,
+    };
+    if !flags.is_empty() {
+        if let Some(line) = line.as_mut() {
+            log::flags(line, flags);
+        }
+        sc.env
+            .stats
+            .bump(|s| *s.tcp_response_flags.entry(flags).or_default() += 1);
     }
 }
 
-/// `%UPSTREAM_CLUSTER_RAW%` of a TCP connection.
-fn cluster_name(sc: &Sidecar, dst: SocketAddr, direction: Direction, black_hole: bool) -> String {
-    match direction {
-        Direction::Outbound if black_hole => BLACK_HOLE.to_string(),
-        Direction::Outbound => sc.config.passthrough.name.clone(),
-        Direction::Inbound => sc
+/// `%UPSTREAM_CLUSTER_RAW%` of a TCP connection: the chain's cluster
+/// outbound (`BlackHoleCluster` without one); inbound, the port's
+/// `inbound|PORT||` cluster or `InboundPassthroughCluster`.
+fn log_cluster(
+    sc: &Sidecar,
+    dst: SocketAddr,
+    direction: Direction,
+    chain: Option<&Chain<'_>>,
+) -> String {
+    match (direction, chain) {
+        (Direction::Outbound, Some(c)) => c.cluster.config.name.clone(),
+        (Direction::Outbound, None) => BLACK_HOLE.to_string(),
+        (Direction::Inbound, _) => sc
             .config
             .inbound
             .iter()
@@ -104,3 +107,37 @@ fn cluster_name(sc: &Sidecar, dst: SocketAddr, direction: Direction, black_hole:
             .map_or_else(|| INBOUND_PASSTHROUGH.to_string(), |p| p.cluster_name()),
     }
 }
+
+/// The chain for `dst`: its TCP route, else the passthrough chain; `None`
+/// for the `BlackHoleCluster`.
+fn chain_for(sc: &Sidecar, dst: SocketAddr, direction: Direction) -> Option<Chain<'_>> {
+    let passthrough = || {
+        sc.clusters
+            .get(&sc.config.passthrough.name)
+            .map(|cluster| Chain {
+                cluster,
+                settings: &sc.config.tcp_proxy,
+            })
+    };
+    if direction == Direction::Inbound {
+        return passthrough();
+    }
+    if let Some(route) = select_tcp_route(&sc.config.tcp_routes, dst) {
+        return route_chain(sc, route);
+    }
+    if sc.config.outbound_traffic_policy == OutboundTrafficPolicy::RegistryOnly {
+        return None;
+    }
+    passthrough()
+}
+
+fn route_chain<'a>(sc: &'a Sidecar, route: &'a TcpRoute) -> Option<Chain<'a>> {
+    let cluster = sc.clusters.get(&route.cluster)?;
+    Some(Chain {
+        cluster,
+        settings: &route.settings,
+    })
+}
+
+/// No flag: the connection ended on its own.
+const CLEAN: ResponseFlags = ResponseFlags::NONE;

@@ -179,14 +179,24 @@ fn decode_tcp(cx: &mut Cx, node: &Node, path: &str) -> Result<TcpSettings, Fault
         tcp_keepalive: None,
     };
     if let Some((n, p)) = obj.get("tcpKeepalive") {
-        let ka = Obj::open(cx, n, &p, &KEEPALIVE)?;
-        tcp.tcp_keepalive = Some(TcpKeepalive {
-            probes: ka.opt("probes", u32_)?,
-            time: ka.opt("time", duration)?,
-            interval: ka.opt("interval", duration)?,
-        });
+        tcp.tcp_keepalive = Some(decode_keepalive(cx, n, &p)?);
     }
     Ok(tcp)
+}
+
+/// `ConnectionPoolSettings.TCPSettings.TcpKeepalive` (also MeshConfig's
+/// `tcpKeepalive`).
+pub(crate) fn decode_keepalive(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+) -> Result<TcpKeepalive, Fault> {
+    let ka = Obj::open(cx, node, path, &KEEPALIVE)?;
+    Ok(TcpKeepalive {
+        probes: ka.opt("probes", u32_)?,
+        time: ka.opt("time", duration)?,
+        interval: ka.opt("interval", duration)?,
+    })
 }
 
 fn decode_http(cx: &mut Cx, node: &Node, path: &str) -> Result<HttpSettings, Fault> {

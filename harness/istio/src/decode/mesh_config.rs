@@ -3,6 +3,7 @@
 //! fields. The rest of the operator spec (components, values...) installs
 //! Istio and is accepted without effect.
 
+use super::destination_rule::decode_keepalive;
 use super::virtual_service::decode_retry;
 use super::{Cx, Keys, Obj, duration, enumeration, string};
 use crate::error::Fault;
@@ -34,6 +35,7 @@ const MESH_KNOWN: &[&str] = &[
     "defaultHttpRetryPolicy",
     "accessLogFile",
     "accessLogEncoding",
+    "tcpKeepalive",
 ];
 
 /// Valid `MeshConfig` fields meshsim accepts without modelling them.
@@ -42,7 +44,6 @@ const MESH_SKIPPED: &[&str] = &[
     "proxyInboundListenPort",
     "proxyHttpPort",
     "protocolDetectionTimeout",
-    "tcpKeepalive",
     "ingressClass",
     "ingressService",
     "ingressControllerMode",
@@ -123,6 +124,9 @@ fn decode(cx: &mut Cx, node: &Node, path: &str) -> Result<Option<MeshConfigOverr
             (OutboundTrafficPolicy::RegistryOnly, "REGISTRY_ONLY"),
         ];
         out.outbound_traffic_policy = policy.opt("mode", |n, p| enumeration(n, p, &modes))?;
+    }
+    if let Some((n, p)) = obj.get("tcpKeepalive") {
+        out.tcp_keepalive = Some(decode_keepalive(cx, n, &p)?);
     }
     if let Some((n, p)) = obj.get("defaultHttpRetryPolicy") {
         out.default_http_retry_policy = Some(decode_retry(cx, n, &p)?);

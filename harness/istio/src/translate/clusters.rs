@@ -13,10 +13,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim_sidecar::config::{Cluster, Discovery, DnsRefresh, PoolSettings, RetryBudget};
+use meshsim_sidecar::config::{
+    Cluster, Discovery, DnsRefresh, Keepalive, PoolSettings, RetryBudget,
+};
 
 use super::registry::{Entry, Registry};
-use crate::model::{ConnectionPool, DestinationRule, Resolution, Resources, WorkloadEntry};
+use crate::model::{
+    ConnectionPool, DestinationRule, Resolution, Resources, TcpKeepalive, WorkloadEntry,
+};
 use crate::validate::names;
 use crate::version::{IstioVersion, MeshConfig};
 
@@ -74,6 +78,8 @@ fn cluster(
     let tcp = pool.and_then(|p| p.tcp.as_ref());
     let mut settings = pool_settings(pool);
     settings.retry_budget = dr.and_then(|dr| retry_budget(dr, version));
+    let dr_keepalive = tcp.and_then(|t| t.tcp_keepalive.as_ref());
+    settings.tcp_keepalive = tcp_keepalive(mesh.tcp_keepalive.as_ref(), dr_keepalive);
     let cluster = Cluster {
         name: e.cluster_name(),
         discovery: discovery(e),
@@ -226,6 +232,35 @@ fn retry_budget(dr: &DestinationRule, version: IstioVersion) -> Option<RetryBudg
         budget_percent: rb.percent.unwrap_or(ISTIO_DEFAULT_BUDGET_PERCENT),
         min_retry_concurrency: rb.min_retry_concurrency.filter(|n| *n > 0).unwrap_or(3),
     })
+}
+
+/// Istio's `applyTCPKeepalive`: no keepalive unless the mesh or the
+/// DestinationRule sets one; then the OS defaults (Envoy's empty
+/// `tcp_keepalive`: Linux 7200 s, 75 s, 9), the mesh's fields over them and
+/// the DestinationRule's fields over those, each only if set (probes > 0).
+/// Times go to Envoy in whole seconds (Istio keeps `Duration.seconds`); a
+/// value under 1 s, which Envoy would pass to the kernel as 0, becomes 1 s.
+pub(crate) fn tcp_keepalive(
+    mesh: Option<&TcpKeepalive>,
+    dr: Option<&TcpKeepalive>,
+) -> Option<Keepalive> {
+    if mesh.is_none() && dr.is_none() {
+        return None;
+    }
+    let whole = |d: Duration| Duration::from_secs(d.as_secs().max(1));
+    let mut out = Keepalive::LINUX_DEFAULT;
+    for ka in [mesh, dr].into_iter().flatten() {
+        if let Some(p) = ka.probes.filter(|p| *p > 0) {
+            out.probes = p;
+        }
+        if let Some(t) = ka.time {
+            out.time = whole(t);
+        }
+        if let Some(i) = ka.interval {
+            out.interval = whole(i);
+        }
+    }
+    Some(out)
 }
 
 /// The `budget_percent` Istio sets when `retryBudget.percent` is unset.

@@ -19,6 +19,9 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
 use super::world::World;
+use crate::Keepalive;
+
+mod keepalive;
 
 /// Bytes on their way: when they were written and when they reach the reader.
 struct Chunk {
@@ -38,6 +41,9 @@ struct Pipe {
     /// The reading end is closed: later data is answered with RST.
     reader_gone: bool,
     reader_waker: Option<Waker>,
+    /// Arrival time of the last segment queued (data or FIN), kept after it
+    /// is read: the keepalive's idle clock.
+    last_arrival: Option<Instant>,
 }
 
 impl Pipe {
@@ -83,8 +89,7 @@ impl Conn {
 
     /// Since when the path drops everything, if it does.
     fn dropped_since(&self) -> Option<Instant> {
-        self.world
-            .path_dropped(self.ends[0].ip(), self.ends[1].ip())
+        self.world.flow_dropped(self.ends[0], self.ends[1])
     }
 
     fn one_way(&self, from: usize) -> Duration {
@@ -121,9 +126,11 @@ pub struct SimStream {
     timer: Option<Pin<Box<Sleep>>>,
     /// Woken when the network's faults change (a drop starts or ends).
     faults: Option<Pin<Box<OwnedNotified>>>,
-    /// This end has failed (retransmission give-up).
+    /// This end has failed (retransmission or keepalive give-up).
     failed: Option<io::ErrorKind>,
     closed: bool,
+    /// TCP keepalive, when switched on: its settings and its timer.
+    keepalive: Option<keepalive::Timer>,
 }
 
 impl std::fmt::Debug for SimStream {
@@ -156,6 +163,7 @@ impl SimStream {
             faults: None,
             failed: None,
             closed: false,
+            keepalive: None,
         }
     }
 
@@ -169,6 +177,32 @@ impl SimStream {
 
     pub(crate) fn original_dst(&self) -> Option<SocketAddr> {
         self.original_dst
+    }
+
+    /// Switches TCP keepalive on (with these settings) or off. A zero `time`
+    /// or `interval` counts as 1 ms.
+    pub(crate) fn set_keepalive(&mut self, settings: Option<Keepalive>) {
+        self.keepalive = settings.map(|k| {
+            let floor = Duration::from_millis(1);
+            let k = Keepalive {
+                time: k.time.max(floor),
+                interval: k.interval.max(floor),
+                ..k
+            };
+            keepalive::Timer::start(self.conn.clone(), self.side, k)
+        });
+    }
+
+    /// The keepalive settings, when keepalive is on.
+    pub(crate) fn keepalive(&self) -> Option<Keepalive> {
+        self.keepalive.as_ref().map(|t| t.settings)
+    }
+
+    /// Takes on the error a keepalive give-up left.
+    fn sync_keepalive(&mut self) {
+        if self.failed.is_none() {
+            self.failed = self.keepalive.as_ref().and_then(|t| t.shared.failed());
+        }
     }
 
     pub(crate) fn reset(mut self) {
@@ -299,7 +333,7 @@ fn earliest(a: Instant, b: Option<Instant>) -> Instant {
 fn err(kind: io::ErrorKind) -> io::Error {
     let msg = match kind {
         io::ErrorKind::ConnectionReset => "connection reset by peer",
-        io::ErrorKind::TimedOut => "connection timed out (retransmission give-up)",
+        io::ErrorKind::TimedOut => "connection timed out",
         io::ErrorKind::BrokenPipe => "broken pipe",
         _ => "connection error",
     };
@@ -313,6 +347,24 @@ impl AsyncRead for SimStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.sync_keepalive();
+        let poll = this.poll_read_inner(cx, buf);
+        if poll.is_pending()
+            && let Some(t) = &this.keepalive
+        {
+            t.shared.register(cx.waker());
+        }
+        poll
+    }
+}
+
+impl SimStream {
+    fn poll_read_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         loop {
             // A RST that arrived is handled by read_step: a FIN queued before it
             // still reads as EOF.
@@ -355,6 +407,7 @@ impl AsyncWrite for SimStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.sync_keepalive();
         let now = Instant::now();
         if let Some(k) = this.known_error(now) {
             return Poll::Ready(Err(err(k)));
@@ -383,6 +436,7 @@ impl AsyncWrite for SimStream {
         }
         let at = now + latency;
         let at = out.last_at().map_or(at, |last| at.max(last));
+        out.last_arrival = Some(at);
         out.chunks.push_back(Chunk {
             sent: now,
             at,
@@ -418,6 +472,7 @@ impl SimStream {
         let at = Instant::now() + latency;
         let at = out.last_at().map_or(at, |last| at.max(last));
         out.fin_at = Some(at);
+        out.last_arrival = Some(at);
         if let Some(w) = out.reader_waker.take() {
             drop(out);
             w.wake();
@@ -428,6 +483,13 @@ impl SimStream {
 impl Drop for SimStream {
     fn drop(&mut self) {
         if self.closed {
+            return;
+        }
+        self.sync_keepalive();
+        if self.failed == Some(io::ErrorKind::TimedOut) {
+            // The kernel already gave the connection up: close(2) sends
+            // nothing, and the peer's next segment is answered with a RST.
+            self.conn.dir(1 - self.side).reader_gone = true;
             return;
         }
         let now = Instant::now();

@@ -30,7 +30,9 @@ pub struct SimConfig {
     pub syn_give_up: Duration,
     /// How long a segment that a drop stops from arriving is retransmitted,
     /// counted from its first transmission, before the connection fails with
-    /// `TimedOut` (Linux `tcp_retries2` = 15: 924.6 s).
+    /// `TimedOut` (Linux `tcp_retries2` = 15 with `TCP_RTO_MIN` 200 ms: the
+    /// kernel's `ip-sysctl` documentation gives "a hypothetical timeout of
+    /// 924.6 seconds" as the lower bound of the effective timeout).
     pub retransmission_give_up: Duration,
 }
 
@@ -65,6 +67,8 @@ struct State {
     next_port: BTreeMap<IpAddr, u16>,
     /// Black-holed addresses and since when.
     blackholed: BTreeMap<IpAddr, Instant>,
+    /// Black-holed flows (ends in address order) and since when.
+    flows: BTreeMap<(SocketAddr, SocketAddr), Instant>,
     host_latency: BTreeMap<IpAddr, Duration>,
     rng: SimRng,
 }
@@ -81,6 +85,7 @@ impl World {
                 udp: BTreeMap::new(),
                 next_port: BTreeMap::new(),
                 blackholed: BTreeMap::new(),
+                flows: BTreeMap::new(),
                 host_latency: BTreeMap::new(),
                 rng,
             }),
@@ -99,10 +104,37 @@ impl World {
             } else {
                 st.blackholed.remove(&ip);
             }
-            self.any_blackhole
-                .store(!st.blackholed.is_empty(), Ordering::Relaxed);
+            self.any_blackhole.store(st.any_drop(), Ordering::Relaxed);
         }
         self.faults.notify_waiters();
+    }
+
+    pub(crate) fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
+        {
+            let mut st = self.lock();
+            let key = flow_key(a, b);
+            if on {
+                st.flows.entry(key).or_insert_with(Instant::now);
+            } else {
+                st.flows.remove(&key);
+            }
+            self.any_blackhole.store(st.any_drop(), Ordering::Relaxed);
+        }
+        self.faults.notify_waiters();
+    }
+
+    /// Since when the flow between `a` and `b` drops everything, if it does:
+    /// its path, or the flow itself.
+    pub(crate) fn flow_dropped(&self, a: SocketAddr, b: SocketAddr) -> Option<Instant> {
+        let path = self.path_dropped(a.ip(), b.ip());
+        if !self.any_blackhole.load(Ordering::Relaxed) {
+            return None;
+        }
+        let flow = self.lock().flows.get(&flow_key(a, b)).copied();
+        match (path, flow) {
+            (Some(p), Some(f)) => Some(p.min(f)),
+            (p, f) => p.or(f),
+        }
     }
 
     pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
@@ -292,6 +324,17 @@ impl World {
         drop(q);
         queue.notify.notify_one();
     }
+}
+
+impl State {
+    fn any_drop(&self) -> bool {
+        !self.blackholed.is_empty() || !self.flows.is_empty()
+    }
+}
+
+/// A flow's key: its two ends in address order.
+fn flow_key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b { (a, b) } else { (b, a) }
 }
 
 fn refused(target: SocketAddr) -> io::Error {

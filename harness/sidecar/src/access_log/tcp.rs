@@ -68,3 +68,9 @@ pub(crate) fn bytes(line: &mut PendingLine, received: u64, sent: u64) {
     e.bytes_received = received;
     e.bytes_sent = sent;
 }
+
+/// Flags the proxy ended the connection with (`DT`, `UH`...), added.
+pub(crate) fn flags(line: &mut PendingLine, flags: ResponseFlags) {
+    let e = line.entry_mut();
+    e.flags = e.flags | flags;
+}

@@ -97,7 +97,13 @@ pub(super) async fn drive(
         }
         tokio::select! {
             biased;
-            _ = &mut connection => break,
+            _ = &mut connection => {
+                // Not asked to close: the peer closed, or the socket failed.
+                if !ctl.lock().close {
+                    pool.env.stats.bump(|s| s.upstream_cx_destroy_remote += 1);
+                }
+                break;
+            }
             _ = ctl.wake.notified() => {}
             _ = sleep_until(idle_deadline) => {
                 if pool.remove_idle(id) {

@@ -37,7 +37,9 @@ pub(super) fn event(
         for line in meshsim_istio::unmodelled(&resources) {
             tracing::warn!(file = %cx.path.display(), "istio.push: {line}");
         }
-        return Ok(Some(Action::IstioPush { resources }));
+        return Ok(Some(Action::IstioPush {
+            resources: Box::new(resources),
+        }));
     }
     if let Some(list) = &e.istio_delete {
         let refs = list

@@ -76,7 +76,14 @@ pub(super) async fn connect(
     slot: Permit,
 ) -> Result<(u64, H2Conn), AttemptFailure> {
     let stream = match pool.env.stack.connect(addr, pool.connect_timeout).await {
-        Ok(stream) => stream,
+        Ok(mut stream) => {
+            // Envoy's `upstream_connection_options.tcp_keepalive`, as on
+            // HTTP/1.1 connections.
+            if let Err(e) = stream.set_keepalive(pool.settings.tcp_keepalive) {
+                tracing::debug!(%addr, error = %e, "setting tcp keepalive failed");
+            }
+            stream
+        }
         Err(e) => {
             let failure = classify_connect_error(&e);
             let timed_out = failure.reason == ResetReason::ConnectionTimeout;
