@@ -1,6 +1,7 @@
 //! One pooled connection: its control block and its driver.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -13,7 +14,9 @@ use tokio::time::Instant;
 use super::Pool;
 use crate::circuit::Permit;
 
-/// Shared between the pool (or a lease) and the connection's driver task.
+/// Shared between the pool (or a lease) and the connection's driver task;
+/// the HTTP/1.1 and the HTTP/2 pool's drivers both use it (for HTTP/2,
+/// "leased" means "has a stream").
 #[derive(Debug, Default)]
 pub(super) struct ConnCtl {
     state: Mutex<CtlState>,
@@ -65,6 +68,32 @@ impl ConnCtl {
         self.wake.notify_one();
         ok
     }
+
+    /// What the driver acts on: asked to close; when the idle timer (of
+    /// `idle_timeout`, if any) fires; past its maximum duration.
+    pub(super) fn driver_view(
+        &self,
+        idle_timeout: Option<Duration>,
+    ) -> (bool, Option<Instant>, bool) {
+        let st = self.lock();
+        let idle = st.idle_since.zip(idle_timeout).map(|(s, t)| s + t);
+        (st.close, idle, st.expired)
+    }
+
+    /// Whether the pool asked the connection to close.
+    pub(super) fn closing(&self) -> bool {
+        self.lock().close
+    }
+
+    /// `max_connection_duration` reached: no new request or stream.
+    pub(super) fn expire(&self) {
+        self.lock().expired = true;
+    }
+
+    /// Resolves at the next [`ConnCtl::close`] or [`ConnCtl::make_idle`].
+    pub(super) fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
+    }
 }
 
 /// The driver: runs hyper's connection and closes it on request, on the idle
@@ -84,14 +113,7 @@ pub(super) async fn drive(
         .map(|d| Instant::now() + d);
     let mut connection = Box::pin(connection);
     loop {
-        let (close, idle_deadline, expired) = {
-            let st = ctl.lock();
-            (
-                st.close,
-                st.idle_since.zip(idle_timeout).map(|(s, t)| s + t),
-                st.expired,
-            )
-        };
+        let (close, idle_deadline, expired) = ctl.driver_view(idle_timeout);
         if close {
             break;
         }
@@ -99,12 +121,12 @@ pub(super) async fn drive(
             biased;
             _ = &mut connection => {
                 // Not asked to close: the peer closed, or the socket failed.
-                if !ctl.lock().close {
+                if !ctl.closing() {
                     pool.env.stats.bump(|s| s.upstream_cx_destroy_remote += 1);
                 }
                 break;
             }
-            _ = ctl.wake.notified() => {}
+            _ = ctl.woken() => {}
             _ = sleep_until(idle_deadline) => {
                 if pool.remove_idle(id) {
                     pool.env.stats.bump(|s| s.upstream_cx_idle_timeout += 1);
@@ -112,7 +134,7 @@ pub(super) async fn drive(
                 }
             }
             _ = sleep_until(max_deadline), if !expired => {
-                ctl.lock().expired = true;
+                ctl.expire();
                 pool.env.stats.bump(|s| s.upstream_cx_max_duration_reached += 1);
                 if pool.remove_idle(id) {
                     break;

@@ -34,11 +34,11 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::sync::oneshot;
 
+use super::conn::ConnCtl;
 use crate::attempt::AttemptFailure;
 use crate::circuit::{CircuitBreaker, Permit, Resource};
 use crate::config::{Http2Options, PoolSettings};
 use crate::runtime::Env;
-use driver::ConnCtl;
 
 pub(crate) use stream::{H2Body, StreamLease, StreamResult, send};
 

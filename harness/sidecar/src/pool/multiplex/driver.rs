@@ -2,64 +2,18 @@
 //! driver task that runs `h2`'s connection and owns its timers.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
 use meshsim_net::NetStream;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::super::conn::ConnCtl;
 use super::{H2Conn, H2Pool};
 use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
 use crate::circuit::Permit;
-
-/// Shared between the pool and the connection's driver task.
-#[derive(Debug, Default)]
-pub(super) struct ConnCtl {
-    state: Mutex<CtlState>,
-    wake: Notify,
-}
-
-#[derive(Debug, Default)]
-struct CtlState {
-    /// Since when the connection has no stream; `None` while it has one.
-    idle_since: Option<Instant>,
-    /// Close as soon as possible.
-    close: bool,
-    /// `max_connection_duration` reached: no new stream.
-    expired: bool,
-}
-
-impl ConnCtl {
-    fn lock(&self) -> MutexGuard<'_, CtlState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Asks the driver to close the connection.
-    pub(super) fn close(&self) {
-        self.lock().close = true;
-        self.wake.notify_one();
-    }
-
-    /// The connection has a stream: the idle timer stops.
-    pub(super) fn make_busy(&self) {
-        self.lock().idle_since = None;
-    }
-
-    /// The connection's last stream ended: the idle timer starts.
-    pub(super) fn make_idle(&self) {
-        self.lock().idle_since = Some(Instant::now());
-        self.wake.notify_one();
-    }
-
-    /// Whether the connection may take a new stream.
-    pub(super) fn usable(&self) -> bool {
-        let st = self.lock();
-        !st.close && !st.expired
-    }
-}
 
 /// Whether the peer's GOAWAY reached this connection: `h2` then refuses to
 /// open streams on it.
@@ -150,18 +104,14 @@ async fn drive(
         .map(|d| Instant::now() + d);
     let mut connection = Box::pin(connection);
     loop {
-        let (close, idle_deadline, expired) = {
-            let st = ctl.lock();
-            let idle = st.idle_since.zip(idle_timeout).map(|(s, t)| s + t);
-            (st.close, idle, st.expired)
-        };
+        let (close, idle_deadline, expired) = ctl.driver_view(idle_timeout);
         if close {
             break;
         }
         tokio::select! {
             biased;
             _ = &mut connection => break,
-            _ = ctl.wake.notified() => {}
+            _ = ctl.woken() => {}
             _ = sleep_until(idle_deadline) => {
                 if pool.take_if_idle(id) {
                     pool.env.stats.bump(|s| s.upstream_cx_idle_timeout += 1);
@@ -169,7 +119,7 @@ async fn drive(
                 }
             }
             _ = sleep_until(max_deadline), if !expired => {
-                ctl.lock().expired = true;
+                ctl.expire();
                 pool.env.stats.bump(|s| s.upstream_cx_max_duration_reached += 1);
                 let mut st = pool.lock();
                 pool.close_if_unused(&mut st, id);
