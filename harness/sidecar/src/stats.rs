@@ -195,7 +195,11 @@ impl Counters {
 
     /// Applies `f` to the request counters of `cluster`.
     pub(crate) fn cluster(&self, cluster: &str, f: impl FnOnce(&mut ClusterStats)) {
-        self.bump(|s| f(s.clusters.entry(cluster.to_string()).or_default()));
+        // Look up before inserting: no allocation once the cluster has counters.
+        self.bump(|s| match s.clusters.get_mut(cluster) {
+            Some(c) => f(c),
+            None => f(s.clusters.entry(cluster.to_string()).or_default()),
+        });
     }
 
     /// A copy of the counters.
