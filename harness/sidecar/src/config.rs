@@ -19,7 +19,8 @@ use crate::error::SidecarError;
 use crate::fault::FaultInjection;
 use crate::route::{ClusterWeight, RouteMatcher};
 
-pub use matcher::{HeaderMatch, HeaderMatcher};
+pub(crate) use matcher::joined_value;
+pub use matcher::{HeaderMatch, HeaderMatcher, SafeRegex};
 pub use meshsim_net::Keepalive;
 pub use observability::{AccessLogConfig, AccessLogEncoding, AdminConfig};
 pub(crate) use tcp::select as select_tcp_route;

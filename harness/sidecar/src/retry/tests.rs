@@ -238,11 +238,15 @@ fn retriable_headers_match_policy_matchers_on_response_headers() {
     p.retriable_headers = vec![
         HeaderMatcher {
             name: "x-upstream".into(),
-            value: HeaderMatch::Exact("busy".into()),
+            matches: HeaderMatch::Exact("busy".into()),
+            invert: false,
+            treat_missing_as_empty: false,
         },
         HeaderMatcher {
             name: "x-shard".into(),
-            value: HeaderMatch::Prefix("moved-".into()),
+            matches: HeaderMatch::Prefix("moved-".into()),
+            invert: false,
+            treat_missing_as_empty: false,
         },
     ];
     assert!(would_retry(

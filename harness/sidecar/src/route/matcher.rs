@@ -15,62 +15,9 @@
 //! `TranslateRouteMatch`), so a request without the header is not excluded.
 
 use std::borrow::Cow;
-use std::fmt;
-
-use regex::Regex;
 
 use crate::config::Route;
-use crate::error::SidecarError;
-
-/// An RE2-syntax regular expression that must match its whole input, like
-/// Envoy's `safe_regex` (the `regex` crate follows RE2's syntax and its
-/// linear-time guarantee).
-#[derive(Clone)]
-pub struct SafeRegex {
-    pattern: String,
-    compiled: Regex,
-}
-
-impl SafeRegex {
-    /// Compiles `pattern`, anchored at both ends.
-    ///
-    /// # Errors
-    /// [`SidecarError::InvalidRegex`] when `pattern` is not a valid regex.
-    pub fn new(pattern: &str) -> Result<SafeRegex, SidecarError> {
-        let compiled = Regex::new(&format!("^(?:{pattern})$")).map_err(|source| {
-            SidecarError::InvalidRegex {
-                pattern: pattern.to_string(),
-                source,
-            }
-        })?;
-        Ok(SafeRegex {
-            pattern: pattern.to_string(),
-            compiled,
-        })
-    }
-
-    /// The pattern as written.
-    pub fn pattern(&self) -> &str {
-        &self.pattern
-    }
-
-    /// Whether the whole of `text` matches.
-    pub fn full_match(&self, text: &str) -> bool {
-        self.compiled.is_match(text)
-    }
-}
-
-impl PartialEq for SafeRegex {
-    fn eq(&self, other: &Self) -> bool {
-        self.pattern == other.pattern
-    }
-}
-
-impl fmt::Debug for SafeRegex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SafeRegex").field(&self.pattern).finish()
-    }
-}
+pub use crate::config::{HeaderMatch, HeaderMatcher, SafeRegex};
 
 /// Envoy's route `path_specifier`.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,33 +28,6 @@ pub enum PathMatch {
     Exact(String),
     /// `safe_regex`: the path without query matches it entirely.
     Regex(SafeRegex),
-}
-
-/// How one header is matched.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HeaderMatch {
-    /// `present_match: true`: the header exists, whatever its value.
-    Present,
-    /// `string_match.exact`.
-    Exact(String),
-    /// `string_match.prefix`.
-    Prefix(String),
-    /// `string_match.safe_regex` (whole value).
-    Regex(SafeRegex),
-}
-
-/// Envoy's `HeaderMatcher`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HeaderMatcher {
-    /// Header name, lowercase; `:authority`, `:method`, `:path`, `:scheme`
-    /// name the pseudo-headers.
-    pub name: String,
-    /// The condition.
-    pub matches: HeaderMatch,
-    /// `invert_match`.
-    pub invert: bool,
-    /// `treat_missing_header_as_empty`: an absent header is matched as `""`.
-    pub treat_missing_as_empty: bool,
 }
 
 /// What a route requires besides its `prefix`.
@@ -156,12 +76,7 @@ impl<'a> RequestView<'a> {
             ":scheme" => return Some(Cow::Borrowed("http")),
             _ => {}
         }
-        let mut values = self.headers.get_all(name).iter().peekable();
-        values.peek()?;
-        let joined: Vec<Cow<'a, str>> = values
-            .map(|v| String::from_utf8_lossy(v.as_bytes()))
-            .collect();
-        Some(Cow::Owned(joined.join(",")))
+        crate::config::joined_value(self.headers, name)
     }
 }
 
@@ -190,22 +105,10 @@ fn prefix_matches(prefix: &str, case_sensitive: bool, path: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
-/// Whether one header matcher matches, with Envoy's rules for an absent header:
-/// without `treat_missing_as_empty`, an absent header fails every matcher
-/// except an inverted presence match.
+/// Whether one header matcher matches the request (pseudo-headers
+/// included); see [`HeaderMatcher::matches_value`] for the rules.
 pub fn header_matches(m: &HeaderMatcher, req: &RequestView<'_>) -> bool {
-    let value = match req.header(&m.name) {
-        Some(v) => v,
-        None if m.treat_missing_as_empty => Cow::Borrowed(""),
-        None => return m.invert && m.matches == HeaderMatch::Present,
-    };
-    let matched = match &m.matches {
-        HeaderMatch::Present => true,
-        HeaderMatch::Exact(s) => value == s.as_str(),
-        HeaderMatch::Prefix(s) => value.starts_with(s.as_str()),
-        HeaderMatch::Regex(re) => re.full_match(&value),
-    };
-    matched != m.invert
+    m.matches_value(req.header(&m.name).as_deref())
 }
 
 /// Whether `route` matches the request: its path specifier (or `prefix`) and

@@ -112,7 +112,9 @@ async fn retriable_headers_retry_a_response_with_a_matching_header() {
     let mut p = policy("retriable-headers", 1);
     p.retriable_headers = vec![HeaderMatcher {
         name: "x-upstream-state".into(),
-        value: HeaderMatch::Prefix("draining".into()),
+        matches: HeaderMatch::Prefix("draining".into()),
+        invert: false,
+        treat_missing_as_empty: false,
     }];
     let w = World::start(routed(HOST, static_up(), Some(p), None)).await;
     // The first attempt, whether or not its connection is reused after it.
