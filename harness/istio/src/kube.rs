@@ -36,6 +36,20 @@ pub struct KubeServicePort {
     pub app_protocol: Option<String>,
 }
 
+/// Pilot's `ResolveShortnameToFQDN`: a VirtualService or DestinationRule
+/// host without a dot is a Service in the resource's namespace
+/// (`reviews` -> `reviews.<ns>.svc.cluster.local`; no namespace means
+/// `default`, where `kubectl apply` would put it). A name with a dot is taken
+/// as fully qualified, even `reviews.prod` (a classic mistake: it is not
+/// `reviews.prod.svc.cluster.local`); `*` and IP addresses are kept.
+pub fn resolve_short_name(host: &str, namespace: Option<&str>) -> String {
+    if host.is_empty() || host == "*" || host.contains('.') || host.parse::<IpAddr>().is_ok() {
+        return host.to_string();
+    }
+    let ns = namespace.unwrap_or("default");
+    format!("{host}.{ns}.svc.{CLUSTER_DOMAIN}")
+}
+
 impl KubeService {
     /// `name.namespace.svc.cluster.local`.
     pub fn fqdn(&self) -> String {

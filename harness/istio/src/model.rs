@@ -269,6 +269,17 @@ impl VirtualService {
     pub fn applies_to_mesh(&self) -> bool {
         self.gateways.is_empty() || self.gateways.iter().any(|g| g == "mesh")
     }
+
+    /// Short `hosts` and destination hosts become Services of the
+    /// VirtualService's namespace ([`crate::kube::resolve_short_name`]).
+    pub fn resolve_short_names(&mut self) {
+        let ns = self.meta.namespace.clone();
+        let resolve = |h: &mut String| *h = crate::kube::resolve_short_name(h, ns.as_deref());
+        self.hosts.iter_mut().for_each(resolve);
+        for d in self.http.iter_mut().flat_map(|r| r.route.iter_mut()) {
+            resolve(&mut d.destination.host);
+        }
+    }
 }
 
 /// `VirtualService.http[]`.

@@ -206,6 +206,35 @@ fn port_level_load_balancer_and_outlier_detection_override_on_their_port() {
     );
 }
 
+/// Pilot's `GetPortLevelTrafficPolicy`: a port-level entry replaces the whole
+/// policy on its port ("port level policies do not inherit"), so a group it
+/// leaves unset falls back to the default, not to the top-level value.
+#[test]
+fn a_port_level_entry_does_not_inherit_the_top_level_groups_it_leaves_unset() {
+    let policy = "    loadBalancer: { simple: RANDOM }\n    outlierDetection: { consecutive5xxErrors: 7 }\n    connectionPool: { http: { http1MaxPendingRequests: 9 } }\n    portLevelSettings:\n    - port: { number: 8080 }\n      connectionPool: { tcp: { maxConnections: 3 } }\n";
+    let cs = clusters_at(Some(policy), "1.24");
+    let on = |port: &str| {
+        cs.iter()
+            .find(|c| c.name.starts_with(&format!("outbound|{port}|")))
+            .unwrap()
+    };
+    assert_eq!(on("80").lb_policy, LbPolicy::Random);
+    assert!(on("80").outlier_detection.is_some());
+    assert_eq!(on("80").pool.max_pending_requests, 9);
+    let alt = on("8080");
+    assert_eq!(alt.lb_policy, LbPolicy::LeastRequest, "Istio's default LB");
+    assert_eq!(
+        alt.outlier_detection, None,
+        "no top-level outlier detection"
+    );
+    assert_eq!(alt.pool.max_connections, 3);
+    assert_eq!(
+        alt.pool.max_pending_requests,
+        meshsim_sidecar::config::PoolSettings::default().max_pending_requests,
+        "the top-level pool is not merged into the port's"
+    );
+}
+
 /// `ValidateDestinationRule`: `minHealthPercent` and `maxEjectionPercent` are
 /// percentages.
 #[test]

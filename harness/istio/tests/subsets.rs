@@ -205,3 +205,47 @@ fn eds_assignments_give_each_subset_cluster_the_pods_its_labels_select() {
     assert_eq!(addrs("v2"), ["10.1.0.3:9080"]);
     assert!(addrs("v3").is_empty());
 }
+
+/// Pilot's `ResolveShortnameToFQDN`: a VirtualService's and a
+/// DestinationRule's short host `reviews` is the Service of the resource's
+/// namespace, so a rule written with short names still builds the subset
+/// clusters and the weighted route of the FQDN.
+#[test]
+fn short_host_names_resolve_to_the_service_of_the_resources_namespace() {
+    let short = DR.replace("host: reviews.default.svc.cluster.local", "host: reviews");
+    let vs = "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: reviews, namespace: default }\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - { destination: { host: reviews, subset: v1 }, weight: 90 }\n    - { destination: { host: reviews, subset: v2 }, weight: 10 }\n";
+    let cfg = config(&(short + vs));
+    let subset_cluster = format!("outbound|80|v2|{FQDN}");
+    assert_eq!(cluster(&cfg, &subset_cluster).lb_policy, LbPolicy::Random);
+    let weighted: Vec<String> = cfg
+        .virtual_hosts
+        .iter()
+        .filter(|vh| vh.domains.iter().any(|d| d == FQDN))
+        .flat_map(|vh| &vh.routes)
+        .flat_map(|r| &r.weighted_clusters)
+        .map(|w| w.name.clone())
+        .collect();
+    assert_eq!(
+        weighted,
+        [
+            format!("outbound|80|v1|{FQDN}"),
+            format!("outbound|80|v2|{FQDN}")
+        ]
+    );
+}
+
+/// `ResolveShortnameToFQDN` only expands names without a dot: `reviews.prod`
+/// is taken as a fully qualified name (and so matches no Service), a
+/// well-known way to write a rule that silently applies to nothing.
+#[test]
+fn a_host_with_a_dot_is_not_expanded() {
+    assert_eq!(
+        meshsim_istio::kube::resolve_short_name("reviews.prod", Some("default")),
+        "reviews.prod"
+    );
+    assert_eq!(
+        meshsim_istio::kube::resolve_short_name("reviews", Some("prod")),
+        "reviews.prod.svc.cluster.local"
+    );
+    assert_eq!(meshsim_istio::kube::resolve_short_name("*", None), "*");
+}

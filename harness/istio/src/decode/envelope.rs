@@ -77,11 +77,13 @@ pub(crate) fn decode_document(
         "VirtualService" => {
             let mut vs = virtual_service::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
             vs.meta = meta(cx);
+            vs.resolve_short_names();
             out.virtual_services.push(vs);
         }
         _ => {
             let mut dr = destination_rule::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
             dr.meta = meta(cx);
+            dr.host = crate::kube::resolve_short_name(&dr.host, dr.meta.namespace.as_deref());
             out.destination_rules.push(dr);
         }
     }

@@ -75,6 +75,7 @@ fn cluster(
     mesh: &MeshConfig,
 ) -> Cluster {
     let pool = dr.and_then(|dr| connection_pool(dr, e.number));
+    let pool = pool.as_ref();
     let tcp = pool.and_then(|p| p.tcp.as_ref());
     let mut settings = pool_settings(pool);
     settings.retry_budget = dr.and_then(|dr| retry_budget(dr, version));
@@ -164,16 +165,12 @@ pub(crate) fn destination_rule_for<'r>(
     })
 }
 
-/// The connection pool that applies on `port`: the port-level one if it sets
-/// a pool, else the top-level one.
-fn connection_pool(dr: &DestinationRule, port: u16) -> Option<&ConnectionPool> {
+/// The connection pool that applies on `port`
+/// ([`super::subsets::port_policy`]: a port-level entry replaces the whole
+/// policy, an unset pool there means Envoy's defaults).
+fn connection_pool(dr: &DestinationRule, port: u16) -> Option<ConnectionPool> {
     let policy = dr.traffic_policy.as_ref()?;
-    let port_level = policy
-        .port_level_settings
-        .iter()
-        .find(|pl| pl.port == Some(u32::from(port)))
-        .and_then(|pl| pl.connection_pool.as_ref());
-    port_level.or(policy.connection_pool.as_ref())
+    super::subsets::port_policy(policy, port).connection_pool
 }
 
 fn non_zero(d: Duration) -> Option<Duration> {

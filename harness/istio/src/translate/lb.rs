@@ -40,7 +40,7 @@ pub(crate) fn apply(
     version: IstioVersion,
 ) -> Cluster {
     let (lb, od) = components(dr, port);
-    if let Some(od) = od {
+    if let Some(od) = &od {
         cluster.outlier_detection = Some(outlier_detection(od, version));
         cluster.healthy_panic_threshold = od.min_health_percent.unwrap_or(0).max(0).unsigned_abs();
     }
@@ -60,25 +60,17 @@ pub(crate) fn apply(
     cluster
 }
 
-/// The load balancer and outlier detection that apply on `port`.
+/// The load balancer and outlier detection that apply on `port`
+/// ([`super::subsets::port_policy`]).
 fn components(
     dr: Option<&DestinationRule>,
     port: u16,
-) -> (Option<&LoadBalancer>, Option<&OutlierDetection>) {
+) -> (Option<LoadBalancer>, Option<OutlierDetection>) {
     let Some(policy) = dr.and_then(|dr| dr.traffic_policy.as_ref()) else {
         return (None, None);
     };
-    let port_level = policy
-        .port_level_settings
-        .iter()
-        .find(|pl| pl.port == Some(u32::from(port)));
-    let lb = port_level
-        .and_then(|pl| pl.load_balancer.as_ref())
-        .or(policy.load_balancer.as_ref());
-    let od = port_level
-        .and_then(|pl| pl.outlier_detection.as_ref())
-        .or(policy.outlier_detection.as_ref());
-    (lb, od)
+    let p = super::subsets::port_policy(policy, port);
+    (p.load_balancer, p.outlier_detection)
 }
 
 /// `applyOutlierDetection` onto Envoy's defaults.

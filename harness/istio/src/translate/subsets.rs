@@ -74,26 +74,29 @@ fn pick<T>(subset: Option<T>, base: Option<T>, port_level: bool) -> Option<T> {
     }
 }
 
-/// A policy flattened for `port`: each group from the port-level entry when
-/// that entry sets it, else the top-level one (meshsim's reading of port-level
-/// settings elsewhere, see `clusters::connection_pool`).
-fn port_policy(p: &TrafficPolicy, port: u16) -> TrafficPolicy {
-    let pl = p
+/// The policy that applies on `port` (pilot's `GetPortLevelTrafficPolicy`):
+/// a `portLevelSettings` entry for the port replaces the whole policy, so the
+/// groups it leaves unset get their defaults, not the top-level values ("port
+/// level policies do not inherit"); without one, the top-level policy. The
+/// rule's `retryBudget` is kept either way [X].
+pub(crate) fn port_policy(p: &TrafficPolicy, port: u16) -> TrafficPolicy {
+    let retry_budget = p.retry_budget.clone();
+    match p
         .port_level_settings
         .iter()
-        .find(|pl| pl.port == Some(u32::from(port)));
-    TrafficPolicy {
-        connection_pool: pl
-            .and_then(|pl| pl.connection_pool.clone())
-            .or_else(|| p.connection_pool.clone()),
-        outlier_detection: pl
-            .and_then(|pl| pl.outlier_detection.clone())
-            .or_else(|| p.outlier_detection.clone()),
-        load_balancer: pl
-            .and_then(|pl| pl.load_balancer.clone())
-            .or_else(|| p.load_balancer.clone()),
-        port_level_settings: Vec::new(),
-        retry_budget: p.retry_budget.clone(),
+        .find(|pl| pl.port == Some(u32::from(port)))
+    {
+        Some(pl) => TrafficPolicy {
+            connection_pool: pl.connection_pool.clone(),
+            outlier_detection: pl.outlier_detection.clone(),
+            load_balancer: pl.load_balancer.clone(),
+            port_level_settings: Vec::new(),
+            retry_budget,
+        },
+        None => TrafficPolicy {
+            port_level_settings: Vec::new(),
+            ..p.clone()
+        },
     }
 }
 
