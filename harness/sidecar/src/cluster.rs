@@ -192,44 +192,61 @@ impl ClusterState {
                 })
             }
             Discovery::Static { .. } | Discovery::StrictDns { .. } | Discovery::Eds { .. } => {
-                let candidates = self.candidates(&st);
                 let extra = policy.filter(|p| p.previous_hosts_predicate && !tried.is_empty());
                 let reselect = extra.map_or(0, |p| p.host_selection_retry_max_attempts);
-                let mut host = self.choose(&mut st, &candidates)?;
-                for _ in 0..reselect {
-                    if !tried.contains(&host) {
-                        break;
+                let host = {
+                    let HostState {
+                        hosts,
+                        rr,
+                        active,
+                        outlier,
+                        ..
+                    } = &mut *st;
+                    let healthy = self.healthy_subset(hosts, outlier.as_ref());
+                    let candidates = healthy.as_deref().unwrap_or(hosts);
+                    let mut host = self.choose(candidates, active, rr)?;
+                    for _ in 0..reselect {
+                        if !tried.contains(&host) {
+                            break;
+                        }
+                        host = self.choose(candidates, active, rr)?;
                     }
-                    host = self.choose(&mut st, &candidates)?;
-                }
+                    host
+                };
                 Some(self.target(&mut st, host, true))
             }
         }
     }
 
-    /// The hosts the load balancer may use: the healthy (not ejected) ones,
-    /// or all of them in panic mode (healthy share below the threshold).
-    fn candidates(&self, st: &HostState) -> Vec<SocketAddr> {
-        let Some(det) = &st.outlier else {
-            return st.hosts.clone();
-        };
-        let healthy: Vec<SocketAddr> = st
-            .hosts
+    /// The hosts the load balancer may use when they are not all of them:
+    /// the healthy (not ejected) ones, unless the healthy share is below the
+    /// panic threshold (then all hosts: `None`). `None` too when nothing is
+    /// ejected, so the common case costs no allocation per request.
+    fn healthy_subset(
+        &self,
+        hosts: &[SocketAddr],
+        outlier: Option<&Detector>,
+    ) -> Option<Vec<SocketAddr>> {
+        let det = outlier.filter(|d| d.stats.ejections_active > 0)?;
+        let healthy: Vec<SocketAddr> = hosts
             .iter()
             .filter(|h| !det.is_ejected(**h))
             .copied()
             .collect();
         let threshold = u64::from(self.config.healthy_panic_threshold.min(100));
-        let panic = 100 * (healthy.len() as u64) < threshold * st.hosts.len() as u64;
-        if panic {
+        if 100 * (healthy.len() as u64) < threshold * hosts.len() as u64 {
             self.env.stats.bump(|s| s.lb_healthy_panic += 1);
-            return st.hosts.clone();
+            return None;
         }
-        healthy
+        Some(healthy)
     }
 
-    fn choose(&self, st: &mut HostState, candidates: &[SocketAddr]) -> Option<SocketAddr> {
-        let HostState { rr, active, .. } = st;
+    fn choose(
+        &self,
+        candidates: &[SocketAddr],
+        active: &BTreeMap<SocketAddr, Arc<AtomicU64>>,
+        rr: &mut u64,
+    ) -> Option<SocketAddr> {
         let load = |h: SocketAddr| active.get(&h).map_or(0, |c| c.load(Ordering::Relaxed));
         let policy = self.config.lb_policy;
         self.env
