@@ -47,6 +47,8 @@ pub struct MeshConfigOverrides {
     pub access_log_encoding: Option<meshsim_sidecar::config::AccessLogEncoding>,
     /// `tcpKeepalive`.
     pub tcp_keepalive: Option<TcpKeepalive>,
+    /// `h2UpgradePolicy` (`DO_NOT_UPGRADE` or `UPGRADE`).
+    pub h2_upgrade_policy: Option<H2UpgradePolicy>,
     /// Where it came from (the `IstioOperator` document).
     pub meta: ResourceMeta,
 }

@@ -101,6 +101,10 @@ pub struct MeshConfig {
     /// connections, applied before a DestinationRule's `tcp.tcpKeepalive`,
     /// which overrides it field by field. Default none (no `SO_KEEPALIVE`).
     pub tcp_keepalive: Option<TcpKeepalive>,
+    /// `h2UpgradePolicy: UPGRADE`: HTTP/1.1 ports' clusters speak HTTP/2
+    /// upstream unless a DestinationRule says `DO_NOT_UPGRADE`. Default
+    /// false (`DO_NOT_UPGRADE`).
+    pub h2_upgrade: bool,
 }
 
 impl MeshConfig {
@@ -120,6 +124,7 @@ impl MeshConfig {
             access_log_file: String::new(),
             access_log_encoding: AccessLogEncoding::Text,
             access_log_format: String::new(),
+            h2_upgrade: false,
         }
     }
 
@@ -155,6 +160,9 @@ impl MeshConfig {
         }
         if let Some(k) = &o.tcp_keepalive {
             self.tcp_keepalive = Some(k.clone());
+        }
+        if let Some(p) = o.h2_upgrade_policy {
+            self.h2_upgrade = p == crate::model::H2UpgradePolicy::Upgrade;
         }
     }
 }

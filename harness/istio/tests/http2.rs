@@ -112,3 +112,43 @@ fn unknown_h2_upgrade_policy_is_rejected() {
     let err = parse_resources(yaml).unwrap_err().to_string();
     assert!(err.contains("h2UpgradePolicy"), "{err}");
 }
+
+/// Pilot's `shouldH2Upgrade`: the mesh-wide `h2UpgradePolicy: UPGRADE`
+/// upgrades clusters of ports declared HTTP, a DestinationRule's
+/// `DO_NOT_UPGRADE` opts out, and ports that are not declared HTTP (TCP,
+/// unknown) are never upgraded by the mesh setting.
+#[test]
+fn the_mesh_wide_upgrade_policy_upgrades_http_ports_unless_a_rule_opts_out() {
+    let mesh = "---\napiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n    h2UpgradePolicy: UPGRADE\n";
+    let with_mesh = |protocol: &str, http: Option<&str>| {
+        let mut yaml = format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{ name: se }}\nspec:\n  hosts: [api.partner.example]\n  ports: [{{ number: 80, name: p, protocol: {protocol} }}]\n  resolution: DNS\n"
+        );
+        if let Some(http) = http {
+            yaml.push_str(&format!(
+                "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{ name: dr }}\nspec:\n  host: api.partner.example\n  trafficPolicy:\n    connectionPool:\n      http: {{ {http} }}\n"
+            ));
+        }
+        yaml.push_str(mesh);
+        let res = parse_resources(&yaml).unwrap();
+        validate(&res).unwrap();
+        let v = IstioVersion::new(1, 27);
+        let cfg = translate(&res, v, &MeshConfig::for_resources(v, &res), vec![]);
+        cfg.clusters.into_iter().next().unwrap().upstream_protocol
+    };
+    assert_eq!(with_mesh("HTTP", None), UpstreamProtocol::Http2);
+    assert_eq!(
+        with_mesh("HTTP", Some("h2UpgradePolicy: DEFAULT")),
+        UpstreamProtocol::Http2
+    );
+    assert_eq!(
+        with_mesh("HTTP", Some("h2UpgradePolicy: DO_NOT_UPGRADE")),
+        UpstreamProtocol::Http1
+    );
+    assert_eq!(with_mesh("TCP", None), UpstreamProtocol::Http1);
+    assert_eq!(
+        cluster("HTTP", None).upstream_protocol,
+        UpstreamProtocol::Http1,
+        "the mesh default is DO_NOT_UPGRADE"
+    );
+}

@@ -7,7 +7,7 @@ use super::destination_rule::decode_keepalive;
 use super::virtual_service::decode_retry;
 use super::{Cx, Keys, Obj, duration, enumeration, string};
 use crate::error::Fault;
-use crate::model::MeshConfigOverrides;
+use crate::model::{H2UpgradePolicy, MeshConfigOverrides};
 use crate::yaml::Node;
 use meshsim_sidecar::OutboundTrafficPolicy;
 use meshsim_sidecar::config::AccessLogEncoding;
@@ -36,6 +36,7 @@ const MESH_KNOWN: &[&str] = &[
     "accessLogFile",
     "accessLogEncoding",
     "tcpKeepalive",
+    "h2UpgradePolicy",
 ];
 
 /// Valid `MeshConfig` fields meshsim accepts without modelling them.
@@ -64,7 +65,6 @@ const MESH_SKIPPED: &[&str] = &[
     "defaultDestinationRuleExportTo",
     "rootNamespace",
     "localityLbSetting",
-    "h2UpgradePolicy",
     "inboundClusterStatName",
     "outboundClusterStatName",
     "certificates",
@@ -112,6 +112,13 @@ fn decode(cx: &mut Cx, node: &Node, path: &str) -> Result<Option<MeshConfigOverr
             let values = [
                 (AccessLogEncoding::Text, "TEXT"),
                 (AccessLogEncoding::Json, "JSON"),
+            ];
+            enumeration(n, p, &values)
+        })?,
+        h2_upgrade_policy: obj.opt("h2UpgradePolicy", |n, p| {
+            let values = [
+                (H2UpgradePolicy::DoNotUpgrade, "DO_NOT_UPGRADE"),
+                (H2UpgradePolicy::Upgrade, "UPGRADE"),
             ];
             enumeration(n, p, &values)
         })?,

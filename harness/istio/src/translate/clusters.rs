@@ -95,7 +95,7 @@ fn cluster(
         },
         ..Cluster::default()
     };
-    let cluster = super::upstream_protocol::apply(cluster, e.port, pool);
+    let cluster = super::upstream_protocol::apply(cluster, e.port, pool, mesh.h2_upgrade);
     super::lb::apply(cluster, dr, e.number, version)
 }
 

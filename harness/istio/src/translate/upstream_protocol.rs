@@ -9,9 +9,10 @@
 //!   HTTP/1.1, so the cluster speaks HTTP/1.1, and no upgrade applies.
 //! - `connectionPool.http.h2UpgradePolicy: UPGRADE` upgrades the cluster to
 //!   HTTP/2 (Istio does so even on a port whose protocol is unknown);
-//!   `DO_NOT_UPGRADE`, `DEFAULT` or unset keep HTTP/1.1 (the mesh-wide
-//!   `h2UpgradePolicy` defaults to do-not-upgrade and meshsim does not model
-//!   it).
+//!   `DO_NOT_UPGRADE` keeps HTTP/1.1; `DEFAULT` or unset follow the
+//!   mesh-wide `h2UpgradePolicy` (default `DO_NOT_UPGRADE`), which upgrades
+//!   only ports declared HTTP-family (pilot's `shouldH2Upgrade`: "do not
+//!   upgrade non-http ports", so sniffed ports are left alone).
 //! - `connectionPool.http.maxConcurrentStreams` (> 0) sets
 //!   `http2_protocol_options.max_concurrent_streams`.
 
@@ -24,6 +25,7 @@ pub(crate) fn apply(
     mut cluster: Cluster,
     port: &ServicePort,
     pool: Option<&ConnectionPool>,
+    mesh_upgrade: bool,
 ) -> Cluster {
     let http = pool.and_then(|p| p.http.as_ref());
     if let Some(n) = http
@@ -39,7 +41,13 @@ pub(crate) fn apply(
         Some(Protocol::Http2 | Protocol::Grpc | Protocol::GrpcWeb)
     );
     let client_protocol = http.is_some_and(|h| h.use_client_protocol);
-    let upgrade = http.and_then(|h| h.h2_upgrade_policy) == Some(H2UpgradePolicy::Upgrade);
+    let declared_http =
+        declared_h2 || matches!(port.protocol, Some(Protocol::Http | Protocol::HttpProxy));
+    let upgrade = match http.and_then(|h| h.h2_upgrade_policy) {
+        Some(H2UpgradePolicy::Upgrade) => true,
+        Some(H2UpgradePolicy::DoNotUpgrade) => false,
+        Some(H2UpgradePolicy::Default) | None => mesh_upgrade && declared_http,
+    };
     cluster.upstream_protocol = match (client_protocol, declared_h2 || upgrade) {
         (false, true) => UpstreamProtocol::Http2,
         _ => UpstreamProtocol::Http1,
