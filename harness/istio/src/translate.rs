@@ -65,10 +65,15 @@ pub fn translate(
     );
     http_ports.sort_unstable();
     http_ports.dedup();
-    let passthrough = Cluster {
+    // Pilot's `buildDefaultPassthroughCluster` runs `applyConnectionPool`
+    // with empty settings, which applies the mesh `tcpKeepalive` (current
+    // pilot calls `applyTCPKeepalive` whatever the settings; older releases
+    // only under `tcp` settings, not modelled).
+    let mut passthrough = Cluster {
         connect_timeout: mesh.connect_timeout,
         ..Cluster::passthrough()
     };
+    passthrough.pool.tcp_keepalive = clusters::tcp_keepalive(mesh.tcp_keepalive.as_ref(), None);
     SidecarConfig {
         http_ports,
         virtual_hosts: routes::build(res, &registry, version, mesh),

@@ -87,6 +87,33 @@ fn mesh_keepalive_applies_first_and_the_destination_rule_overrides_field_by_fiel
     );
 }
 
+/// Pilot's `buildDefaultPassthroughCluster` applies the connection pool with
+/// empty settings, so the mesh-wide `tcpKeepalive` reaches the
+/// `PassthroughCluster` too (calls to hosts without a ServiceEntry); without
+/// it, passthrough connections have no `SO_KEEPALIVE`.
+#[test]
+fn the_mesh_keepalive_applies_to_the_passthrough_cluster() {
+    let mesh = MeshConfig {
+        tcp_keepalive: Some(TcpKeepalive {
+            probes: Some(4),
+            time: Some(Duration::from_secs(45)),
+            interval: None,
+        }),
+        ..MeshConfig::for_version(V)
+    };
+    let expected = Keepalive {
+        time: Duration::from_secs(45),
+        probes: 4,
+        ..Keepalive::LINUX_DEFAULT
+    };
+    assert_eq!(
+        config(SE, &mesh).passthrough.pool.tcp_keepalive,
+        Some(expected)
+    );
+    let plain = config(SE, &MeshConfig::for_version(V));
+    assert_eq!(plain.passthrough.pool.tcp_keepalive, None);
+}
+
 /// Fact sheet §4.2: Istio's validation rejects keepalive durations under
 /// 1 ms.
 #[test]
