@@ -3,8 +3,11 @@
 //! column and key path. The format is documented in `scenarios/README.md`.
 
 mod file;
+mod http2;
 mod locate;
 mod validate;
+
+pub use http2::Http2Change;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -319,6 +322,24 @@ pub enum Action {
         /// `close` (FIN), `reset` (RST) or `blackhole` (node lost).
         how: PodStop,
     },
+    /// `host.set`: an HTTP/2 external host changes its knobs (new streams on
+    /// every connection; `max_concurrent_streams` on new connections), for a
+    /// window (`for`: then the knobs in force before come back) or for good.
+    HostSet {
+        /// The host (its protocol is `http2`).
+        name: String,
+        /// The knobs given.
+        http2: Http2Change,
+        /// How long the change lasts.
+        window: Option<Duration>,
+    },
+    /// `host.goaway`: an HTTP/2 external host sends a graceful GOAWAY on
+    /// every open connection (streams in flight finish; new connections are
+    /// served).
+    HostGoaway {
+        /// The host (its protocol is `http2`).
+        name: String,
+    },
 }
 
 /// One Istio resource by kind, name and namespace.
@@ -399,6 +420,18 @@ impl Action {
                 format!("istio.delete {}", names.join(", "))
             }
             Action::PodDelete { name, how } => format!("pod.delete {name} ({how})"),
+            Action::HostSet {
+                name,
+                http2,
+                window,
+            } => {
+                let mut parts = http2.describe();
+                if let Some(w) = window {
+                    parts.push(format!("for {}", format_duration(*w)));
+                }
+                format!("host.set {name}: http2 {}", parts.join(", "))
+            }
+            Action::HostGoaway { name } => format!("host.goaway {name}"),
         }
     }
 }

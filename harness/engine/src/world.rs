@@ -18,7 +18,7 @@ use meshsim_upstream::UpstreamHandle;
 use tokio::time::Instant;
 
 use crate::error::EngineError;
-use crate::scenario::{Action, Mitigation, PodSpec, Scenario};
+use crate::scenario::{Action, Http2Change, Mitigation, PodSpec, Scenario};
 
 /// A running world: every long-running component's handle.
 pub(crate) struct World {
@@ -28,7 +28,9 @@ pub(crate) struct World {
     proxy_logs: std::collections::BTreeMap<String, ProxyLog>,
     zones: ZoneSet,
     dns: DnsHandle,
-    upstreams: Vec<(String, UpstreamHandle)>,
+    /// Shared with `host.set` windows (tasks of the mesh, gone before the
+    /// upstreams shut down).
+    upstreams: Vec<(String, Arc<UpstreamHandle>)>,
     /// The services' pods and every sidecar (the entry pods' included).
     mesh: Arc<mesh::Mesh>,
 }
@@ -93,7 +95,7 @@ impl World {
             )
             .await
             .map_err(|e| fail(&format!("external host {}", ext.name), e))?;
-            upstreams.push((ext.name.clone(), h));
+            upstreams.push((ext.name.clone(), Arc::new(h)));
         }
         let proxy_logs: std::collections::BTreeMap<String, ProxyLog> = scenario
             .pods
@@ -198,6 +200,41 @@ impl World {
             Action::IstioPush { resources } => self.mesh.istio_push((**resources).clone()),
             Action::IstioDelete { refs } => self.mesh.istio_delete(refs),
             Action::PodDelete { name, how } => self.mesh.delete_pod(name, *how).await,
+            Action::HostSet {
+                name,
+                http2,
+                window,
+            } => self.host_set(name, http2, *window),
+            Action::HostGoaway { name } => {
+                if let Some(h) = self.upstream(name) {
+                    h.go_away();
+                }
+            }
+        }
+    }
+
+    /// The external host named `name`.
+    fn upstream(&self, name: &str) -> Option<&Arc<UpstreamHandle>> {
+        self.upstreams
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, h)| h)
+    }
+
+    /// `host.set`: new HTTP/2 knobs; after `window`, the ones before.
+    fn host_set(&self, name: &str, change: &Http2Change, window: Option<Duration>) {
+        let Some(h) = self.upstream(name) else { return };
+        let before = h.http2_mode();
+        if let Err(e) = h.set_http2(change.apply(&before)) {
+            tracing::warn!(host = %name, error = %e, "host.set failed");
+            return;
+        }
+        if let Some(w) = window {
+            let h = h.clone();
+            self.mesh.spawn(async move {
+                tokio::time::sleep(w).await;
+                let _ = h.set_http2(before);
+            });
         }
     }
 
@@ -205,7 +242,10 @@ impl World {
     pub(crate) async fn shutdown(self) {
         self.mesh.shutdown().await;
         for (_, u) in self.upstreams {
-            u.shutdown().await;
+            // The mesh's tasks (host.set windows) are gone: the last owner.
+            if let Ok(u) = Arc::try_unwrap(u) {
+                u.shutdown().await;
+            }
         }
         self.dns.shutdown().await;
     }

@@ -56,6 +56,12 @@ pub struct Http2Mode {
     /// above the last stream id and is refused (`REFUSED_STREAM`). `None`
     /// (default): never.
     pub goaway_after_streams: Option<u32>,
+    /// A connection this old gets the same graceful GOAWAY (gRPC's
+    /// `MAX_CONNECTION_AGE`, without its ±10 % jitter: connections opened
+    /// together go away together; `MAX_CONNECTION_AGE_GRACE` is left at
+    /// its default, unlimited, so streams in flight always finish). `None`
+    /// (default): never.
+    pub max_connection_age: Option<Duration>,
 }
 
 impl Default for UpstreamConfig {
@@ -151,7 +157,8 @@ impl UpstreamConfig {
 }
 
 impl Http2Mode {
-    /// Checks the knobs: every count, when set, is at least 1.
+    /// Checks the knobs: every count, and `max_connection_age`, when set, is
+    /// more than 0.
     ///
     /// # Errors
     /// [`UpstreamError::ZeroHttp2Knob`] naming the knob set to 0.
@@ -162,8 +169,12 @@ impl Http2Mode {
             ("refuse_over_in_flight", self.refuse_over_in_flight),
             ("goaway_after_streams", self.goaway_after_streams),
         ];
+        let zero_age = self.max_connection_age.is_some_and(|a| a.is_zero());
         match knobs.iter().find(|(_, v)| *v == Some(0)) {
             Some((knob, _)) => Err(UpstreamError::ZeroHttp2Knob { knob }),
+            None if zero_age => Err(UpstreamError::ZeroHttp2Knob {
+                knob: "max_connection_age",
+            }),
             None => Ok(()),
         }
     }

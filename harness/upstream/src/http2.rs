@@ -34,6 +34,7 @@ use meshsim_net::NetStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::config::Http2Mode;
 use crate::server::{Command, Shared, stopped};
@@ -45,7 +46,9 @@ pub(crate) async fn serve(
     mut cmd: watch::Receiver<Command>,
 ) {
     let _open = shared.stats.connection_opened();
-    let mode = shared.config.http2.clone().unwrap_or_default();
+    let opened = tokio::time::Instant::now();
+    let goaway = shared.goaway_signal();
+    let mode = shared.http2_mode();
     let mut io = Resettable::new(stream);
     let reset = io.reset_flag();
     let mut builder = h2::server::Builder::new();
@@ -71,8 +74,9 @@ pub(crate) async fn serve(
         in_flight: Arc::new(AtomicU32::new(0)),
         accepted: 0,
         going_away: false,
+        opened,
+        goaway,
         shared,
-        mode,
     };
     let how = served.run(&mut cmd).await;
     reset.set(how == Some(Command::Reset));
@@ -90,8 +94,11 @@ struct Served<'io> {
     accepted: u32,
     /// A GOAWAY was started.
     going_away: bool,
+    /// When the connection was accepted (for `max_connection_age`).
+    opened: Instant,
+    /// [`crate::UpstreamHandle::go_away`]'s signal.
+    goaway: watch::Receiver<u64>,
     shared: Arc<Shared>,
-    mode: Http2Mode,
 }
 
 impl Served<'_> {
@@ -99,6 +106,7 @@ impl Served<'_> {
     async fn run(&mut self, cmd: &mut watch::Receiver<Command>) -> Option<Command> {
         let mut stopping = false;
         loop {
+            let aged = self.age_deadline();
             tokio::select! {
                 biased;
                 how = stopped(cmd), if !stopping => {
@@ -108,6 +116,8 @@ impl Served<'_> {
                     stopping = true;
                     self.go_away();
                 }
+                Ok(()) = self.goaway.changed(), if !self.going_away => self.go_away(),
+                () = sleep_until_some(aged), if aged.is_some() => self.go_away(),
                 Some(_) = self.streams.join_next(), if !self.streams.is_empty() => {}
                 next = self.conn.accept() => match next {
                     Some(Ok((req, respond))) => self.on_stream(req, respond),
@@ -119,6 +129,13 @@ impl Served<'_> {
                 },
             }
         }
+    }
+
+    /// When the connection reaches `max_connection_age` (`None`: never, or
+    /// its GOAWAY has started).
+    fn age_deadline(&self) -> Option<Instant> {
+        let age = self.shared.http2_mode().max_connection_age?;
+        (!self.going_away).then_some(self.opened + age)
     }
 
     /// Starts the graceful GOAWAY once.
@@ -134,13 +151,13 @@ impl Served<'_> {
     fn on_stream(&mut self, req: Request<RecvStream>, mut respond: SendResponse<Bytes>) {
         self.accepted += 1;
         let seen = self.shared.next_stream();
-        if self.refuses(seen) {
+        let mode = self.shared.http2_mode();
+        if self.refuses(&mode, seen) {
             self.shared.stats.stream_refused();
             respond.send_reset(Reason::REFUSED_STREAM);
             return;
         }
-        if self
-            .mode
+        if mode
             .goaway_after_streams
             .is_some_and(|n| self.accepted >= n)
         {
@@ -157,18 +174,24 @@ impl Served<'_> {
     }
 
     /// Whether the `seen`-th stream of the server is refused.
-    fn refuses(&self, seen: u64) -> bool {
-        let nth = self
-            .mode
+    fn refuses(&self, mode: &Http2Mode, seen: u64) -> bool {
+        let nth = mode
             .refuse_every_nth
             .is_some_and(|n| seen.is_multiple_of(u64::from(n)));
-        let over = self
-            .mode
+        let over = mode
             .refuse_over_in_flight
             .is_some_and(|n| self.in_flight.load(Ordering::Relaxed) >= n);
         // A stream taken after the GOAWAY started is above its last stream id.
         let after_goaway = self.going_away;
         nth || over || after_goaway || self.shared.refusing()
+    }
+}
+
+/// Sleeps until `at`; never returns for `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tracing::Instrument as _;
 
-use crate::config::UpstreamConfig;
+use crate::config::{Http2Mode, UpstreamConfig};
 use crate::connection;
 use crate::error::UpstreamError;
 use crate::http2;
@@ -116,6 +116,12 @@ pub(crate) struct Shared {
     /// HTTP/2: refuse every new stream (a window set by
     /// [`UpstreamHandle::set_refuse_streams`]).
     refuse_all: AtomicBool,
+    /// HTTP/2: the knobs in force now (from the config, changed by
+    /// [`UpstreamHandle::set_http2`]).
+    http2: Mutex<Http2Mode>,
+    /// HTTP/2: bumped by [`UpstreamHandle::go_away`]; every connection
+    /// watches it.
+    goaway: watch::Sender<u64>,
 }
 
 /// The response a request gets.
@@ -128,6 +134,7 @@ pub(crate) struct Answer<'a> {
 impl Shared {
     fn new(config: UpstreamConfig) -> Shared {
         let bodies = config.routes.iter().map(|r| filler(r.body_bytes)).collect();
+        let config_http2 = config.http2.clone().unwrap_or_default();
         Shared {
             config,
             bodies,
@@ -135,7 +142,19 @@ impl Shared {
             panic: Mutex::new(None),
             streams_seen: AtomicU64::new(0),
             refuse_all: AtomicBool::new(false),
+            http2: Mutex::new(config_http2),
+            goaway: watch::Sender::new(0),
         }
+    }
+
+    /// The HTTP/2 knobs in force now.
+    pub(crate) fn http2_mode(&self) -> Http2Mode {
+        self.http2.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Watches [`UpstreamHandle::go_away`] from now on.
+    pub(crate) fn goaway_signal(&self) -> watch::Receiver<u64> {
+        self.goaway.subscribe()
     }
 
     /// Counts one more HTTP/2 stream; its 1-based number on the server.
@@ -318,6 +337,35 @@ impl UpstreamHandle {
     /// HTTP/1.1 mode.
     pub fn set_refuse_streams(&self, refuse: bool) {
         self.shared.refuse_all.store(refuse, Ordering::Relaxed);
+    }
+
+    /// HTTP/2 mode: replaces the incident knobs. Streams arriving from now
+    /// on, on every connection, follow the new ones (refusals, the
+    /// per-connection stream count before GOAWAY, the connection age, which
+    /// counts from each connection's accept); `max_concurrent_streams` is
+    /// advertised at the handshake, so it changes for new connections only.
+    /// No effect in HTTP/1.1 mode.
+    ///
+    /// # Errors
+    /// [`UpstreamError::ZeroHttp2Knob`] for a knob set to 0 (nothing changes).
+    pub fn set_http2(&self, mode: Http2Mode) -> Result<(), UpstreamError> {
+        mode.validate()?;
+        *self.shared.http2.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+        Ok(())
+    }
+
+    /// HTTP/2 mode: the knobs in force now.
+    pub fn http2_mode(&self) -> Http2Mode {
+        self.shared.http2_mode()
+    }
+
+    /// HTTP/2 mode: starts a graceful GOAWAY on every open connection (a
+    /// server draining for a restart, or gRPC's `MAX_CONNECTION_AGE` firing
+    /// on all of them): streams already taken finish, later streams on those
+    /// connections are refused, and the server keeps accepting new
+    /// connections. No effect in HTTP/1.1 mode.
+    pub fn go_away(&self) {
+        self.shared.goaway.send_modify(|n| *n += 1);
     }
 
     /// Takes the server down the way `how` says (see [`StopMode`]). For

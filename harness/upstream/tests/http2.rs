@@ -115,3 +115,84 @@ async fn a_zero_http2_knob_is_a_config_error() {
         .unwrap_err();
     assert!(e.to_string().contains("http2.refuse_every_nth"), "{e}");
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn set_http2_changes_the_knobs_for_new_streams_on_open_connections() {
+    let net = Net::sim(SimConfig::default());
+    let up = server(&net, Http2Mode::default()).await;
+    let mut c = client(&net, &up).await;
+    assert_eq!(get(&mut c, "/").await.unwrap().0, 200);
+    let refuse_all = Http2Mode {
+        refuse_every_nth: Some(1),
+        ..Http2Mode::default()
+    };
+    up.set_http2(refuse_all.clone()).unwrap();
+    assert_eq!(up.http2_mode(), refuse_all);
+    let e = get(&mut c, "/").await.unwrap_err();
+    assert_eq!(e.reason(), Some(Reason::REFUSED_STREAM));
+    up.set_http2(Http2Mode::default()).unwrap();
+    assert_eq!(get(&mut c, "/").await.unwrap().0, 200);
+    assert_eq!(up.stats().connections, 1, "the same connection throughout");
+    assert_eq!(up.stats().streams_refused, 1);
+    let zero = Http2Mode {
+        max_connection_age: Some(Duration::ZERO),
+        ..Http2Mode::default()
+    };
+    assert!(up.set_http2(zero).is_err(), "a zero knob is refused");
+    assert_eq!(up.http2_mode(), Http2Mode::default());
+    up.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn go_away_drains_every_open_connection_and_new_connections_are_still_served() {
+    let net = Net::sim(SimConfig::default());
+    let up = server(&net, Http2Mode::default()).await;
+    let mut c = client(&net, &up).await;
+    let (resp, ()) = tokio::join!(get(&mut c, "/slow"), async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        up.go_away();
+    });
+    assert_eq!(resp.unwrap().0, 200, "the in-flight stream finished");
+    assert_eq!(up.stats().goaways_sent, 1);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(
+        up.stats().active_connections,
+        0,
+        "the drained connection closed"
+    );
+    let mut fresh = client(&net, &up).await;
+    assert_eq!(get(&mut fresh, "/").await.unwrap().0, 200);
+    assert_eq!(up.stats().connections, 2);
+    assert_eq!(
+        up.stats().goaways_sent,
+        1,
+        "the new connection is not drained"
+    );
+    up.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn max_connection_age_sends_goaway_when_the_connection_is_that_old() {
+    let net = Net::sim(SimConfig::default());
+    let mode = Http2Mode {
+        max_connection_age: Some(Duration::from_secs(1)),
+        ..Http2Mode::default()
+    };
+    let up = server(&net, mode).await;
+    let start = tokio::time::Instant::now();
+    let mut c = client(&net, &up).await;
+    assert_eq!(get(&mut c, "/").await.unwrap().0, 200);
+    tokio::time::sleep_until(start + Duration::from_millis(900)).await;
+    assert_eq!(up.stats().goaways_sent, 0, "younger than its max age");
+    tokio::time::sleep_until(start + Duration::from_millis(1100)).await;
+    assert_eq!(up.stats().goaways_sent, 1);
+    assert_eq!(up.stats().active_connections, 0, "no stream open: closed");
+    // A later connection's age counts from its own accept.
+    let mut later = client(&net, &up).await;
+    assert_eq!(get(&mut later, "/").await.unwrap().0, 200);
+    tokio::time::sleep_until(start + Duration::from_millis(2000)).await;
+    assert_eq!(up.stats().goaways_sent, 1);
+    tokio::time::sleep_until(start + Duration::from_millis(2200)).await;
+    assert_eq!(up.stats().goaways_sent, 2);
+    up.shutdown().await;
+}

@@ -170,7 +170,10 @@ pub(crate) struct ExternalFile {
     pub(crate) name: Spanned<String>,
     pub(crate) address: Spanned<std::net::SocketAddr>,
     #[serde(default)]
-    pub(crate) protocol: Option<String>,
+    pub(crate) protocol: Option<Spanned<String>>,
+    /// With `protocol: http2`: the server's HTTP/2 knobs.
+    #[serde(default)]
+    pub(crate) http2: Option<Spanned<Http2File>>,
     #[serde(default)]
     pub(crate) keepalive_timeout: Option<HumanDuration>,
     #[serde(default)]
@@ -179,6 +182,24 @@ pub(crate) struct ExternalFile {
     pub(crate) latency: Option<HumanDuration>,
     #[serde(default)]
     pub(crate) routes: Vec<RouteFile>,
+}
+
+/// The HTTP/2 knobs of an external host (`world.external[].http2`, and
+/// `host.set`'s `http2`): each absent key is off (or, in `host.set`,
+/// unchanged).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Http2File {
+    #[serde(default)]
+    pub(crate) max_concurrent_streams: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(crate) refuse_every_nth: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(crate) refuse_over_in_flight: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(crate) goaway_after_streams: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(crate) max_connection_age: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,6 +316,21 @@ pub(crate) struct EventFile {
     pub(crate) istio_delete: Option<Vec<ResourceRefFile>>,
     #[serde(default, rename = "pod.delete")]
     pub(crate) pod_delete: Option<PodDeleteFile>,
+    #[serde(default, rename = "host.set")]
+    pub(crate) host_set: Option<HostSetFile>,
+    #[serde(default, rename = "host.goaway")]
+    pub(crate) host_goaway: Option<HostNameFile>,
+}
+
+/// `host.set`: an HTTP/2 external host changes its knobs, for a window or
+/// for good.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostSetFile {
+    pub(crate) name: Spanned<String>,
+    pub(crate) http2: Spanned<Http2File>,
+    #[serde(default, rename = "for")]
+    pub(crate) for_: Option<Spanned<HumanDuration>>,
 }
 
 /// `istio.delete[]`: one resource to remove.

@@ -5,6 +5,7 @@
 //! (network, DNS, external hosts, pods, address ownership).
 
 mod control_plane;
+mod http2;
 mod services;
 mod world;
 
@@ -310,18 +311,23 @@ fn timeline(
             + usize::from(e.app_set.is_some())
             + usize::from(e.istio_push.is_some())
             + usize::from(e.istio_delete.is_some())
-            + usize::from(e.pod_delete.is_some());
+            + usize::from(e.pod_delete.is_some())
+            + usize::from(e.host_set.is_some())
+            + usize::from(e.host_goaway.is_some());
         if n != 1 {
             return Err(cx.err(
                 loc,
                 &format!("timeline[{i}]"),
-                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, service.scale, app.set, istio.push, istio.delete, pod.delete",
+                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, host.set, host.goaway, service.scale, app.set, istio.push, istio.delete, pod.delete",
             ));
         }
         if let Some(action) = services::event(cx, e, t.services)? {
             out.push(Event { at, action });
         }
         if let Some(action) = control_plane::event(cx, e, t.services)? {
+            out.push(Event { at, action });
+        }
+        if let Some(action) = http2::event(cx, e, external)? {
             out.push(Event { at, action });
         }
         if let Some(set) = &e.dns_set {

@@ -105,11 +105,8 @@ pub(super) fn externals(
             let msg = format!("duplicate external host name {:?}", e.name.value);
             return Err(cx.err(Some(&e.name.referenced), "", msg));
         }
-        if let Some(p) = e.protocol.as_deref().filter(|p| *p != "http") {
-            let msg = format!("unsupported protocol {p:?}; only http for now");
-            return Err(cx.err(Some(&e.name.referenced), "", msg));
-        }
-        let upstream = upstream_config(e);
+        let mut upstream = upstream_config(e);
+        upstream.http2 = super::http2::mode(cx, e)?;
         if let Err(err) = upstream.validate() {
             return Err(cx.err(
                 Some(&e.name.referenced),
