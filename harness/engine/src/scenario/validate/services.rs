@@ -1,24 +1,23 @@
-//! Validation of `world.services` and `world.control_plane`.
+//! Validation of `world.services` and `world.control_plane`; [`versions`]
+//! for versioned services, [`apps`] for serving applications and call ids.
 
+mod apps;
 mod versions;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use meshsim_app::ClientProfile;
 use meshsim_istio::{KubeService, KubeServicePort};
 
 use super::Ctx;
-use super::optional_duration;
 use super::world::{MAX_LATENCY, bounded};
 use crate::error::EngineError;
 use serde_saphyr::Spanned;
 
-use crate::scenario::file::{
-    ControlPlaneFile, EventFile, ServeAppFile, ServeRouteFile, ServiceFile,
-};
-use crate::scenario::{Action, ServeCallSpec, ServeRouteSpec, ServiceSpec, ServiceVersion};
+use crate::scenario::file::{ControlPlaneFile, EventFile, ServeRouteFile, ServiceFile};
+use crate::scenario::{Action, ServeCallSpec, ServeRouteSpec, ServiceSpec};
+use apps::{AppParts, CallIds, app_parts};
 
 /// The most pods a service may have.
 pub(super) const MAX_REPLICAS: u32 = 1000;
@@ -127,99 +126,6 @@ pub(super) fn replicas(cx: &Ctx<'_>, r: Option<&Spanned<u32>>) -> Result<u32, En
         }
         Ok(r.value)
     })
-}
-
-/// A serving application, validated.
-pub(super) struct AppParts {
-    pub(super) profile: ClientProfile,
-    pub(super) keepalive_timeout: Option<Duration>,
-    pub(super) routes: Vec<ServeRouteSpec>,
-}
-
-impl From<ServiceVersion> for AppParts {
-    fn from(v: ServiceVersion) -> Self {
-        AppParts {
-            profile: v.profile,
-            keepalive_timeout: v.keepalive_timeout,
-            routes: v.routes,
-        }
-    }
-}
-
-/// A serving app: its client profile, keep-alive timeout and routes;
-/// `owner` (the service's or version's name) locates errors.
-pub(super) fn app_parts(
-    cx: &Ctx<'_>,
-    app: &ServeAppFile,
-    owner: &Spanned<String>,
-    calls: &mut CallIds<'_>,
-) -> Result<AppParts, EngineError> {
-    let profile_name = app.client.as_ref().map_or("go", |c| c.value.as_str());
-    let profile = ClientProfile::named(profile_name).ok_or_else(|| {
-        let known = ClientProfile::names().join(", ");
-        let msg = format!("unknown client profile {profile_name:?}; known: {known}");
-        cx.err(app.client.as_ref().map(|c| &c.referenced), "", msg)
-    })?;
-    let keepalive_timeout = match &app.keepalive_timeout {
-        Some(k) => optional_duration(cx, k)?,
-        None => None,
-    };
-    if app.routes.is_empty() {
-        let msg = "a serving app needs at least one route";
-        return Err(cx.err(Some(&owner.referenced), "", msg));
-    }
-    calls.start_app();
-    let routes = app
-        .routes
-        .iter()
-        .map(|r| route(cx, r, calls))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(AppParts {
-        profile,
-        keepalive_timeout,
-        routes,
-    })
-}
-
-/// Call ids of one service's apps. Each call gets the next id, except that
-/// a version repeating a call an earlier version makes (same url and method,
-/// same occurrence) shares its id: hops are attributed per service.
-pub(super) struct CallIds<'a> {
-    next: &'a mut usize,
-    known: BTreeMap<(String, String), Vec<usize>>,
-    used: BTreeMap<(String, String), usize>,
-}
-
-impl<'a> CallIds<'a> {
-    fn new(next: &'a mut usize) -> Self {
-        CallIds {
-            next,
-            known: BTreeMap::new(),
-            used: BTreeMap::new(),
-        }
-    }
-
-    /// A new app (version) starts: its calls may share earlier apps' ids.
-    fn start_app(&mut self) {
-        self.used.clear();
-    }
-
-    fn id(&mut self, url: &str, method: &http::Method) -> usize {
-        let key = (url.to_string(), method.to_string());
-        let nth = self.used.entry(key.clone()).or_insert(0);
-        let ids = self.known.entry(key).or_default();
-        let id = match ids.get(*nth) {
-            Some(id) => *id,
-            None => {
-                let id = *self.next;
-                *self.next += 1;
-                ids.push(id);
-                id
-            }
-        };
-        *nth += 1;
-        id
-    }
 }
 
 /// Default VIPs start at 10.96.0.20, clear of kube-dns's 10.96.0.10 (the
