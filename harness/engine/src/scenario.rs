@@ -5,9 +5,11 @@
 mod file;
 mod http2;
 mod locate;
+mod service_version;
 mod validate;
 
 pub use http2::Http2Change;
+pub use service_version::ServiceVersion;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -140,7 +142,8 @@ pub struct PodSpec {
 pub struct ServiceSpec {
     /// Name, namespace, VIP and ports.
     pub service: KubeService,
-    /// Pods at the start of the run.
+    /// Pods at the start of the run (for a versioned service: the sum over
+    /// its versions).
     pub replicas: u32,
     /// Whether its pods have sidecars (default true).
     pub sidecar: bool,
@@ -148,8 +151,14 @@ pub struct ServiceSpec {
     pub profile: ClientProfile,
     /// The application server's keep-alive idle timeout (`None`: never).
     pub keepalive_timeout: Option<Duration>,
-    /// The application's routes, first prefix match wins.
+    /// The application's routes, first prefix match wins (empty for a
+    /// versioned service: each version has its own app).
     pub routes: Vec<ServeRouteSpec>,
+    /// `versions`: one Deployment per version, in file order; empty when
+    /// the service has its own `replicas` and `app` (see
+    /// [`ServiceSpec::deployments`]). For a versioned service `profile` and
+    /// `keepalive_timeout` above are the first version's.
+    pub versions: Vec<ServiceVersion>,
     /// Index of the service in `world.services`: its pods live in
     /// `10.<index + 1>.0.0/16`... see [`ServiceSpec::pod_address`].
     pub index: usize,
@@ -284,6 +293,9 @@ pub enum Action {
     ServiceScale {
         /// The service.
         name: String,
+        /// The version (Deployment) scaled; required for a versioned
+        /// service, `None` for an unversioned one.
+        version: Option<String>,
         /// The new replica count.
         replicas: u32,
     },
@@ -292,6 +304,8 @@ pub enum Action {
     AppSet {
         /// The service.
         service: String,
+        /// Only this version's pods; `None`: every pod of the service.
+        version: Option<String>,
         /// Every request answered with this status.
         status: Option<u16>,
         /// Every request takes this long.
@@ -384,11 +398,16 @@ impl Action {
             }
             Action::HostStop { name, how } => format!("host.stop {name} ({how})"),
             Action::HostStart { name } => format!("host.start {name}"),
-            Action::ServiceScale { name, replicas } => {
-                format!("service.scale {name} -> {replicas}")
+            Action::ServiceScale {
+                name,
+                version,
+                replicas,
+            } => {
+                format!("service.scale {} -> {replicas}", qualified(name, version))
             }
             Action::AppSet {
                 service,
+                version,
                 status,
                 latency,
                 capacity,
@@ -407,7 +426,11 @@ impl Action {
                 if let Some(w) = window {
                     parts.push(format!("for {}", format_duration(*w)));
                 }
-                format!("app.set {service}: {}", parts.join(", "))
+                format!(
+                    "app.set {}: {}",
+                    qualified(service, version),
+                    parts.join(", ")
+                )
             }
             Action::IstioPush { resources } => {
                 format!("istio.push {}", resource_names(resources).join(", "))
@@ -433,6 +456,14 @@ impl Action {
             }
             Action::HostGoaway { name } => format!("host.goaway {name}"),
         }
+    }
+}
+
+/// `service` or `service/version`, as reports show an event's target.
+fn qualified(service: &str, version: &Option<String>) -> String {
+    match version {
+        Some(v) => format!("{service}/{v}"),
+        None => service.to_string(),
     }
 }
 
@@ -533,13 +564,21 @@ fn call_labels(pods: &[PodSpec], services: &[ServiceSpec]) -> Vec<(String, Strin
             .iter()
             .map(|c| (p.name.clone(), c.url.clone(), true))
     });
+    // Hops are attributed per service: versions making the same call share
+    // its call id (given at validation), listed once.
+    let mut seen = std::collections::BTreeSet::new();
     let hops = services.iter().flat_map(|s| {
-        s.routes.iter().flat_map(|r| {
-            r.calls
-                .iter()
-                .map(|c| (s.service.name.clone(), c.url.clone(), false))
+        s.deployments().into_iter().flat_map(|d| {
+            d.routes
+                .into_iter()
+                .flat_map(|r| r.calls)
+                .map(|c| (c.call, (s.service.name.clone(), c.url, false)))
         })
     });
+    let hops: Vec<_> = hops
+        .filter(|(id, _)| seen.insert(*id))
+        .map(|(_, label)| label)
+        .collect();
     entry.chain(hops).collect()
 }
 

@@ -182,9 +182,17 @@ impl World {
                     tracing::warn!(host = %name, error = %e, "host.start failed");
                 }
             }
-            Action::ServiceScale { name, replicas } => self.mesh.scale(name, *replicas).await,
+            Action::ServiceScale {
+                name,
+                version,
+                replicas,
+            } => {
+                let version = version.as_deref();
+                self.mesh.scale(name, version, *replicas).await;
+            }
             Action::AppSet {
                 service,
+                version,
                 status,
                 latency,
                 capacity,
@@ -195,7 +203,8 @@ impl World {
                     status: *status,
                     capacity: *capacity,
                 };
-                self.mesh.app_set(service, o, *window).await;
+                let version = version.as_deref();
+                self.mesh.app_set(service, version, o, *window).await;
             }
             Action::IstioPush { resources } => self.mesh.istio_push((**resources).clone()),
             Action::IstioDelete { refs } => self.mesh.istio_delete(refs),

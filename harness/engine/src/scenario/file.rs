@@ -58,7 +58,8 @@ pub(crate) struct ControlPlaneFile {
     pub(crate) pod_start: Option<Spanned<HumanDuration>>,
 }
 
-/// `world.services[]`: a Kubernetes Service and the pods behind it.
+/// `world.services[]`: a Kubernetes Service and the pods behind it: either
+/// one Deployment (`replicas` + `app`) or one per version (`versions`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServiceFile {
@@ -73,6 +74,22 @@ pub(crate) struct ServiceFile {
     pub(crate) replicas: Option<Spanned<u32>>,
     #[serde(default = "yes")]
     pub(crate) sidecar: bool,
+    #[serde(default)]
+    pub(crate) app: Option<ServeAppFile>,
+    #[serde(default)]
+    pub(crate) versions: Option<Spanned<Vec<VersionFile>>>,
+}
+
+/// `world.services[].versions[]`: one Deployment behind the service (as
+/// bookinfo's `reviews` v1/v2/v3).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VersionFile {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) replicas: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(crate) labels: Option<Spanned<BTreeMap<String, String>>>,
     pub(crate) app: ServeAppFile,
 }
 
@@ -357,6 +374,8 @@ pub(crate) struct PodDeleteFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServiceScaleFile {
     pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) version: Option<Spanned<String>>,
     pub(crate) replicas: Spanned<u32>,
 }
 
@@ -365,6 +384,8 @@ pub(crate) struct ServiceScaleFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AppSetFile {
     pub(crate) service: Spanned<String>,
+    #[serde(default)]
+    pub(crate) version: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) status: Option<Spanned<u16>>,
     #[serde(default)]

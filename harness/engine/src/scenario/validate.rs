@@ -198,14 +198,16 @@ fn warn_unresolvable_calls(
         .iter()
         .flat_map(|p| p.calls.iter().map(|c| (p.name.as_str(), c.url.as_str())));
     let service_calls = services.iter().flat_map(|s| {
-        s.routes.iter().flat_map(|r| {
-            r.calls
-                .iter()
-                .map(|c| (s.service.name.as_str(), c.url.as_str()))
+        s.deployments().into_iter().flat_map(|d| {
+            d.routes
+                .into_iter()
+                .flat_map(|r| r.calls)
+                .map(|c| (s.service.name.as_str(), c.url))
         })
     });
+    let pod_calls = pod_calls.map(|(from, url)| (from, url.to_string()));
     for (from, url) in pod_calls.chain(service_calls) {
-        let Ok(target) = meshsim_app::parse_url(url) else {
+        let Ok(target) = meshsim_app::parse_url(&url) else {
             continue;
         };
         if target.ip().is_none() && !known(&target.host) {

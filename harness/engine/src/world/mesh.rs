@@ -1,9 +1,11 @@
 //! The mesh part of a world: each service's pods (serving app + sidecar with
 //! inbound capture), the simulated control plane pushing endpoints (EDS) to
 //! every sidecar after `eds_delay`, scaling, and app behaviour windows.
-//! Istio resource pushes and pod deletions are in [`control`].
+//! Istio resource pushes and pod deletions are in [`control`]; versions
+//! (a Deployment per version) and scaling in [`deploy`].
 
 mod control;
+mod deploy;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,15 +13,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_app::{
-    BehaviourOverride, Capacity, DownstreamCall, RecordSink, RequestIds, RouteSpec, ServeConfig,
-    ServeDeps, ServerHandle, StopMode,
+    Capacity, DownstreamCall, RecordSink, RequestIds, RouteSpec, ServeConfig, ServeDeps,
+    ServerHandle, StopMode,
 };
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::{Capture, InboundCapture, Net};
 use meshsim_sidecar::{Endpoint, SidecarDeps, SidecarHandle};
 use tokio::time::Instant;
 
-use crate::scenario::{Mitigation, Scenario, ServiceSpec};
+use crate::scenario::{Mitigation, Scenario, ServiceSpec, ServiceVersion};
+use deploy::Slot;
 
 /// Everything a pod start needs, fixed for the run.
 pub(crate) struct MeshEnv {
@@ -41,7 +44,16 @@ pub(crate) struct MeshEnv {
 
 /// One running pod of a service.
 struct PodRun {
+    /// Service-wide: its address is [`ServiceSpec::pod_address`]`(index)`.
     index: u32,
+    /// Index of its version in the service's [`ServiceSpec::deployments`].
+    version: usize,
+    /// Its number within its version (its name's last part).
+    ordinal: u32,
+    /// `<service>-<version>-<ordinal>` (`<service>-<index>` unversioned).
+    name: String,
+    /// `app: <service>` plus its version's labels (EDS subsets select them).
+    labels: BTreeMap<String, String>,
     address: IpAddr,
     server: ServerHandle,
     sidecar: Option<SidecarHandle>,
@@ -51,6 +63,8 @@ struct PodRun {
 pub(crate) struct Mesh {
     env: MeshEnv,
     services: Vec<ServiceSpec>,
+    /// Each service's Deployments ([`ServiceSpec::deployments`]).
+    deployments: Vec<Vec<ServiceVersion>>,
     pods: tokio::sync::Mutex<Vec<Vec<PodRun>>>,
     /// Sidecars of the load-generating pods.
     entry_sidecars: Vec<SidecarHandle>,
@@ -73,10 +87,16 @@ impl Mesh {
         entry_sidecars: Vec<SidecarHandle>,
     ) -> std::io::Result<Arc<Mesh>> {
         let mut pods = Vec::new();
-        for svc in &scenario.services {
+        let deployments: Vec<Vec<ServiceVersion>> =
+            scenario.services.iter().map(|s| s.deployments()).collect();
+        for (svc, deps) in scenario.services.iter().zip(&deployments) {
             let mut list = Vec::new();
-            for i in 0..svc.replicas {
-                list.push(start_pod(&env, &env.resources, svc, i).await?);
+            for (version, dep) in deps.iter().enumerate() {
+                for ordinal in 0..dep.replicas {
+                    let index = list.len() as u32;
+                    let slot = Slot::new(index, version, ordinal, dep);
+                    list.push(start_pod(&env, &env.resources, svc, dep, slot).await?);
+                }
             }
             pods.push(list);
         }
@@ -84,6 +104,7 @@ impl Mesh {
         let mesh = Arc::new(Mesh {
             env,
             services: scenario.services.clone(),
+            deployments,
             pods: tokio::sync::Mutex::new(pods),
             entry_sidecars,
             tasks: Mutex::new(tokio::task::JoinSet::new()),
@@ -122,72 +143,6 @@ impl Mesh {
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.spawn(task);
-    }
-
-    /// `service.scale`: new pods serve at once and reach the endpoints after
-    /// the EDS delay; removed pods stop at once (connections closed) and leave
-    /// the endpoints only after the delay, so callers meanwhile hit them.
-    pub(crate) async fn scale(self: &Arc<Self>, name: &str, replicas: u32) {
-        let Some(si) = self.services.iter().position(|s| s.service.name == name) else {
-            return;
-        };
-        let svc = &self.services[si];
-        let mut gone = Vec::new();
-        {
-            let mut pods = self.pods.lock().await;
-            let before = pods[si].len();
-            while pods[si].len() > replicas as usize {
-                gone.extend(pods[si].pop());
-            }
-            let mut next = pods[si].last().map_or(0, |p| p.index + 1);
-            let resources = self.current_resources();
-            while pods[si].len() < replicas as usize {
-                match start_pod(&self.env, &resources, svc, next).await {
-                    Ok(p) => pods[si].push(p),
-                    Err(e) => {
-                        tracing::warn!(service = name, error = %e, "pod start failed");
-                        break;
-                    }
-                }
-                next += 1;
-            }
-            // A new pod's sidecar gets the whole EDS state when it connects.
-            let assignments = assignments(&resources, &self.services, &pods);
-            for pod in pods[si].iter().skip(before) {
-                if let Some(sidecar) = &pod.sidecar {
-                    push(sidecar, &assignments);
-                }
-            }
-        }
-        for pod in gone {
-            stop_pod(&self.env.net, pod).await;
-        }
-        self.push_later();
-    }
-
-    /// `app.set`: every pod of the service changes behaviour, for `window` or
-    /// until the end of the run.
-    pub(crate) async fn app_set(
-        self: &Arc<Self>,
-        service: &str,
-        o: BehaviourOverride,
-        window: Option<Duration>,
-    ) {
-        let Some(si) = self.services.iter().position(|s| s.service.name == service) else {
-            return;
-        };
-        for pod in &self.pods.lock().await[si] {
-            let _ = pod.server.set_override(None, o);
-        }
-        if let Some(w) = window {
-            let me = self.clone();
-            self.spawn(async move {
-                tokio::time::sleep(w).await;
-                for pod in &me.pods.lock().await[si] {
-                    let _ = pod.server.clear_override(None);
-                }
-            });
-        }
     }
 
     /// Stops every pod and pending task.
@@ -237,17 +192,12 @@ fn assignments(
                 .iter()
                 .map(|p| meshsim_istio::PodEndpoint {
                     address: p.address,
-                    labels: pod_labels(svc),
+                    labels: p.labels.clone(),
                 })
                 .collect(),
         })
         .collect();
     meshsim_istio::eds_assignments(resources, &endpoints)
-}
-
-/// A service pod's labels: `app: <service>`.
-fn pod_labels(svc: &ServiceSpec) -> BTreeMap<String, String> {
-    BTreeMap::from([("app".to_string(), svc.service.name.clone())])
 }
 
 /// A service pod's sidecar configuration under `resources`: outbound
@@ -284,16 +234,18 @@ fn pod_config(
     config
 }
 
-/// Starts pod `i` of `svc`: its sidecar (outbound + inbound, with the
-/// inbound capture installed) and its serving application.
+/// Starts the pod of `svc`'s Deployment `dep` at `slot`: its sidecar
+/// (outbound + inbound, with the inbound capture installed) and its serving
+/// application.
 async fn start_pod(
     env: &MeshEnv,
     resources: &meshsim_istio::Resources,
     svc: &ServiceSpec,
-    i: u32,
+    dep: &ServiceVersion,
+    slot: Slot,
 ) -> std::io::Result<PodRun> {
-    let name = svc.pod_name(i);
-    let address = svc.pod_address(i);
+    let name = svc.version_pod_name(&dep.name, slot.ordinal);
+    let address = svc.pod_address(slot.index);
     let proxy_log = ProxyLog::new();
     let sidecar = if svc.sidecar {
         let config = pod_config(env, resources, svc);
@@ -319,11 +271,15 @@ async fn start_pod(
         start: env.start,
         sink: env.sink.clone(),
     };
-    let server = meshsim_app::serve(serve_config(env, svc), stack, deps)
+    let server = meshsim_app::serve(serve_config(env, svc, dep), stack, deps)
         .await
         .map_err(|e| std::io::Error::other(format!("app of pod {name}: {e}")))?;
     Ok(PodRun {
-        index: i,
+        index: slot.index,
+        version: slot.version,
+        ordinal: slot.ordinal,
+        name,
+        labels: svc.pod_labels(dep),
         address,
         server,
         sidecar,
@@ -343,13 +299,13 @@ async fn stop_pod_with(net: &Net, pod: PodRun, how: StopMode) {
     }
 }
 
-fn serve_config(env: &MeshEnv, svc: &ServiceSpec) -> ServeConfig {
-    let mut profile = svc.profile.clone();
+fn serve_config(env: &MeshEnv, svc: &ServiceSpec, dep: &ServiceVersion) -> ServeConfig {
+    let mut profile = dep.profile.clone();
     env.mitigation.app.apply(&mut profile);
     let mut ports: Vec<u16> = svc.service.ports.iter().map(|p| p.target_port).collect();
     ports.sort_unstable();
     ports.dedup();
-    let routes = svc
+    let routes = dep
         .routes
         .iter()
         .map(|r| RouteSpec {
@@ -381,7 +337,7 @@ fn serve_config(env: &MeshEnv, svc: &ServiceSpec) -> ServeConfig {
     ServeConfig {
         ports,
         routes,
-        idle_timeout: svc.keepalive_timeout,
+        idle_timeout: dep.keepalive_timeout,
         profile,
         dns_servers: vec![env.dns],
     }

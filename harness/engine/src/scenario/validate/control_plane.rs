@@ -75,20 +75,29 @@ fn resource_ref(cx: &Ctx<'_>, r: &ResourceRefFile) -> Result<ResourceRef, Engine
     })
 }
 
-/// `pod.delete`: the pod is `<service>-<index>` of a known service.
+/// `pod.delete`: the pod is `<service>-<index>` of a known service, or
+/// `<service>-<version>-<index>` of a versioned one.
 fn pod_delete(
     cx: &Ctx<'_>,
     p: &PodDeleteFile,
     services: &[ServiceSpec],
 ) -> Result<Action, EngineError> {
     let name = &p.name.value;
-    let known = name.rsplit_once('-').is_some_and(|(svc, i)| {
-        i.parse::<u32>().is_ok() && services.iter().any(|s| s.service.name == svc)
+    // `<service>-<n>`, or `<service>-<version>-<n>` for a versioned service.
+    let known = name.rsplit_once('-').is_some_and(|(prefix, i)| {
+        i.parse::<u32>().is_ok()
+            && services.iter().any(|s| match s.versions.is_empty() {
+                true => s.service.name == prefix,
+                false => s
+                    .versions
+                    .iter()
+                    .any(|v| format!("{}-{}", s.service.name, v.name) == prefix),
+            })
     });
     if !known {
         let list: Vec<&str> = services.iter().map(|s| s.service.name.as_str()).collect();
         let msg = format!(
-            "no service pod named {name:?}: pods are named <service>-<index> (e.g. {}-0); services: {}",
+            "no service pod named {name:?}: pods are named <service>-<index> (e.g. {}-0), or <service>-<version>-<index> for a versioned service; services: {}",
             list.first().copied().unwrap_or("api"),
             list.join(", ")
         );

@@ -1,20 +1,23 @@
-//! Validation of `world.services` and `world.control_plane`.
+//! Validation of `world.services` and `world.control_plane`; [`versions`]
+//! for versioned services, [`apps`] for serving applications and call ids.
+
+mod apps;
+mod versions;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use meshsim_app::ClientProfile;
 use meshsim_istio::{KubeService, KubeServicePort};
 
 use super::Ctx;
-use super::optional_duration;
 use super::world::{MAX_LATENCY, bounded};
 use crate::error::EngineError;
 use serde_saphyr::Spanned;
 
 use crate::scenario::file::{ControlPlaneFile, EventFile, ServeRouteFile, ServiceFile};
 use crate::scenario::{Action, ServeCallSpec, ServeRouteSpec, ServiceSpec};
+use apps::{AppParts, CallIds, app_parts};
 
 /// The most pods a service may have.
 pub(super) const MAX_REPLICAS: u32 = 1000;
@@ -65,36 +68,27 @@ fn service(
         Some(ns) => dns_label(cx, &ns.value, &ns.referenced)?,
         None => "default".to_string(),
     };
-    let replicas = f.replicas.as_ref().map_or(Ok(1), |r| {
-        if r.value > MAX_REPLICAS {
-            let msg = format!(
-                "replicas {} is out of range: 0 up to {MAX_REPLICAS}",
-                r.value
-            );
-            return Err(cx.err(Some(&r.referenced), "", msg));
+    let mut calls = CallIds::new(next_call);
+    let (replicas, versions, base) = match &f.versions {
+        Some(list) => {
+            let versions = versions::versions(cx, f, list, &mut calls)?;
+            let total = versions.iter().map(|v| v.replicas).sum();
+            let base = versions[0].clone();
+            (total, versions, AppParts::from(base))
         }
-        Ok(r.value)
-    })?;
-    let profile_name = f.app.client.as_ref().map_or("go", |c| c.value.as_str());
-    let profile = ClientProfile::named(profile_name).ok_or_else(|| {
-        let known = ClientProfile::names().join(", ");
-        let msg = format!("unknown client profile {profile_name:?}; known: {known}");
-        cx.err(f.app.client.as_ref().map(|c| &c.referenced), "", msg)
-    })?;
-    let keepalive_timeout = match &f.app.keepalive_timeout {
-        Some(k) => optional_duration(cx, k)?,
-        None => None,
+        None => {
+            let Some(app) = &f.app else {
+                let msg = "a service needs `app` (with `replicas`) or `versions`";
+                return Err(cx.err(Some(&f.name.referenced), "", msg));
+            };
+            let replicas = replicas(cx, f.replicas.as_ref())?;
+            (
+                replicas,
+                Vec::new(),
+                app_parts(cx, app, &f.name, &mut calls)?,
+            )
+        }
     };
-    if f.app.routes.is_empty() {
-        let msg = "a serving app needs at least one route";
-        return Err(cx.err(Some(&f.name.referenced), "", msg));
-    }
-    let routes = f
-        .app
-        .routes
-        .iter()
-        .map(|r| route(cx, r, next_call))
-        .collect::<Result<Vec<_>, _>>()?;
     let cluster_ip = f
         .cluster_ip
         .as_ref()
@@ -108,10 +102,29 @@ fn service(
         },
         replicas,
         sidecar: f.sidecar,
-        profile,
-        keepalive_timeout,
-        routes,
+        profile: base.profile,
+        keepalive_timeout: base.keepalive_timeout,
+        routes: if versions.is_empty() {
+            base.routes
+        } else {
+            Vec::new()
+        },
+        versions,
         index,
+    })
+}
+
+/// A `replicas` value (default 1), at most [`MAX_REPLICAS`].
+pub(super) fn replicas(cx: &Ctx<'_>, r: Option<&Spanned<u32>>) -> Result<u32, EngineError> {
+    r.map_or(Ok(1), |r| {
+        if r.value > MAX_REPLICAS {
+            let msg = format!(
+                "replicas {} is out of range: 0 up to {MAX_REPLICAS}",
+                r.value
+            );
+            return Err(cx.err(Some(&r.referenced), "", msg));
+        }
+        Ok(r.value)
     })
 }
 
@@ -151,7 +164,7 @@ fn ports(cx: &Ctx<'_>, f: &ServiceFile) -> Result<Vec<KubeServicePort>, EngineEr
 fn route(
     cx: &Ctx<'_>,
     r: &ServeRouteFile,
-    next_call: &mut usize,
+    ids: &mut CallIds<'_>,
 ) -> Result<ServeRouteSpec, EngineError> {
     let status = match &r.status {
         Some(s) if !(100..=599).contains(&s.value) => {
@@ -180,12 +193,12 @@ fn route(
         meshsim_app::parse_url(&c.url.value)
             .map_err(|e| cx.err(Some(&c.url.referenced), "", format!("invalid url: {e}")))?;
         let method = super::world::method(cx, c.method.as_ref())?;
+        let call = ids.id(&c.url.value, &method);
         calls.push(ServeCallSpec {
             url: c.url.value.clone(),
             method,
-            call: *next_call,
+            call,
         });
-        *next_call += 1;
     }
     let latency = r.latency.map_or(Duration::ZERO, |l| l.0);
     if latency > MAX_LATENCY {
@@ -204,7 +217,7 @@ fn route(
 
 /// A DNS label (RFC 1123, as Kubernetes names are): lowercase letters, digits
 /// and `-`, starting and ending alphanumeric, at most 63 characters.
-fn dns_label(
+pub(super) fn dns_label(
     cx: &Ctx<'_>,
     name: &str,
     loc: &serde_saphyr::Location,
@@ -233,8 +246,8 @@ pub(super) fn event(
     services: &[ServiceSpec],
 ) -> Result<Option<Action>, EngineError> {
     let known = |name: &Spanned<String>| {
-        if services.iter().any(|s| s.service.name == name.value) {
-            return Ok(name.value.clone());
+        if let Some(svc) = services.iter().find(|s| s.service.name == name.value) {
+            return Ok(svc);
         }
         let list: Vec<&str> = services.iter().map(|s| s.service.name.as_str()).collect();
         let msg = format!(
@@ -245,21 +258,22 @@ pub(super) fn event(
         Err(cx.err(Some(&name.referenced), "", msg))
     };
     if let Some(s) = &e.service_scale {
-        let name = known(&s.name)?;
-        if s.replicas.value > MAX_REPLICAS {
-            let msg = format!(
-                "replicas {} is out of range: 0 up to {MAX_REPLICAS}",
-                s.replicas.value
-            );
-            return Err(cx.err(Some(&s.replicas.referenced), "", msg));
-        }
-        let replicas = s.replicas.value;
-        return Ok(Some(Action::ServiceScale { name, replicas }));
+        let svc = known(&s.name)?;
+        let version = versions::event_version(cx, svc, s.version.as_ref(), &s.name, true)?;
+        let replicas = replicas(cx, Some(&s.replicas))?;
+        let name = svc.service.name.clone();
+        return Ok(Some(Action::ServiceScale {
+            name,
+            version,
+            replicas,
+        }));
     }
     let Some(a) = &e.app_set else {
         return Ok(None);
     };
-    let service = known(&a.service)?;
+    let svc = known(&a.service)?;
+    let version = versions::event_version(cx, svc, a.version.as_ref(), &a.service, false)?;
+    let service = svc.service.name.clone();
     if let Some(s) = a
         .status
         .as_ref()
@@ -281,6 +295,7 @@ pub(super) fn event(
     }
     Ok(Some(Action::AppSet {
         service,
+        version,
         status: a.status.as_ref().map(|s| s.value),
         latency: a.latency.map(|l| l.0),
         capacity: a.capacity.as_ref().map(|c| c.value),

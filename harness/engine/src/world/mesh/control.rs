@@ -8,7 +8,8 @@ use std::sync::Arc;
 use meshsim_app::StopMode;
 use meshsim_istio::Resources;
 
-use super::{Mesh, PodRun, assignments, pod_config, push, start_pod, stop_pod_with};
+use super::deploy::Slot;
+use super::{Mesh, assignments, pod_config, push, start_pod, stop_pod_with};
 use crate::scenario::{PodStop, ResourceRef};
 
 impl Mesh {
@@ -84,10 +85,8 @@ impl Mesh {
     pub(crate) async fn delete_pod(self: &Arc<Self>, name: &str, how: PodStop) {
         let found = {
             let mut pods = self.pods.lock().await;
-            self.services.iter().enumerate().find_map(|(si, svc)| {
-                let at = pods[si]
-                    .iter()
-                    .position(|p| svc.pod_name(p.index) == name)?;
+            (0..self.services.len()).find_map(|si| {
+                let at = pods[si].iter().position(|p| p.name == name)?;
                 Some((si, pods[si].remove(at)))
             })
         };
@@ -95,6 +94,7 @@ impl Mesh {
             tracing::warn!(pod = name, "pod.delete: no such pod is running");
             return;
         };
+        let version = pod.version;
         match how {
             PodStop::Close => stop_pod_with(&self.env.net, pod, StopMode::Close).await,
             PodStop::Reset => stop_pod_with(&self.env.net, pod, StopMode::Reset).await,
@@ -108,24 +108,22 @@ impl Mesh {
         let delay = self.env.pod_start;
         self.spawn(async move {
             tokio::time::sleep(delay).await;
-            me.replace_pod(si).await;
+            me.replace_pod(si, version).await;
         });
     }
 
-    /// Starts the replacement pod of service `si` at the next index no pod
-    /// (running or lost) has, and pushes EDS after the EDS delay.
-    async fn replace_pod(self: &Arc<Self>, si: usize) {
-        let svc = &self.services[si];
+    /// Starts the replacement pod of service `si`'s Deployment `version`
+    /// at the next index no pod (running or lost) has, and pushes EDS after
+    /// the EDS delay.
+    async fn replace_pod(self: &Arc<Self>, si: usize, version: usize) {
+        let (svc, dep) = (&self.services[si], &self.deployments[si][version]);
         let res = self.current_resources();
         {
             let mut pods = self.pods.lock().await;
             let lost = self.lost.lock().await;
-            let used = pods[si]
-                .iter()
-                .chain(lost.iter().filter(|(s, _)| *s == si).map(|(_, p)| p))
-                .map(|p: &PodRun| p.index + 1);
-            let next = used.max().unwrap_or(0);
-            match start_pod(&self.env, &res, svc, next).await {
+            let lost = lost.iter().filter(|(s, _)| *s == si).map(|(_, p)| p);
+            let slot = Slot::next(pods[si].iter().chain(lost), version, dep);
+            match start_pod(&self.env, &res, svc, dep, slot).await {
                 Ok(p) => {
                     pods[si].push(p);
                     let eds = assignments(&res, &self.services, &pods);
