@@ -67,6 +67,7 @@ fn none() -> MitigationResult {
         ],
         served_by: vec![host("52.1.1.10:443", 20_000), host("52.1.1.11:443", 23_766)],
         calls: Vec::new(),
+        access_log: Vec::new(),
         expectations: vec![expect(
             "error_rate > 1%",
             "2.74%",
@@ -101,6 +102,7 @@ fn retries() -> MitigationResult {
         ],
         served_by: vec![host("52.1.1.11:443", 30_000), host("52.1.1.12:443", 14_991)],
         calls: Vec::new(),
+        access_log: Vec::new(),
         expectations: vec![
             expect(
                 "error_rate < 0.01%",
