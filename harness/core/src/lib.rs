@@ -42,8 +42,8 @@ pub mod units;
 pub use outcome::{ErrorKind, Outcome, ResponseFlags, Source};
 pub use record::{ProxyLog, ProxyLogEntry, RequestRecord};
 pub use result::{
-    CallResult, ExpectationResult, HostCount, KindCount, LatencySummary, MitigationResult, RunMode,
-    RunResult, TimeBucket, TimelineMark,
+    AccessLogLine, CallResult, ExpectationResult, HopAccessLog, HostCount, KindCount,
+    LatencySummary, MitigationResult, RunMode, RunResult, TimeBucket, TimelineMark,
 };
 pub use rng::SimRng;
 pub use stats::Collector;

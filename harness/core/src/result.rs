@@ -58,7 +58,7 @@ pub struct TimelineMark {
 }
 
 /// What one mitigation measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MitigationResult {
     /// The mitigation's name.
     pub name: String,
@@ -89,8 +89,56 @@ pub struct MitigationResult {
     /// the run did not break results down by call.
     #[serde(default)]
     pub calls: Vec<CallResult>,
+    /// A sample of each sidecar hop's access log, chosen to explain the
+    /// errors (see [`HopAccessLog`]), hops in world order. Empty when the run
+    /// had no sidecar or did not sample.
+    #[serde(default)]
+    pub access_log: Vec<HopAccessLog>,
     /// The scenario's expectations for this mitigation.
     pub expectations: Vec<ExpectationResult>,
+}
+
+/// A small, deterministic sample of one hop's access log: the sidecar of an
+/// entry pod, or the sidecars of every pod of a service (inbound and
+/// outbound lines together).
+///
+/// The sample holds, in the order the lines were written, the first line of
+/// each distinct (response code, flags, details) among failures (response
+/// code 0 or at least 400, or any flag) and the first success line, at most
+/// [`HopAccessLog::MAX_LINES`] lines. Each line is Istio's default TEXT
+/// line, as the sidecar wrote it (fact sheet §5.4), without its newline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HopAccessLog {
+    /// The hop: an entry pod's name, or a service's name.
+    pub hop: String,
+    /// Whether the hop is an entry pod (its application makes the load)
+    /// rather than a service.
+    pub entry: bool,
+    /// The sampled lines, oldest first.
+    pub lines: Vec<AccessLogLine>,
+}
+
+impl HopAccessLog {
+    /// The most lines a hop's sample keeps (one success and seven kinds of
+    /// failure).
+    pub const MAX_LINES: usize = 8;
+}
+
+/// One access-log line of a sample, with the fields it was chosen by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLogLine {
+    /// `%RESPONSE_CODE%` (0: no response was started).
+    pub response_code: u16,
+    /// `%RESPONSE_FLAGS%`, e.g. `UC,URX`, `-` for none.
+    pub flags: crate::ResponseFlags,
+    /// `%RESPONSE_CODE_DETAILS%`, e.g.
+    /// `upstream_reset_before_response_started{connection_termination}`;
+    /// `None` when the line has none (`-`).
+    pub details: Option<String>,
+    /// Whether the line counts as a failure (code 0 or >= 400, or a flag).
+    pub failure: bool,
+    /// The whole line in Istio's TEXT format, without the newline.
+    pub line: String,
 }
 
 /// What one call (one hop: an application calling one URL) measured, as its

@@ -185,6 +185,7 @@ impl Collector {
                 })
                 .collect(),
             calls: self.call_results(until),
+            access_log: Vec::new(),
             expectations: Vec::new(),
         }
     }

@@ -139,11 +139,15 @@ pub fn run_mitigation(
 ) -> Result<MitigationResult, EngineError> {
     // Time only: a simulated world does no kernel I/O, and without an I/O
     // driver the runtime never polls epoll between virtual-time jumps.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .map_err(EngineError::Runtime)?;
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time().start_paused(true);
+    // Tokio's own random choices (which of a `watch` channel's notifiers a
+    // receiver waits on, hence the wake order of tasks woken at the same
+    // virtual instant) follow the run's seed (`.cargo/config.toml` sets
+    // `tokio_unstable`).
+    #[cfg(tokio_unstable)]
+    builder.rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()));
+    let rt = builder.build().map_err(EngineError::Runtime)?;
     rt.block_on(async {
         let net = Net::sim(SimConfig {
             seed,
@@ -229,6 +233,7 @@ async fn drive(
         };
         failure = failure.or(problem);
     }
+    let access_log = world.access_log();
     world.shutdown().await;
     if let Some(message) = failure {
         // A run that measured nothing must not pass its expectations.
@@ -239,5 +244,7 @@ async fn drive(
         });
     }
     let c = collector.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(c.finish(&mitigation.name, duration))
+    let mut result = c.finish(&mitigation.name, duration);
+    result.access_log = access_log;
+    Ok(result)
 }

@@ -2,6 +2,7 @@
 //! sidecars, the mesh's services ([`mesh`]); applying timeline actions to it;
 //! tearing it down.
 
+mod access_log;
 mod mesh;
 
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ pub(crate) struct World {
     upstreams: Vec<(String, Arc<UpstreamHandle>)>,
     /// The services' pods and every sidecar (the entry pods' included).
     mesh: Arc<mesh::Mesh>,
+    /// The report's access-log sample of every sidecar hop.
+    samples: access_log::Samples,
 }
 
 /// CoreDNS's default TTL for service records (`kubernetes` plugin `ttl 5`).
@@ -102,6 +105,7 @@ impl World {
             .iter()
             .map(|p| (p.name.clone(), ProxyLog::new()))
             .collect();
+        let samples = access_log::Samples::new(scenario, deps.start);
         let mut sidecars = Vec::new();
         for pod in scenario.pods.iter().filter(|p| p.sidecar) {
             let config =
@@ -113,6 +117,7 @@ impl World {
             let h = meshsim_sidecar::spawn(config, net.stack(pod.address), deps)
                 .await
                 .map_err(|e| fail(&format!("sidecar of pod {}", pod.name), e))?;
+            samples.attach_entry(&pod.name, &h);
             sidecars.push(h);
         }
         let env = mesh::MeshEnv {
@@ -127,6 +132,7 @@ impl World {
             eds_delay: scenario.eds_delay,
             push_delay: scenario.push_delay,
             pod_start: scenario.pod_start,
+            samples: samples.services(),
         };
         let mesh = mesh::Mesh::start(env, scenario, sidecars)
             .await
@@ -138,7 +144,14 @@ impl World {
             dns,
             upstreams,
             mesh,
+            samples,
         })
+    }
+
+    /// Every sidecar hop's access-log sample so far (hops without a line
+    /// left out).
+    pub(crate) fn access_log(&self) -> Vec<meshsim_core::HopAccessLog> {
+        self.samples.collect()
     }
 
     /// The DNS server's address.

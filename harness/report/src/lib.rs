@@ -13,7 +13,9 @@
 //! - [`mod@table`], [`mod@json`] and [`mod@markdown`] hold one writer each;
 //! - [`mod@write`] holds [`write_all`], one file per scenario and format;
 //! - [`error`] holds [`ReportError`];
-//! - internal: `overview` (the run's identity, timeline and mitigation
+//! - internal: `access_log` (the sampled access-log lines of each sidecar
+//!   hop: all of them in Markdown, the failures of failing mitigations on the
+//!   terminal), `overview` (the run's identity, timeline and mitigation
 //!   comparison shared by table and Markdown, relative to the first
 //!   mitigation as baseline), `grid` (aligned text and Markdown tables),
 //!   `figure` (how a percentage, a latency or an offset is written).
@@ -60,6 +62,7 @@ pub mod markdown;
 pub mod table;
 pub mod write;
 
+mod access_log;
 mod figure;
 mod grid;
 mod overview;

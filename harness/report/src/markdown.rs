@@ -1,10 +1,11 @@
 //! The Markdown report: the terminal report as GitHub tables, then one
 //! section per mitigation with the detail a pull request or an incident
 //! write-up wants (errors by kind, when errors started and stopped, every
-//! expectation).
+//! expectation, and a sample of each sidecar hop's access log).
 
 use meshsim_core::{MitigationResult, RunResult};
 
+use crate::access_log;
 use crate::figure;
 use crate::grid::{Align, Grid, escape};
 use crate::overview;
@@ -83,6 +84,7 @@ fn mitigation(m: &MitigationResult) -> String {
         tables.push(served_by(m).markdown());
     }
     tables.push(expectations(m));
+    tables.extend(access_log::markdown(m));
     out.push_str(&tables.join("\n"));
     out
 }

@@ -2,11 +2,13 @@
 //!
 //! Plain text, no colour codes, columns aligned with spaces, sections
 //! separated by a blank line: the run's identity, the timeline, one row per
-//! mitigation, one row per hop when services call each other, then the
+//! mitigation, one row per hop when services call each other, the
+//! access-log lines of the failures (mitigations with errors only), then the
 //! expectations that failed.
 
 use meshsim_core::RunResult;
 
+use crate::access_log;
 use crate::figure;
 use crate::grid::{Align, Grid, one_line};
 use crate::overview;
@@ -26,6 +28,9 @@ pub fn table(result: &RunResult) -> String {
     sections.push(mitigations(result));
     if overview::has_hops(result) {
         sections.push(format!("hops\n{}", overview::hops(result).text(INDENT)));
+    }
+    if let Some(lines) = access_log::text(result, INDENT) {
+        sections.push(lines);
     }
     if let Some(expectations) = expectations(result) {
         sections.push(expectations);

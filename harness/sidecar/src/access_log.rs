@@ -10,7 +10,9 @@
 //! - `clock`: `%START_TIME%` from the virtual clock ([`format_start_time`]);
 //! - `sink`: the bounded in-memory log and the sidecar's writer;
 //! - `http`: the line of one HTTP request, written at the end of its stream;
-//! - `tcp`: the line of one TCP proxy connection.
+//! - `tcp`: the line of one TCP proxy connection;
+//! - `sample`: [`AccessLogSample`], the report's small sample of a hop's
+//!   lines, kept even with the file log off.
 //!
 //! The flag separator (`,`) is the fact sheet's belief, still an open point
 //! (§13 point 4).
@@ -18,11 +20,13 @@
 mod clock;
 pub(crate) mod http;
 mod json;
+mod sample;
 mod sink;
 pub(crate) mod tcp;
 
 pub use clock::format_start_time;
 pub use json::format_istio_json;
+pub use sample::AccessLogSample;
 pub use sink::AccessLog;
 pub(crate) use sink::LogWriter;
 

@@ -88,7 +88,7 @@ use std::sync::Arc;
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
-pub use access_log::AccessLog;
+pub use access_log::{AccessLog, AccessLogSample};
 pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
 pub use config::*;
 pub use error::SidecarError;
@@ -261,6 +261,20 @@ impl SidecarHandle {
             .access_log
             .as_ref()
             .map(|w| w.log.clone())
+    }
+
+    /// Keeps `sample`, the report's small sample of this sidecar's access
+    /// log ([`AccessLogSample`]), from now on and across config pushes,
+    /// whether or not the file access log is on. Several sidecars may share
+    /// one sample (a service's pods). Returns `false`, and changes nothing,
+    /// when the sidecar already has a sample.
+    pub fn sample_access_log(&self, sample: AccessLogSample) -> bool {
+        self.live
+            .current()
+            .env
+            .access_log_sample
+            .set(sample)
+            .is_ok()
     }
 
     /// Applies a configuration push from the control plane (xDS), as Envoy

@@ -23,7 +23,8 @@ use tokio::time::Instant;
 
 pub(crate) use body::ProxyBody;
 
-use crate::access_log::http::{LogFacts, LoggedBody, PendingLine};
+use crate::access_log::AccessLogSample;
+use crate::access_log::http::{LogFacts, LoggedBody, PendingLine, Sinks};
 use crate::access_log::proxy_log_entry;
 use crate::attempt::{self, Attempt, AttemptResult, ResetReason};
 use crate::circuit::{Permit, Resource};
@@ -93,10 +94,14 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<LoggedBody>, SidecarError> {
     let (parts, body) = req.into_parts();
+    let addrs = (down.original_dst, down.peer);
     let mut line = sc
         .access_log
-        .as_ref()
-        .map(|w| PendingLine::start(w, &parts, down.original_dst, down.peer));
+        .is_some()
+        .then(|| PendingLine::start(sc.log_sinks(), &parts, addrs, Instant::now()));
+    // With the file log off, the report's sample may still want this line:
+    // built after the reply, only for a key it has no line for.
+    let arrived = (line.is_none() && sc.env.access_log_sample.get().is_some()).then(Instant::now);
     let body = body
         .collect()
         .await
@@ -120,12 +125,34 @@ pub(crate) async fn handle(
     {
         sc.proxy_log.record(id, reply.log.clone());
     }
+    if let Some(at) = arrived {
+        line = sample_line(sc.env.access_log_sample.get(), &req, &reply.log, at);
+    }
     if let Some(line) = line.as_mut() {
         let service_time = headers::service_time(reply.response.headers());
         line.respond(&reply.log, reply.facts, service_time);
     }
     let (parts, body) = reply.response.into_parts();
     Ok(Response::from_parts(parts, LoggedBody::new(body, line)))
+}
+
+/// The line of a request for the report's sample alone (the file log off),
+/// when the sample has no line for its response's key yet.
+fn sample_line(
+    sample: Option<&AccessLogSample>,
+    req: &DownstreamRequest,
+    log: &ProxyLogEntry,
+    arrived: Instant,
+) -> Option<PendingLine> {
+    let sample = sample.filter(|s| s.wants(log.response_code, log.flags, &log.details))?;
+    let sinks = Sinks {
+        writer: None,
+        sample: Some(sample.clone()),
+    };
+    let addrs = (req.down.original_dst, req.down.peer);
+    let mut line = PendingLine::start(sinks, &req.parts, addrs, arrived);
+    line.bytes_received(req.body.len() as u64);
+    Some(line)
 }
 
 /// Route selection and what follows from it: the fault filter, then the

@@ -2,12 +2,13 @@
 //! environment every task uses (stack, counters, tasks, random stream).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
-use crate::access_log::LogWriter;
+use crate::access_log::http::Sinks;
+use crate::access_log::{AccessLogSample, LogWriter};
 use crate::cluster::ClusterState;
 use crate::config::{InboundPort, Route, SidecarConfig};
 use crate::stats::Counters;
@@ -24,6 +25,9 @@ pub(crate) struct Env {
     pub(crate) tasks: Tasks,
     /// The sidecar's seeded random stream (back-off, DNS jitter, LB start).
     rng: Mutex<SimRng>,
+    /// The report's access-log sample, when one was given
+    /// (`SidecarHandle::sample_access_log`); kept across config pushes.
+    pub(crate) access_log_sample: OnceLock<AccessLogSample>,
 }
 
 impl Env {
@@ -33,6 +37,7 @@ impl Env {
             stats: Counters::default(),
             tasks: Tasks::default(),
             rng: Mutex::new(rng),
+            access_log_sample: OnceLock::new(),
         })
     }
 
@@ -61,6 +66,15 @@ pub(crate) struct Sidecar {
 }
 
 impl Sidecar {
+    /// Where this generation's access-log lines go: the file log and the
+    /// report's sample. Empty when neither is on.
+    pub(crate) fn log_sinks(&self) -> Sinks {
+        Sinks {
+            writer: self.access_log.clone(),
+            sample: self.env.access_log_sample.get().cloned(),
+        }
+    }
+
     /// Builds the clusters; nothing is spawned yet.
     pub(crate) fn new(config: SidecarConfig, env: Arc<Env>, proxy_log: ProxyLog) -> Arc<Sidecar> {
         let mut clusters = BTreeMap::new();

@@ -54,9 +54,13 @@ struct Chain<'a> {
 pub(crate) async fn run(down: NetStream, dst: SocketAddr, sc: Arc<Sidecar>, direction: Direction) {
     sc.env.stats.bump(|s| s.tcp_downstream_cx_total += 1);
     let chain = chain_for(&sc, dst, direction);
-    let mut line = sc.access_log.as_ref().map(|w| {
+    // A connection's outcome is known only at its end: with the file log
+    // off, a line is built while the report's sample has an open slot.
+    let sinks = sc.log_sinks();
+    let sampling = sinks.sample.as_ref().is_some_and(|s| s.open());
+    let mut line = (sinks.writer.is_some() || sampling).then(|| {
         let cluster = log_cluster(&sc, dst, direction, chain.as_ref());
-        log::start(w, dst, down.peer_addr(), &cluster)
+        log::start(sinks, dst, down.peer_addr(), &cluster)
     });
     let Some(chain) = chain else {
         // BlackHoleCluster: accepted, then closed.

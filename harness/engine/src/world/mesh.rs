@@ -40,6 +40,8 @@ pub(crate) struct MeshEnv {
     pub(crate) push_delay: Duration,
     /// How long a replacement pod takes to be ready.
     pub(crate) pod_start: Duration,
+    /// Each service's access-log sample, shared by its pods' sidecars.
+    pub(crate) samples: BTreeMap<String, meshsim_sidecar::AccessLogSample>,
 }
 
 /// One running pod of a service.
@@ -254,6 +256,9 @@ async fn start_pod(
             proxy_log: proxy_log.clone(),
         };
         let h = meshsim_sidecar::spawn(config, env.net.stack(address), deps).await?;
+        if let Some(sample) = env.samples.get(&svc.service.name) {
+            h.sample_access_log(sample.clone());
+        }
         env.net
             .set_inbound_capture(address, Some(InboundCapture::default()));
         Some(h)

@@ -1,8 +1,8 @@
 //! A small fixed run: two mitigations, two timeline events, one failed expectation.
 
 use meshsim_core::{
-    ExpectationResult, HostCount, KindCount, LatencySummary, MitigationResult, RunMode, RunResult,
-    Source, TimeBucket, TimelineMark,
+    AccessLogLine, ExpectationResult, HopAccessLog, HostCount, KindCount, LatencySummary,
+    MitigationResult, ResponseFlags, RunMode, RunResult, Source, TimeBucket, TimelineMark,
 };
 
 fn kind(kind: &str, source: Source, count: u64) -> KindCount {
@@ -67,6 +67,7 @@ fn none() -> MitigationResult {
         ],
         served_by: vec![host("52.1.1.10:443", 20_000), host("52.1.1.11:443", 23_766)],
         calls: Vec::new(),
+        access_log: Vec::new(),
         expectations: vec![expect(
             "error_rate > 1%",
             "2.74%",
@@ -101,6 +102,7 @@ fn retries() -> MitigationResult {
         ],
         served_by: vec![host("52.1.1.11:443", 30_000), host("52.1.1.12:443", 14_991)],
         calls: Vec::new(),
+        access_log: Vec::new(),
         expectations: vec![
             expect(
                 "error_rate < 0.01%",
@@ -135,4 +137,59 @@ pub(crate) fn sample() -> RunResult {
         mitigations: vec![none(), retries()],
         partial: false,
     }
+}
+
+const OK_LINE: &str = "[1970-01-01T00:00:00.012Z] \"GET /charge HTTP/1.1\" 200 - via_upstream - \"-\" 0 64 25 25 \"-\" \"-\" \"1\" \"api.partner.example\" \"52.1.1.10:80\" PassthroughCluster 10.0.0.1:32770 52.1.1.10:80 10.0.0.1:32769 - allow_any";
+const UC_LINE: &str = "[1970-01-01T00:05:19.990Z] \"GET /charge HTTP/1.1\" 503 UC upstream_reset_before_response_started{connection_termination} - \"-\" 0 95 11 - \"-\" \"-\" \"15999\" \"api.partner.example\" \"52.1.1.10:80\" PassthroughCluster - 52.1.1.10:80 10.0.0.1:32787 - allow_any";
+const UF_LINE: &str = "[1970-01-01T00:05:20.005Z] \"GET /charge HTTP/1.1\" 503 UF upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_111} - \"delayed connect error: 111\" 0 152 1 - \"-\" \"-\" \"16002\" \"api.partner.example\" \"52.1.1.10:80\" PassthroughCluster - 52.1.1.10:80 10.0.0.1:32796 - allow_any";
+
+fn line(text: &str, code: u16, flags: ResponseFlags, details: &str) -> AccessLogLine {
+    AccessLogLine {
+        response_code: code,
+        flags,
+        details: Some(details.to_string()),
+        failure: code >= 400 || !flags.is_empty(),
+        line: text.to_string(),
+    }
+}
+
+/// The access-log sample of one entry hop: a success, a 503 UC, a 503 UF.
+fn checkout_sample() -> HopAccessLog {
+    HopAccessLog {
+        hop: "checkout".into(),
+        entry: true,
+        lines: vec![
+            line(OK_LINE, 200, ResponseFlags::NONE, "via_upstream"),
+            line(
+                UC_LINE,
+                503,
+                ResponseFlags::UC,
+                "upstream_reset_before_response_started{connection_termination}",
+            ),
+            line(
+                UF_LINE,
+                503,
+                ResponseFlags::UF,
+                "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_111}",
+            ),
+        ],
+    }
+}
+
+/// The fixed run with access-log samples: `none` (errors) has the entry
+/// hop's three lines; a third mitigation without errors has only a success.
+pub(crate) fn sample_with_access_log() -> RunResult {
+    let mut run = sample();
+    run.mitigations[0].access_log = vec![checkout_sample()];
+    let mut clean = run.mitigations[1].clone();
+    clean.name = "clean".into();
+    clean.errors = 0;
+    clean.error_rate = 0.0;
+    clean.errors_by_kind.clear();
+    clean.expectations.clear();
+    let mut hop = checkout_sample();
+    hop.lines.truncate(1);
+    clean.access_log = vec![hop];
+    run.mitigations.push(clean);
+    run
 }

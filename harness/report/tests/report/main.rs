@@ -1,5 +1,6 @@
 //! Integration tests of the report writers on a small fixed run.
 
+mod access_log;
 mod fixture;
 mod json;
 mod schema;

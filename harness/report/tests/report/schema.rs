@@ -144,6 +144,13 @@ fn rendered_sample_validates_against_the_published_schema() {
 }
 
 #[test]
+fn rendered_sample_with_access_log_lines_validates_against_the_schema() {
+    let mut run = crate::fixture::sample_with_access_log();
+    run.mitigations[0].access_log[0].lines[0].details = None;
+    assert_eq!(violations(&rendered(&run)), Vec::<String>::new());
+}
+
+#[test]
 fn result_with_nulls_and_empty_lists_validates_against_the_schema() {
     let mut run = sample();
     run.events.clear();

@@ -19,8 +19,8 @@ use hyper::body::{Body, Frame, SizeHint};
 use meshsim_core::ResponseFlags;
 use tokio::time::Instant;
 
-use super::AccessLogEntry;
 use super::sink::LogWriter;
+use super::{AccessLogEntry, AccessLogSample};
 use crate::error::SidecarError;
 use crate::router::ProxyBody;
 
@@ -38,9 +38,30 @@ pub(crate) struct LogFacts {
     pub(crate) upstream_local: Option<SocketAddr>,
 }
 
+/// Where a line goes: the file log, the report's sample, or both.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sinks {
+    /// The file log, when the mesh turns it on.
+    pub(crate) writer: Option<Arc<LogWriter>>,
+    /// The report's sample, when the sidecar keeps one.
+    pub(crate) sample: Option<AccessLogSample>,
+}
+
+impl Sinks {
+    /// `%START_TIME%` of an event at `at`: the file log's clock, else the
+    /// sample's.
+    pub(crate) fn start_time(&self, at: Instant) -> String {
+        match (&self.writer, &self.sample) {
+            (Some(w), _) => w.start_time(at),
+            (None, Some(s)) => s.start_time(at),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// A request's line in the making; written once, at the latest when dropped.
 pub(crate) struct PendingLine {
-    writer: Arc<LogWriter>,
+    sinks: Sinks,
     entry: AccessLogEntry,
     started: Instant,
     written: bool,
@@ -52,21 +73,20 @@ fn header(parts: &http::request::Parts, name: &str) -> Option<String> {
 }
 
 impl PendingLine {
-    /// Starts the line of a request whose headers just arrived on a
+    /// Starts the line of a request whose headers arrived at `started` on a
     /// connection from `remote` to `local` (the original destination).
     pub(crate) fn start(
-        writer: &Arc<LogWriter>,
+        sinks: Sinks,
         parts: &http::request::Parts,
-        local: SocketAddr,
-        remote: SocketAddr,
+        (local, remote): (SocketAddr, SocketAddr),
+        started: Instant,
     ) -> PendingLine {
-        let started = Instant::now();
         let path = header(parts, "x-envoy-original-path")
             .or_else(|| parts.uri.path_and_query().map(|p| p.as_str().to_string()));
         let authority =
             header(parts, "host").or_else(|| parts.uri.authority().map(|a| a.to_string()));
         let entry = AccessLogEntry {
-            start_time: writer.start_time(started),
+            start_time: sinks.start_time(started),
             method: parts.method.to_string(),
             path: path.unwrap_or_else(|| "-".to_string()),
             protocol: format!("{:?}", parts.version),
@@ -80,17 +100,13 @@ impl PendingLine {
             downstream_remote_address: Some(remote),
             ..AccessLogEntry::default()
         };
-        PendingLine::with_entry(writer, entry, started)
+        PendingLine::with_entry(sinks, entry, started)
     }
 
     /// A line started at `started` with `entry`'s fields.
-    pub(crate) fn with_entry(
-        writer: &Arc<LogWriter>,
-        entry: AccessLogEntry,
-        started: Instant,
-    ) -> PendingLine {
+    pub(crate) fn with_entry(sinks: Sinks, entry: AccessLogEntry, started: Instant) -> PendingLine {
         PendingLine {
-            writer: writer.clone(),
+            sinks,
             entry,
             started,
             written: false,
@@ -133,7 +149,12 @@ impl PendingLine {
         }
         let ms = self.started.elapsed().as_millis();
         self.entry.duration_ms = u64::try_from(ms).unwrap_or(u64::MAX);
-        self.writer.write(&self.entry);
+        if let Some(w) = &self.sinks.writer {
+            w.write(&self.entry);
+        }
+        if let Some(s) = &self.sinks.sample {
+            s.offer(&self.entry);
+        }
     }
 }
 

@@ -7,26 +7,24 @@
 //! BlackHoleCluster being an empty STATIC cluster]**.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use meshsim_core::ResponseFlags;
 use tokio::time::Instant;
 
 use super::AccessLogEntry;
-use super::http::PendingLine;
-use super::sink::LogWriter;
+use super::http::{PendingLine, Sinks};
 
 /// Starts the line of a connection from `remote` to `local` (its original
 /// destination), through `cluster`.
 pub(crate) fn start(
-    writer: &Arc<LogWriter>,
+    sinks: Sinks,
     local: SocketAddr,
     remote: SocketAddr,
     cluster: &str,
 ) -> PendingLine {
     let started = Instant::now();
     let entry = AccessLogEntry {
-        start_time: writer.start_time(started),
+        start_time: sinks.start_time(started),
         method: "-".to_string(),
         path: "-".to_string(),
         protocol: "-".to_string(),
@@ -35,7 +33,7 @@ pub(crate) fn start(
         downstream_remote_address: Some(remote),
         ..AccessLogEntry::default()
     };
-    PendingLine::with_entry(writer, entry, started)
+    PendingLine::with_entry(sinks, entry, started)
 }
 
 /// A connect to `host` failed with `transport_failure` (`UF,URX`).

@@ -2,6 +2,7 @@
 //! clock: every fidelity test names the Envoy/Istio fact it checks.
 
 mod access_log;
+mod access_log_sample;
 mod admin;
 mod circuit;
 mod dns;
