@@ -22,6 +22,17 @@
 //! assert!(result.all_expectations_passed());
 //! ```
 
+// Simulated runs seed tokio's runtime RNG (`run::run_mitigation`), which
+// needs `--cfg tokio_unstable` (`.cargo/config.toml`). A `RUSTFLAGS` in the
+// environment replaces that file's flags: refuse to build rather than lose
+// determinism silently.
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "meshsim-engine needs `--cfg tokio_unstable` for deterministic simulated runs: \
+     it is set in .cargo/config.toml, and a RUSTFLAGS environment variable overrides it \
+     (add `--cfg tokio_unstable` to RUSTFLAGS, or unset it)"
+);
+
 mod error;
 pub mod expect;
 pub mod run;

@@ -144,8 +144,7 @@ pub fn run_mitigation(
     // Tokio's own random choices (which of a `watch` channel's notifiers a
     // receiver waits on, hence the wake order of tasks woken at the same
     // virtual instant) follow the run's seed (`.cargo/config.toml` sets
-    // `tokio_unstable`).
-    #[cfg(tokio_unstable)]
+    // `tokio_unstable`; lib.rs refuses to build without it).
     builder.rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()));
     let rt = builder.build().map_err(EngineError::Runtime)?;
     rt.block_on(async {
