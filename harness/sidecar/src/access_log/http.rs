@@ -137,7 +137,8 @@ impl PendingLine {
         e.details = Some(log.details.clone());
         e.upstream_host = log.upstream_host;
         e.upstream_service_time_ms = service_time;
-        e.route_name = facts.route;
+        // Envoy's `%ROUTE_NAME%` is absent (`-`) for a route without a name.
+        e.route_name = facts.route.filter(|r| !r.is_empty());
         e.upstream_cluster = facts.cluster;
         e.upstream_transport_failure_reason = facts.transport_failure;
         e.upstream_local_address = facts.upstream_local;

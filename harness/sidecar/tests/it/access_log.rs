@@ -292,3 +292,21 @@ async fn json_encoding_writes_istios_default_json_keys() {
     assert_eq!(v["x_forwarded_for"], serde_json::Value::Null);
     assert_eq!(v.as_object().unwrap().len(), 24);
 }
+
+/// Fact sheet §5.4: Envoy's `%ROUTE_NAME%` is absent for a route without a
+/// name (a VirtualService `http` route with no `name`), so the line ends in
+/// `-`, never in an empty field.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn access_log_line_of_an_unnamed_route_ends_with_a_dash() {
+    let mut config = api_config("10.0.2.1:80", None);
+    for vh in &mut config.virtual_hosts {
+        for r in &mut vh.routes {
+            r.name = String::new();
+        }
+    }
+    let w = World::start(config).await;
+    let _up = Upstream::ok(&w.net, addr("10.0.2.1:80"), "ok").await;
+    assert_eq!(get(&w, "10.0.2.1:80", API, "/").await.status, 200);
+    let line = lines(&w, 1).await.remove(0);
+    assert!(line.ends_with(" - -\n"), "{line}");
+}
