@@ -42,6 +42,9 @@ pub struct Scenario {
     pub bucket: Option<Duration>,
     /// `istio` version profile (default `1.24`).
     pub istio_version: IstioVersion,
+    /// `envoy.retry_backoff`: the retry back-off every sidecar uses
+    /// (default `current-code`, Envoy's source; `documented`, Envoy's docs).
+    pub retry_backoff: meshsim_sidecar::config::BackOffFormula,
     /// `world.network`.
     pub network: NetworkSpec,
     /// `world.dns`.

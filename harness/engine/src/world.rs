@@ -106,10 +106,10 @@ impl World {
             .map(|p| (p.name.clone(), ProxyLog::new()))
             .collect();
         let samples = access_log::Samples::new(scenario, deps.start);
+        let profile = mesh::SidecarProfile::of(scenario);
         let mut sidecars = Vec::new();
         for pod in scenario.pods.iter().filter(|p| p.sidecar) {
-            let config =
-                mesh::sidecar_config(&resources, scenario.istio_version, dns.addr(), deps.start);
+            let config = mesh::sidecar_config(&resources, &profile, dns.addr(), deps.start);
             let deps = SidecarDeps {
                 rng: SimRng::fork(seed, &format!("sidecar:{}", pod.name)),
                 proxy_log: proxy_logs[&pod.name].clone(),
@@ -128,6 +128,7 @@ impl World {
             sink: deps.sink,
             resources,
             version: scenario.istio_version,
+            retry_backoff: scenario.retry_backoff,
             mitigation: mitigation.clone(),
             eds_delay: scenario.eds_delay,
             push_delay: scenario.push_delay,

@@ -21,6 +21,8 @@ pub(crate) struct ScenarioFile {
     #[serde(default)]
     pub(crate) istio: Option<Spanned<String>>,
     #[serde(default)]
+    pub(crate) envoy: EnvoyFile,
+    #[serde(default)]
     pub(crate) bucket: Option<Spanned<HumanDuration>>,
     pub(crate) world: WorldFile,
     #[serde(default)]
@@ -28,6 +30,15 @@ pub(crate) struct ScenarioFile {
     pub(crate) mitigations: Vec<MitigationFile>,
     #[serde(default)]
     pub(crate) expect: Vec<ExpectFile>,
+}
+
+/// `envoy`: which Envoy build the sidecars imitate where Envoy's code and
+/// its documentation disagree.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnvoyFile {
+    #[serde(default)]
+    pub(crate) retry_backoff: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

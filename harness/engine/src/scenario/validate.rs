@@ -16,6 +16,7 @@ use std::time::Duration;
 use meshsim_core::units::parse_duration;
 use meshsim_dns::CachePolicy;
 use meshsim_istio::{IstioVersion, Resources};
+use meshsim_sidecar::config::BackOffFormula;
 use meshsim_upstream::StopMode;
 use serde_saphyr::{Location, Spanned};
 
@@ -92,6 +93,7 @@ impl Ctx<'_> {
 pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scenario, EngineError> {
     let cx = Ctx { text, path };
     let (duration, istio_version) = header(&cx, &f)?;
+    let retry_backoff = retry_backoff(&cx, &f)?;
     let network = world::network(&cx, &f.world.network)?;
     let dns = world::dns(&cx, &f.world.dns)?;
     let external = world::externals(&cx, &f.world.external)?;
@@ -129,6 +131,7 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         duration,
         bucket,
         istio_version,
+        retry_backoff,
         network,
         dns,
         external,
@@ -141,6 +144,23 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         mitigations,
         expectations,
     })
+}
+
+/// `envoy.retry_backoff`: `current-code` (default) or `documented`.
+fn retry_backoff(cx: &Ctx<'_>, f: &ScenarioFile) -> Result<BackOffFormula, EngineError> {
+    let Some(v) = &f.envoy.retry_backoff else {
+        return Ok(BackOffFormula::CurrentCode);
+    };
+    match v.value.as_str() {
+        "current-code" => Ok(BackOffFormula::CurrentCode),
+        "documented" => Ok(BackOffFormula::Documented),
+        other => {
+            let msg = format!(
+                "unknown retry back-off {other:?}: current-code (Envoy's source, the default) or documented (Envoy's docs)"
+            );
+            Err(cx.err(Some(&v.referenced), "envoy.retry_backoff", msg))
+        }
+    }
 }
 
 /// `version`, `name`, `duration`, `istio`.

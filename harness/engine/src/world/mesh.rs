@@ -25,6 +25,23 @@ use crate::scenario::{Mitigation, Scenario, ServiceSpec, ServiceVersion};
 use deploy::Slot;
 
 /// Everything a pod start needs, fixed for the run.
+/// What every sidecar of a run shares besides its resources: the Istio
+/// version profile and the Envoy build it imitates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SidecarProfile {
+    pub(crate) version: meshsim_istio::IstioVersion,
+    pub(crate) retry_backoff: meshsim_sidecar::config::BackOffFormula,
+}
+
+impl SidecarProfile {
+    pub(crate) fn of(scenario: &crate::Scenario) -> SidecarProfile {
+        SidecarProfile {
+            version: scenario.istio_version,
+            retry_backoff: scenario.retry_backoff,
+        }
+    }
+}
+
 pub(crate) struct MeshEnv {
     pub(crate) net: Net,
     pub(crate) seed: u64,
@@ -34,6 +51,7 @@ pub(crate) struct MeshEnv {
     /// The mitigation's resources plus the scenario's services.
     pub(crate) resources: meshsim_istio::Resources,
     pub(crate) version: meshsim_istio::IstioVersion,
+    pub(crate) retry_backoff: meshsim_sidecar::config::BackOffFormula,
     pub(crate) mitigation: Mitigation,
     pub(crate) eds_delay: Duration,
     /// How long an Istio resource change takes to reach the sidecars.
@@ -42,6 +60,15 @@ pub(crate) struct MeshEnv {
     pub(crate) pod_start: Duration,
     /// Each service's access-log sample, shared by its pods' sidecars.
     pub(crate) samples: BTreeMap<String, meshsim_sidecar::AccessLogSample>,
+}
+
+impl MeshEnv {
+    pub(crate) fn profile(&self) -> SidecarProfile {
+        SidecarProfile {
+            version: self.version,
+            retry_backoff: self.retry_backoff,
+        }
+    }
 }
 
 /// One running pod of a service.
@@ -202,20 +229,21 @@ fn assignments(
     meshsim_istio::eds_assignments(resources, &endpoints)
 }
 
-/// A service pod's sidecar configuration under `resources`: outbound
-/// clusters and routes, plus its inbound ports.
 /// An Istio sidecar's configuration under `resources`: the translation,
-/// Envoy admin (15000) and pilot-agent's readiness (15021), and the access
-/// log (when the mesh turns it on) timed from the run's start, so every
-/// sidecar's `%START_TIME%` agrees.
+/// the scenario's Envoy profile (retry back-off), Envoy admin (15000) and
+/// pilot-agent's readiness (15021), and the access log (when the mesh turns
+/// it on) timed from the run's start, so every sidecar's `%START_TIME%`
+/// agrees.
 pub(crate) fn sidecar_config(
     resources: &meshsim_istio::Resources,
-    version: meshsim_istio::IstioVersion,
+    profile: &SidecarProfile,
     dns: SocketAddr,
     start: Instant,
 ) -> meshsim_sidecar::SidecarConfig {
+    let version = profile.version;
     let mesh = meshsim_istio::MeshConfig::for_resources(version, resources);
     let mut config = meshsim_istio::translate(resources, version, &mesh, vec![dns]);
+    config.backoff_formula = profile.retry_backoff;
     config.admin = Some(meshsim_sidecar::config::AdminConfig::default());
     if let Some(log) = &mut config.access_log {
         log.origin = Some(start);
@@ -228,7 +256,7 @@ fn pod_config(
     resources: &meshsim_istio::Resources,
     svc: &ServiceSpec,
 ) -> meshsim_sidecar::SidecarConfig {
-    let mut config = sidecar_config(resources, env.version, env.dns, env.start);
+    let mut config = sidecar_config(resources, &env.profile(), env.dns, env.start);
     config.inbound = Some(meshsim_istio::translate_inbound(
         &[&svc.service],
         env.version,
