@@ -9,12 +9,12 @@
 //! 2000 req/s load through a sidecar with resolution DNS, which is the hot path
 //! with little idle time; and a three-hop mesh (client -> a -> b -> c, each pod
 //! with its sidecar, so one entry request is three outbound and three inbound
-//! sidecar passes), with 2 pods per service and with 24 pods per service plus
-//! two timeline events per simulated second, each for 10 s and for 30 s of
-//! simulated time. The difference between the 30 s and the 10 s run is the
+//! sidecar passes), with 2 pods per service, with 24 pods per service plus
+//! two timeline events per simulated second, and with 2 pods per service plus
+//! 60 idle services in the mesh, each for 10 s and for 30 s of simulated time. The difference between the 30 s and the 10 s run is the
 //! marginal cost of 10,000 entry requests with the world build and teardown
-//! taken out: equal marginal costs at 2 and 24 pods mean the cost per request
-//! does not grow with the size of the mesh or the density of the timeline.
+//! taken out: equal marginal costs mean the cost per request does not grow
+//! with the number of pods, services or timeline events.
 
 use std::path::Path;
 use std::time::Duration;
@@ -49,9 +49,10 @@ mitigations:
 "#;
 
 /// A three-service chain at 500 entry requests per second: `pods` per
-/// service, and `events_per_s` app.set windows per simulated second on the
-/// last service for `secs` seconds.
-fn three_hop(pods: usize, events_per_s: usize, secs: usize) -> String {
+/// service, `idle` more services (one pod each, never called: every sidecar
+/// still gets their clusters and virtual hosts), and `events_per_s` app.set
+/// windows per simulated second on the last service for `secs` seconds.
+fn three_hop(pods: usize, idle: usize, events_per_s: usize, secs: usize) -> String {
     let service = |name: &str, next: Option<&str>| {
         let calls = next.map_or(String::new(), |n| {
             format!(", calls: [{{ url: \"http://{n}.default.svc.cluster.local/\" }}]")
@@ -73,8 +74,15 @@ fn three_hop(pods: usize, events_per_s: usize, secs: usize) -> String {
             ));
         }
     }
+    let idle: String = (0..idle)
+        .map(|i| {
+            format!(
+                "    - name: idle-{i}\n      app: {{ routes: [{{ prefix: /, latency: 1ms }}] }}\n"
+            )
+        })
+        .collect();
     format!(
-        "version: 1\nname: three-hop\nduration: {secs}s\nworld:\n  services:\n{}{}{}  pods:\n    - name: client\n      sidecar: true\n      app: {{ client: go, calls: [{{ url: \"http://a.default.svc.cluster.local/\", rate: 500/s, arrival: constant }}] }}\n{timeline}mitigations:\n  - name: none\n",
+        "version: 1\nname: three-hop\nduration: {secs}s\nworld:\n  services:\n{}{}{}{idle}  pods:\n    - name: client\n      sidecar: true\n      app: {{ client: go, calls: [{{ url: \"http://a.default.svc.cluster.local/\", rate: 500/s, arrival: constant }}] }}\n{timeline}mitigations:\n  - name: none\n",
         service("a", Some("b")),
         service("b", Some("c")),
         service("c", None),
@@ -108,9 +116,14 @@ fn sim_throughput(c: &mut Criterion) {
         "resolution-dns",
         Duration::from_secs(30),
     );
-    for (shape, pods, events_per_s) in [("2-pods", 2, 0), ("24-pods-2-events-per-s", 24, 2)] {
+    let shapes = [
+        ("2-pods", 2, 0, 0),
+        ("24-pods-2-events-per-s", 24, 0, 2),
+        ("2-pods-60-idle-services", 2, 60, 0),
+    ];
+    for (shape, pods, idle, events_per_s) in shapes {
         for secs in [10, 30] {
-            let text = three_hop(pods, events_per_s, secs);
+            let text = three_hop(pods, idle, events_per_s, secs);
             let mesh = Scenario::parse(&text, Path::new("three-hop.yaml")).expect("valid scenario");
             let id = format!("three-hop-500rps/{shape}/{secs}s");
             bench_one(c, &id, &mesh, "none", mesh.duration);

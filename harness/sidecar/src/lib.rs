@@ -10,7 +10,7 @@
 //!
 //! A request reads top to bottom as it travels:
 //! `listener::run` (accept; HTTP port or TCP?) → `router::handle` →
-//! [`route::select_request`] → fault filter → `ClusterState::pick` → `Pool::checkout` →
+//! [`route::select_indexed`] → fault filter → `ClusterState::pick` → `Pool::checkout` →
 //! `attempt::send` → [`retry::decide`] → local reply or upstream response.
 //!
 //! Module map:

@@ -12,9 +12,11 @@
 //! - `matcher`: Envoy's per-route `RouteMatch` (pure);
 //! - `weighted`: Envoy's `weighted_clusters` choice (pure).
 
+mod index;
 mod matcher;
 mod weighted;
 
+pub use index::VirtualHostIndex;
 pub use matcher::{
     HeaderMatch, HeaderMatcher, PathMatch, RequestView, RouteMatcher, SafeRegex, header_matches,
     path_matches, route_matches,
@@ -59,13 +61,39 @@ pub fn select<'a>(config: &'a SidecarConfig, port: u16, host: &str, path: &str) 
     select_request(config, port, &req)
 }
 
-/// Selects the route for `req` arriving on listener `port`.
+/// Selects the route for `req` arriving on listener `port` (the reference
+/// path: the virtual host by a scan of the configuration).
 pub fn select_request<'a>(
     config: &'a SidecarConfig,
     port: u16,
     req: &RequestView<'_>,
 ) -> RouteMatch<'a> {
-    let Some(vh) = select_virtual_host(&config.virtual_hosts, port, req.authority) else {
+    let vh = select_virtual_host(&config.virtual_hosts, port, req.authority);
+    route_in(config, vh, req)
+}
+
+/// [`select_request`] with the virtual host looked up in `index`, which must
+/// have been built from `config.virtual_hosts` (the router's path).
+pub fn select_indexed<'a>(
+    config: &'a SidecarConfig,
+    index: &VirtualHostIndex,
+    port: u16,
+    req: &RequestView<'_>,
+) -> RouteMatch<'a> {
+    let vh = index
+        .select(port, req.authority)
+        .and_then(|i| config.virtual_hosts.get(i));
+    route_in(config, vh, req)
+}
+
+/// The route of `vh` that matches `req`, or what Istio does without a
+/// virtual host.
+fn route_in<'a>(
+    config: &'a SidecarConfig,
+    vh: Option<&'a VirtualHost>,
+    req: &RequestView<'_>,
+) -> RouteMatch<'a> {
+    let Some(vh) = vh else {
         return match config.outbound_traffic_policy {
             OutboundTrafficPolicy::AllowAny => RouteMatch::Passthrough,
             OutboundTrafficPolicy::RegistryOnly => RouteMatch::BlockAll,

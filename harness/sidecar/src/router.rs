@@ -171,7 +171,7 @@ async fn dispatch(sc: &Sidecar, req: &mut DownstreamRequest) -> Reply {
         path: req.parts.uri.path_and_query().map_or("/", |p| p.as_str()),
         headers: &req.parts.headers,
     };
-    match route::select_request(&sc.config, port, &view) {
+    match route::select_indexed(&sc.config, &sc.vhost_index, port, &view) {
         RouteMatch::Route { route, .. } => match &route.fault {
             Some(f) => fault_then_forward(sc, req, route, f).await,
             None => forward(sc, req, route).await,

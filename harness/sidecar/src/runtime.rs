@@ -57,6 +57,8 @@ pub(crate) struct Sidecar {
     pub(crate) clusters: BTreeMap<String, Arc<ClusterState>>,
     /// Istio's `allow_any` catch-all route.
     pub(crate) passthrough_route: Route,
+    /// `config.virtual_hosts` indexed by port and domain.
+    pub(crate) vhost_index: crate::route::VirtualHostIndex,
     /// The inbound HTTP route of each declared HTTP port (`inbound|PORT||`).
     pub(crate) inbound_routes: BTreeMap<u16, Route>,
     /// Where access-log facts go for the application to pick up.
@@ -109,7 +111,9 @@ impl Sidecar {
             .filter(|p| p.http)
             .map(|p| (p.port, inbound_route(p)))
             .collect();
+        let vhost_index = crate::route::VirtualHostIndex::new(&config.virtual_hosts);
         Arc::new(Sidecar {
+            vhost_index,
             access_log,
             config,
             env,
