@@ -4,8 +4,12 @@
 
 use std::path::Path;
 
-use meshsim_core::{HopAccessLog, MitigationResult, RunResult};
+use meshsim_core::{HopAccessLog, MitigationResult};
 use meshsim_engine::{RunOptions, Scenario};
+
+#[path = "support/engine.rs"]
+mod support;
+use support::run_seeded;
 
 /// An entry pod calling an external host at 200/s through its sidecar (no
 /// retry); the host is stopped with resets at 10 s while requests are in
@@ -40,14 +44,6 @@ mitigations:
     Scenario::parse(&text, Path::new("upstream-reset.yaml")).unwrap()
 }
 
-fn run(s: &Scenario, seed: u64) -> RunResult {
-    let opts = RunOptions {
-        seed: Some(seed),
-        ..RunOptions::default()
-    };
-    meshsim_engine::run(s, &opts, |_| {}).unwrap()
-}
-
 fn hop<'a>(m: &'a MitigationResult, name: &str) -> &'a HopAccessLog {
     m.access_log
         .iter()
@@ -69,7 +65,7 @@ spec:
 /// file access log off as in Istio's default.
 #[test]
 fn an_upstream_reset_shows_a_503_uc_line_with_its_reset_details_in_the_report() {
-    let result = run(&reset_scenario(""), 7);
+    let result = run_seeded(&reset_scenario(""), 7);
     let m = &result.mitigations[0];
     let sample = hop(m, "checkout");
     assert!(sample.entry);
@@ -115,8 +111,8 @@ fn an_upstream_reset_shows_a_503_uc_line_with_its_reset_details_in_the_report() 
 /// sidecar writes, and turning the log on changes nothing else.
 #[test]
 fn the_sample_is_the_same_with_the_mesh_access_log_on_or_off() {
-    let off = run(&reset_scenario(""), 3);
-    let on = run(&reset_scenario(ACCESS_LOG_ON), 3);
+    let off = run_seeded(&reset_scenario(""), 3);
+    let on = run_seeded(&reset_scenario(ACCESS_LOG_ON), 3);
     assert!(!off.mitigations[0].access_log.is_empty());
     assert_eq!(off.mitigations[0], on.mitigations[0]);
 }

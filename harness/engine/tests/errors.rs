@@ -2,7 +2,11 @@
 
 use std::path::Path;
 
-use meshsim_engine::{EngineError, Scenario};
+use meshsim_engine::Scenario;
+
+#[path = "support/engine.rs"]
+mod support;
+use support::invalid;
 
 const GOOD: &str = "\
 version: 1
@@ -33,20 +37,6 @@ mitigations:
 expect:
   - { mitigation: none, error_rate: \"< 1%\" }
 ";
-
-fn invalid(text: &str) -> (usize, usize, String, String) {
-    match Scenario::parse(text, Path::new("t.yaml")) {
-        Err(EngineError::Invalid {
-            line,
-            column,
-            path,
-            message,
-            ..
-        }) => (line, column, path, message),
-        Err(e) => panic!("unexpected error kind: {e}"),
-        Ok(_) => panic!("accepted"),
-    }
-}
 
 #[test]
 fn the_reference_scenario_is_valid() {

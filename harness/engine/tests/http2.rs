@@ -12,7 +12,11 @@
 use std::path::Path;
 
 use meshsim_core::MitigationResult;
-use meshsim_engine::{EngineError, RunOptions, Scenario};
+use meshsim_engine::{RunOptions, Scenario};
+
+#[path = "support/engine.rs"]
+mod support;
+use support::invalid;
 
 /// A checkout pod calling the h2c host `orders` (one address, 10 ms per
 /// request) at 50/s for 10 s through its sidecar; `http2` is the host's
@@ -229,47 +233,34 @@ fn max_connection_age_goaway_under_load_refuses_the_streams_that_cross_it() {
     assert!((2.0..2.1).contains(&first), "first error at {first}");
 }
 
-fn invalid(text: &str) -> (usize, String, String) {
-    match Scenario::parse(text, Path::new("h2.yaml")) {
-        Err(EngineError::Invalid {
-            line,
-            path,
-            message,
-            ..
-        }) => (line, path, message),
-        Err(e) => panic!("unexpected error kind: {e}"),
-        Ok(_) => panic!("accepted"),
-    }
-}
-
 #[test]
 fn bad_http2_hosts_and_events_are_rejected_with_their_line() {
     let good = text("{ max_connection_age: 30s }", "", &service_entry("GRPC"));
     Scenario::parse(&good, Path::new("h2.yaml")).unwrap();
-    let (line, _, message) = invalid(&good.replace("protocol: http2", "protocol: http3"));
+    let (line, _, _, message) = invalid(&good.replace("protocol: http2", "protocol: http3"));
     assert_eq!(line, 11);
     assert!(
         message.contains("unsupported protocol \"http3\""),
         "{message}"
     );
-    let (line, _, message) = invalid(&good.replace("protocol: http2", "protocol: http"));
+    let (line, _, _, message) = invalid(&good.replace("protocol: http2", "protocol: http"));
     assert_eq!(line, 12);
     assert!(message.contains("needs `protocol: http2`"), "{message}");
-    let (line, path, message) =
+    let (line, _, path, message) =
         invalid(&good.replace("max_connection_age: 30s", "refuse_every_nth: 0"));
     assert_eq!(
         (line, path.as_str()),
         (12, "world.external[0].http2.refuse_every_nth")
     );
     assert!(message.contains("at least 1"), "{message}");
-    let (line, path, message) =
+    let (line, _, path, message) =
         invalid(&good.replace("max_connection_age: 30s", "max_conection_age: 30s"));
     assert_eq!(line, 12, "{path}");
     assert!(
         message.contains("did you mean `max_connection_age`"),
         "{message}"
     );
-    let (line, _, message) =
+    let (line, _, _, message) =
         invalid(&good.replace("      http2:", "      keepalive_timeout: 5s\n      http2:"));
     assert_eq!(line, 11);
     assert!(message.contains("apply to HTTP/1.1 hosts"), "{message}");
@@ -278,18 +269,18 @@ fn bad_http2_hosts_and_events_are_rejected_with_their_line() {
 #[test]
 fn host_set_needs_an_http2_host_and_a_knob() {
     let with = |timeline: &str| text("{}", timeline, &service_entry("GRPC"));
-    let (_, _, message) = invalid(&with(
+    let (_, _, _, message) = invalid(&with(
         "  - at: 1s\n    host.set: { name: orders, http2: {} }\n",
     ));
     assert!(message.contains("at least one http2 knob"), "{message}");
-    let (_, _, message) = invalid(&with("  - at: 1s\n    host.goaway: { name: nope }\n"));
+    let (_, _, _, message) = invalid(&with("  - at: 1s\n    host.goaway: { name: nope }\n"));
     assert!(
         message.contains("no external host named \"nope\""),
         "{message}"
     );
     let http1 = with("  - at: 1s\n    host.goaway: { name: orders }\n")
         .replace("      protocol: http2\n      http2: {}\n", "");
-    let (line, _, message) = invalid(&http1);
+    let (line, _, _, message) = invalid(&http1);
     assert_eq!(line, 20);
     assert!(message.contains("is not `protocol: http2`"), "{message}");
 }

@@ -6,7 +6,11 @@
 use std::path::Path;
 
 use meshsim_core::MitigationResult;
-use meshsim_engine::{EngineError, RunOptions, Scenario};
+use meshsim_engine::{RunOptions, Scenario};
+
+#[path = "support/engine.rs"]
+mod support;
+use support::invalid;
 
 /// `reviews` with versions v1 (`v1` lines of YAML) and v2, a client calling
 /// it at 50/s for `duration`, the timeline, and one mitigation `m` with a
@@ -170,26 +174,13 @@ fn a_deleted_versioned_pod_is_replaced_in_its_own_version() {
     assert_eq!(window(&m, 17.0, 30.0).1, 0);
 }
 
-fn invalid(text: &str) -> (usize, String, String) {
-    match Scenario::parse(text, Path::new("t.yaml")) {
-        Err(EngineError::Invalid {
-            line,
-            path,
-            message,
-            ..
-        }) => (line, path, message),
-        Err(e) => panic!("unexpected error kind: {e}"),
-        Ok(_) => panic!("accepted"),
-    }
-}
-
 #[test]
 fn a_service_with_both_versions_and_its_own_app_is_rejected_at_the_versions_key() {
     let text = scenario("10s", OK, OK, "", (90, 10)).replace(
         "      versions:\n",
         "      app: { routes: [{ prefix: / }] }\n      versions:\n",
     );
-    let (line, path, message) = invalid(&text);
+    let (line, _, path, message) = invalid(&text);
     // The error points at the versions list (its first entry).
     assert_eq!(line, 10, "{path}: {message}");
     assert!(path.starts_with("world.services[0].versions"), "{path}");
@@ -202,7 +193,7 @@ fn a_service_with_both_versions_and_its_own_app_is_rejected_at_the_versions_key(
 #[test]
 fn scaling_a_versioned_service_without_a_version_is_rejected_naming_the_versions() {
     let timeline = "  - at: 5s\n    service.scale: { name: reviews, replicas: 0 }\n";
-    let (_, path, message) = invalid(&scenario("10s", OK, OK, timeline, (90, 10)));
+    let (_, _, path, message) = invalid(&scenario("10s", OK, OK, timeline, (90, 10)));
     assert!(path.starts_with("timeline[0]"), "{path}");
     assert!(message.contains("versions (v1, v2)"), "{message}");
 }
@@ -210,7 +201,7 @@ fn scaling_a_versioned_service_without_a_version_is_rejected_naming_the_versions
 #[test]
 fn an_unknown_version_on_an_event_is_rejected_listing_the_known_ones() {
     let timeline = "  - at: 5s\n    app.set: { service: reviews, version: v3, status: 503 }\n";
-    let (_, _, message) = invalid(&scenario("10s", OK, OK, timeline, (90, 10)));
+    let (_, _, _, message) = invalid(&scenario("10s", OK, OK, timeline, (90, 10)));
     assert!(
         message.contains("no version \"v3\"; known: v1, v2"),
         "{message}"
@@ -220,7 +211,7 @@ fn an_unknown_version_on_an_event_is_rejected_listing_the_known_ones() {
 #[test]
 fn a_version_may_not_set_the_app_label_which_is_the_services() {
     let v2 = format!("labels: {{ app: other }}, {OK}");
-    let (_, _, message) = invalid(&scenario("10s", OK, &v2, "", (90, 10)));
+    let (_, _, _, message) = invalid(&scenario("10s", OK, &v2, "", (90, 10)));
     assert!(message.contains("`app` label"), "{message}");
 }
 
