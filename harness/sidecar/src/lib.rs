@@ -149,6 +149,7 @@ pub async fn spawn_with_resolver(
     let env = Env::new(stack, deps.rng);
     let sidecar = Sidecar::new(config, env, deps.proxy_log);
     let live = Live::start(sidecar.clone(), resolver);
+    let _ = sidecar.env.live.set(Arc::downgrade(&live));
     let outbound = listener::run(listener, live.clone(), router::Direction::Outbound);
     sidecar.env.tasks.spawn(outbound);
     if let Some(inbound) = &sidecar.config.inbound {

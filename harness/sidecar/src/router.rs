@@ -303,10 +303,11 @@ fn retry_policy_for<'r>(
 async fn attempts(
     sc: &Sidecar,
     req: &DownstreamRequest,
-    cluster: &ClusterState,
+    cluster: &Arc<ClusterState>,
     run: &mut RetryRun<'_>,
 ) -> End {
     cluster.wait_ready().await;
+    let mut cluster = cluster.clone();
     let per_try_timeout = run.policy.and_then(|p| p.per_try_timeout);
     loop {
         let Some(target) = cluster.pick(req.down.original_dst, &run.tried, run.policy) else {
@@ -326,7 +327,7 @@ async fn attempts(
         )
         .await;
         cluster.report(target, &attempt);
-        count_attempt(sc, cluster, &attempt);
+        count_attempt(sc, &cluster, &attempt);
         tracing::debug!(attempt = run.attempts, host = %attempt.host, reused = attempt.reused, "attempt done");
         run.tried.push(attempt.host);
         run.last_host = Some(attempt.host);
@@ -337,34 +338,39 @@ async fn attempts(
             RetryDecision::Retry => {
                 let Some(slot) = cluster.breaker.try_acquire(Resource::Retry) else {
                     sc.env.stats.bump(|s| s.upstream_rq_retry_overflow += 1);
-                    count(sc, cluster, |c| c.upstream_rq_retry_overflow += 1);
+                    count(sc, &cluster, |c| c.upstream_rq_retry_overflow += 1);
                     run.flags.insert(ResponseFlags::UO);
                     return End::Attempt(attempt);
                 };
                 run.retry_slot = Some(slot);
                 run.retries_left -= 1;
                 sc.env.stats.bump(|s| s.upstream_rq_retry += 1);
-                count(sc, cluster, |c| c.upstream_rq_retry += 1);
+                count(sc, &cluster, |c| c.upstream_rq_retry += 1);
                 attempt.discard();
                 let wait = match run.backoff.as_mut() {
                     Some(b) => sc.env.draw(|rng| b.next_backoff(rng)),
                     None => std::time::Duration::ZERO,
                 };
                 tokio::time::sleep(wait).await;
+                // A push may have replaced or removed the cluster meanwhile.
+                match sc.env.cluster_now(&cluster.config.name, &cluster) {
+                    Some(now) => cluster = now,
+                    None => return End::NoHealthyUpstream,
+                }
             }
             RetryDecision::NoRetry => {
                 sc.env
                     .stats
                     .bump(|s| s.upstream_rq_retry_success += u64::from(run.attempts > 1));
                 let retried = u64::from(run.attempts > 1);
-                count(sc, cluster, |c| c.upstream_rq_retry_success += retried);
+                count(sc, &cluster, |c| c.upstream_rq_retry_success += retried);
                 return End::Attempt(attempt);
             }
             RetryDecision::LimitExceeded => {
                 sc.env
                     .stats
                     .bump(|s| s.upstream_rq_retry_limit_exceeded += 1);
-                count(sc, cluster, |c| c.upstream_rq_retry_limit_exceeded += 1);
+                count(sc, &cluster, |c| c.upstream_rq_retry_limit_exceeded += 1);
                 run.flags.insert(ResponseFlags::URX);
                 return End::Attempt(attempt);
             }

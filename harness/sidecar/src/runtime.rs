@@ -2,7 +2,7 @@
 //! environment every task uses (stack, counters, tasks, random stream).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
@@ -13,6 +13,7 @@ use crate::cluster::ClusterState;
 use crate::config::{InboundPort, Route, SidecarConfig};
 use crate::stats::Counters;
 use crate::tasks::Tasks;
+use crate::xds::Live;
 
 /// What every part of the sidecar needs.
 #[derive(Debug)]
@@ -28,6 +29,9 @@ pub(crate) struct Env {
     /// The report's access-log sample, when one was given
     /// (`SidecarHandle::sample_access_log`); kept across config pushes.
     pub(crate) access_log_sample: OnceLock<AccessLogSample>,
+    /// The live configuration, once the sidecar runs (weak: each generation
+    /// holds this environment).
+    pub(crate) live: OnceLock<Weak<Live>>,
 }
 
 impl Env {
@@ -38,7 +42,24 @@ impl Env {
             tasks: Tasks::default(),
             rng: Mutex::new(rng),
             access_log_sample: OnceLock::new(),
+            live: OnceLock::new(),
         })
+    }
+
+    /// Cluster `name` of the configuration in force now, as Envoy's router
+    /// looks it up again by name before every retry ("clusters can
+    /// technically get removed by CDS during a retry"): the replacement
+    /// after a push that changed it, `None` after one that removed it.
+    /// Without a live configuration (a sidecar being built), `fallback`.
+    pub(crate) fn cluster_now(
+        &self,
+        name: &str,
+        fallback: &Arc<ClusterState>,
+    ) -> Option<Arc<ClusterState>> {
+        match self.live.get().and_then(Weak::upgrade) {
+            Some(live) => live.current().clusters.get(name).cloned(),
+            None => Some(fallback.clone()),
+        }
     }
 
     /// Draws from the random stream.

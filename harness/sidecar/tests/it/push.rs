@@ -192,3 +192,48 @@ async fn a_push_that_changes_the_listeners_is_refused_as_not_modelled() {
     assert_eq!(w.get(VIP, HOST, 1).await.body_text(), "a");
     assert_eq!(w.sidecar.stats().cds_update_success, 0);
 }
+
+/// Envoy's router looks the route's cluster up by name again before every
+/// retry (`Filter::doRetry`: "clusters can technically get removed by CDS
+/// during a retry"): a request whose first attempt is still connecting when
+/// a push replaces its cluster retries on the new cluster's hosts.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_retry_after_a_push_replaced_the_cluster_goes_to_the_new_cluster() {
+    let retry = Some(policy("connect-failure", 2));
+    let mut old = static_cluster("a", "10.1.0.1:80");
+    old.connect_timeout = Duration::from_secs(1);
+    let mut new = static_cluster("a", "10.1.0.2:80");
+    new.connect_timeout = Duration::from_secs(1);
+    let w = World::start(routed(HOST, old, retry.clone(), None)).await;
+    w.net.set_blackhole(ip("10.1.0.1"), true);
+    let _b = Upstream::ok(&w.net, addr("10.1.0.2:80"), "b").await;
+    let push = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w.sidecar.apply(routed(HOST, new, retry, None)).unwrap();
+    };
+    let (r, ()) = tokio::join!(w.get(VIP, HOST, 1), push);
+    assert_eq!((r.status, r.body_text().as_str()), (200, "b"));
+    let s = w.sidecar.stats();
+    assert_eq!((s.cluster_modified, s.upstream_rq_retry), (1, 1));
+}
+
+/// The same lookup after a push that removed the cluster finds nothing:
+/// Envoy answers the retry with `no healthy upstream` (503 `UH`).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_retry_after_a_push_removed_the_cluster_is_503_no_healthy_upstream() {
+    let retry = Some(policy("connect-failure", 2));
+    let mut old = static_cluster("a", "10.1.0.1:80");
+    old.connect_timeout = Duration::from_secs(1);
+    let w = World::start(routed(HOST, old, retry, None)).await;
+    w.net.set_blackhole(ip("10.1.0.1"), true);
+    let mut only_b = two_clusters("b");
+    only_b.clusters.retain(|c| c.name == "b");
+    let push = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        w.sidecar.apply(only_b).unwrap();
+    };
+    let (r, ()) = tokio::join!(w.get(VIP, HOST, 1), push);
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body_text(), "no healthy upstream");
+    assert_eq!(w.sidecar.stats().cluster_removed, 1);
+}
