@@ -416,19 +416,13 @@ impl Action {
                 capacity,
                 window,
             } => {
-                let mut parts = Vec::new();
-                if let Some(s) = status {
-                    parts.push(format!("status {s}"));
-                }
-                if let Some(l) = latency {
-                    parts.push(format!("latency {}", format_duration(*l)));
-                }
-                if let Some(c) = capacity {
-                    parts.push(format!("capacity {c}"));
-                }
-                if let Some(w) = window {
-                    parts.push(format!("for {}", format_duration(*w)));
-                }
+                let parts = [
+                    status.map(|s| format!("status {s}")),
+                    latency.map(|l| format!("latency {}", format_duration(l))),
+                    capacity.map(|c| format!("capacity {c}")),
+                    window.map(|w| format!("for {}", format_duration(w))),
+                ];
+                let parts: Vec<String> = parts.into_iter().flatten().collect();
                 format!(
                     "app.set {}: {}",
                     qualified(service, version),

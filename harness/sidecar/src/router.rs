@@ -335,29 +335,10 @@ async fn attempts(
         run.retry_slot = None;
         let decision = retry::decide(run.policy, run.retries_left, &attempt.event());
         match decision {
-            RetryDecision::Retry => {
-                let Some(slot) = cluster.breaker.try_acquire(Resource::Retry) else {
-                    sc.env.stats.bump(|s| s.upstream_rq_retry_overflow += 1);
-                    count(sc, &cluster, |c| c.upstream_rq_retry_overflow += 1);
-                    run.flags.insert(ResponseFlags::UO);
-                    return End::Attempt(attempt);
-                };
-                run.retry_slot = Some(slot);
-                run.retries_left -= 1;
-                sc.env.stats.bump(|s| s.upstream_rq_retry += 1);
-                count(sc, &cluster, |c| c.upstream_rq_retry += 1);
-                attempt.discard();
-                let wait = match run.backoff.as_mut() {
-                    Some(b) => sc.env.draw(|rng| b.next_backoff(rng)),
-                    None => std::time::Duration::ZERO,
-                };
-                tokio::time::sleep(wait).await;
-                // A push may have replaced or removed the cluster meanwhile.
-                match sc.env.cluster_now(&cluster.config.name, &cluster) {
-                    Some(now) => cluster = now,
-                    None => return End::NoHealthyUpstream,
-                }
-            }
+            RetryDecision::Retry => match retry_after_backoff(sc, &cluster, run, attempt).await {
+                Ok(now) => cluster = now,
+                Err(end) => return end,
+            },
             RetryDecision::NoRetry => {
                 sc.env
                     .stats
@@ -376,6 +357,38 @@ async fn attempts(
             }
         }
     }
+}
+
+/// Takes a retry: the retry breaker's slot (none left: the failed attempt
+/// ends the request, flagged `UO`), the counters, the back-off wait; then
+/// the cluster looked up again by name, as Envoy's `doRetry` does, since a
+/// push may have replaced or removed it meanwhile (removed: no healthy
+/// upstream).
+async fn retry_after_backoff(
+    sc: &Sidecar,
+    cluster: &Arc<ClusterState>,
+    run: &mut RetryRun<'_>,
+    attempt: Attempt,
+) -> Result<Arc<ClusterState>, End> {
+    let Some(slot) = cluster.breaker.try_acquire(Resource::Retry) else {
+        sc.env.stats.bump(|s| s.upstream_rq_retry_overflow += 1);
+        count(sc, cluster, |c| c.upstream_rq_retry_overflow += 1);
+        run.flags.insert(ResponseFlags::UO);
+        return Err(End::Attempt(attempt));
+    };
+    run.retry_slot = Some(slot);
+    run.retries_left -= 1;
+    sc.env.stats.bump(|s| s.upstream_rq_retry += 1);
+    count(sc, cluster, |c| c.upstream_rq_retry += 1);
+    attempt.discard();
+    let wait = match run.backoff.as_mut() {
+        Some(b) => sc.env.draw(|rng| b.next_backoff(rng)),
+        None => std::time::Duration::ZERO,
+    };
+    tokio::time::sleep(wait).await;
+    sc.env
+        .cluster_now(&cluster.config.name, cluster)
+        .ok_or(End::NoHealthyUpstream)
 }
 
 /// Bumps `cluster`'s request counters.
