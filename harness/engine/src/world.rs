@@ -50,6 +50,44 @@ pub(crate) struct RunDeps {
     pub(crate) sink: RecordSink,
 }
 
+/// The scenario's DNS zones, plus an A record for every service's FQDN.
+fn zones(scenario: &Scenario) -> ZoneSet {
+    let zones = ZoneSet::new();
+    for r in &scenario.dns.records {
+        zones.add_zone(&r.name, r.negative_ttl);
+        if let Some(target) = &r.cname {
+            zones.set_cname(&r.name, target, r.ttl);
+        } else {
+            zones.set_a(&r.name, r.a.clone(), r.ttl);
+        }
+    }
+    for s in &scenario.services {
+        let fqdn = s.service.fqdn();
+        zones.add_zone(&fqdn, SERVICE_DNS_TTL);
+        zones.set_a(&fqdn, vec![s.service.cluster_ip], SERVICE_DNS_TTL);
+    }
+    zones
+}
+
+/// The external hosts, started; an error names the host that failed.
+async fn externals(
+    scenario: &Scenario,
+    net: &Net,
+) -> Result<Vec<(String, Arc<UpstreamHandle>)>, (String, std::io::Error)> {
+    let mut upstreams = Vec::new();
+    for ext in &scenario.external {
+        if !ext.latency.is_zero() {
+            net.set_host_latency(ext.address.ip(), ext.latency);
+        }
+        let stack = net.stack(ext.address.ip());
+        let h = meshsim_upstream::spawn(ext.upstream.clone(), stack, ext.address.port())
+            .await
+            .map_err(|e| (format!("external host {}", ext.name), e))?;
+        upstreams.push((ext.name.clone(), Arc::new(h)));
+    }
+    Ok(upstreams)
+}
+
 impl World {
     /// Spawns the DNS server, the upstreams and the sidecars of `scenario`
     /// under `mitigation`.
@@ -65,20 +103,7 @@ impl World {
             mitigation: mitigation.name.clone(),
             message: format!("{what}: {e}"),
         };
-        let zones = ZoneSet::new();
-        for r in &scenario.dns.records {
-            zones.add_zone(&r.name, r.negative_ttl);
-            if let Some(target) = &r.cname {
-                zones.set_cname(&r.name, target, r.ttl);
-            } else {
-                zones.set_a(&r.name, r.a.clone(), r.ttl);
-            }
-        }
-        for s in &scenario.services {
-            let fqdn = s.service.fqdn();
-            zones.add_zone(&fqdn, SERVICE_DNS_TTL);
-            zones.set_a(&fqdn, vec![s.service.cluster_ip], SERVICE_DNS_TTL);
-        }
+        let zones = zones(scenario);
         let mut resources = mitigation.istio.clone();
         resources
             .kube_services
@@ -86,20 +111,9 @@ impl World {
         let dns = meshsim_dns::spawn(zones.clone(), &net.stack(scenario.dns.address), 53)
             .await
             .map_err(|e| fail("dns server", e))?;
-        let mut upstreams = Vec::new();
-        for ext in &scenario.external {
-            if !ext.latency.is_zero() {
-                net.set_host_latency(ext.address.ip(), ext.latency);
-            }
-            let h = meshsim_upstream::spawn(
-                ext.upstream.clone(),
-                net.stack(ext.address.ip()),
-                ext.address.port(),
-            )
+        let upstreams = externals(scenario, &net)
             .await
-            .map_err(|e| fail(&format!("external host {}", ext.name), e))?;
-            upstreams.push((ext.name.clone(), Arc::new(h)));
-        }
+            .map_err(|(what, e)| fail(&what, e))?;
         let proxy_logs: std::collections::BTreeMap<String, ProxyLog> = scenario
             .pods
             .iter()
@@ -127,8 +141,7 @@ impl World {
             dns: dns.addr(),
             sink: deps.sink,
             resources,
-            version: scenario.istio_version,
-            retry_backoff: scenario.retry_backoff,
+            profile,
             mitigation: mitigation.clone(),
             eds_delay: scenario.eds_delay,
             push_delay: scenario.push_delay,

@@ -310,95 +310,115 @@ fn timeline(
     duration: Duration,
     t: &Targets<'_>,
 ) -> Result<Vec<Event>, EngineError> {
-    let (dns, external) = (t.dns, t.external);
     let mut out = Vec::new();
     for (i, e) in list.iter().enumerate() {
-        let loc = Some(&e.at.referenced);
-        let at = e.at.value.0;
-        if at >= duration {
-            return Err(cx.err(
-                loc,
-                &format!("timeline[{i}].at"),
-                format!(
-                    "event at {} is not before the end of the run ({})",
-                    e.at.value,
-                    meshsim_core::units::format_duration(duration)
-                ),
-            ));
-        }
-        let n = usize::from(e.dns_set.is_some())
-            + usize::from(e.host_stop.is_some())
-            + usize::from(e.host_start.is_some())
-            + usize::from(e.service_scale.is_some())
-            + usize::from(e.app_set.is_some())
-            + usize::from(e.istio_push.is_some())
-            + usize::from(e.istio_delete.is_some())
-            + usize::from(e.pod_delete.is_some())
-            + usize::from(e.host_set.is_some())
-            + usize::from(e.host_goaway.is_some());
-        if n != 1 {
-            return Err(cx.err(
-                loc,
-                &format!("timeline[{i}]"),
-                "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, host.set, host.goaway, service.scale, app.set, istio.push, istio.delete, pod.delete",
-            ));
-        }
-        if let Some(action) = services::event(cx, e, t.services)? {
-            out.push(Event { at, action });
-        }
-        if let Some(action) = control_plane::event(cx, e, t.services)? {
-            out.push(Event { at, action });
-        }
-        if let Some(action) = http2::event(cx, e, external)? {
-            out.push(Event { at, action });
-        }
-        if let Some(set) = &e.dns_set {
-            for (name, r) in set {
-                let name = name.trim_end_matches('.').to_string();
-                if !dns.records.iter().any(|rec| rec.name == name) {
-                    return Err(cx.err(
-                        loc,
-                        &format!("timeline[{i}].dns.set"),
-                        format!("dns.set names {name:?}, which is not in world.dns.zones"),
-                    ));
-                }
-                out.push(Event {
-                    at,
-                    action: Action::DnsSet {
-                        name,
-                        a: r.a.clone().unwrap_or_default(),
-                        ttl: r.ttl.map(|t| t.0),
-                    },
-                });
-            }
-        }
-        if let Some(stop) = &e.host_stop {
-            let name = known_host(cx, &stop.name, external)?;
-            let how = match &stop.how {
-                None => StopMode::Close,
-                Some(h) => h.value.parse::<StopMode>().map_err(|_| {
-                    let msg = format!(
-                        "unknown stop mode {:?}; use close, reset or blackhole",
-                        h.value
-                    );
-                    cx.err(Some(&h.referenced), "", msg)
-                })?,
-            };
-            out.push(Event {
-                at,
-                action: Action::HostStop { name, how },
-            });
-        }
-        if let Some(start) = &e.host_start {
-            let name = known_host(cx, &start.name, external)?;
-            out.push(Event {
-                at,
-                action: Action::HostStart { name },
-            });
-        }
+        let at = event_time(cx, e, i, duration)?;
+        let mut actions = Vec::new();
+        actions.extend(services::event(cx, e, t.services)?);
+        actions.extend(control_plane::event(cx, e, t.services)?);
+        actions.extend(http2::event(cx, e, t.external)?);
+        actions.extend(host_event(cx, e, t.external)?);
+        actions.extend(dns_set(cx, e, i, t.dns)?);
+        out.extend(actions.into_iter().map(|action| Event { at, action }));
     }
     out.sort_by_key(|e| e.at);
     Ok(out)
+}
+
+/// Event `i`'s time, checked to fall inside the run, and that it carries
+/// exactly one action key.
+fn event_time(
+    cx: &Ctx<'_>,
+    e: &EventFile,
+    i: usize,
+    duration: Duration,
+) -> Result<Duration, EngineError> {
+    let loc = Some(&e.at.referenced);
+    if e.at.value.0 >= duration {
+        let msg = format!(
+            "event at {} is not before the end of the run ({})",
+            e.at.value,
+            meshsim_core::units::format_duration(duration)
+        );
+        return Err(cx.err(loc, &format!("timeline[{i}].at"), msg));
+    }
+    let n = [
+        e.dns_set.is_some(),
+        e.host_stop.is_some(),
+        e.host_start.is_some(),
+        e.service_scale.is_some(),
+        e.app_set.is_some(),
+        e.istio_push.is_some(),
+        e.istio_delete.is_some(),
+        e.pod_delete.is_some(),
+        e.host_set.is_some(),
+        e.host_goaway.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count();
+    if n != 1 {
+        return Err(cx.err(
+            loc,
+            &format!("timeline[{i}]"),
+            "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, host.set, host.goaway, service.scale, app.set, istio.push, istio.delete, pod.delete",
+        ));
+    }
+    Ok(e.at.value.0)
+}
+
+/// `dns.set`: one action per name, each a name of `world.dns.zones`.
+fn dns_set(
+    cx: &Ctx<'_>,
+    e: &EventFile,
+    i: usize,
+    dns: &DnsSpec,
+) -> Result<Vec<Action>, EngineError> {
+    let Some(set) = &e.dns_set else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (name, r) in set {
+        let name = name.trim_end_matches('.').to_string();
+        if !dns.records.iter().any(|rec| rec.name == name) {
+            let msg = format!("dns.set names {name:?}, which is not in world.dns.zones");
+            let loc = Some(&e.at.referenced);
+            return Err(cx.err(loc, &format!("timeline[{i}].dns.set"), msg));
+        }
+        out.push(Action::DnsSet {
+            name,
+            a: r.a.clone().unwrap_or_default(),
+            ttl: r.ttl.map(|t| t.0),
+        });
+    }
+    Ok(out)
+}
+
+/// `host.stop` / `host.start` on an external host.
+fn host_event(
+    cx: &Ctx<'_>,
+    e: &EventFile,
+    external: &[ExternalSpec],
+) -> Result<Option<Action>, EngineError> {
+    if let Some(stop) = &e.host_stop {
+        let name = known_host(cx, &stop.name, external)?;
+        let how = match &stop.how {
+            None => StopMode::Close,
+            Some(h) => h.value.parse::<StopMode>().map_err(|_| {
+                let msg = format!(
+                    "unknown stop mode {:?}; use close, reset or blackhole",
+                    h.value
+                );
+                cx.err(Some(&h.referenced), "", msg)
+            })?,
+        };
+        return Ok(Some(Action::HostStop { name, how }));
+    }
+    if let Some(start) = &e.host_start {
+        let name = known_host(cx, &start.name, external)?;
+        return Ok(Some(Action::HostStart { name }));
+    }
+    Ok(None)
 }
 
 fn known_host(

@@ -50,8 +50,7 @@ pub(crate) struct MeshEnv {
     pub(crate) sink: RecordSink,
     /// The mitigation's resources plus the scenario's services.
     pub(crate) resources: meshsim_istio::Resources,
-    pub(crate) version: meshsim_istio::IstioVersion,
-    pub(crate) retry_backoff: meshsim_sidecar::config::BackOffFormula,
+    pub(crate) profile: SidecarProfile,
     pub(crate) mitigation: Mitigation,
     pub(crate) eds_delay: Duration,
     /// How long an Istio resource change takes to reach the sidecars.
@@ -60,15 +59,6 @@ pub(crate) struct MeshEnv {
     pub(crate) pod_start: Duration,
     /// Each service's access-log sample, shared by its pods' sidecars.
     pub(crate) samples: BTreeMap<String, meshsim_sidecar::AccessLogSample>,
-}
-
-impl MeshEnv {
-    pub(crate) fn profile(&self) -> SidecarProfile {
-        SidecarProfile {
-            version: self.version,
-            retry_backoff: self.retry_backoff,
-        }
-    }
 }
 
 /// One running pod of a service.
@@ -256,10 +246,10 @@ fn pod_config(
     resources: &meshsim_istio::Resources,
     svc: &ServiceSpec,
 ) -> meshsim_sidecar::SidecarConfig {
-    let mut config = sidecar_config(resources, &env.profile(), env.dns, env.start);
+    let mut config = sidecar_config(resources, &env.profile, env.dns, env.start);
     config.inbound = Some(meshsim_istio::translate_inbound(
         &[&svc.service],
-        env.version,
+        env.profile.version,
     ));
     config
 }

@@ -58,7 +58,7 @@ impl Mesh {
     async fn apply_resources(&self) {
         let res = self.current_resources();
         let pods = self.pods.lock().await;
-        let entry = super::sidecar_config(&res, &self.env.profile(), self.env.dns, self.env.start);
+        let entry = super::sidecar_config(&res, &self.env.profile, self.env.dns, self.env.start);
         for sidecar in &self.entry_sidecars {
             if let Err(e) = sidecar.apply(entry.clone()) {
                 tracing::warn!(error = %e, "istio push refused by an entry sidecar");
