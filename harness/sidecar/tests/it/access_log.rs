@@ -222,13 +222,7 @@ async fn access_log_line_of_a_tcp_connection() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn access_log_line_of_a_refused_tcp_connection_is_uf_urx() {
     let w = World::start(logged(SidecarConfig::default())).await;
-    let mut c = w
-        .app
-        .connect(addr("10.0.5.1:5432"), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1];
-    assert_eq!(c.read(&mut buf).await.unwrap(), 0);
+    w.connect_and_see_it_closed("10.0.5.1:5432").await;
     assert_eq!(
         lines(&w, 1).await,
         vec![

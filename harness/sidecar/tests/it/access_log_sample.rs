@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use meshsim_sidecar::{AccessLogConfig, AccessLogSample, Discovery, SidecarConfig};
-use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -133,13 +132,7 @@ async fn sample_keeps_a_refused_tcp_connections_uf_urx_line_with_the_file_log_of
     let w = World::start(SidecarConfig::default()).await;
     let sample = AccessLogSample::with_epoch(Instant::now(), EPOCH);
     w.sidecar.sample_access_log(sample.clone());
-    let mut c = w
-        .app
-        .connect(addr("10.0.5.1:5432"), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1];
-    assert_eq!(c.read(&mut buf).await.unwrap(), 0);
+    w.connect_and_see_it_closed("10.0.5.1:5432").await;
     for _ in 0..100 {
         if !sample.lines().is_empty() {
             break;

@@ -85,6 +85,19 @@ impl World {
         }
     }
 
+    /// Connects the app to `dst` (a TCP destination) through the sidecar
+    /// and waits until the sidecar closes the connection without a byte, as
+    /// it does when the TCP proxy cannot reach the upstream.
+    pub(crate) async fn connect_and_see_it_closed(&self, dst: &str) {
+        let mut c = self
+            .app
+            .connect(addr(dst), Duration::from_secs(1))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(c.read(&mut buf).await.unwrap(), 0, "closed without data");
+    }
+
     /// One request on a new connection.
     pub(crate) async fn get(&self, dst: &str, host: &str, id: u64) -> Resp {
         self.dial(dst).await.get(host, "/", id).await

@@ -35,13 +35,7 @@ async fn tcp_proxy_forwards_a_non_http_port_to_the_original_destination() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn tcp_proxy_upstream_connect_failure_closes_the_downstream() {
     let w = World::start(SidecarConfig::default()).await;
-    let mut c = w
-        .app
-        .connect(addr("10.0.5.1:5432"), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1];
-    assert_eq!(c.read(&mut buf).await.unwrap(), 0);
+    w.connect_and_see_it_closed("10.0.5.1:5432").await;
     assert_eq!(w.sidecar.stats().upstream_cx_connect_fail, 1);
 }
 
@@ -53,12 +47,6 @@ async fn registry_only_closes_unknown_tcp_destinations_blackhole_cluster() {
     };
     let w = World::start(config).await;
     let _l = w.net.stack(ip("10.0.5.1")).listen(5432).await.unwrap();
-    let mut c = w
-        .app
-        .connect(addr("10.0.5.1:5432"), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1];
-    assert_eq!(c.read(&mut buf).await.unwrap(), 0);
+    w.connect_and_see_it_closed("10.0.5.1:5432").await;
     assert_eq!(w.sidecar.stats().upstream_cx_total, 0);
 }
