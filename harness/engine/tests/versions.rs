@@ -273,3 +273,22 @@ fn a_versioned_run_is_deterministic() {
     let text = scenario("15s", OK, &v2, timeline, (80, 20));
     assert_eq!(run(&text, 9), run(&text, 9));
 }
+
+/// An `app.set` is the Deployment's behaviour (a bad build, a slow
+/// dependency), not only its running pods': pods a `service.scale` starts
+/// inside the window answer as the set says, and go back with the others
+/// when it ends.
+#[test]
+fn pods_started_during_an_app_set_window_behave_as_it_says() {
+    let timeline = "  - at: 2s
+    app.set: { service: reviews, version: v2, status: 503, for: 10s }
+  - at: 4s
+    service.scale: { name: reviews, version: v2, replicas: 4 }
+";
+    let text = scenario("20s", OK, &format!("replicas: 1, {OK}"), timeline, (0, 100));
+    let m = run(&text, 5);
+    let (during, during_errors) = window(&m, 6.0, 11.0);
+    assert!(during > 200, "{during} requests");
+    assert_eq!(during_errors, during, "the new v2 pods answer 503 too");
+    assert_eq!(window(&m, 13.0, 20.0).1, 0, "all four recover at 12 s");
+}

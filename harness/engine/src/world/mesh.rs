@@ -95,6 +95,12 @@ pub(crate) struct Mesh {
     /// Deleted pods left running behind a black hole (a lost node), by
     /// service index; stopped at shutdown.
     lost: tokio::sync::Mutex<Vec<(usize, PodRun)>>,
+    /// The `app.set` in force on each Deployment `(service, version)`, with
+    /// the number of the event that set it: pods started while it holds
+    /// (scale-ups, replacements) behave the same as the running ones.
+    overrides: Mutex<BTreeMap<(usize, usize), (u64, meshsim_app::BehaviourOverride)>>,
+    /// Numbers `app.set` events, so a window's end only undoes its own.
+    next_override: std::sync::atomic::AtomicU64,
 }
 
 impl Mesh {
@@ -129,6 +135,8 @@ impl Mesh {
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             resources,
             lost: tokio::sync::Mutex::new(Vec::new()),
+            overrides: Mutex::new(BTreeMap::new()),
+            next_override: std::sync::atomic::AtomicU64::new(0),
         });
         mesh.push_endpoints().await;
         Ok(mesh)

@@ -9,7 +9,7 @@ use meshsim_app::StopMode;
 use meshsim_istio::Resources;
 
 use super::deploy::Slot;
-use super::{Mesh, assignments, pod_config, push, start_pod, stop_pod_with};
+use super::{Mesh, assignments, pod_config, push, stop_pod_with};
 use crate::scenario::{PodStop, ResourceRef};
 
 impl Mesh {
@@ -123,7 +123,7 @@ impl Mesh {
             let lost = self.lost.lock().await;
             let lost = lost.iter().filter(|(s, _)| *s == si).map(|(_, p)| p);
             let slot = Slot::next(pods[si].iter().chain(lost), version, dep);
-            match start_pod(&self.env, &res, svc, dep, slot).await {
+            match self.start_pod_in(si, &res, slot).await {
                 Ok(p) => {
                     pods[si].push(p);
                     let eds = assignments(&res, &self.services, &pods);

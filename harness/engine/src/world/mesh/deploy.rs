@@ -70,7 +70,7 @@ impl Mesh {
         let Some((si, vi)) = self.find(name, version) else {
             return;
         };
-        let (svc, dep) = (&self.services[si], &self.deployments[si][vi]);
+        let dep = &self.deployments[si][vi];
         let mut gone = Vec::new();
         {
             let mut pods = self.pods.lock().await;
@@ -92,7 +92,7 @@ impl Mesh {
                     let lost = lost.iter().filter(|(s, _)| *s == si).map(|(_, p)| p);
                     Slot::next(pods[si].iter().chain(lost), vi, dep)
                 };
-                match start_pod(&self.env, &resources, svc, dep, slot).await {
+                match self.start_pod_in(si, &resources, slot).await {
                     Ok(p) => {
                         started.push(p.index);
                         pods[si].push(p);
@@ -117,8 +117,37 @@ impl Mesh {
         self.push_later();
     }
 
+    /// Starts a pod of service `si` in `slot` (a scale-up or a
+    /// replacement), behaving as the `app.set` in force on its Deployment
+    /// says, like the pods already running.
+    pub(super) async fn start_pod_in(
+        &self,
+        si: usize,
+        resources: &meshsim_istio::Resources,
+        slot: Slot,
+    ) -> std::io::Result<PodRun> {
+        let (svc, dep) = (&self.services[si], &self.deployments[si][slot.version]);
+        let pod = start_pod(&self.env, resources, svc, dep, slot).await?;
+        let in_force = self.lock_overrides().get(&(si, slot.version)).copied();
+        if let Some((_, o)) = in_force {
+            let _ = pod.server.set_override(None, o);
+        }
+        Ok(pod)
+    }
+
+    fn lock_overrides(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::BTreeMap<(usize, usize), (u64, BehaviourOverride)>,
+    > {
+        self.overrides.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// `app.set`: every pod of the service (of one version, when `version`
-    /// is given) changes behaviour, for `window` or until the end of the run.
+    /// is given) changes behaviour, for `window` or until the end of the run;
+    /// pods started meanwhile get it too. A window's end undoes only its own
+    /// change: a later `app.set` on the same pods stays.
     pub(crate) async fn app_set(
         self: &Arc<Self>,
         service: &str,
@@ -129,19 +158,53 @@ impl Mesh {
         let Some((si, vi)) = self.find(service, version) else {
             return;
         };
-        let only = version.map(|_| vi);
-        let selected = move |p: &&PodRun| only.is_none_or(|v| p.version == v);
-        for pod in self.pods.lock().await[si].iter().filter(selected) {
-            let _ = pod.server.set_override(None, o);
+        let versions: Vec<usize> = match version {
+            Some(_) => vec![vi],
+            None => (0..self.deployments[si].len()).collect(),
+        };
+        let id = self
+            .next_override
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut overrides = self.lock_overrides();
+            for v in &versions {
+                overrides.insert((si, *v), (id, o));
+            }
+        }
+        for pod in self.pods.lock().await[si].iter() {
+            if versions.contains(&pod.version) {
+                let _ = pod.server.set_override(None, o);
+            }
         }
         if let Some(w) = window {
             let me = self.clone();
             self.spawn(async move {
                 tokio::time::sleep(w).await;
-                for pod in me.pods.lock().await[si].iter().filter(selected) {
-                    let _ = pod.server.clear_override(None);
-                }
+                me.end_app_set(si, &versions, id).await;
             });
+        }
+    }
+
+    /// The end of `app.set` number `id`'s window on service `si`'s
+    /// `versions`: their pods go back to their routes' behaviour, unless a
+    /// later `app.set` took over that Deployment.
+    async fn end_app_set(&self, si: usize, versions: &[usize], id: u64) {
+        let mine: Vec<usize> = {
+            let mut overrides = self.lock_overrides();
+            let mine: Vec<usize> = versions
+                .iter()
+                .copied()
+                .filter(|v| overrides.get(&(si, *v)).is_some_and(|(i, _)| *i == id))
+                .collect();
+            for v in &mine {
+                overrides.remove(&(si, *v));
+            }
+            mine
+        };
+        for pod in self.pods.lock().await[si].iter() {
+            if mine.contains(&pod.version) {
+                let _ = pod.server.clear_override(None);
+            }
         }
     }
 }
