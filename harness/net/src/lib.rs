@@ -8,8 +8,8 @@
 //! - **sim** ([`Net::sim`]): in-memory TCP streams and UDP datagrams on tokio's
 //!   clock, which a paused current-thread runtime turns into virtual time. Refused
 //!   connects, silent drops, RST, FIN and half-close, black-holed flows and
-//!   per-link latency behave like the kernel's, and the same seed gives the same
-//!   run;
+//!   per-link latency behave like the kernel's, idle-timer middleboxes
+//!   ([`middlebox`]) forget idle flows, and the same seed gives the same run;
 //! - **real** ([`Net::real`]): kernel sockets on 127.0.0.0/8. Every scenario
 //!   address is mapped onto a loopback address and every listener binds port 0;
 //!   a destination that maps to nothing off loopback is refused with a clear
@@ -61,6 +61,7 @@
 //! ```
 
 pub mod keepalive;
+pub mod middlebox;
 pub mod real;
 pub mod sim;
 pub mod stream;
@@ -74,6 +75,7 @@ use std::time::Duration;
 use meshsim_core::RunMode;
 
 pub use keepalive::Keepalive;
+pub use middlebox::{IdleTimer, IdleTimerHandle, IdleTimerStats, OnExpiry};
 pub use sim::SimConfig;
 pub use stream::{NetListener, NetStream, NetUdp};
 
@@ -101,6 +103,17 @@ pub enum NetError {
         /// The address.
         addr: SocketAddr,
     },
+    /// The backend cannot model this (e.g. a middlebox in real mode).
+    #[error("{what} is not supported in {mode} mode")]
+    Unsupported {
+        /// What was asked for.
+        what: &'static str,
+        /// The backend's mode (`sim` or `real`).
+        mode: &'static str,
+    },
+    /// An idle-timer middlebox was given a zero idle time.
+    #[error("an idle timer needs a non-zero idle time")]
+    ZeroIdleTime,
 }
 
 impl From<NetError> for io::Error {
@@ -108,6 +121,8 @@ impl From<NetError> for io::Error {
         let kind = match e {
             NetError::NotLoopback { .. } => io::ErrorKind::PermissionDenied,
             NetError::AddrInUse { .. } => io::ErrorKind::AddrInUse,
+            NetError::Unsupported { .. } => io::ErrorKind::Unsupported,
+            NetError::ZeroIdleTime => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, e)
     }
@@ -289,6 +304,27 @@ impl Net {
         match &self.backend {
             Backend::Sim(w) => w.set_flow_blackhole(a, b, on),
             Backend::Real(w) => w.set_flow_blackhole(a, b, on),
+        }
+    }
+
+    /// Puts an idle-timer middlebox between `timer.clients` and everything
+    /// else (see [`middlebox`]): it forgets a flow idle for `timer.idle` and
+    /// answers its next packet with a RST or black-holes it. Only flows
+    /// opened after this call cross it.
+    ///
+    /// # Errors
+    /// [`NetError::Unsupported`] in real mode (loopback sockets offer no path
+    /// to put a box on); [`NetError::ZeroIdleTime`] for a zero idle time.
+    pub fn add_idle_timer(&self, timer: IdleTimer) -> Result<IdleTimerHandle, NetError> {
+        if timer.idle.is_zero() {
+            return Err(NetError::ZeroIdleTime);
+        }
+        match &self.backend {
+            Backend::Sim(w) => Ok(w.add_idle_timer(timer)),
+            Backend::Real(_) => Err(NetError::Unsupported {
+                what: "an idle-timer middlebox",
+                mode: "real",
+            }),
         }
     }
 

@@ -22,6 +22,9 @@
 //!   `probes` lost ones the end is torn down (`TimedOut`, the peer not told);
 //! - a connection the kernel gave up (either timer) sends nothing on close;
 //!   the peer's next segment is answered with a RST;
+//! - idle-timer middleboxes ([`crate::middlebox`]): a flow idle past the
+//!   box's timer is forgotten; its next packet is answered with a RST or
+//!   black-holes the flow;
 //! - per-link latency: base + per-host extra + seeded jitter, order preserved;
 //!   none within one host (a pod's app and sidecar share a network namespace).
 //!
@@ -29,6 +32,7 @@
 //! latency is delivered at the next millisecond boundary; virtual-time
 //! assertions should use whole-millisecond latencies.
 
+mod idle;
 mod pipe;
 mod world;
 

@@ -18,9 +18,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
+use super::idle::{IdleFlow, Verdict};
 use super::world::World;
 use crate::Keepalive;
 
+mod idle;
 mod keepalive;
 
 /// Bytes on their way: when they were written and when they reach the reader.
@@ -67,15 +69,22 @@ pub(crate) struct Conn {
     dirs: [Mutex<Pipe>; 2],
     /// A RST sent by side `.0`, reaching the other side at `.1`.
     reset: Mutex<Option<(usize, Instant)>>,
+    /// The idle-timer middleboxes the flow crosses, in path order.
+    idle: Vec<IdleFlow>,
+    /// `box_resets[s]`: when a middlebox's RST reaches side `s`.
+    box_resets: Mutex<[Option<Instant>; 2]>,
 }
 
 impl Conn {
     pub(crate) fn new(world: Arc<World>, client: SocketAddr, server: SocketAddr) -> Arc<Conn> {
+        let idle = world.idle_flows(client.ip(), server.ip());
         Arc::new(Conn {
             world,
             ends: [client, server],
             dirs: [Mutex::new(Pipe::default()), Mutex::new(Pipe::default())],
             reset: Mutex::new(None),
+            idle,
+            box_resets: Mutex::new([None; 2]),
         })
     }
 
@@ -87,9 +96,18 @@ impl Conn {
         *self.reset.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Since when the path drops everything, if it does.
+    /// Since when the path drops everything, if it does: a black hole, or a
+    /// middlebox that forgot the flow.
     fn dropped_since(&self) -> Option<Instant> {
-        self.world.flow_dropped(self.ends[0], self.ends[1])
+        let world = self.world.flow_dropped(self.ends[0], self.ends[1]);
+        if self.idle.is_empty() {
+            return world;
+        }
+        self.idle
+            .iter()
+            .filter_map(IdleFlow::dropped_since)
+            .chain(world)
+            .min()
     }
 
     fn one_way(&self, from: usize) -> Duration {
@@ -101,7 +119,7 @@ impl Conn {
     /// overtakes what `from` sent before it. A RST sent into a drop is lost
     /// for good (it is never retransmitted).
     fn send_reset(&self, from: usize, delay: Duration) {
-        if self.dropped_since().is_some() {
+        if self.idle_verdict(true) != Verdict::Forward || self.dropped_since().is_some() {
             return;
         }
         let at = Instant::now() + delay;
@@ -240,10 +258,8 @@ impl SimStream {
         if let Some(k) = self.failed {
             return Some(k);
         }
-        match self.conn.reset_state() {
-            Some((from, at)) if from != self.side && at <= now => {
-                Some(io::ErrorKind::ConnectionReset)
-            }
+        match self.conn.reset_to(self.side) {
+            Some(at) if at <= now => Some(io::ErrorKind::ConnectionReset),
             _ => None,
         }
     }
@@ -265,10 +281,7 @@ impl SimStream {
     /// Reads what has arrived by `horizon` (now, or the start of a drop).
     fn read_step(&self, buf: &mut ReadBuf<'_>, horizon: Instant, cx: &Context<'_>) -> ReadStep {
         let mut inp = self.conn.dir(1 - self.side);
-        let reset_at = match self.conn.reset_state() {
-            Some((from, at)) if from != self.side => Some(at),
-            _ => None,
-        };
+        let reset_at = self.conn.reset_to(self.side);
         // A FIN that has arrived and been drained reads as EOF even if a RST
         // follows (Linux returns 0 once the FIN is queued).
         let fin_arrived = inp.fin_at.is_some_and(|f| f <= horizon);
@@ -421,6 +434,11 @@ impl AsyncWrite for SimStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        if this.conn.idle_verdict(false) == Verdict::Reset {
+            // A middlebox forgot the flow: it answers instead of the peer.
+            this.conn.box_reset(this.side);
+            return Poll::Ready(Ok(buf.len()));
+        }
         let latency = this.conn.one_way(this.side);
         let mut out = this.conn.dir(this.side);
         if out.write_closed {
@@ -463,12 +481,18 @@ impl AsyncWrite for SimStream {
 
 impl SimStream {
     fn send_fin(&mut self) {
-        let latency = self.conn.one_way(self.side);
-        let mut out = self.conn.dir(self.side);
-        if out.write_closed {
+        if self.conn.dir(self.side).write_closed {
             return;
         }
+        let verdict = self.conn.idle_verdict(false);
+        let latency = self.conn.one_way(self.side);
+        let mut out = self.conn.dir(self.side);
         out.write_closed = true;
+        if verdict == Verdict::Reset {
+            drop(out);
+            self.conn.box_reset(self.side);
+            return;
+        }
         let at = Instant::now() + latency;
         let at = out.last_at().map_or(at, |last| at.max(last));
         out.fin_at = Some(at);
@@ -501,7 +525,8 @@ impl Drop for SimStream {
                 inp.chunks.back().map(|c| c.at).filter(|at| *at > now),
             )
         };
-        let already_reset = self.conn.reset_state().is_some();
+        let already_reset =
+            self.conn.reset_state().is_some() || self.conn.reset_to(self.side).is_some();
         if arrived_unread && !already_reset {
             // close(2) with unread received data sends a RST.
             self.conn

@@ -12,7 +12,9 @@ use meshsim_core::SimRng;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use super::idle::{IdleBox, IdleFlow};
 use super::pipe::{Conn, SimStream};
+use crate::middlebox::{IdleTimer, IdleTimerHandle};
 use crate::stream::{NetListener, NetStream, NetUdp};
 
 /// Settings of a simulated network. Every field has a default.
@@ -70,6 +72,8 @@ struct State {
     /// Black-holed flows (ends in address order) and since when.
     flows: BTreeMap<(SocketAddr, SocketAddr), Instant>,
     host_latency: BTreeMap<IpAddr, Duration>,
+    /// Idle-timer middleboxes, in the order they were added.
+    idle_boxes: Vec<Arc<IdleBox>>,
     rng: SimRng,
 }
 
@@ -87,6 +91,7 @@ impl World {
                 blackholed: BTreeMap::new(),
                 flows: BTreeMap::new(),
                 host_latency: BTreeMap::new(),
+                idle_boxes: Vec::new(),
                 rng,
             }),
         })
@@ -107,6 +112,22 @@ impl World {
             self.any_blackhole.store(st.any_drop(), Ordering::Relaxed);
         }
         self.faults.notify_waiters();
+    }
+
+    pub(crate) fn add_idle_timer(&self, timer: IdleTimer) -> IdleTimerHandle {
+        let b = Arc::new(IdleBox::new(timer));
+        let handle = IdleTimerHandle {
+            counters: b.counters.clone(),
+        };
+        self.lock().idle_boxes.push(b);
+        handle
+    }
+
+    /// The middleboxes' state for a new connection between `a` and `b`, in
+    /// path order (the order they were added). Once per connection.
+    pub(crate) fn idle_flows(&self, a: IpAddr, b: IpAddr) -> Vec<IdleFlow> {
+        let st = self.lock();
+        st.idle_boxes.iter().filter_map(|x| x.track(a, b)).collect()
     }
 
     pub(crate) fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {

@@ -21,6 +21,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::Conn;
 use crate::Keepalive;
+use crate::sim::idle::Verdict;
 
 /// What became of one probe.
 enum Probe {
@@ -191,11 +192,19 @@ impl Conn {
 
     /// Whether a RST from the peer has reached end `side`.
     fn reset_reached(&self, side: usize) -> bool {
-        matches!(self.reset_state(), Some((from, at)) if from != side && at <= Instant::now())
+        self.reset_to(side).is_some_and(|at| at <= Instant::now())
     }
 
     /// End `side` sends one probe across the path as it is now.
     fn probe(&self, side: usize) -> Probe {
+        match self.idle_verdict(false) {
+            Verdict::Forward => {}
+            Verdict::Reset => {
+                self.box_reset(side);
+                return Probe::Reset;
+            }
+            Verdict::Drop => return Probe::Lost,
+        }
         if self.dropped_since().is_some() {
             return Probe::Lost;
         }

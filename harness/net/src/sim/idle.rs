@@ -1,0 +1,118 @@
+//! The idle-timer middlebox on the simulated path (see [`crate::middlebox`]).
+//!
+//! Each connection crossing a box carries one [`IdleFlow`]: the box's state
+//! for that flow. A packet checks and refreshes it under one lock; expiry is
+//! found lazily, on the first packet after `idle`, so no timer runs.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::middlebox::{Counters, IdleTimer, OnExpiry};
+
+/// One installed middlebox.
+pub(crate) struct IdleBox {
+    clients: BTreeSet<IpAddr>,
+    idle: Duration,
+    on_expiry: OnExpiry,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl IdleBox {
+    pub(crate) fn new(timer: IdleTimer) -> IdleBox {
+        IdleBox {
+            clients: timer.clients.into_iter().collect(),
+            idle: timer.idle,
+            on_expiry: timer.on_expiry,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The box's state for a new flow between `a` and `b`, if it crosses the
+    /// box: exactly one end on a client host.
+    pub(crate) fn track(&self, a: IpAddr, b: IpAddr) -> Option<IdleFlow> {
+        if self.clients.contains(&a) == self.clients.contains(&b) {
+            return None;
+        }
+        Counters::bump(&self.counters.tracked);
+        Some(IdleFlow {
+            idle: self.idle,
+            on_expiry: self.on_expiry,
+            counters: self.counters.clone(),
+            state: Mutex::new(FlowState {
+                last: Instant::now(),
+                forgotten: None,
+            }),
+        })
+    }
+}
+
+/// What a box does with one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Passed on (and the flow refreshed).
+    Forward,
+    /// Not passed on; its sender gets a RST (unless it is a RST).
+    Reset,
+    /// Silently dropped: the flow is black-holed.
+    Drop,
+}
+
+struct FlowState {
+    /// When the box last saw a packet of the flow.
+    last: Instant,
+    /// When the box found the flow forgotten.
+    forgotten: Option<Instant>,
+}
+
+/// A box's state for one flow.
+pub(crate) struct IdleFlow {
+    idle: Duration,
+    on_expiry: OnExpiry,
+    counters: Arc<Counters>,
+    state: Mutex<FlowState>,
+}
+
+impl IdleFlow {
+    fn lock(&self) -> MutexGuard<'_, FlowState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A packet of the flow reaches the box now. `is_rst`: a RST is never
+    /// answered with a RST.
+    pub(crate) fn packet(&self, is_rst: bool) -> Verdict {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if st.forgotten.is_none() {
+            if now.duration_since(st.last) < self.idle {
+                st.last = now;
+                return Verdict::Forward;
+            }
+            st.forgotten = Some(now);
+            Counters::bump(&self.counters.expired);
+            if self.on_expiry == OnExpiry::Drop {
+                Counters::bump(&self.counters.dropped);
+            }
+        }
+        match self.on_expiry {
+            OnExpiry::Drop => Verdict::Drop,
+            OnExpiry::Reset => {
+                if !is_rst {
+                    Counters::bump(&self.counters.resets);
+                }
+                Verdict::Reset
+            }
+        }
+    }
+
+    /// Since when the box black-holes the flow, if it does.
+    pub(crate) fn dropped_since(&self) -> Option<Instant> {
+        match self.on_expiry {
+            OnExpiry::Drop => self.lock().forgotten,
+            OnExpiry::Reset => None,
+        }
+    }
+}

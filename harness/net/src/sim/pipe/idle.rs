@@ -1,0 +1,59 @@
+//! How a connection meets the idle-timer middleboxes on its path (see
+//! [`crate::middlebox`]): every packet asks them for a verdict; a box that
+//! forgot the flow answers the sender with its own RST or black-holes it.
+
+use tokio::time::Instant;
+
+use super::Conn;
+use crate::sim::idle::Verdict;
+
+impl Conn {
+    /// What the middleboxes do with a packet either end sends now (both
+    /// directions are treated alike): the first box that does not forward it
+    /// decides. `is_rst`: the packet is a RST.
+    pub(super) fn idle_verdict(&self, is_rst: bool) -> Verdict {
+        let mut newly_dropped = false;
+        let mut verdict = Verdict::Forward;
+        for flow in &self.idle {
+            let was_dropped = flow.dropped_since().is_some();
+            verdict = flow.packet(is_rst);
+            newly_dropped = verdict == Verdict::Drop && !was_dropped;
+            if verdict != Verdict::Forward {
+                break;
+            }
+        }
+        if newly_dropped {
+            // Parked streams re-check their path, as when a black hole starts.
+            self.world.faults().notify_waiters();
+        }
+        verdict
+    }
+
+    /// A middlebox answers side `to` with a RST, which reaches it one
+    /// one-way latency from now (the box sits half-way).
+    pub(super) fn box_reset(&self, to: usize) {
+        let at = Instant::now() + self.one_way(to);
+        {
+            let mut r = self.box_resets.lock().unwrap_or_else(|e| e.into_inner());
+            if r[to].is_none() {
+                r[to] = Some(at);
+            }
+        }
+        if let Some(w) = self.dir(1 - to).reader_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// When a RST reaches side `side`: the peer's, or a middlebox's.
+    pub(super) fn reset_to(&self, side: usize) -> Option<Instant> {
+        let peer = match self.reset_state() {
+            Some((from, at)) if from != side => Some(at),
+            _ => None,
+        };
+        let boxed = self.box_resets.lock().unwrap_or_else(|e| e.into_inner())[side];
+        match (peer, boxed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}

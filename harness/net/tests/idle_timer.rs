@@ -1,0 +1,259 @@
+//! The idle-timer middlebox of the simulated network (incidents.md A4: AWS
+//! NLB / NAT gateway 350 s with RST, Azure LB 4 min silent drop, GCP Cloud
+//! NAT 1200 s), on virtual time.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use meshsim_net::{
+    IdleTimer, IdleTimerHandle, IdleTimerStats, Keepalive, Net, NetError, NetStream, OnExpiry,
+    SimConfig,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, sleep};
+
+const IDLE: Duration = Duration::from_secs(350);
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// One-way latency 1 ms, so arrivals fall on whole milliseconds; a 350 s
+/// box in front of the client 10.0.0.1.
+fn boxed(on_expiry: OnExpiry) -> (Net, IdleTimerHandle) {
+    let net = Net::sim(SimConfig {
+        base_latency: Duration::from_millis(1),
+        ..SimConfig::default()
+    });
+    let handle = net
+        .add_idle_timer(IdleTimer {
+            clients: vec![ip("10.0.0.1")],
+            idle: IDLE,
+            on_expiry,
+        })
+        .unwrap();
+    (net, handle)
+}
+
+/// A connection from 10.0.0.1 to 10.0.0.2:80: (client, server).
+async fn pair(net: &Net) -> (NetStream, NetStream) {
+    let l = match net.stack(ip("10.0.0.2")).listen(80).await {
+        Ok(l) => l,
+        Err(e) => panic!("listen: {e}"),
+    };
+    let c = net
+        .stack(ip("10.0.0.1"))
+        .connect(addr("10.0.0.2:80"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    drop(l);
+    (c, s)
+}
+
+/// One request/answer exchange of one byte each way.
+async fn exchange(c: &mut NetStream, s: &mut NetStream) {
+    let mut b = [0u8; 1];
+    c.write_all(b"q").await.unwrap();
+    s.read_exact(&mut b).await.unwrap();
+    s.write_all(b"a").await.unwrap();
+    c.read_exact(&mut b).await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_idle_flow_past_the_timer_is_reset_on_its_next_packet() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await;
+    sleep(IDLE + Duration::from_secs(1)).await;
+    assert_eq!(
+        handle.stats().expired,
+        0,
+        "expiry is seen on the next packet"
+    );
+    let start = Instant::now();
+    c.write_all(b"q").await.unwrap();
+    let mut b = [0u8; 1];
+    let err = c.read(&mut b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    assert_eq!(start.elapsed(), Duration::from_millis(1), "the box answers");
+    // The server never saw the request and is not told.
+    let r = tokio::time::timeout(Duration::from_secs(60), s.read(&mut b)).await;
+    assert!(r.is_err(), "the server heard something: {r:?}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_far_end_of_a_reset_flow_is_reset_when_it_sends() {
+    let (net, _handle) = boxed(OnExpiry::Reset);
+    let (mut c, mut s) = pair(&net).await;
+    sleep(IDLE * 2).await;
+    s.write_all(b"late").await.unwrap();
+    let mut b = [0u8; 1];
+    let err = s.read(&mut b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    let r = tokio::time::timeout(Duration::from_secs(60), c.read(&mut b)).await;
+    assert!(r.is_err(), "the client heard the forgotten flow: {r:?}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_flow_with_traffic_more_often_than_the_timer_is_never_expired() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let (mut c, mut s) = pair(&net).await;
+    for _ in 0..20 {
+        sleep(IDLE - Duration::from_secs(10)).await;
+        exchange(&mut c, &mut s).await;
+    }
+    assert_eq!(handle.stats().expired, 0);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn keepalive_probes_shorter_than_the_timer_keep_an_idle_flow_alive() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let (mut c, mut s) = pair(&net).await;
+    c.set_keepalive(Some(Keepalive {
+        time: Duration::from_secs(300),
+        interval: Duration::from_secs(75),
+        probes: 9,
+    }))
+    .unwrap();
+    sleep(Duration::from_secs(3600)).await;
+    exchange(&mut c, &mut s).await;
+    assert_eq!(handle.stats().expired, 0);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn keepalive_probes_longer_than_the_timer_meet_the_reset() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let (mut c, _s) = pair(&net).await;
+    c.set_keepalive(Some(Keepalive::LINUX_DEFAULT)).unwrap();
+    let start = Instant::now();
+    let mut b = [0u8; 1];
+    let err = c.read(&mut b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
+    let first_probe = Keepalive::LINUX_DEFAULT.time;
+    assert_eq!(start.elapsed(), first_probe + Duration::from_millis(1));
+    assert_eq!(handle.stats().resets, 1);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_dropped_flow_hangs_and_keepalive_then_detects_it_as_with_a_black_hole() {
+    let (net, handle) = boxed(OnExpiry::Drop);
+    let (mut c, mut s) = pair(&net).await;
+    let ka = Keepalive {
+        time: Duration::from_secs(400),
+        interval: Duration::from_secs(10),
+        probes: 3,
+    };
+    c.set_keepalive(Some(ka)).unwrap();
+    let start = Instant::now();
+    let mut b = [0u8; 1];
+    // The first probe, at 400 s, finds the flow forgotten: it and the next
+    // two are lost, and the end is torn down 30 s later.
+    let err = c.read(&mut b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(start.elapsed(), ka.give_up_after());
+    let r = tokio::time::timeout(Duration::from_secs(60), s.read(&mut b)).await;
+    assert!(r.is_err(), "the server heard the dropped flow: {r:?}");
+    assert_eq!(handle.stats().dropped, 1);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn data_into_a_dropped_flow_times_out_after_the_retransmission_give_up() {
+    let (net, _handle) = boxed(OnExpiry::Drop);
+    let (mut c, mut s) = pair(&net).await;
+    sleep(IDLE).await;
+    let start = Instant::now();
+    c.write_all(b"q").await.unwrap();
+    let mut b = [0u8; 1];
+    let err = c.read(&mut b).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(start.elapsed(), SimConfig::default().retransmission_give_up);
+    let r = tokio::time::timeout(Duration::from_secs(1), s.read(&mut b)).await;
+    assert!(r.is_err(), "the request crossed a dropped flow: {r:?}");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_new_connection_after_expiry_works() {
+    for on_expiry in [OnExpiry::Reset, OnExpiry::Drop] {
+        let (net, _handle) = boxed(on_expiry);
+        let (mut c, _s) = pair(&net).await;
+        sleep(IDLE * 2).await;
+        c.write_all(b"q").await.unwrap();
+        let (mut c2, mut s2) = pair(&net).await;
+        exchange(&mut c2, &mut s2).await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn flows_that_do_not_cross_the_box_are_not_tracked() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let l = net.stack(ip("10.0.0.3")).listen(80).await.unwrap();
+    let mut c = net
+        .stack(ip("10.0.0.2"))
+        .connect(addr("10.0.0.3:80"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (mut s, _) = l.accept().await.unwrap();
+    sleep(IDLE * 2).await;
+    exchange(&mut c, &mut s).await;
+    assert_eq!(handle.stats(), IdleTimerStats::default());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_counters_count_flows_expiries_resets_and_drops() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await;
+    let (mut c2, _s2) = pair(&net).await;
+    sleep(IDLE).await;
+    c2.write_all(b"q").await.unwrap();
+    let want = IdleTimerStats {
+        tracked: 2,
+        expired: 1,
+        resets: 1,
+        dropped: 0,
+    };
+    assert_eq!(handle.stats(), want);
+    let (dropping, dh) = boxed(OnExpiry::Drop);
+    let (mut d, _ds) = pair(&dropping).await;
+    sleep(IDLE).await;
+    d.write_all(b"q").await.unwrap();
+    d.write_all(b"q").await.unwrap();
+    let want = IdleTimerStats {
+        tracked: 1,
+        expired: 1,
+        resets: 0,
+        dropped: 1,
+    };
+    assert_eq!(dh.stats(), want);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_zero_idle_time_is_an_error() {
+    let net = Net::sim(SimConfig::default());
+    let err = net
+        .add_idle_timer(IdleTimer {
+            clients: vec![ip("10.0.0.1")],
+            idle: Duration::ZERO,
+            on_expiry: OnExpiry::Reset,
+        })
+        .unwrap_err();
+    assert!(matches!(err, NetError::ZeroIdleTime), "{err}");
+}
+
+#[tokio::test]
+async fn the_real_backend_refuses_an_idle_timer() {
+    let err = Net::real()
+        .add_idle_timer(IdleTimer {
+            clients: vec![ip("10.0.0.1")],
+            idle: IDLE,
+            on_expiry: OnExpiry::Drop,
+        })
+        .unwrap_err();
+    assert!(matches!(err, NetError::Unsupported { .. }), "{err}");
+}
