@@ -233,6 +233,10 @@ async fn drive(
         failure = failure.or(problem);
     }
     let access_log = world.access_log();
+    for (name, stats) in world.middlebox_stats() {
+        // Not in the report yet (MitigationResult has no field for it).
+        tracing::info!(middlebox = %name, ?stats, mitigation = %mitigation.name, "middlebox");
+    }
     world.shutdown().await;
     if let Some(message) = failure {
         // A run that measured nothing must not pass its expectations.

@@ -5,10 +5,12 @@
 mod file;
 mod http2;
 mod locate;
+mod middlebox;
 mod service_version;
 mod validate;
 
 pub use http2::Http2Change;
+pub use middlebox::MiddleboxSpec;
 pub use service_version::ServiceVersion;
 
 use std::net::{IpAddr, SocketAddr};
@@ -70,6 +72,9 @@ pub struct Scenario {
     /// take about a second, then the readiness probe, every `periodSeconds`
     /// 10 s by default, passes on average ~5 s later).
     pub pod_start: Duration,
+    /// `world.middleboxes`: idle-timer boxes on the entry pods' paths, in
+    /// file order (default none).
+    pub middleboxes: Vec<MiddleboxSpec>,
     /// `timeline`, ordered by time (stable for equal times).
     pub timeline: Vec<Event>,
     /// `mitigations`, in file order.

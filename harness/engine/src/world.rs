@@ -13,7 +13,7 @@ use std::time::Duration;
 use meshsim_app::{BehaviourOverride, RecordSink};
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_dns::{DnsHandle, ZoneSet};
-use meshsim_net::{Capture, Net, Stack};
+use meshsim_net::{Capture, IdleTimerHandle, Net, Stack};
 use meshsim_sidecar::SidecarDeps;
 use meshsim_upstream::UpstreamHandle;
 use tokio::time::Instant;
@@ -36,6 +36,8 @@ pub(crate) struct World {
     mesh: Arc<mesh::Mesh>,
     /// The report's access-log sample of every sidecar hop.
     samples: access_log::Samples,
+    /// `world.middleboxes`, by name, in file order.
+    middleboxes: Vec<(String, IdleTimerHandle)>,
 }
 
 /// CoreDNS's default TTL for service records (`kubernetes` plugin `ttl 5`).
@@ -67,6 +69,17 @@ fn zones(scenario: &Scenario) -> ZoneSet {
         zones.set_a(&fqdn, vec![s.service.cluster_ip], SERVICE_DNS_TTL);
     }
     zones
+}
+
+/// `world.middleboxes`, installed on `net`; an error names the box.
+fn middleboxes(scenario: &Scenario, net: &Net) -> Result<Vec<(String, IdleTimerHandle)>, String> {
+    let install = |m: &crate::scenario::MiddleboxSpec| {
+        let h = net
+            .add_idle_timer(m.idle_timer())
+            .map_err(|e| format!("middlebox {}: {e}", m.name))?;
+        Ok((m.name.clone(), h))
+    };
+    scenario.middleboxes.iter().map(install).collect()
 }
 
 /// The external hosts, started; an error names the host that failed.
@@ -103,6 +116,12 @@ impl World {
             mitigation: mitigation.name.clone(),
             message: format!("{what}: {e}"),
         };
+        // Before any socket: only flows opened after a box is added cross it.
+        let middleboxes = middleboxes(scenario, &net).map_err(|e| EngineError::World {
+            scenario: scenario.name.clone(),
+            mitigation: mitigation.name.clone(),
+            message: e,
+        })?;
         let zones = zones(scenario);
         let mut resources = mitigation.istio.clone();
         resources
@@ -159,7 +178,14 @@ impl World {
             upstreams,
             mesh,
             samples,
+            middleboxes,
         })
+    }
+
+    /// What each middlebox has seen so far, by name.
+    pub(crate) fn middlebox_stats(&self) -> Vec<(String, meshsim_net::IdleTimerStats)> {
+        let stats = self.middleboxes.iter().map(|(n, h)| (n.clone(), h.stats()));
+        stats.collect()
     }
 
     /// Every sidecar hop's access-log sample so far (hops without a line

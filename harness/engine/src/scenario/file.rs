@@ -55,6 +55,22 @@ pub(crate) struct WorldFile {
     pub(crate) services: Vec<ServiceFile>,
     #[serde(default)]
     pub(crate) control_plane: ControlPlaneFile,
+    #[serde(default)]
+    pub(crate) middleboxes: Vec<MiddleboxFile>,
+}
+
+/// `world.middleboxes[]`: a stateful box on the path of some pods (today
+/// only `kind: idle_timer`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MiddleboxFile {
+    pub(crate) kind: Spanned<String>,
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) pods: Option<Vec<Spanned<String>>>,
+    pub(crate) idle: Spanned<HumanDuration>,
+    #[serde(default)]
+    pub(crate) on_expiry: Option<Spanned<String>>,
 }
 
 /// `world.control_plane`: how fast istiod's pushes reach the sidecars.

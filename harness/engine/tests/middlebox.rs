@@ -1,0 +1,183 @@
+//! `world.middleboxes`: an idle-timer box (incidents.md A4: AWS NLB / NAT
+//! gateway 350 s, RST on the next packet) on the path of an entry pod whose
+//! sidecar keeps a pooled upstream connection, in simulated time.
+
+use std::path::Path;
+
+use meshsim_core::MitigationResult;
+use meshsim_engine::Scenario;
+use meshsim_net::OnExpiry;
+
+#[path = "support/engine.rs"]
+mod support;
+use support::{invalid, run_seeded};
+
+/// One request every 400 s (9/h) through a 350 s reset-flavour idle timer,
+/// to a server that never closes an idle connection itself.
+/// Every mitigation but `passthrough` declares the host with a resolution
+/// NONE ServiceEntry (upstream pool idle timeout 1 h).
+const IDLE: &str = "\
+version: 1
+name: idle
+duration: 40m
+world:
+  network: { latency: 1ms }
+  dns:
+    zones:
+      api.partner.example: { a: [52.1.1.10], ttl: 60s }
+  external:
+    - { name: api, address: 52.1.1.10:80, keepalive_timeout: 0s, routes: [{ prefix: /, status: 200, body_bytes: 16 }] }
+  middleboxes:
+    - { kind: idle_timer, name: nat, idle: 350s, on_expiry: reset }
+  pods:
+    - name: app
+      sidecar: true
+      app:
+        client: python-requests
+        calls:
+          - { url: \"http://api.partner.example/\", rate: 9/h, arrival: constant }
+mitigations:
+  - name: none
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: ServiceEntry
+      metadata: { name: api }
+      spec:
+        hosts: [api.partner.example]
+        location: MESH_EXTERNAL
+        ports: [{ number: 80, name: http, protocol: HTTP }]
+        resolution: NONE
+  - name: passthrough
+  - name: tcp-keepalive
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: ServiceEntry
+      metadata: { name: api }
+      spec:
+        hosts: [api.partner.example]
+        location: MESH_EXTERNAL
+        ports: [{ number: 80, name: http, protocol: HTTP }]
+        resolution: NONE
+      ---
+      apiVersion: networking.istio.io/v1
+      kind: DestinationRule
+      metadata: { name: api }
+      spec:
+        host: api.partner.example
+        trafficPolicy:
+          connectionPool:
+            tcp: { tcpKeepalive: { time: 300s, interval: 75s } }
+  - name: http-idle-timeout
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: ServiceEntry
+      metadata: { name: api }
+      spec:
+        hosts: [api.partner.example]
+        location: MESH_EXTERNAL
+        ports: [{ number: 80, name: http, protocol: HTTP }]
+        resolution: NONE
+      ---
+      apiVersion: networking.istio.io/v1
+      kind: DestinationRule
+      metadata: { name: api }
+      spec:
+        host: api.partner.example
+        trafficPolicy:
+          connectionPool:
+            http: { idleTimeout: 300s }
+";
+
+fn mitigation<'a>(r: &'a meshsim_core::RunResult, name: &str) -> &'a MitigationResult {
+    r.mitigations.iter().find(|m| m.name == name).unwrap()
+}
+
+fn labels(m: &MitigationResult) -> Vec<String> {
+    m.errors_by_kind.iter().map(|k| k.kind.clone()).collect()
+}
+
+/// incidents.md A4 (AWS NLB / NAT gateway: RST on a packet after 350 s idle)
+/// and fact sheet §4.1/§4.2 (Envoy's upstream pool keeps an idle connection
+/// 1 h by default; DR `tcp.tcpKeepalive` sets `SO_KEEPALIVE`, `http.idleTimeout`
+/// closes idle pooled connections): the sidecar's pooled connection reused
+/// after 400 s meets the box's RST, a 503 UC; keepalive probes or an idle
+/// timeout below 350 s avoid it, and so does `PassthroughCluster`'s 5 min
+/// upstream idle timeout (fact sheet §3.4).
+#[test]
+fn a_pooled_connection_idle_past_a_reset_middlebox_fails_with_503_uc_unless_kept_alive_or_retired()
+{
+    let s = Scenario::parse(IDLE, Path::new("t.yaml")).unwrap();
+    let r = run_seeded(&s, 1);
+    let none = mitigation(&r, "none");
+    // Requests at 0, 400, ..., 2000 s: every reuse (400, 1200, 2000 s) is
+    // reset; the failed connection is gone, so the next request dials anew.
+    assert_eq!(none.requests, 6);
+    assert_eq!(none.errors, 3, "{:?}", labels(none));
+    let details = none.access_log[0]
+        .lines
+        .iter()
+        .filter_map(|l| l.details.as_deref());
+    assert!(
+        details
+            .clone()
+            .any(|d| d == "upstream_reset_before_response_started{connection_termination}"),
+        "{:?}",
+        details.collect::<Vec<_>>()
+    );
+    assert!(
+        labels(none).iter().all(|l| l.starts_with("503 UC")),
+        "{:?}",
+        labels(none)
+    );
+    for fixed in ["passthrough", "tcp-keepalive", "http-idle-timeout"] {
+        let m = mitigation(&r, fixed);
+        assert_eq!(m.requests, none.requests, "{fixed}");
+        assert_eq!(m.errors, 0, "{fixed}: {:?}", labels(m));
+    }
+}
+
+#[test]
+fn middleboxes_default_to_every_entry_pod_and_reset() {
+    let text = IDLE.replace(
+        "{ kind: idle_timer, name: nat, idle: 350s, on_expiry: reset }",
+        "{ kind: idle_timer, name: nlb, idle: 4m }",
+    );
+    let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
+    let m = &s.middleboxes[0];
+    assert_eq!(m.pods, vec!["app".to_string()]);
+    assert_eq!(m.clients, vec![s.pods[0].address]);
+    assert_eq!(m.idle, std::time::Duration::from_secs(240));
+    assert_eq!(m.on_expiry, OnExpiry::Reset);
+}
+
+#[test]
+fn an_unknown_middlebox_key_is_rejected_with_its_line() {
+    let (line, _, path, message) = invalid(&IDLE.replace("on_expiry: reset", "on_expiri: reset"));
+    assert_eq!(line, 12);
+    assert!(path.contains("middleboxes[0]"), "{path}");
+    assert!(message.contains("on_expiry"), "{message}");
+}
+
+#[test]
+fn a_bad_middlebox_is_rejected_with_its_line_and_reason() {
+    let cases = [
+        (
+            "kind: idle_timer",
+            "kind: firewall",
+            "unknown middlebox kind",
+        ),
+        ("on_expiry: reset", "on_expiry: close", "use reset or drop"),
+        ("idle: 350s", "idle: 0s", "out of range"),
+        (
+            "name: nat,",
+            "name: nat, pods: [web],",
+            "unknown pod \"web\"",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let (line, _, path, message) = invalid(&IDLE.replace(from, to));
+        assert_eq!(line, 12, "{to}");
+        assert!(path.starts_with("world.middleboxes"), "{to}: {path}");
+        assert!(message.contains(want), "{to}: {message}");
+    }
+}
