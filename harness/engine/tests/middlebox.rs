@@ -181,3 +181,40 @@ fn a_bad_middlebox_is_rejected_with_its_line_and_reason() {
         assert!(message.contains(want), "{to}: {message}");
     }
 }
+
+/// incidents.md A4 (Azure Load Balancer: silent drop after 4 min idle by
+/// default) and fact sheet §11 (b) (silent drops: Envoy only notices through
+/// TCP keepalive, an idle timeout or the kernel's retransmission give-up;
+/// Istio's route timeout is 0): the request on the reused connection hangs
+/// until the kernel gives up; `tcp.tcpKeepalive` (time 200 s) below 4 min
+/// keeps the flow.
+#[test]
+fn a_request_on_a_flow_a_dropping_middlebox_forgot_hangs_until_the_kernel_gives_up() {
+    let text = IDLE
+        .replace("idle: 350s, on_expiry: reset", "idle: 4m, on_expiry: drop")
+        .replace("time: 300s", "time: 200s");
+    let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
+    let r = run_seeded(&s, 1);
+    let none = mitigation(&r, "none");
+    // The request of 400 s waits for the retransmission give-up (924.6 s),
+    // then gets Envoy's 503 UC; the next reuse (1200 s) fails the same way;
+    // the last one (2000 s) is still waiting when the run ends.
+    assert_eq!((none.requests, none.errors), (6, 3), "{:?}", labels(none));
+    assert_eq!(none.first_error_s, Some(1324.6));
+    assert!(
+        labels(none).contains(&"503 UC".to_string()),
+        "{:?}",
+        labels(none)
+    );
+    let m = mitigation(&r, "tcp-keepalive");
+    assert_eq!(m.errors, 0, "{:?}", labels(m));
+}
+
+#[test]
+fn a_run_through_a_middlebox_is_the_same_for_the_same_seed() {
+    let text = IDLE.replace("on_expiry: reset", "on_expiry: drop");
+    let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
+    let a = format!("{:?}", run_seeded(&s, 5));
+    let b = format!("{:?}", run_seeded(&s, 5));
+    assert_eq!(a, b);
+}

@@ -257,3 +257,26 @@ async fn the_real_backend_refuses_an_idle_timer() {
         .unwrap_err();
     assert!(matches!(err, NetError::Unsupported { .. }), "{err}");
 }
+
+/// hyper reads and writes one connection from one task: its read is parked
+/// before the request is written into the forgotten flow.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reader_parked_before_a_write_into_a_dropped_flow_times_out_with_it() {
+    let (net, _handle) = boxed(OnExpiry::Drop);
+    let (c, _s) = pair(&net).await;
+    let (mut r, mut w) = tokio::io::split(c);
+    let reader = tokio::spawn(async move {
+        let mut b = [0u8; 1];
+        r.read(&mut b).await
+    });
+    sleep(IDLE * 2).await;
+    let start = Instant::now();
+    w.write_all(b"q").await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(3600), reader).await;
+    let err = ended
+        .expect("the reader never gave up")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(start.elapsed(), SimConfig::default().retransmission_give_up);
+}

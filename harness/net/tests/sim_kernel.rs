@@ -280,3 +280,30 @@ async fn closing_with_data_still_in_flight_sends_fin_then_reset() {
         ErrorKind::ConnectionReset
     );
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_reader_parked_before_a_write_into_a_drop_gives_up_with_the_write() {
+    // hyper's connection task parks its read, then writes the request into
+    // a path that is already black-holed.
+    let net = Net::sim(SimConfig::default());
+    let (c, _s) = pair(&net).await;
+    let (mut r, mut w) = tokio::io::split(c);
+    let reader = tokio::spawn(async move {
+        let mut b = [0u8; 1];
+        r.read(&mut b).await
+    });
+    tokio::task::yield_now().await;
+    net.set_blackhole(ip("10.0.0.2"), true);
+    let written = Instant::now();
+    w.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(3600), reader).await;
+    let err = ended
+        .expect("the reader never gave up")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        written.elapsed(),
+        SimConfig::default().retransmission_give_up
+    );
+}

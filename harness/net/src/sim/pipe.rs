@@ -465,6 +465,14 @@ impl AsyncWrite for SimStream {
         if let Some(w) = waker {
             w.wake();
         }
+        if this.conn.dropped_since().is_some() {
+            // Our data now stalls: a reader of this end parked before (hyper
+            // reads and writes from one task) must start the give-up timer.
+            let own_reader = this.conn.dir(1 - this.side).reader_waker.take();
+            if let Some(w) = own_reader {
+                w.wake();
+            }
+        }
         Poll::Ready(Ok(buf.len()))
     }
 
