@@ -218,3 +218,17 @@ fn a_run_through_a_middlebox_is_the_same_for_the_same_seed() {
     let b = format!("{:?}", run_seeded(&s, 5));
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_nat_idle_timeout_catalogue_scenario_meets_its_expectations() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/nat-idle-timeout.yaml");
+    let s = Scenario::load(&path).unwrap();
+    let r = run_seeded(&s, s.seed);
+    assert_eq!(r.mitigations.len(), 5);
+    for m in &r.mitigations {
+        assert!(!m.expectations.is_empty(), "{}", m.name);
+        for e in &m.expectations {
+            assert!(e.passed, "{}: {e:?}", m.name);
+        }
+    }
+}
