@@ -1,5 +1,7 @@
 //! One pooled connection: its control block and its driver.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,6 +15,8 @@ use tokio::time::Instant;
 
 use super::Pool;
 use crate::circuit::Permit;
+use crate::config::PoolSettings;
+use crate::stats::Counters;
 
 /// Shared between the pool (or a lease) and the connection's driver task;
 /// the HTTP/1.1 and the HTTP/2 pool's drivers both use it (for HTTP/2,
@@ -96,56 +100,65 @@ impl ConnCtl {
     }
 }
 
-/// The driver: runs hyper's connection and closes it on request, on the idle
-/// timeout, or at the maximum duration once idle. Dropping the connection
-/// drops the socket (FIN) and gives back its `max_connections` `slot`.
-pub(super) async fn drive(
-    connection: Connection<TokioIo<NetStream>, Full<Bytes>>,
-    ctl: Arc<ConnCtl>,
-    pool: Arc<Pool>,
+/// What the pool behind a connection's driver does when a timer fires.
+pub(super) trait DriverPool {
+    /// The idle timer fired: takes the connection out of the pool if it is
+    /// still idle; true when the driver closes it.
+    fn idle_timer_fired(&self, id: u64) -> bool;
+    /// The maximum duration passed (the connection is marked expired): true
+    /// when the driver closes it now rather than once it is unused.
+    fn max_duration_reached(&self, id: u64) -> bool;
+    /// The sidecar's counters.
+    fn counters(&self) -> &Counters;
+}
+
+/// Why a driver's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DriveEnd {
+    /// The protocol's connection future ended: the peer closed, or the
+    /// socket failed (or, for HTTP/2, the pool asked `h2` to close).
+    Connection,
+    /// The pool asked to close, or a timer closed the connection.
+    Local,
+}
+
+/// The loop both pools' drivers run around the protocol's connection
+/// future: until it ends, the pool asks to close, the idle timeout takes the
+/// idle connection, or the maximum duration closes it (Envoy's
+/// `idle_timeout` and `max_connection_duration`).
+pub(super) async fn run<F: Future>(
+    mut connection: Pin<&mut F>,
+    ctl: &ConnCtl,
+    settings: &PoolSettings,
+    pool: &impl DriverPool,
     id: u64,
-    slot: Permit,
-) {
-    let idle_timeout = pool.settings.idle_timeout.filter(|t| !t.is_zero());
-    let max_deadline = pool
-        .settings
-        .max_connection_duration
-        .map(|d| Instant::now() + d);
-    let mut connection = Box::pin(connection);
+) -> DriveEnd {
+    let idle_timeout = settings.idle_timeout.filter(|t| !t.is_zero());
+    let max_deadline = settings.max_connection_duration.map(|d| Instant::now() + d);
     loop {
         let (close, idle_deadline, expired) = ctl.driver_view(idle_timeout);
         if close {
-            break;
+            return DriveEnd::Local;
         }
         tokio::select! {
             biased;
-            _ = &mut connection => {
-                // Not asked to close: the peer closed, or the socket failed.
-                if !ctl.closing() {
-                    pool.env.stats.bump(|s| s.upstream_cx_destroy_remote += 1);
-                }
-                break;
-            }
+            _ = connection.as_mut() => return DriveEnd::Connection,
             _ = ctl.woken() => {}
             _ = sleep_until(idle_deadline) => {
-                if pool.remove_idle(id) {
-                    pool.env.stats.bump(|s| s.upstream_cx_idle_timeout += 1);
-                    break;
+                if pool.idle_timer_fired(id) {
+                    pool.counters().bump(|s| s.upstream_cx_idle_timeout += 1);
+                    return DriveEnd::Local;
                 }
             }
             _ = sleep_until(max_deadline), if !expired => {
                 ctl.expire();
-                pool.env.stats.bump(|s| s.upstream_cx_max_duration_reached += 1);
-                if pool.remove_idle(id) {
-                    break;
+                pool.counters().bump(|s| s.upstream_cx_max_duration_reached += 1);
+                if pool.max_duration_reached(id) {
+                    return DriveEnd::Local;
                 }
             }
         }
     }
-    pool.remove_idle(id);
-    drop(connection);
-    drop(slot);
-    pool.conn_closed();
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -153,4 +166,41 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
+}
+
+impl DriverPool for Pool {
+    fn idle_timer_fired(&self, id: u64) -> bool {
+        self.remove_idle(id)
+    }
+
+    fn max_duration_reached(&self, id: u64) -> bool {
+        self.remove_idle(id)
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.env.stats
+    }
+}
+
+/// The HTTP/1.1 driver: runs hyper's connection in [`run`]. A connection
+/// that ends without the pool asking counts `upstream_cx_destroy_remote`.
+/// Dropping the connection drops the socket (FIN) and gives back its
+/// `max_connections` `slot`.
+pub(super) async fn drive(
+    connection: Connection<TokioIo<NetStream>, Full<Bytes>>,
+    ctl: Arc<ConnCtl>,
+    pool: Arc<Pool>,
+    id: u64,
+    slot: Permit,
+) {
+    let mut connection = Box::pin(connection);
+    let end = run(connection.as_mut(), &ctl, &pool.settings, &*pool, id).await;
+    // Not asked to close: the peer closed, or the socket failed.
+    if end == DriveEnd::Connection && !ctl.closing() {
+        pool.env.stats.bump(|s| s.upstream_cx_destroy_remote += 1);
+    }
+    pool.remove_idle(id);
+    drop(connection);
+    drop(slot);
+    pool.conn_closed();
 }

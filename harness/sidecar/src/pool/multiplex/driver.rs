@@ -8,12 +8,12 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
 use meshsim_net::NetStream;
-use tokio::time::Instant;
 
-use super::super::conn::ConnCtl;
+use super::super::conn::{ConnCtl, DriverPool, run};
 use super::{H2Conn, H2Pool};
 use crate::attempt::{AttemptFailure, ResetReason, classify_connect_error};
 use crate::circuit::Permit;
+use crate::stats::Counters;
 
 /// Whether the peer's GOAWAY reached this connection: `h2` then refuses to
 /// open streams on it.
@@ -86,10 +86,26 @@ fn initial_streams(pool: &H2Pool) -> usize {
     usize::try_from(pool.http2.max_concurrent_streams).unwrap_or(usize::MAX)
 }
 
-/// The driver: runs `h2`'s connection and closes it on request, on the idle
-/// timeout, or at the maximum duration once it has no stream. Dropping the
-/// connection drops the socket (FIN) and gives back its `max_connections`
-/// `slot`.
+impl DriverPool for H2Pool {
+    fn idle_timer_fired(&self, id: u64) -> bool {
+        self.take_if_idle(id)
+    }
+
+    /// Streams in flight finish first: the connection closes once unused.
+    fn max_duration_reached(&self, id: u64) -> bool {
+        let mut st = self.lock();
+        self.close_if_unused(&mut st, id);
+        false
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.env.stats
+    }
+}
+
+/// The HTTP/2 driver: runs `h2`'s connection in the pools' shared loop
+/// ([`run`]). Dropping the connection drops the socket (FIN) and gives back
+/// its `max_connections` `slot`.
 async fn drive(
     connection: Connection<NetStream, Bytes>,
     ctl: Arc<ConnCtl>,
@@ -97,43 +113,9 @@ async fn drive(
     id: u64,
     slot: Permit,
 ) {
-    let idle_timeout = pool.settings.idle_timeout.filter(|t| !t.is_zero());
-    let max_deadline = pool
-        .settings
-        .max_connection_duration
-        .map(|d| Instant::now() + d);
     let mut connection = Box::pin(connection);
-    loop {
-        let (close, idle_deadline, expired) = ctl.driver_view(idle_timeout);
-        if close {
-            break;
-        }
-        tokio::select! {
-            biased;
-            _ = &mut connection => break,
-            _ = ctl.woken() => {}
-            _ = sleep_until(idle_deadline) => {
-                if pool.take_if_idle(id) {
-                    pool.env.stats.bump(|s| s.upstream_cx_idle_timeout += 1);
-                    break;
-                }
-            }
-            _ = sleep_until(max_deadline), if !expired => {
-                ctl.expire();
-                pool.env.stats.bump(|s| s.upstream_cx_max_duration_reached += 1);
-                let mut st = pool.lock();
-                pool.close_if_unused(&mut st, id);
-            }
-        }
-    }
+    run(connection.as_mut(), &ctl, &pool.settings, &*pool, id).await;
     drop(connection);
     drop(slot);
     pool.conn_closed(id);
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
