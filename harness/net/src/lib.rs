@@ -60,6 +60,7 @@
 //! });
 //! ```
 
+pub mod firewall;
 pub mod keepalive;
 pub mod middlebox;
 pub mod real;
@@ -74,6 +75,10 @@ use std::time::Duration;
 
 use meshsim_core::RunMode;
 
+pub use firewall::{
+    Cidr, DnsFirewall, FirewallEvent, FirewallEventKind, FirewallHandle, FirewallStats, Learning,
+    OnExpired, OnUnknown,
+};
 pub use keepalive::Keepalive;
 pub use middlebox::{IdleTimer, IdleTimerHandle, IdleTimerStats, OnExpiry};
 pub use sim::SimConfig;
@@ -114,6 +119,12 @@ pub enum NetError {
     /// An idle-timer middlebox was given a zero idle time.
     #[error("an idle timer needs a non-zero idle time")]
     ZeroIdleTime,
+    /// An address range that does not parse (`10.0.0.0/8`).
+    #[error("{text:?} is not an address range (e.g. 10.0.0.0/8)")]
+    InvalidCidr {
+        /// The text.
+        text: String,
+    },
 }
 
 impl From<NetError> for io::Error {
@@ -122,7 +133,7 @@ impl From<NetError> for io::Error {
             NetError::NotLoopback { .. } => io::ErrorKind::PermissionDenied,
             NetError::AddrInUse { .. } => io::ErrorKind::AddrInUse,
             NetError::Unsupported { .. } => io::ErrorKind::Unsupported,
-            NetError::ZeroIdleTime => io::ErrorKind::InvalidInput,
+            NetError::ZeroIdleTime | NetError::InvalidCidr { .. } => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, e)
     }
@@ -323,6 +334,23 @@ impl Net {
             Backend::Sim(w) => Ok(w.add_idle_timer(timer)),
             Backend::Real(_) => Err(NetError::Unsupported {
                 what: "an idle-timer middlebox",
+                mode: "real",
+            }),
+        }
+    }
+
+    /// Puts a DNS-learning firewall on the egress path of `cfg.clients` (see
+    /// [`firewall`]): it admits connections only to addresses it learned
+    /// from DNS and cuts established flows when they expire. Only
+    /// connections opened after this call cross it.
+    ///
+    /// # Errors
+    /// [`NetError::Unsupported`] in real mode.
+    pub fn add_dns_firewall(&self, cfg: DnsFirewall) -> Result<FirewallHandle, NetError> {
+        match &self.backend {
+            Backend::Sim(w) => Ok(w.add_dns_firewall(cfg)),
+            Backend::Real(_) => Err(NetError::Unsupported {
+                what: "a DNS-learning firewall",
                 mode: "real",
             }),
         }

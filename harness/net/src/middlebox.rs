@@ -33,6 +33,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// What a middlebox does with one packet of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Passed on (and the flow refreshed).
+    Forward,
+    /// Not passed on; its sender gets a RST (unless it is a RST).
+    Reset,
+    /// Not passed on; both ends get a RST (a firewall cutting a flow).
+    ResetBoth,
+    /// Silently dropped: the flow is black-holed.
+    Drop,
+}
+
 /// What an idle-timer middlebox does with the next packet of a flow it forgot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnExpiry {

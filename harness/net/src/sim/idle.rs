@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::middlebox::{Counters, IdleTimer, OnExpiry};
+use crate::middlebox::{Counters, IdleTimer, OnExpiry, Verdict};
 
 /// One installed middlebox.
 pub(crate) struct IdleBox {
@@ -48,17 +48,6 @@ impl IdleBox {
             }),
         })
     }
-}
-
-/// What a box does with one packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Passed on (and the flow refreshed).
-    Forward,
-    /// Not passed on; its sender gets a RST (unless it is a RST).
-    Reset,
-    /// Silently dropped: the flow is black-holed.
-    Drop,
 }
 
 struct FlowState {

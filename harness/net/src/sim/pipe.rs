@@ -18,9 +18,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::futures::OwnedNotified;
 use tokio::time::{Instant, Sleep};
 
-use super::idle::{IdleFlow, Verdict};
+use super::idle::IdleFlow;
 use super::world::World;
 use crate::Keepalive;
+use crate::firewall::FwFlow;
+use crate::middlebox::Verdict;
 
 mod idle;
 mod keepalive;
@@ -71,6 +73,8 @@ pub(crate) struct Conn {
     reset: Mutex<Option<(usize, Instant)>>,
     /// The idle-timer middleboxes the flow crosses, in path order.
     idle: Vec<IdleFlow>,
+    /// The DNS-learning firewalls the flow crosses, after the idle timers.
+    fw: Vec<FwFlow>,
     /// `box_resets[s]`: when a middlebox's RST reaches side `s`.
     box_resets: Mutex<[Option<Instant>; 2]>,
 }
@@ -78,12 +82,14 @@ pub(crate) struct Conn {
 impl Conn {
     pub(crate) fn new(world: Arc<World>, client: SocketAddr, server: SocketAddr) -> Arc<Conn> {
         let idle = world.idle_flows(client.ip(), server.ip());
+        let fw = world.fw_flows(client, server);
         Arc::new(Conn {
             world,
             ends: [client, server],
             dirs: [Mutex::new(Pipe::default()), Mutex::new(Pipe::default())],
             reset: Mutex::new(None),
             idle,
+            fw,
             box_resets: Mutex::new([None; 2]),
         })
     }
@@ -100,12 +106,13 @@ impl Conn {
     /// middlebox that forgot the flow.
     fn dropped_since(&self) -> Option<Instant> {
         let world = self.world.flow_dropped(self.ends[0], self.ends[1]);
-        if self.idle.is_empty() {
+        if self.idle.is_empty() && self.fw.is_empty() {
             return world;
         }
         self.idle
             .iter()
             .filter_map(IdleFlow::dropped_since)
+            .chain(self.fw.iter().filter_map(FwFlow::dropped_since))
             .chain(world)
             .min()
     }
@@ -119,7 +126,7 @@ impl Conn {
     /// overtakes what `from` sent before it. A RST sent into a drop is lost
     /// for good (it is never retransmitted).
     fn send_reset(&self, from: usize, delay: Duration) {
-        if self.idle_verdict(true) != Verdict::Forward || self.dropped_since().is_some() {
+        if self.idle_verdict(from, true) != Verdict::Forward || self.dropped_since().is_some() {
             return;
         }
         let at = Instant::now() + delay;
@@ -434,7 +441,7 @@ impl AsyncWrite for SimStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if this.conn.idle_verdict(false) == Verdict::Reset {
+        if this.conn.idle_verdict(this.side, false) == Verdict::Reset {
             // A middlebox forgot the flow: it answers instead of the peer.
             this.conn.box_reset(this.side);
             return Poll::Ready(Ok(buf.len()));
@@ -492,7 +499,7 @@ impl SimStream {
         if self.conn.dir(self.side).write_closed {
             return;
         }
-        let verdict = self.conn.idle_verdict(false);
+        let verdict = self.conn.idle_verdict(self.side, false);
         let latency = self.conn.one_way(self.side);
         let mut out = self.conn.dir(self.side);
         out.write_closed = true;

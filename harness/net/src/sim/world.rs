@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::idle::{IdleBox, IdleFlow};
 use super::pipe::{Conn, SimStream};
+use crate::firewall::{self, DnsFirewall, FirewallHandle, FwFlow, OnUnknown};
 use crate::middlebox::{IdleTimer, IdleTimerHandle};
 use crate::stream::{NetListener, NetStream, NetUdp};
 
@@ -51,6 +52,8 @@ impl Default for SimConfig {
 }
 
 const EPHEMERAL_FIRST: u16 = 32768;
+/// Linux's initial SYN retransmission timeout (`TCP_TIMEOUT_INIT`).
+const SYN_RTO_INITIAL: Duration = Duration::from_secs(1);
 const EPHEMERAL_LAST: u16 = 60999;
 
 pub(crate) struct World {
@@ -74,6 +77,8 @@ struct State {
     host_latency: BTreeMap<IpAddr, Duration>,
     /// Idle-timer middleboxes, in the order they were added.
     idle_boxes: Vec<Arc<IdleBox>>,
+    /// DNS-learning firewalls, in the order they were added.
+    firewalls: Vec<Arc<firewall::Core>>,
     rng: SimRng,
 }
 
@@ -92,6 +97,7 @@ impl World {
                 flows: BTreeMap::new(),
                 host_latency: BTreeMap::new(),
                 idle_boxes: Vec::new(),
+                firewalls: Vec::new(),
                 rng,
             }),
         })
@@ -128,6 +134,60 @@ impl World {
     pub(crate) fn idle_flows(&self, a: IpAddr, b: IpAddr) -> Vec<IdleFlow> {
         let st = self.lock();
         st.idle_boxes.iter().filter_map(|x| x.track(a, b)).collect()
+    }
+
+    pub(crate) fn add_dns_firewall(&self, cfg: DnsFirewall) -> FirewallHandle {
+        let core = firewall::Core::new(cfg);
+        self.lock().firewalls.push(core.clone());
+        FirewallHandle { core }
+    }
+
+    fn firewalls(&self) -> Vec<Arc<firewall::Core>> {
+        self.lock().firewalls.clone()
+    }
+
+    /// The firewalls' state for a new connection from `client` to `server`,
+    /// in the order they were added. Once per connection.
+    pub(crate) fn fw_flows(&self, client: SocketAddr, server: SocketAddr) -> Vec<FwFlow> {
+        let st = self.lock();
+        st.firewalls
+            .iter()
+            .filter(|f| f.crosses(client.ip(), server.ip()))
+            .map(|f| f.flow(client, server))
+            .collect()
+    }
+
+    /// What the firewalls do with a SYN from `from` to `target`: the first
+    /// that denies it decides.
+    fn firewall_syn(&self, from: IpAddr, target: SocketAddr) -> Option<OnUnknown> {
+        self.firewalls()
+            .iter()
+            .filter(|f| f.crosses(from, target.ip()))
+            .find_map(|f| f.connect(from, target))
+    }
+
+    /// A SYN a firewall dropped is retransmitted by the kernel (Linux: after
+    /// 1 s, then doubling) until `deadline`; each one meets the firewalls
+    /// again. True once one is admitted (learned meanwhile).
+    async fn syn_retransmitted(&self, from: IpAddr, target: SocketAddr, deadline: Instant) -> bool {
+        let mut wait = SYN_RTO_INITIAL;
+        let mut at = Instant::now() + wait;
+        while at < deadline {
+            tokio::time::sleep_until(at).await;
+            let fws = self.firewalls();
+            let crossing = fws.iter().filter(|f| f.crosses(from, target.ip()));
+            if crossing.clone().all(|f| f.admits(target.ip())) {
+                // Every crossing firewall counts the admission.
+                let admitted: Vec<bool> = crossing
+                    .map(|f| f.connect(from, target).is_none())
+                    .collect();
+                return admitted.iter().all(|a| *a);
+            }
+            wait *= 2;
+            at += wait;
+        }
+        tokio::time::sleep_until(deadline).await;
+        false
     }
 
     pub(crate) fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
@@ -252,6 +312,25 @@ impl World {
                 format!("connect to {target} timed out"),
             ));
         }
+        match self.firewall_syn(from, target) {
+            None => {}
+            Some(OnUnknown::Drop) if !self.syn_retransmitted(from, target, deadline).await => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "connect to {target} timed out after {give_up:?} (a firewall drops it)"
+                    ),
+                ));
+            }
+            Some(OnUnknown::Drop) => {}
+            Some(OnUnknown::Reset) => {
+                tokio::time::sleep(rtt).await;
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!("connection to {target} refused (reset by a firewall)"),
+                ));
+            }
+        }
         if !rtt.is_zero() {
             tokio::time::sleep(rtt).await;
         }
@@ -319,6 +398,9 @@ impl World {
     fn send_datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
         if self.path_dropped(from.ip(), to.ip()).is_some() {
             return;
+        }
+        for fw in self.firewalls() {
+            fw.observe_datagram(from, to, data);
         }
         let latency = self.latency(from.ip(), to.ip());
         let Some(queue) = self.lock().udp.get(&to).cloned() else {

@@ -5,28 +5,47 @@
 use tokio::time::Instant;
 
 use super::Conn;
-use crate::sim::idle::Verdict;
+use crate::middlebox::Verdict;
 
 impl Conn {
-    /// What the middleboxes do with a packet either end sends now (both
-    /// directions are treated alike): the first box that does not forward it
-    /// decides. `is_rst`: the packet is a RST.
-    pub(super) fn idle_verdict(&self, is_rst: bool) -> Verdict {
-        let mut newly_dropped = false;
+    /// What the middleboxes (idle timers, then firewalls) do with a packet
+    /// end `side` sends now: the first box that does not forward it decides.
+    /// `is_rst`: the packet is a RST. A firewall that resets both ends has
+    /// already sent the far end its RST when this returns
+    /// [`Verdict::Reset`]; the caller answers `side`.
+    pub(super) fn idle_verdict(&self, side: usize, is_rst: bool) -> Verdict {
+        let was_dropped = self.box_dropped();
+        let idle = self.idle.iter().map(|f| f.packet(is_rst));
         let mut verdict = Verdict::Forward;
-        for flow in &self.idle {
-            let was_dropped = flow.dropped_since().is_some();
-            verdict = flow.packet(is_rst);
-            newly_dropped = verdict == Verdict::Drop && !was_dropped;
+        for v in idle {
+            verdict = v;
             if verdict != Verdict::Forward {
                 break;
             }
         }
-        if newly_dropped {
+        if verdict == Verdict::Forward {
+            for flow in &self.fw {
+                verdict = flow.packet(is_rst);
+                if verdict != Verdict::Forward {
+                    break;
+                }
+            }
+        }
+        if verdict == Verdict::Drop && !was_dropped {
             // Parked streams re-check their path, as when a black hole starts.
             self.world.faults().notify_waiters();
         }
+        if verdict == Verdict::ResetBoth {
+            self.box_reset(1 - side);
+            return Verdict::Reset;
+        }
         verdict
+    }
+
+    /// Whether a middlebox black-holes the flow already.
+    fn box_dropped(&self) -> bool {
+        self.idle.iter().any(|f| f.dropped_since().is_some())
+            || self.fw.iter().any(|f| f.dropped_since().is_some())
     }
 
     /// A middlebox answers side `to` with a RST, which reaches it one

@@ -21,7 +21,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::Conn;
 use crate::Keepalive;
-use crate::sim::idle::Verdict;
+use crate::middlebox::Verdict;
 
 /// What became of one probe.
 enum Probe {
@@ -197,9 +197,9 @@ impl Conn {
 
     /// End `side` sends one probe across the path as it is now.
     fn probe(&self, side: usize) -> Probe {
-        match self.idle_verdict(false) {
+        match self.idle_verdict(side, false) {
             Verdict::Forward => {}
-            Verdict::Reset => {
+            Verdict::Reset | Verdict::ResetBoth => {
                 self.box_reset(side);
                 return Probe::Reset;
             }
