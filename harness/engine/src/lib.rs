@@ -41,4 +41,4 @@ mod world;
 
 pub use error::EngineError;
 pub use run::{RunOptions, run};
-pub use scenario::Scenario;
+pub use scenario::{FirewallSpec, MiddleboxKind, MiddleboxSpec, Scenario};

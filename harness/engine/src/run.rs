@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{Mitigation, Scenario};
-use crate::world::{RunDeps, World};
+use crate::world::{BoxHandle, RunDeps, World};
 
 /// Layout version of [`RunResult`] (see `reports/schema/`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -233,9 +233,12 @@ async fn drive(
         failure = failure.or(problem);
     }
     let access_log = world.access_log();
-    for (name, stats) in world.middlebox_stats() {
+    for (name, handle) in world.middleboxes() {
         // Not in the report yet (MitigationResult has no field for it).
-        tracing::info!(middlebox = %name, ?stats, mitigation = %mitigation.name, "middlebox");
+        match handle {
+            BoxHandle::IdleTimer(h) => tracing::info!(middlebox = %name, stats = ?h.stats(), "middlebox"),
+            BoxHandle::DnsFirewall(h) => tracing::info!(middlebox = %name, stats = ?h.stats(), "middlebox"),
+        }
     }
     world.shutdown().await;
     if let Some(message) = failure {

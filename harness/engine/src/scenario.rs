@@ -10,7 +10,7 @@ mod service_version;
 mod validate;
 
 pub use http2::Http2Change;
-pub use middlebox::MiddleboxSpec;
+pub use middlebox::{FirewallSpec, MiddleboxKind, MiddleboxSpec};
 pub use service_version::ServiceVersion;
 
 use std::net::{IpAddr, SocketAddr};

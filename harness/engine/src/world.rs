@@ -3,6 +3,7 @@
 //! tearing it down.
 
 mod access_log;
+mod firewall;
 mod mesh;
 
 use std::net::SocketAddr;
@@ -13,13 +14,15 @@ use std::time::Duration;
 use meshsim_app::{BehaviourOverride, RecordSink};
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_dns::{DnsHandle, ZoneSet};
-use meshsim_net::{Capture, IdleTimerHandle, Net, Stack};
+use meshsim_net::{Capture, DnsFirewall, FirewallHandle, IdleTimer, IdleTimerHandle, Net, Stack};
 use meshsim_sidecar::SidecarDeps;
 use meshsim_upstream::UpstreamHandle;
 use tokio::time::Instant;
 
 use crate::error::EngineError;
-use crate::scenario::{Action, Http2Change, Mitigation, PodSpec, Scenario};
+use crate::scenario::{
+    Action, Http2Change, MiddleboxKind, MiddleboxSpec, Mitigation, PodSpec, Scenario,
+};
 
 /// A running world: every long-running component's handle.
 pub(crate) struct World {
@@ -37,7 +40,18 @@ pub(crate) struct World {
     /// The report's access-log sample of every sidecar hop.
     samples: access_log::Samples,
     /// `world.middleboxes`, by name, in file order.
-    middleboxes: Vec<(String, IdleTimerHandle)>,
+    middleboxes: Vec<(String, BoxHandle)>,
+    /// The own resolvers of `learn: own` firewalls.
+    box_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// An installed middlebox.
+#[derive(Debug, Clone)]
+pub(crate) enum BoxHandle {
+    /// An idle timer.
+    IdleTimer(IdleTimerHandle),
+    /// A DNS-learning firewall.
+    DnsFirewall(FirewallHandle),
 }
 
 /// CoreDNS's default TTL for service records (`kubernetes` plugin `ttl 5`).
@@ -72,14 +86,38 @@ fn zones(scenario: &Scenario) -> ZoneSet {
 }
 
 /// `world.middleboxes`, installed on `net`; an error names the box.
-fn middleboxes(scenario: &Scenario, net: &Net) -> Result<Vec<(String, IdleTimerHandle)>, String> {
-    let install = |m: &crate::scenario::MiddleboxSpec| {
-        let h = net
-            .add_idle_timer(m.idle_timer())
-            .map_err(|e| format!("middlebox {}: {e}", m.name))?;
-        Ok((m.name.clone(), h))
+fn middleboxes(scenario: &Scenario, net: &Net) -> Result<Vec<(String, BoxHandle)>, String> {
+    let install = |m: &MiddleboxSpec| {
+        let clients = m.clients.clone();
+        let h = match &m.kind {
+            MiddleboxKind::IdleTimer { idle, on_expiry } => net
+                .add_idle_timer(IdleTimer {
+                    clients,
+                    idle: *idle,
+                    on_expiry: *on_expiry,
+                })
+                .map(BoxHandle::IdleTimer),
+            MiddleboxKind::DnsFirewall(f) => net
+                .add_dns_firewall(DnsFirewall {
+                    clients,
+                    ..f.config.clone()
+                })
+                .map(BoxHandle::DnsFirewall),
+        };
+        Ok((m.name.clone(), h.map_err(|e| format!("middlebox {}: {e}", m.name))?))
     };
     scenario.middleboxes.iter().map(install).collect()
+}
+
+/// The own resolvers of the `learn: own` firewalls, started.
+fn box_tasks(scenario: &Scenario, boxes: &[(String, BoxHandle)], zones: &ZoneSet) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (m, (_, h)) in scenario.middleboxes.iter().zip(boxes) {
+        if let (Some(spec), BoxHandle::DnsFirewall(fw)) = (m.own_resolver(), h) {
+            tasks.push(firewall::own_resolver(scenario, spec, zones.clone(), fw.clone()));
+        }
+    }
+    tasks
 }
 
 /// The external hosts, started; an error names the host that failed.
@@ -123,6 +161,7 @@ impl World {
             message: e,
         })?;
         let zones = zones(scenario);
+        let box_tasks = box_tasks(scenario, &middleboxes, &zones);
         let mut resources = mitigation.istio.clone();
         resources
             .kube_services
@@ -179,13 +218,13 @@ impl World {
             mesh,
             samples,
             middleboxes,
+            box_tasks,
         })
     }
 
     /// What each middlebox has seen so far, by name.
-    pub(crate) fn middlebox_stats(&self) -> Vec<(String, meshsim_net::IdleTimerStats)> {
-        let stats = self.middleboxes.iter().map(|(n, h)| (n.clone(), h.stats()));
-        stats.collect()
+    pub(crate) fn middleboxes(&self) -> &[(String, BoxHandle)] {
+        &self.middleboxes
     }
 
     /// Every sidecar hop's access-log sample so far (hops without a line
@@ -302,6 +341,9 @@ impl World {
 
     /// Stops every component; every task and socket is gone when it returns.
     pub(crate) async fn shutdown(self) {
+        for t in &self.box_tasks {
+            t.abort();
+        }
         self.mesh.shutdown().await;
         for (_, u) in self.upstreams {
             // The mesh's tasks (host.set windows) are gone: the last owner.

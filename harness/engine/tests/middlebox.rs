@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use meshsim_core::MitigationResult;
-use meshsim_engine::Scenario;
+use meshsim_engine::{MiddleboxKind, Scenario};
 use meshsim_net::OnExpiry;
 
 #[path = "support/engine.rs"]
@@ -146,8 +146,13 @@ fn middleboxes_default_to_every_entry_pod_and_reset() {
     let m = &s.middleboxes[0];
     assert_eq!(m.pods, vec!["app".to_string()]);
     assert_eq!(m.clients, vec![s.pods[0].address]);
-    assert_eq!(m.idle, std::time::Duration::from_secs(240));
-    assert_eq!(m.on_expiry, OnExpiry::Reset);
+    assert_eq!(
+        m.kind,
+        MiddleboxKind::IdleTimer {
+            idle: std::time::Duration::from_secs(240),
+            on_expiry: OnExpiry::Reset
+        }
+    );
 }
 
 #[test]

@@ -59,8 +59,9 @@ pub(crate) struct WorldFile {
     pub(crate) middleboxes: Vec<MiddleboxFile>,
 }
 
-/// `world.middleboxes[]`: a stateful box on the path of some pods (today
-/// only `kind: idle_timer`).
+/// `world.middleboxes[]`: a stateful box on the path of some pods:
+/// `kind: idle_timer` (`idle`, `on_expiry`) or `kind: dns_firewall` (the
+/// other keys).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MiddleboxFile {
@@ -68,9 +69,28 @@ pub(crate) struct MiddleboxFile {
     pub(crate) name: Spanned<String>,
     #[serde(default)]
     pub(crate) pods: Option<Vec<Spanned<String>>>,
-    pub(crate) idle: Spanned<HumanDuration>,
+    #[serde(default)]
+    pub(crate) idle: Option<Spanned<HumanDuration>>,
     #[serde(default)]
     pub(crate) on_expiry: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) learn: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) refresh: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) view: Option<Spanned<std::collections::BTreeMap<String, Vec<std::net::IpAddr>>>>,
+    #[serde(default)]
+    pub(crate) inside: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(crate) min_ttl: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) max_ttl: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) grace: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) on_unknown: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) keep_active: Option<Spanned<HumanDuration>>,
 }
 
 /// `world.control_plane`: how fast istiod's pushes reach the sidecars.

@@ -107,7 +107,7 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
     services::check_addresses(&cx, &services, &taken)?;
     let eds_delay = services::eds_delay(&cx, &f.world.control_plane)?;
     let (push_delay, pod_start) = control_plane::delays(&cx, &f.world.control_plane)?;
-    let middleboxes = middlebox::middleboxes(&cx, &f.world.middleboxes, &pods)?;
+    let middleboxes = middlebox::middleboxes(&cx, &f.world.middleboxes, &pods, &external)?;
     warn_unresolvable_calls(&cx, &pods, &dns, &services);
     let targets = Targets {
         dns: &dns,

@@ -7,9 +7,11 @@ use meshsim_net::OnExpiry;
 use super::Ctx;
 use super::world::bounded;
 use crate::error::EngineError;
-use crate::scenario::PodSpec;
 use crate::scenario::file::MiddleboxFile;
-use crate::scenario::middlebox::MiddleboxSpec;
+use crate::scenario::middlebox::{MiddleboxKind, MiddleboxSpec};
+use crate::scenario::{ExternalSpec, PodSpec};
+
+mod firewall;
 
 /// The longest idle timer (AWS NLB's maximum is 6000 s; 1 day leaves room).
 const MAX_IDLE: Duration = Duration::from_secs(86_400);
@@ -19,10 +21,11 @@ pub(super) fn middleboxes(
     cx: &Ctx<'_>,
     list: &[MiddleboxFile],
     pods: &[PodSpec],
+    external: &[ExternalSpec],
 ) -> Result<Vec<MiddleboxSpec>, EngineError> {
     let mut out: Vec<MiddleboxSpec> = Vec::new();
     for m in list {
-        let spec = middlebox(cx, m, pods)?;
+        let spec = middlebox(cx, m, pods, external)?;
         if out.iter().any(|o| o.name == spec.name) {
             let msg = format!("middlebox {:?} is defined twice", spec.name);
             return Err(cx.err(Some(&m.name.referenced), "world.middleboxes", msg));
@@ -36,15 +39,37 @@ fn middlebox(
     cx: &Ctx<'_>,
     m: &MiddleboxFile,
     pods: &[PodSpec],
+    external: &[ExternalSpec],
 ) -> Result<MiddleboxSpec, EngineError> {
-    if m.kind.value != "idle_timer" {
-        let msg = format!("unknown middlebox kind {:?}; use idle_timer", m.kind.value);
-        return Err(cx.err(Some(&m.kind.referenced), "world.middleboxes", msg));
-    }
     if m.name.value.is_empty() {
         let msg = "name must not be empty";
         return Err(cx.err(Some(&m.name.referenced), "world.middleboxes", msg));
     }
+    let kind = match m.kind.value.as_str() {
+        "idle_timer" => idle_timer(cx, m)?,
+        "dns_firewall" => MiddleboxKind::DnsFirewall(firewall::firewall(cx, m, external)?),
+        other => {
+            let msg = format!("unknown middlebox kind {other:?}; use idle_timer or dns_firewall");
+            return Err(cx.err(Some(&m.kind.referenced), "world.middleboxes", msg));
+        }
+    };
+    let (names, clients) = clients(cx, m, pods)?;
+    Ok(MiddleboxSpec {
+        name: m.name.value.clone(),
+        pods: names,
+        clients,
+        kind,
+    })
+}
+
+/// `kind: idle_timer`: `idle` (required) and `on_expiry`; the firewall's
+/// keys are refused.
+fn idle_timer(cx: &Ctx<'_>, m: &MiddleboxFile) -> Result<MiddleboxKind, EngineError> {
+    firewall::refuse_keys(cx, m, "idle_timer", &firewall::FIREWALL_KEYS)?;
+    let Some(idle) = &m.idle else {
+        let msg = "an idle_timer needs `idle` (e.g. 350s)";
+        return Err(cx.err(Some(&m.kind.referenced), "world.middleboxes", msg));
+    };
     let on_expiry = match m.on_expiry.as_ref().map(|v| (v, v.value.as_str())) {
         None | Some((_, "reset")) => OnExpiry::Reset,
         Some((_, "drop")) => OnExpiry::Drop,
@@ -53,12 +78,8 @@ fn middlebox(
             return Err(cx.err(Some(&v.referenced), "world.middleboxes", msg));
         }
     };
-    let (names, clients) = clients(cx, m, pods)?;
-    Ok(MiddleboxSpec {
-        name: m.name.value.clone(),
-        pods: names,
-        clients,
-        idle: bounded(cx, &m.idle, false, MAX_IDLE)?,
+    Ok(MiddleboxKind::IdleTimer {
+        idle: bounded(cx, idle, false, MAX_IDLE)?,
         on_expiry,
     })
 }
