@@ -47,6 +47,10 @@ use tokio::time::Instant;
 use crate::NetError;
 use crate::middlebox::Verdict;
 
+mod syn;
+
+pub(crate) use syn::{syn_retransmitted, syn_verdict};
+
 /// The most events a firewall's log keeps; later ones are only counted.
 pub const LOG_CAP: usize = 1000;
 
