@@ -14,6 +14,23 @@
 //! Drops: a black-holed address makes connects wait for their timeout; on an
 //! established flow, reads stall and writes are discarded while it lasts (the
 //! kernel's retransmission is not modelled in this mode).
+//!
+//! DNS-learning firewalls ([`crate::firewall`], module `fw`): a crossing
+//! connect to an unlearned address is refused at once (`OnUnknown::Reset`)
+//! or waits on real time through Linux's SYN retransmissions (1 s, 3 s,
+//! 7 s..., each checked again) up to its timeout (`OnUnknown::Drop`). An
+//! admitted connection's firewall state is shared by its two ends (keyed by
+//! the scenario ends `(client, server)` from the connect to the accept);
+//! every write, shutdown and data-or-EOF read of either end asks it for a
+//! verdict. A reset makes both ends fail with `ECONNRESET` from then on
+//! (a parked reader is woken through the world's `faults` notification;
+//! no RST crosses the wire, but an end that has seen the reset closes its
+//! socket with one, SO_LINGER 0); a black hole
+//! behaves as a flow black hole above, with no give-up. Snooping firewalls
+//! learn from DNS answers as [`RealUdp`]'s `send_to` sends them. Without a
+//! firewall installed a stream pays only `Option` checks. (A connect whose
+//! connection is never accepted leaves its small state registered until the
+//! same ends connect again.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;

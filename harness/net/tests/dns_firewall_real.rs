@@ -126,7 +126,10 @@ async fn a_connect_to_an_unlearned_address_is_refused_at_once_by_a_resetting_fir
     let start = Instant::now();
     let err = connect(&net, CONNECT_TIMEOUT).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
-    assert!(start.elapsed() < Duration::from_secs(1), "no SYN retry wait");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "no SYN retry wait"
+    );
     assert_eq!(fw.stats().denied, 1);
 }
 
@@ -207,9 +210,15 @@ async fn a_blackholed_flow_stalls_on_loopback() {
     sleep(TTL).await;
     c.write_all(b"q").await.unwrap();
     let mut b = [0u8; 1];
-    assert!(timeout(STALL, s.read(&mut b)).await.is_err(), "server stalls");
+    assert!(
+        timeout(STALL, s.read(&mut b)).await.is_err(),
+        "server stalls"
+    );
     s.write_all(b"a").await.unwrap();
-    assert!(timeout(STALL, c.read(&mut b)).await.is_err(), "client stalls");
+    assert!(
+        timeout(STALL, c.read(&mut b)).await.is_err(),
+        "client stalls"
+    );
     assert_eq!(fw.stats().flows_blackholed, 1);
 }
 
@@ -241,7 +250,10 @@ async fn a_snooped_dns_answer_admits_the_connection_on_loopback() {
         ..DnsFirewall::default()
     });
     let l = listen(&net).await;
-    assert!(connect(&net, CONNECT_TIMEOUT).await.is_err(), "not yet learned");
+    assert!(
+        connect(&net, CONNECT_TIMEOUT).await.is_err(),
+        "not yet learned"
+    );
     let server = net.stack(addr(DNS).ip()).bind_udp(53).await.unwrap();
     let sock = net.stack(ip(CLIENT)).bind_udp(0).await.unwrap();
     let ttl = Duration::from_secs(30);

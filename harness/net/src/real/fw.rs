@@ -128,7 +128,11 @@ impl World {
     /// The firewalls' state for a connection from `client` to `server`
     /// about to be opened, registered for the accepting end; `None` when no
     /// firewall is crossed.
-    pub(super) fn open_fw_link(&self, client: SocketAddr, server: SocketAddr) -> Option<Arc<FwLink>> {
+    pub(super) fn open_fw_link(
+        &self,
+        client: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Arc<FwLink>> {
         let mut st = self.lock();
         let flows: Vec<FwFlow> = st
             .firewalls
@@ -149,7 +153,11 @@ impl World {
 
     /// The accepting end takes the state the connect registered (or the
     /// connect, when it failed, forgets it).
-    pub(super) fn take_fw_link(&self, client: SocketAddr, server: SocketAddr) -> Option<Arc<FwLink>> {
+    pub(super) fn take_fw_link(
+        &self,
+        client: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Arc<FwLink>> {
         let mut st = self.lock();
         if st.fw_pending.is_empty() {
             return None;
