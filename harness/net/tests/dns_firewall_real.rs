@@ -2,6 +2,10 @@
 //! sockets, real time): the behaviours of `dns_firewall.rs` (sim), as far
 //! as loopback sockets can express them. TTLs are short and bounds
 //! generous; the only sleeps wait for a TTL to run out.
+//!
+//! Fact sheet: envoy-istio-facts.md §11 row (b) ("DNS-aware firewall forgets
+//! IP after TTL and drops/blocks long-lived flows": a RST or a silent drop);
+//! incidents.md INC-04 (snooping) and INC-05 (own resolver).
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
