@@ -33,6 +33,22 @@
 //! is one map lookup per packet and per learned address, and no timer runs.
 //! The log keeps what it learned, admitted (the first connection per learned
 //! entry), denied, reset, black-holed and kept, and when each entry expired.
+//!
+//! Both backends use this core. The SYN check and Linux's SYN
+//! retransmission (1 s, then doubling, each copy checked again) are shared
+//! (`syn`). The **sim** backend asks a flow's verdict per segment and
+//! delivers the firewall's RSTs over the path. The **real** backend
+//! ([`crate::real`]) asks it around kernel sockets, on real time: every
+//! write, shutdown and successful read of either end is a packet, the two
+//! ends share one flow state, and DNS answers are snooped as `send_to` from
+//! port 53 passes. What real mode cannot express: a cut flow fails with
+//! `ECONNRESET` at both ends without a RST on the wire (an end that has
+//! seen the reset closes its socket with one, SO_LINGER 0); a black-holed
+//! flow stalls
+//! forever (the kernel's retransmission give-up, 924.6 s in sim, is not
+//! modelled, nor is a RST an application sends into it dropped); a segment
+//! already in the receiving kernel when the flow is cut is discarded by the
+//! reader, not held back on the way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -46,6 +62,10 @@ use tokio::time::Instant;
 
 use crate::NetError;
 use crate::middlebox::Verdict;
+
+mod syn;
+
+pub(crate) use syn::{syn_retransmitted, syn_verdict};
 
 /// The most events a firewall's log keeps; later ones are only counted.
 pub const LOG_CAP: usize = 1000;

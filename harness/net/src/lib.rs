@@ -344,15 +344,20 @@ impl Net {
     /// from DNS and cuts established flows when they expire. Only
     /// connections opened after this call cross it.
     ///
+    /// Both backends take it. Real mode (see [`real`]) checks it in the
+    /// process, around the kernel sockets: a cut flow fails with
+    /// `ECONNRESET` at both ends without a RST on the wire (the sockets are
+    /// set to close with one), a black-holed flow stalls without the
+    /// kernel's retransmission give-up (924.6 s in sim mode), and a dropped
+    /// connect waits on real time.
+    ///
     /// # Errors
-    /// [`NetError::Unsupported`] in real mode.
+    /// None today; the `Result` leaves room for settings a backend cannot
+    /// express.
     pub fn add_dns_firewall(&self, cfg: DnsFirewall) -> Result<FirewallHandle, NetError> {
         match &self.backend {
             Backend::Sim(w) => Ok(w.add_dns_firewall(cfg)),
-            Backend::Real(_) => Err(NetError::Unsupported {
-                what: "a DNS-learning firewall",
-                mode: "real",
-            }),
+            Backend::Real(w) => Ok(w.add_dns_firewall(cfg)),
         }
     }
 

@@ -14,6 +14,23 @@
 //! Drops: a black-holed address makes connects wait for their timeout; on an
 //! established flow, reads stall and writes are discarded while it lasts (the
 //! kernel's retransmission is not modelled in this mode).
+//!
+//! DNS-learning firewalls ([`crate::firewall`], module `fw`): a crossing
+//! connect to an unlearned address is refused at once (`OnUnknown::Reset`)
+//! or waits on real time through Linux's SYN retransmissions (1 s, 3 s,
+//! 7 s..., each checked again) up to its timeout (`OnUnknown::Drop`). An
+//! admitted connection's firewall state is shared by its two ends (keyed by
+//! the scenario ends `(client, server)` from the connect to the accept);
+//! every write, shutdown and data-or-EOF read of either end asks it for a
+//! verdict. A reset makes both ends fail with `ECONNRESET` from then on
+//! (a parked reader is woken through the world's `faults` notification;
+//! no RST crosses the wire, but an end that has seen the reset closes its
+//! socket with one, SO_LINGER 0); a black hole
+//! behaves as a flow black hole above, with no give-up. Snooping firewalls
+//! learn from DNS answers as [`RealUdp`]'s `send_to` sends them. Without a
+//! firewall installed a stream pays only `Option` checks. (A connect whose
+//! connection is never accepted leaves its small state registered until the
+//! same ends connect again.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -28,8 +45,13 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::Notify;
 use tokio::sync::futures::OwnedNotified;
 
+use crate::middlebox::Verdict;
 use crate::stream::{NetListener, NetStream, NetUdp};
-use crate::{Keepalive, NetError};
+use crate::{Keepalive, NetError, firewall};
+
+mod fw;
+
+use fw::{FwLink, reset_error};
 
 /// How long a capture listener waits for a connection's PROXY header.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,6 +78,10 @@ struct State {
     blackholed: BTreeSet<IpAddr>,
     /// Black-holed flows (scenario ends in address order).
     flows: BTreeSet<(SocketAddr, SocketAddr)>,
+    /// DNS-learning firewalls, in the order they were added.
+    firewalls: Vec<Arc<firewall::Core>>,
+    /// Firewall state of connects not yet accepted, by `(client, server)`.
+    fw_pending: BTreeMap<(SocketAddr, SocketAddr), Arc<FwLink>>,
 }
 
 impl World {
@@ -179,21 +205,23 @@ impl World {
                 format!("connect to {target} timed out"),
             ));
         }
+        let deadline = tokio::time::Instant::now() + timeout.min(SYN_GIVE_UP);
+        self.pass_firewalls(from, target, deadline).await?;
         let real_target = self.resolve_tcp(target)?;
-        let local_ip = self.loopback_for(from);
         let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(IpAddr::V4(local_ip), 0))?;
-        let mut tcp = match tokio::time::timeout(timeout, socket.connect(real_target)).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("connect to {target} timed out"),
-                ));
+        socket.bind(SocketAddr::new(IpAddr::V4(self.loopback_for(from)), 0))?;
+        // The port is bound now: the firewall state is registered for the
+        // accepting end before the handshake.
+        let local = SocketAddr::new(from, socket.local_addr()?.port());
+        let fw = self.open_fw_link(local, target);
+        let tcp = self.handshake(socket, real_target, target, deadline).await;
+        let mut tcp = match tcp {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                let _ = self.take_fw_link(local, target);
+                return Err(e);
             }
         };
-        tcp.set_nodelay(true)?;
-        let local = SocketAddr::new(from, tcp.local_addr()?.port());
         if let Some(dst) = original_dst {
             tcp.write_all(&proxy_v2_header(local, dst)?).await?;
         }
@@ -204,7 +232,28 @@ impl World {
             local,
             peer: target,
             original_dst: None,
+            fw,
         }))
+    }
+
+    async fn handshake(
+        &self,
+        socket: TcpSocket,
+        real_target: SocketAddr,
+        target: SocketAddr,
+        deadline: tokio::time::Instant,
+    ) -> io::Result<TcpStream> {
+        match tokio::time::timeout_at(deadline, socket.connect(real_target)).await {
+            Ok(r) => {
+                let tcp = r?;
+                tcp.set_nodelay(true)?;
+                Ok(tcp)
+            }
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {target} timed out"),
+            )),
+        }
     }
 
     pub(crate) async fn listen(
@@ -330,6 +379,9 @@ pub struct RealStream {
     local: SocketAddr,
     peer: SocketAddr,
     original_dst: Option<SocketAddr>,
+    /// The firewalls' state, shared with the other end, when the flow
+    /// crosses a firewall.
+    fw: Option<Arc<FwLink>>,
 }
 
 impl std::fmt::Debug for RealStream {
@@ -385,7 +437,39 @@ impl RealStream {
     }
 
     fn dropped(&self) -> bool {
-        self.world.flow_dropped(self.local, self.peer)
+        self.fw.as_ref().is_some_and(|f| f.dropped())
+            || self.world.flow_dropped(self.local, self.peer)
+    }
+
+    /// Whether a firewall reset the flow; the first time this end sees it,
+    /// its socket is set to close with a RST.
+    fn fw_reset(&self) -> bool {
+        let reset = self.fw.as_ref().is_some_and(|f| f.is_reset());
+        if reset {
+            let _ = self.tcp.set_zero_linger();
+        }
+        reset
+    }
+
+    /// What the firewalls do with a packet of the flow now.
+    fn fw_verdict(&self) -> Verdict {
+        match &self.fw {
+            Some(f) => f.packet(&self.world),
+            None => Verdict::Forward,
+        }
+    }
+
+    /// Ready when the world's faults change (a drop starts or ends, a
+    /// firewall cuts a flow); the watch is re-armed after it fires.
+    fn poll_faults(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let watch = self
+            .faults
+            .get_or_insert_with(|| Box::pin(self.world.faults.clone().notified_owned()));
+        if watch.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.faults = None;
+        Poll::Ready(())
     }
 }
 
@@ -396,16 +480,33 @@ impl AsyncRead for RealStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        while this.dropped() {
-            let watch = this
-                .faults
-                .get_or_insert_with(|| Box::pin(this.world.faults.clone().notified_owned()));
-            if watch.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+        loop {
+            if this.fw_reset() {
+                return Poll::Ready(Err(reset_error(this.peer)));
             }
-            this.faults = None;
+            if this.dropped() {
+                // Stalled until the drop ends.
+                if this.poll_faults(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            // A firewalled flow also waits for a cut by the other end.
+            if this.fw.is_some() && this.poll_faults(cx).is_ready() {
+                continue;
+            }
+            let before = buf.filled().len();
+            if let Err(e) = std::task::ready!(Pin::new(&mut this.tcp).poll_read(cx, buf)) {
+                return Poll::Ready(Err(e));
+            }
+            // Data or EOF: the peer's packet reaches the firewall.
+            match this.fw_verdict() {
+                Verdict::Forward => return Poll::Ready(Ok(())),
+                // Lost for good: the flow is black-holed from now on.
+                Verdict::Drop => buf.set_filled(before),
+                Verdict::Reset | Verdict::ResetBoth => buf.set_filled(before),
+            }
         }
-        Pin::new(&mut this.tcp).poll_read(cx, buf)
     }
 }
 
@@ -416,7 +517,12 @@ impl AsyncWrite for RealStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.dropped() {
+        if this.fw_reset() {
+            return Poll::Ready(Err(reset_error(this.peer)));
+        }
+        // Accepted by the kernel but never delivered: dropped, or answered
+        // by a firewall's RST (seen by the next operation).
+        if this.dropped() || this.fw_verdict() != Verdict::Forward {
             return Poll::Ready(Ok(buf.len()));
         }
         Pin::new(&mut this.tcp).poll_write(cx, buf)
@@ -427,7 +533,17 @@ impl AsyncWrite for RealStream {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.fw.is_some() {
+            if this.fw_reset() {
+                return Poll::Ready(Err(reset_error(this.peer)));
+            }
+            // The FIN is a packet too; a dropped one never arrives.
+            if this.fw_verdict() != Verdict::Forward {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        Pin::new(&mut this.tcp).poll_shutdown(cx)
     }
 }
 
@@ -478,6 +594,7 @@ impl RealListener {
                 local: self.addr,
                 peer,
                 original_dst,
+                fw: self.world.take_fw_link(peer, self.addr),
             };
             return Ok((NetStream::Real(stream), peer));
         }
@@ -521,6 +638,8 @@ impl RealUdp {
                 None => return Err(NetError::NotLoopback { addr: dst }.into()),
             }
         };
+        // A firewall on the path sees the datagram (a DNS answer teaches it).
+        self.world.observe_datagram(self.addr, dst, buf);
         match real {
             Some(r) => self.socket.send_to(buf, r).await,
             None => Ok(buf.len()),

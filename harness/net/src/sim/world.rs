@@ -52,8 +52,6 @@ impl Default for SimConfig {
 }
 
 const EPHEMERAL_FIRST: u16 = 32768;
-/// Linux's initial SYN retransmission timeout (`TCP_TIMEOUT_INIT`).
-const SYN_RTO_INITIAL: Duration = Duration::from_secs(1);
 const EPHEMERAL_LAST: u16 = 60999;
 
 pub(crate) struct World {
@@ -160,34 +158,13 @@ impl World {
     /// What the firewalls do with a SYN from `from` to `target`: the first
     /// that denies it decides.
     fn firewall_syn(&self, from: IpAddr, target: SocketAddr) -> Option<OnUnknown> {
-        self.firewalls()
-            .iter()
-            .filter(|f| f.crosses(from, target.ip()))
-            .find_map(|f| f.connect(from, target))
+        firewall::syn_verdict(&self.firewalls(), from, target)
     }
 
-    /// A SYN a firewall dropped is retransmitted by the kernel (Linux: after
-    /// 1 s, then doubling) until `deadline`; each one meets the firewalls
-    /// again. True once one is admitted (learned meanwhile).
+    /// A SYN a firewall dropped is retransmitted until `deadline` (see
+    /// [`firewall::syn_retransmitted`]).
     async fn syn_retransmitted(&self, from: IpAddr, target: SocketAddr, deadline: Instant) -> bool {
-        let mut wait = SYN_RTO_INITIAL;
-        let mut at = Instant::now() + wait;
-        while at < deadline {
-            tokio::time::sleep_until(at).await;
-            let fws = self.firewalls();
-            let crossing = fws.iter().filter(|f| f.crosses(from, target.ip()));
-            if crossing.clone().all(|f| f.admits(target.ip())) {
-                // Every crossing firewall counts the admission.
-                let admitted: Vec<bool> = crossing
-                    .map(|f| f.connect(from, target).is_none())
-                    .collect();
-                return admitted.iter().all(|a| *a);
-            }
-            wait *= 2;
-            at += wait;
-        }
-        tokio::time::sleep_until(deadline).await;
-        false
+        firewall::syn_retransmitted(|| self.firewalls(), from, target, deadline).await
     }
 
     pub(crate) fn set_flow_blackhole(&self, a: SocketAddr, b: SocketAddr, on: bool) {
