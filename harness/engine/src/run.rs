@@ -233,9 +233,9 @@ async fn drive(
         failure = failure.or(problem);
     }
     let access_log = world.access_log();
-    for (name, stats) in world.middlebox_stats() {
-        // Not in the report yet (MitigationResult has no field for it).
-        tracing::info!(middlebox = %name, ?stats, mitigation = %mitigation.name, "middlebox");
+    let middleboxes = world.middlebox_results();
+    for b in &middleboxes {
+        tracing::info!(middlebox = %b.name, counters = ?b.counters, mitigation = %mitigation.name, "middlebox");
     }
     world.shutdown().await;
     if let Some(message) = failure {
@@ -249,5 +249,6 @@ async fn drive(
     let c = collector.lock().unwrap_or_else(|e| e.into_inner());
     let mut result = c.finish(&mitigation.name, duration);
     result.access_log = access_log;
+    result.middleboxes = middleboxes;
     Ok(result)
 }

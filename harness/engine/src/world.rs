@@ -1,9 +1,10 @@
 //! Building one mitigation's world on a network: DNS server, fake upstreams,
 //! sidecars, the mesh's services ([`mesh`]); applying timeline actions to it;
-//! tearing it down.
+//! reading what its middleboxes saw ([`middlebox`]); tearing it down.
 
 mod access_log;
 mod mesh;
+mod middlebox;
 
 use std::net::SocketAddr;
 
@@ -186,6 +187,14 @@ impl World {
     pub(crate) fn middlebox_stats(&self) -> Vec<(String, meshsim_net::IdleTimerStats)> {
         let stats = self.middleboxes.iter().map(|(n, h)| (n.clone(), h.stats()));
         stats.collect()
+    }
+
+    /// Every middlebox's counters and event log so far, in the scenario's
+    /// order, as the report shows them.
+    pub(crate) fn middlebox_results(&self) -> Vec<meshsim_core::MiddleboxResult> {
+        let stats = self.middlebox_stats();
+        let boxes = stats.iter().map(|(n, s)| middlebox::idle_timer(n, s));
+        boxes.collect()
     }
 
     /// Every sidecar hop's access-log sample so far (hops without a line
