@@ -43,7 +43,8 @@ pub use outcome::{ErrorKind, Outcome, ResponseFlags, Source};
 pub use record::{ProxyLog, ProxyLogEntry, RequestRecord};
 pub use result::{
     AccessLogLine, CallResult, ExpectationResult, HopAccessLog, HostCount, KindCount,
-    LatencySummary, MitigationResult, RunMode, RunResult, TimeBucket, TimelineMark,
+    LatencySummary, MiddleboxCounter, MiddleboxEvent, MiddleboxResult, MitigationResult, RunMode,
+    RunResult, TimeBucket, TimelineMark,
 };
 pub use rng::SimRng;
 pub use stats::Collector;

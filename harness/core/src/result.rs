@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod middlebox;
+
+pub use middlebox::{MiddleboxCounter, MiddleboxEvent, MiddleboxResult};
+
 /// Which network a run used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +98,11 @@ pub struct MitigationResult {
     /// had no sidecar or did not sample.
     #[serde(default)]
     pub access_log: Vec<HopAccessLog>,
+    /// Every middlebox of the world (`world.middleboxes`), in the scenario's
+    /// order: its counters and event log at the end of the mitigation. Empty
+    /// when the world has none.
+    #[serde(default)]
+    pub middleboxes: Vec<MiddleboxResult>,
     /// The scenario's expectations for this mitigation.
     pub expectations: Vec<ExpectationResult>,
 }

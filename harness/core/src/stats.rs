@@ -186,6 +186,7 @@ impl Collector {
                 .collect(),
             calls: self.call_results(until),
             access_log: Vec::new(),
+            middleboxes: Vec::new(),
             expectations: Vec::new(),
         }
     }

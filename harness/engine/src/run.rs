@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{Mitigation, Scenario};
-use crate::world::{BoxHandle, RunDeps, World};
+use crate::world::{RunDeps, World};
 
 /// Layout version of [`RunResult`] (see `reports/schema/`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -233,12 +233,9 @@ async fn drive(
         failure = failure.or(problem);
     }
     let access_log = world.access_log();
-    for (name, handle) in world.middleboxes() {
-        // Not in the report yet (MitigationResult has no field for it).
-        match handle {
-            BoxHandle::IdleTimer(h) => tracing::info!(middlebox = %name, stats = ?h.stats(), "middlebox"),
-            BoxHandle::DnsFirewall(h) => tracing::info!(middlebox = %name, stats = ?h.stats(), "middlebox"),
-        }
+    let middleboxes = world.middlebox_results();
+    for b in &middleboxes {
+        tracing::info!(middlebox = %b.name, counters = ?b.counters, mitigation = %mitigation.name, "middlebox");
     }
     world.shutdown().await;
     if let Some(message) = failure {
@@ -252,5 +249,6 @@ async fn drive(
     let c = collector.lock().unwrap_or_else(|e| e.into_inner());
     let mut result = c.finish(&mitigation.name, duration);
     result.access_log = access_log;
+    result.middleboxes = middleboxes;
     Ok(result)
 }

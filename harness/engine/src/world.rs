@@ -1,10 +1,11 @@
 //! Building one mitigation's world on a network: DNS server, fake upstreams,
 //! sidecars, the mesh's services ([`mesh`]); applying timeline actions to it;
-//! tearing it down.
+//! reading what its middleboxes saw ([`middlebox`]); tearing it down.
 
 mod access_log;
 mod firewall;
 mod mesh;
+mod middlebox;
 
 use std::net::SocketAddr;
 
@@ -43,6 +44,8 @@ pub(crate) struct World {
     middleboxes: Vec<(String, BoxHandle)>,
     /// The own resolvers of `learn: own` firewalls.
     box_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Time zero of the run.
+    start: Instant,
 }
 
 /// An installed middlebox.
@@ -104,17 +107,29 @@ fn middleboxes(scenario: &Scenario, net: &Net) -> Result<Vec<(String, BoxHandle)
                 })
                 .map(BoxHandle::DnsFirewall),
         };
-        Ok((m.name.clone(), h.map_err(|e| format!("middlebox {}: {e}", m.name))?))
+        Ok((
+            m.name.clone(),
+            h.map_err(|e| format!("middlebox {}: {e}", m.name))?,
+        ))
     };
     scenario.middleboxes.iter().map(install).collect()
 }
 
 /// The own resolvers of the `learn: own` firewalls, started.
-fn box_tasks(scenario: &Scenario, boxes: &[(String, BoxHandle)], zones: &ZoneSet) -> Vec<tokio::task::JoinHandle<()>> {
+fn box_tasks(
+    scenario: &Scenario,
+    boxes: &[(String, BoxHandle)],
+    zones: &ZoneSet,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for (m, (_, h)) in scenario.middleboxes.iter().zip(boxes) {
         if let (Some(spec), BoxHandle::DnsFirewall(fw)) = (m.own_resolver(), h) {
-            tasks.push(firewall::own_resolver(scenario, spec, zones.clone(), fw.clone()));
+            tasks.push(firewall::own_resolver(
+                scenario,
+                spec,
+                zones.clone(),
+                fw.clone(),
+            ));
         }
     }
     tasks
@@ -219,12 +234,18 @@ impl World {
             samples,
             middleboxes,
             box_tasks,
+            start: deps.start,
         })
     }
 
-    /// What each middlebox has seen so far, by name.
-    pub(crate) fn middleboxes(&self) -> &[(String, BoxHandle)] {
-        &self.middleboxes
+    /// Every middlebox's counters and event log so far, in the scenario's
+    /// order, as the report shows them.
+    pub(crate) fn middlebox_results(&self) -> Vec<meshsim_core::MiddleboxResult> {
+        let result = |(name, h): &(String, BoxHandle)| match h {
+            BoxHandle::IdleTimer(h) => middlebox::idle_timer(name, &h.stats()),
+            BoxHandle::DnsFirewall(h) => middlebox::dns_firewall(name, h, self.start),
+        };
+        self.middleboxes.iter().map(result).collect()
     }
 
     /// Every sidecar hop's access-log sample so far (hops without a line

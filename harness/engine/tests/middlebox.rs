@@ -237,3 +237,47 @@ fn the_nat_idle_timeout_catalogue_scenario_meets_its_expectations() {
         }
     }
 }
+
+/// incidents.md A4 and issue 4 (the report shows what a middlebox did):
+/// each mitigation's result carries the idle timer's counters, in its fixed
+/// order, read at the end of the mitigation. Without a mitigation every
+/// reuse after 400 s meets a forgotten flow (expired, answered with a RST);
+/// keepalive probes every 300 s keep the one flow fresh.
+#[test]
+fn each_mitigation_reports_the_idle_timer_counters_with_expired_flows_only_without_a_fix() {
+    let s = Scenario::parse(IDLE, Path::new("t.yaml")).unwrap();
+    let opts = meshsim_engine::RunOptions {
+        seed: Some(1),
+        mitigations: vec!["none".into(), "tcp-keepalive".into()],
+        duration: Some(std::time::Duration::from_secs(1300)),
+        interrupted: None,
+    };
+    let r = meshsim_engine::run(&s, &opts, |_| {}).unwrap();
+    let counters = |name: &str| {
+        let m = mitigation(&r, name);
+        assert_eq!(m.middleboxes.len(), 1, "{name}");
+        let b = &m.middleboxes[0];
+        assert_eq!((b.name.as_str(), b.kind.as_str()), ("nat", "idle_timer"));
+        assert!(b.events.is_empty() && b.events_omitted == 0, "{b:?}");
+        b.counters
+            .iter()
+            .map(|c| (c.name.clone(), c.count))
+            .collect::<Vec<_>>()
+    };
+    let want = |tracked, expired, resets| {
+        [
+            ("tracked", tracked),
+            ("expired", expired),
+            ("resets", resets),
+            ("dropped", 0),
+        ]
+        .map(|(n, c)| (n.to_string(), c))
+        .to_vec()
+    };
+    // Requests at 0, 400, 800, 1200 s: flows dialled at 0 and 800 s, both
+    // forgotten when reused at 400 and 1200 s. The box answers every
+    // non-RST packet of a forgotten flow with a RST: the request's, and one
+    // more per flow (the net crate's `IdleTimerStats::resets`).
+    assert_eq!(counters("none"), want(2, 2, 4));
+    assert_eq!(counters("tcp-keepalive"), want(1, 0, 0));
+}

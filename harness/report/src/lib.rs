@@ -15,6 +15,8 @@
 //! - [`error`] holds [`ReportError`];
 //! - internal: `access_log` (the sampled access-log lines of each sidecar
 //!   hop: all of them in Markdown, the failures of failing mitigations on the
+//!   terminal), `middlebox` (each middlebox's counters and event log:
+//!   counters and events in Markdown, one counters line per box on the
 //!   terminal), `overview` (the run's identity, timeline and mitigation
 //!   comparison shared by table and Markdown, relative to the first
 //!   mitigation as baseline), `grid` (aligned text and Markdown tables),
@@ -65,6 +67,7 @@ pub mod write;
 mod access_log;
 mod figure;
 mod grid;
+mod middlebox;
 mod overview;
 
 pub use error::ReportError;

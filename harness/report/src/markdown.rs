@@ -1,13 +1,15 @@
 //! The Markdown report: the terminal report as GitHub tables, then one
 //! section per mitigation with the detail a pull request or an incident
 //! write-up wants (errors by kind, when errors started and stopped, every
-//! expectation, and a sample of each sidecar hop's access log).
+//! expectation, each middlebox's counters and events, and a sample of each
+//! sidecar hop's access log).
 
 use meshsim_core::{MitigationResult, RunResult};
 
 use crate::access_log;
 use crate::figure;
 use crate::grid::{Align, Grid, escape};
+use crate::middlebox;
 use crate::overview;
 
 /// Renders the Markdown report.
@@ -84,6 +86,7 @@ fn mitigation(m: &MitigationResult) -> String {
         tables.push(served_by(m).markdown());
     }
     tables.push(expectations(m));
+    tables.extend(middlebox::markdown(m));
     tables.extend(access_log::markdown(m));
     out.push_str(&tables.join("\n"));
     out

@@ -2,15 +2,16 @@
 //!
 //! Plain text, no colour codes, columns aligned with spaces, sections
 //! separated by a blank line: the run's identity, the timeline, one row per
-//! mitigation, one row per hop when services call each other, the
-//! access-log lines of the failures (mitigations with errors only), then the
-//! expectations that failed.
+//! mitigation, one row per hop when services call each other, one counters
+//! line per middlebox and mitigation, the access-log lines of the failures
+//! (mitigations with errors only), then the expectations that failed.
 
 use meshsim_core::RunResult;
 
 use crate::access_log;
 use crate::figure;
 use crate::grid::{Align, Grid, one_line};
+use crate::middlebox;
 use crate::overview;
 
 /// Indentation of a section's grid under its title.
@@ -28,6 +29,9 @@ pub fn table(result: &RunResult) -> String {
     sections.push(mitigations(result));
     if overview::has_hops(result) {
         sections.push(format!("hops\n{}", overview::hops(result).text(INDENT)));
+    }
+    if let Some(boxes) = middlebox::text(result, INDENT) {
+        sections.push(boxes);
     }
     if let Some(lines) = access_log::text(result, INDENT) {
         sections.push(lines);

@@ -22,7 +22,12 @@ pub(super) fn own_resolver(
     zones: ZoneSet,
     handle: FirewallHandle,
 ) -> JoinHandle<()> {
-    let mut names: Vec<String> = scenario.dns.records.iter().map(|r| r.name.clone()).collect();
+    let mut names: Vec<String> = scenario
+        .dns
+        .records
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
     names.extend(spec.view.keys().cloned());
     names.sort();
     names.dedup();

@@ -2,7 +2,8 @@
 
 use meshsim_core::{
     AccessLogLine, ExpectationResult, HopAccessLog, HostCount, KindCount, LatencySummary,
-    MitigationResult, ResponseFlags, RunMode, RunResult, Source, TimeBucket, TimelineMark,
+    MiddleboxEvent, MiddleboxResult, MitigationResult, ResponseFlags, RunMode, RunResult, Source,
+    TimeBucket, TimelineMark,
 };
 
 fn kind(kind: &str, source: Source, count: u64) -> KindCount {
@@ -68,6 +69,7 @@ fn none() -> MitigationResult {
         served_by: vec![host("52.1.1.10:443", 20_000), host("52.1.1.11:443", 23_766)],
         calls: Vec::new(),
         access_log: Vec::new(),
+        middleboxes: Vec::new(),
         expectations: vec![expect(
             "error_rate > 1%",
             "2.74%",
@@ -103,6 +105,7 @@ fn retries() -> MitigationResult {
         served_by: vec![host("52.1.1.11:443", 30_000), host("52.1.1.12:443", 14_991)],
         calls: Vec::new(),
         access_log: Vec::new(),
+        middleboxes: Vec::new(),
         expectations: vec![
             expect(
                 "error_rate < 0.01%",
@@ -191,5 +194,74 @@ pub(crate) fn sample_with_access_log() -> RunResult {
     hop.lines.truncate(1);
     clean.access_log = vec![hop];
     run.mitigations.push(clean);
+    run
+}
+
+fn event(
+    at_s: f64,
+    event: &str,
+    addr: &str,
+    name: Option<&str>,
+    flow: Option<&str>,
+) -> MiddleboxEvent {
+    MiddleboxEvent {
+        at_s,
+        event: event.to_string(),
+        addr: addr.to_string(),
+        name: name.map(str::to_string),
+        flow: flow.map(str::to_string),
+    }
+}
+
+/// The fixed run with middleboxes: `none` has an idle timer with one event
+/// and a DNS firewall with three events and one omitted; `retries` has the
+/// idle timer alone, with no event.
+pub(crate) fn sample_with_middleboxes() -> RunResult {
+    let mut run = sample();
+    let nat = MiddleboxResult::new(
+        "nat",
+        "idle_timer",
+        &[
+            ("tracked", 4),
+            ("expired", 2),
+            ("resets", 2),
+            ("dropped", 0),
+        ],
+    );
+    let mut fw = MiddleboxResult::new("fw", "dns_firewall", &[("admitted", 3), ("denied", 1)]);
+    fw.events = vec![
+        event(
+            12.25,
+            "admitted",
+            "52.1.1.10:443",
+            None,
+            Some("10.0.0.5:39999 -> 52.1.1.10:443"),
+        ),
+        event(
+            300.0,
+            "learned",
+            "52.1.1.11",
+            Some("api.partner.example"),
+            None,
+        ),
+        event(
+            360.5,
+            "denied",
+            "52.1.1.12:443",
+            Some("api.partner.example"),
+            Some("10.0.0.5:40000 -> 52.1.1.12:443"),
+        ),
+    ];
+    fw.events_omitted = 1;
+    let mut nat_none = nat.clone();
+    nat_none.events = vec![event(
+        320.0,
+        "expired",
+        "52.1.1.10:443",
+        None,
+        Some("10.0.0.5:39999 -> 52.1.1.10:443"),
+    )];
+    run.mitigations[0].middleboxes = vec![nat_none, fw];
+    run.mitigations[1].middleboxes = vec![nat];
     run
 }

@@ -3,6 +3,7 @@
 mod access_log;
 mod fixture;
 mod json;
+mod middlebox;
 mod schema;
 mod snapshot;
 mod write;

@@ -151,6 +151,28 @@ fn rendered_sample_with_access_log_lines_validates_against_the_schema() {
 }
 
 #[test]
+fn rendered_sample_with_middleboxes_validates_against_the_schema() {
+    let run = crate::fixture::sample_with_middleboxes();
+    assert_eq!(violations(&rendered(&run)), Vec::<String>::new());
+}
+
+#[test]
+fn schema_check_catches_a_middlebox_of_unknown_kind_or_a_missing_event_key() {
+    let mut value = rendered(&crate::fixture::sample_with_middleboxes());
+    value["mitigations"][0]["middleboxes"][0]["kind"] = json!("load_balancer");
+    value["mitigations"][0]["middleboxes"][1]["events"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("flow");
+    let found = violations(&value);
+    let expected = [
+        "$.mitigations[0].middleboxes[0].kind: \"load_balancer\" not in [\"idle_timer\",\"dns_firewall\"]",
+        "$.mitigations[0].middleboxes[1].events[0]: missing key \"flow\"",
+    ];
+    assert_eq!(found, expected);
+}
+
+#[test]
 fn result_with_nulls_and_empty_lists_validates_against_the_schema() {
     let mut run = sample();
     run.events.clear();

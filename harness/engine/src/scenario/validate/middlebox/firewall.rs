@@ -47,8 +47,13 @@ pub(super) fn firewall(
         let msg = "`idle` is an idle_timer key; a dns_firewall forgets addresses by TTL";
         return Err(cx.err(Some(&idle.referenced), "world.middleboxes", msg));
     }
-    let learning = choice(cx, &m.learn, "learn", &[("snoop", Learning::Snoop), ("own", Learning::Own)])?
-        .unwrap_or_default();
+    let learning = choice(
+        cx,
+        &m.learn,
+        "learn",
+        &[("snoop", Learning::Snoop), ("own", Learning::Own)],
+    )?
+    .unwrap_or_default();
     if learning == Learning::Snoop {
         own_only(cx, m.refresh.as_ref().map(|r| &r.referenced), "refresh")?;
         own_only(cx, m.view.as_ref().map(|v| &v.referenced), "view")?;
@@ -94,7 +99,10 @@ pub(super) fn refuse_keys(
         m.learn.as_ref().map(|v| &v.referenced),
         m.refresh.as_ref().map(|v| &v.referenced),
         m.view.as_ref().map(|v| &v.referenced),
-        m.inside.as_ref().and_then(|v| v.first()).map(|v| &v.referenced),
+        m.inside
+            .as_ref()
+            .and_then(|v| v.first())
+            .map(|v| &v.referenced),
         m.min_ttl.as_ref().map(|v| &v.referenced),
         m.max_ttl.as_ref().map(|v| &v.referenced),
         m.grace.as_ref().map(|v| &v.referenced),
@@ -125,7 +133,9 @@ fn duration(
     d: &Option<Spanned<HumanDuration>>,
     zero_ok: bool,
 ) -> Result<Option<Duration>, EngineError> {
-    d.as_ref().map(|d| bounded(cx, d, zero_ok, MAX_TTL)).transpose()
+    d.as_ref()
+        .map(|d| bounded(cx, d, zero_ok, MAX_TTL))
+        .transpose()
 }
 
 fn choice<T: Copy>(
@@ -153,7 +163,9 @@ fn inside(
     external: &[ExternalSpec],
 ) -> Result<Vec<Cidr>, EngineError> {
     let Some(list) = &m.inside else {
-        let cidr: Cidr = DEFAULT_INSIDE.parse().map_err(|e| cx.err(None, "world.middleboxes", format!("{e}")))?;
+        let cidr: Cidr = DEFAULT_INSIDE
+            .parse()
+            .map_err(|e| cx.err(None, "world.middleboxes", format!("{e}")))?;
         if let Some(x) = external.iter().find(|x| cidr.contains(x.address.ip())) {
             let msg = format!(
                 "external host {} ({}) is in the firewall's default inside range {DEFAULT_INSIDE}: set `inside` to the cluster's ranges",
