@@ -158,7 +158,10 @@ fn load_all(paths: &[PathBuf], with: &[PathBuf], base: Option<&str>) -> Result<V
 }
 
 fn scenario_name(p: &Path) -> String {
-    p.file_name().unwrap_or(p.as_os_str()).to_string_lossy().into_owned()
+    p.file_name()
+        .unwrap_or(p.as_os_str())
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn run_scenarios(

@@ -127,7 +127,10 @@ fn a_destination_rule_file_layered_over_none_keeps_its_service_entry_and_ends_th
         m.description.as_deref(),
         Some("my-dr.yaml over none: DestinationRule api (adds)")
     );
-    assert_eq!(m.app.connect_timeout, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(
+        m.app.connect_timeout,
+        Some(std::time::Duration::from_secs(2))
+    );
     let r = run_seeded(&s, 1);
     let names: Vec<&str> = r.mitigations.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["none", "keepalive", "with:my-dr"]);
@@ -204,7 +207,10 @@ fn an_unknown_kind_names_its_line_and_the_nearest_kind() {
         rejected(&DR_IDLE.replace("kind: DestinationRule", "kind: DestinationRul"));
     assert_eq!(line, 2, "{path}: {message}");
     assert!(path.contains("kind"), "{path}");
-    assert!(message.contains("did you mean `DestinationRule`"), "{message}");
+    assert!(
+        message.contains("did you mean `DestinationRule`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -233,7 +239,10 @@ fn an_istio_validation_failure_names_its_line_and_key_path() {
 fn a_file_repeating_a_resource_or_holding_none_is_rejected() {
     let (_, line, _, _, message) = rejected(&format!("{DR_IDLE}---\n{DR_IDLE}"));
     assert_eq!(line, 15, "{message}");
-    assert!(message.contains("DestinationRule api appears twice"), "{message}");
+    assert!(
+        message.contains("DestinationRule api appears twice"),
+        "{message}"
+    );
     let (_, _, _, _, message) = rejected("# nothing yet\n");
     assert!(message.contains("no Istio resource"), "{message}");
 }

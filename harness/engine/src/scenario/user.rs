@@ -74,7 +74,10 @@ impl Scenario {
         {
             tracing::warn!(file = %path.display(), mitigation = %name, "{line}");
         }
-        let file = path.file_name().unwrap_or(path.as_os_str()).to_string_lossy();
+        let file = path
+            .file_name()
+            .unwrap_or(path.as_os_str())
+            .to_string_lossy();
         self.mitigations.push(Mitigation {
             name,
             description: Some(format!("{file} over {}: {}", base.name, changes.join(", "))),
@@ -170,10 +173,7 @@ fn invalid(path: &Path, text: &str, e: &IstioError) -> EngineError {
 
 /// The second resource of a kind, namespace and name already seen.
 fn repeated(res: &Resources) -> Option<(&ResourceMeta, &'static str)> {
-    fn twice<'a, T>(
-        list: &'a [T],
-        meta: impl Fn(&T) -> &ResourceMeta,
-    ) -> Option<&'a ResourceMeta> {
+    fn twice<T>(list: &[T], meta: impl Fn(&T) -> &ResourceMeta) -> Option<&ResourceMeta> {
         list.iter()
             .enumerate()
             .find(|(i, r)| list[..*i].iter().any(|o| same(meta(o), meta(r))))
@@ -191,13 +191,28 @@ fn layer(base: &Resources, over: Resources) -> (Resources, Vec<String>) {
     let mut out = base.clone();
     let mut changes = Vec::new();
     for r in over.service_entries {
-        changes.push(put(&mut out.service_entries, r, |r| &r.meta, "ServiceEntry"));
+        changes.push(put(
+            &mut out.service_entries,
+            r,
+            |r| &r.meta,
+            "ServiceEntry",
+        ));
     }
     for r in over.virtual_services {
-        changes.push(put(&mut out.virtual_services, r, |r| &r.meta, "VirtualService"));
+        changes.push(put(
+            &mut out.virtual_services,
+            r,
+            |r| &r.meta,
+            "VirtualService",
+        ));
     }
     for r in over.destination_rules {
-        changes.push(put(&mut out.destination_rules, r, |r| &r.meta, "DestinationRule"));
+        changes.push(put(
+            &mut out.destination_rules,
+            r,
+            |r| &r.meta,
+            "DestinationRule",
+        ));
     }
     if let Some(m) = over.mesh_config {
         let how = if out.mesh_config.is_some() {
@@ -205,7 +220,10 @@ fn layer(base: &Resources, over: Resources) -> (Resources, Vec<String>) {
         } else {
             "adds"
         };
-        changes.push(format!("IstioOperator {} meshConfig ({how})", label(&m.meta)));
+        changes.push(format!(
+            "IstioOperator {} meshConfig ({how})",
+            label(&m.meta)
+        ));
         out.mesh_config = Some(m);
     }
     (out, changes)
