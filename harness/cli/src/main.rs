@@ -52,6 +52,16 @@ enum Command {
         /// Write no report files.
         #[arg(long)]
         no_write: bool,
+        /// Istio YAML (ServiceEntry, VirtualService, DestinationRule,
+        /// IstioOperator) to try as one more mitigation, `with:<file stem>`,
+        /// layered over the base mitigation (repeatable). It always runs,
+        /// whatever `-m` selects.
+        #[arg(long = "with", value_name = "FILE")]
+        with: Vec<PathBuf>,
+        /// The mitigation `--with` files are layered over (default: each
+        /// scenario's first).
+        #[arg(long, value_name = "NAME", requires = "with")]
+        with_base: Option<String>,
     },
     /// List the scenarios of a catalogue folder with their mitigations.
     List {
@@ -113,6 +123,8 @@ fn run(cli: Cli) -> Result<Verdict> {
             format,
             out,
             no_write,
+            with,
+            with_base,
         } => {
             let interrupted = watch_ctrl_c();
             let opts = RunOptions {
@@ -122,26 +134,45 @@ fn run(cli: Cli) -> Result<Verdict> {
                 interrupted: Some(interrupted),
             };
             let out = (!no_write).then_some(out.as_path());
+            let scenarios = load_all(&scenarios, &with, with_base.as_deref())?;
             run_scenarios(&scenarios, &opts, format, out)
         }
         Command::List { dir } => list(&dir).map(|()| Verdict::Held),
     }
 }
 
+/// Loads every scenario and adds each `--with` file to each, before any run:
+/// a typo in the third file fails at once.
+fn load_all(paths: &[PathBuf], with: &[PathBuf], base: Option<&str>) -> Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    for p in paths {
+        let mut scenario = Scenario::load(p)?;
+        for w in with {
+            let m = scenario.add_user_mitigation_file(w, base)?;
+            let what = m.description.as_deref().unwrap_or_default();
+            eprintln!("meshsim: {}: {} = {what}", scenario_name(p), m.name);
+        }
+        scenarios.push(scenario);
+    }
+    Ok(scenarios)
+}
+
+fn scenario_name(p: &Path) -> String {
+    p.file_name()
+        .unwrap_or(p.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn run_scenarios(
-    paths: &[PathBuf],
+    scenarios: &[Scenario],
     opts: &RunOptions,
     format: Format,
     out: Option<&Path>,
 ) -> Result<Verdict> {
-    // Load every file first: a typo in the third file fails before any run.
-    let scenarios = paths
-        .iter()
-        .map(|p| Scenario::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
     let mut all_held = true;
     let mut stdout = std::io::stdout().lock();
-    for scenario in &scenarios {
+    for scenario in scenarios {
         let mut write_err = None;
         let result = meshsim_engine::run(scenario, opts, |so_far| {
             if let Some(dir) = out

@@ -133,3 +133,76 @@ fn list_shows_the_catalogue_with_mitigations() {
     assert!(stdout.contains("resolution-dns+retries"), "{stdout}");
     assert!(!stdout.contains("INVALID"), "{stdout}");
 }
+
+/// A DestinationRule alone, pasted by a user (`run --with`).
+const MY_DR: &str = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: partner-api }
+spec:
+  host: api.partner.example
+  trafficPolicy:
+    connectionPool:
+      tcp: { tcpKeepalive: { time: 300s, interval: 75s } }
+";
+
+#[test]
+fn a_with_file_runs_as_one_more_mitigation_beside_the_scenarios_own() {
+    let f = temp("my-dr", MY_DR);
+    let out = meshsim(&[
+        "run",
+        "scenarios/nat-idle-timeout.yaml",
+        "--with",
+        f.to_str().unwrap(),
+        "-m",
+        "none",
+        "--no-write",
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let none = stdout.lines().find(|l| l.trim_start().starts_with("none "));
+    assert!(none.is_some_and(|l| l.contains("503 UC")), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("with:my-dr "));
+    assert!(
+        row.is_some_and(|l| l.contains("0.00%") && l.contains("76")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("my-dr.yaml over none: DestinationRule partner-api (adds)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_with_file_exits_two_naming_file_line_and_key() {
+    let f = temp("bad-dr", &MY_DR.replace("time: 300s", "time: 300"));
+    let out = meshsim(&[
+        "run",
+        "scenarios/nat-idle-timeout.yaml",
+        "--with",
+        f.to_str().unwrap(),
+        "--no-write",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad-dr.yaml:8:36"), "{stderr}");
+    assert!(stderr.contains("tcpKeepalive.time"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = meshsim(&[
+        "run",
+        "scenarios/nat-idle-timeout.yaml",
+        "--with",
+        f.to_str().unwrap(),
+        "--with-base",
+        "nope",
+        "--no-write",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("it has: none, passthrough"), "{stderr}");
+}

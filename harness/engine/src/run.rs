@@ -27,7 +27,8 @@ const DRAIN_FOR: Duration = Duration::from_secs(60);
 pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
-    /// Only these mitigations (in the scenario's order); empty = all.
+    /// Only these mitigations (in the scenario's order); empty = all. User
+    /// mitigations (`--with`) always run.
     pub mitigations: Vec<String>,
     /// Overrides the scenario's duration.
     pub duration: Option<Duration>,
@@ -122,7 +123,7 @@ fn select<'a>(
     Ok(scenario
         .mitigations
         .iter()
-        .filter(|m| names.is_empty() || names.contains(&m.name))
+        .filter(|m| names.is_empty() || names.contains(&m.name) || m.user_file.is_some())
         .collect())
 }
 

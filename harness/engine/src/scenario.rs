@@ -7,6 +7,7 @@ mod http2;
 mod locate;
 mod middlebox;
 mod service_version;
+mod user;
 mod validate;
 
 pub use http2::Http2Change;
@@ -490,7 +491,7 @@ fn resource_names(res: &Resources) -> Vec<String> {
 }
 
 /// One mitigation: a variant of the world.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Mitigation {
     /// `name`.
     pub name: String,
@@ -500,6 +501,10 @@ pub struct Mitigation {
     pub app: ClientOverrides,
     /// `istio`: the Istio resources every sidecar is configured from.
     pub istio: Resources,
+    /// The Istio YAML file a user mitigation was pasted from
+    /// ([`Scenario::add_user_mitigation`], `meshsim run --with`); `None` for
+    /// the scenario's own. A user mitigation runs whatever `-m` selects.
+    pub user_file: Option<PathBuf>,
 }
 
 impl Scenario {

@@ -490,6 +490,7 @@ fn mitigations(
             description: m.description.clone(),
             app,
             istio,
+            user_file: None,
         });
     }
     Ok(out)
