@@ -7,7 +7,8 @@
 //! the number of application requests completed per wall-clock second. Shapes:
 //! the ALB incident as written (50 req/s, the fix mitigation); a steady
 //! 2000 req/s load through a sidecar with resolution DNS, which is the hot path
-//! with little idle time; and a three-hop mesh (client -> a -> b -> c, each pod
+//! with little idle time, alone and behind a DNS-learning firewall and an idle
+//! timer (the middleboxes' cost per packet); and a three-hop mesh (client -> a -> b -> c, each pod
 //! with its sidecar, so one entry request is three outbound and three inbound
 //! sidecar passes), with 2 pods per service, with 24 pods per service plus
 //! two timeline events per simulated second, and with 2 pods per service plus
@@ -47,6 +48,17 @@ mitigations:
         ports: [{ number: 80, name: http, protocol: HTTP }]
         resolution: DNS
 "#;
+
+/// `STEADY` with both middleboxes on the app pod's path: a DNS-learning
+/// firewall that snoops the sidecar's look-ups (every packet and every DNS
+/// answer checked) and a 350 s idle timer, so the difference with `STEADY` is
+/// their cost per packet.
+fn steady_behind_middleboxes() -> String {
+    STEADY.replace(
+        "  pods:\n",
+        "  middleboxes:\n    - { kind: dns_firewall, name: fw, inside: [10.0.0.0/24, 10.96.0.0/16] }\n    - { kind: idle_timer, name: nat, idle: 350s }\n  pods:\n",
+    )
+}
 
 /// A three-service chain at 500 entry requests per second: `pods` per
 /// service, `idle` more services (one pod each, never called: every sidecar
@@ -113,6 +125,16 @@ fn sim_throughput(c: &mut Criterion) {
         c,
         "steady-2000rps-30s/resolution-dns",
         &steady,
+        "resolution-dns",
+        Duration::from_secs(30),
+    );
+    let boxed = Scenario::parse(&steady_behind_middleboxes(), Path::new("steady-boxed.yaml"))
+        .expect("valid scenario");
+    assert_eq!(boxed.middleboxes.len(), 2);
+    bench_one(
+        c,
+        "steady-2000rps-30s-behind-firewall-and-nat/resolution-dns",
+        &boxed,
         "resolution-dns",
         Duration::from_secs(30),
     );
