@@ -242,7 +242,7 @@ impl World {
     /// order, as the report shows them.
     pub(crate) fn middlebox_results(&self) -> Vec<meshsim_core::MiddleboxResult> {
         let result = |(name, h): &(String, BoxHandle)| match h {
-            BoxHandle::IdleTimer(h) => middlebox::idle_timer(name, &h.stats()),
+            BoxHandle::IdleTimer(h) => middlebox::idle_timer(name, h, self.start),
             BoxHandle::DnsFirewall(h) => middlebox::dns_firewall(name, h, self.start),
         };
         self.middleboxes.iter().map(result).collect()

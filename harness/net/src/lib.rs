@@ -80,7 +80,9 @@ pub use firewall::{
     OnExpired, OnUnknown,
 };
 pub use keepalive::Keepalive;
-pub use middlebox::{IdleTimer, IdleTimerHandle, IdleTimerStats, OnExpiry};
+pub use middlebox::{
+    IdleEventKind, IdleTimer, IdleTimerEvent, IdleTimerHandle, IdleTimerStats, OnExpiry,
+};
 pub use sim::SimConfig;
 pub use stream::{NetListener, NetStream, NetUdp};
 

@@ -19,6 +19,9 @@
 //!   on, with the semantics of [`crate::Net::set_flow_blackhole`]
 //!   (retransmission give-up, keepalive `ETIMEDOUT`).
 //!
+//! The box counts what it does and logs, per forgotten flow, when it expired
+//! and its first reset or drop ([`IdleTimerHandle::events`]).
+//!
 //! New connections after expiry are new flows and pass. Expiry is detected
 //! lazily, on the flow's next packet, so the cost is one lock per packet and
 //! no timer; nothing happens to a flow nobody sends on (the Azure option
@@ -28,10 +31,12 @@
 //! with [`crate::NetError::Unsupported`] (kernel loopback sockets have no
 //! path to put a box on; in-process relays would be needed).
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// What a middlebox does with one packet of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,18 +86,67 @@ pub struct IdleTimerStats {
     pub dropped: u64,
 }
 
-/// The counters of one middlebox, shared with the flows crossing it.
+/// The most events an idle timer's log keeps; later ones are only counted.
+pub const IDLE_LOG_CAP: usize = 1000;
+
+/// What an idle timer did to one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IdleEventKind {
+    /// The flow went `idle` without packets and was forgotten (at that
+    /// moment, found on its next packet).
+    Expired,
+    /// The box answered a packet of the forgotten flow with a RST.
+    Reset,
+    /// The box black-holed the forgotten flow.
+    Dropped,
+}
+
+impl IdleEventKind {
+    /// The event's name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            IdleEventKind::Expired => "expired",
+            IdleEventKind::Reset => "reset",
+            IdleEventKind::Dropped => "dropped",
+        }
+    }
+}
+
+/// One line of an idle timer's log: the first reset or drop of each
+/// forgotten flow, and when it was forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleTimerEvent {
+    /// When it happened.
+    pub at: Instant,
+    /// What happened.
+    pub kind: IdleEventKind,
+    /// The flow, `(inside end, outside end)`.
+    pub flow: (SocketAddr, SocketAddr),
+}
+
+/// The counters and log of one middlebox, shared with the flows crossing it.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) tracked: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) resets: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// The log, and how many events did not fit in it.
+    log: Mutex<(Vec<IdleTimerEvent>, u64)>,
 }
 
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn log(&self, event: IdleTimerEvent) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.0.len() < IDLE_LOG_CAP {
+            log.0.push(event);
+        } else {
+            log.1 += 1;
+        }
     }
 }
 
@@ -112,5 +166,14 @@ impl IdleTimerHandle {
             resets: c.resets.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
         }
+    }
+
+    /// The log so far, oldest first, and how many events did not fit in
+    /// [`IDLE_LOG_CAP`].
+    pub fn events(&self) -> (Vec<IdleTimerEvent>, u64) {
+        let log = self.counters.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut events = log.0.clone();
+        events.sort_by_key(|e| e.at);
+        (events, log.1)
     }
 }

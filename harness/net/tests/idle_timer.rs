@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use meshsim_net::{
-    IdleTimer, IdleTimerHandle, IdleTimerStats, Keepalive, Net, NetError, NetStream, OnExpiry,
-    SimConfig,
+    IdleEventKind, IdleTimer, IdleTimerHandle, IdleTimerStats, Keepalive, Net, NetError, NetStream,
+    OnExpiry, SimConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep};
@@ -279,4 +279,28 @@ async fn a_reader_parked_before_a_write_into_a_dropped_flow_times_out_with_it() 
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert_eq!(start.elapsed(), SimConfig::default().retransmission_give_up);
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_log_shows_when_a_flow_was_forgotten_and_when_the_box_reset_it() {
+    let (net, handle) = boxed(OnExpiry::Reset);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await;
+    let last = Instant::now();
+    sleep(IDLE * 2).await;
+    let _ = c.write_all(b"q").await;
+    let mut b = [0u8; 1];
+    let _ = c.read(&mut b).await;
+    let (events, omitted) = handle.events();
+    let kinds: Vec<IdleEventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [IdleEventKind::Expired, IdleEventKind::Reset]);
+    assert_eq!(omitted, 0);
+    // The server's answer was the flow's last packet, 1 ms before `last`.
+    assert_eq!(events[0].at, last - Duration::from_millis(1) + IDLE);
+    assert_eq!(events[1].at, last + IDLE * 2);
+    let (inside, outside) = events[0].flow;
+    assert_eq!(
+        (inside.ip(), outside),
+        (ip("10.0.0.1"), addr("10.0.0.2:80"))
+    );
 }

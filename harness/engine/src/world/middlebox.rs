@@ -7,7 +7,7 @@
 //! only says which counters it has, in its own order, and which events.
 
 use meshsim_core::{MiddleboxEvent, MiddleboxResult};
-use meshsim_net::{FirewallEvent, FirewallHandle, IdleTimerStats};
+use meshsim_net::{FirewallEvent, FirewallHandle, IdleTimerEvent, IdleTimerHandle, IdleTimerStats};
 use tokio::time::Instant;
 
 /// The `kind` of an idle-timer box, as the scenario writes it.
@@ -33,8 +33,30 @@ pub(crate) fn box_result(
 }
 
 /// An idle timer's counters, in the order `tracked`, `expired`, `resets`,
-/// `dropped`. No events: the timer keeps no event log.
-pub(crate) fn idle_timer(name: &str, stats: &IdleTimerStats) -> MiddleboxResult {
+/// `dropped`, and its log (when each forgotten flow expired and was reset or
+/// dropped), with times from `start`.
+pub(crate) fn idle_timer(name: &str, timer: &IdleTimerHandle, start: Instant) -> MiddleboxResult {
+    let (log, omitted) = timer.events();
+    let events: Vec<MiddleboxEvent> = log.iter().map(|e| idle_event(e, start)).collect();
+    let mut r = idle_counters(name, &timer.stats());
+    r.keep_events(events);
+    r.events_omitted += omitted;
+    r
+}
+
+fn idle_event(e: &IdleTimerEvent, start: Instant) -> MiddleboxEvent {
+    let (inside, outside) = e.flow;
+    MiddleboxEvent {
+        at_s: e.at.saturating_duration_since(start).as_secs_f64(),
+        event: e.kind.label().to_string(),
+        addr: outside.ip().to_string(),
+        name: None,
+        flow: Some(format!("{inside} -> {outside}")),
+    }
+}
+
+/// An idle timer's counters alone.
+fn idle_counters(name: &str, stats: &IdleTimerStats) -> MiddleboxResult {
     let counters = [
         ("tracked", stats.tracked),
         ("expired", stats.expired),
@@ -96,14 +118,14 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_timer_reports_its_four_counters_in_order_and_no_event() {
+    fn an_idle_timer_reports_its_four_counters_in_order() {
         let stats = IdleTimerStats {
             tracked: 5,
             expired: 3,
             resets: 2,
             dropped: 1,
         };
-        let r = idle_timer("nat", &stats);
+        let r = idle_counters("nat", &stats);
         let counters: Vec<(&str, u64)> = r
             .counters
             .iter()
@@ -119,7 +141,6 @@ mod tests {
             ]
         );
         assert_eq!((r.name.as_str(), r.kind.as_str()), ("nat", IDLE_TIMER));
-        assert!(r.events.is_empty() && r.events_omitted == 0);
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! found lazily, on the first packet after `idle`, so no timer runs.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::middlebox::{Counters, IdleTimer, OnExpiry, Verdict};
+use crate::middlebox::{Counters, IdleEventKind, IdleTimer, IdleTimerEvent, OnExpiry, Verdict};
 
 /// One installed middlebox.
 pub(crate) struct IdleBox {
@@ -33,12 +33,15 @@ impl IdleBox {
 
     /// The box's state for a new flow between `a` and `b`, if it crosses the
     /// box: exactly one end on a client host.
-    pub(crate) fn track(&self, a: IpAddr, b: IpAddr) -> Option<IdleFlow> {
-        if self.clients.contains(&a) == self.clients.contains(&b) {
+    pub(crate) fn track(&self, a: SocketAddr, b: SocketAddr) -> Option<IdleFlow> {
+        let inside = self.clients.contains(&a.ip());
+        if inside == self.clients.contains(&b.ip()) {
             return None;
         }
+        let ends = if inside { (a, b) } else { (b, a) };
         Counters::bump(&self.counters.tracked);
         Some(IdleFlow {
+            ends,
             idle: self.idle,
             on_expiry: self.on_expiry,
             counters: self.counters.clone(),
@@ -59,6 +62,8 @@ struct FlowState {
 
 /// A box's state for one flow.
 pub(crate) struct IdleFlow {
+    /// `(inside end, outside end)`.
+    ends: (SocketAddr, SocketAddr),
     idle: Duration,
     on_expiry: OnExpiry,
     counters: Arc<Counters>,
@@ -81,10 +86,7 @@ impl IdleFlow {
                 return Verdict::Forward;
             }
             st.forgotten = Some(now);
-            Counters::bump(&self.counters.expired);
-            if self.on_expiry == OnExpiry::Drop {
-                Counters::bump(&self.counters.dropped);
-            }
+            self.forgotten(st.last + self.idle, now);
         }
         match self.on_expiry {
             OnExpiry::Drop => Verdict::Drop,
@@ -95,6 +97,25 @@ impl IdleFlow {
                 Verdict::Reset
             }
         }
+    }
+
+    /// The box finds the flow forgotten (since `expired_at`) on a packet now.
+    fn forgotten(&self, expired_at: Instant, now: Instant) {
+        Counters::bump(&self.counters.expired);
+        let event = |at, kind| IdleTimerEvent {
+            at,
+            kind,
+            flow: self.ends,
+        };
+        self.counters.log(event(expired_at, IdleEventKind::Expired));
+        let kind = match self.on_expiry {
+            OnExpiry::Drop => {
+                Counters::bump(&self.counters.dropped);
+                IdleEventKind::Dropped
+            }
+            OnExpiry::Reset => IdleEventKind::Reset,
+        };
+        self.counters.log(event(now, kind));
     }
 
     /// Since when the box black-holes the flow, if it does.

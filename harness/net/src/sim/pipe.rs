@@ -81,7 +81,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     pub(crate) fn new(world: Arc<World>, client: SocketAddr, server: SocketAddr) -> Arc<Conn> {
-        let idle = world.idle_flows(client.ip(), server.ip());
+        let idle = world.idle_flows(client, server);
         let fw = world.fw_flows(client, server);
         Arc::new(Conn {
             world,

@@ -129,7 +129,7 @@ impl World {
 
     /// The middleboxes' state for a new connection between `a` and `b`, in
     /// path order (the order they were added). Once per connection.
-    pub(crate) fn idle_flows(&self, a: IpAddr, b: IpAddr) -> Vec<IdleFlow> {
+    pub(crate) fn idle_flows(&self, a: SocketAddr, b: SocketAddr) -> Vec<IdleFlow> {
         let st = self.lock();
         st.idle_boxes.iter().filter_map(|x| x.track(a, b)).collect()
     }
