@@ -58,6 +58,8 @@ pub(crate) struct World {
     pub(crate) config: SimConfig,
     /// Fast path: false while no address is black-holed.
     any_blackhole: AtomicBool,
+    /// Fast path: false while no DNS firewall is installed.
+    any_firewall: AtomicBool,
     /// Notified whenever a drop starts or ends, so stalled readers re-check.
     faults: Arc<Notify>,
     // Short critical sections only; never held across an await.
@@ -86,6 +88,7 @@ impl World {
         Arc::new(World {
             config,
             any_blackhole: AtomicBool::new(false),
+            any_firewall: AtomicBool::new(false),
             faults: Arc::new(Notify::new()),
             state: Mutex::new(State {
                 listeners: BTreeMap::new(),
@@ -137,16 +140,24 @@ impl World {
     pub(crate) fn add_dns_firewall(&self, cfg: DnsFirewall) -> FirewallHandle {
         let core = firewall::Core::new(cfg);
         self.lock().firewalls.push(core.clone());
+        self.any_firewall.store(true, Ordering::Relaxed);
         FirewallHandle { core }
     }
 
+    /// The installed firewalls (none without a lock on the fast path).
     fn firewalls(&self) -> Vec<Arc<firewall::Core>> {
+        if !self.any_firewall.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
         self.lock().firewalls.clone()
     }
 
     /// The firewalls' state for a new connection from `client` to `server`,
     /// in the order they were added. Once per connection.
     pub(crate) fn fw_flows(&self, client: SocketAddr, server: SocketAddr) -> Vec<FwFlow> {
+        if !self.any_firewall.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
         let st = self.lock();
         st.firewalls
             .iter()
