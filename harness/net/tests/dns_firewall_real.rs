@@ -25,7 +25,7 @@ const DNS: &str = "10.0.0.53:53";
 const API: &str = "52.1.1.10:80";
 const NAME: &str = "api.partner.example";
 /// Long enough for a test's traffic, short enough to wait out.
-const TTL: Duration = Duration::from_millis(400);
+const TTL: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a stalled operation is watched before it counts as stalled.
 const STALL: Duration = Duration::from_millis(300);
@@ -294,15 +294,16 @@ async fn traffic_to_the_inside_ranges_never_crosses_the_firewall_on_loopback() {
 /// expiry; once it goes quiet for the window, its next packet is reset.
 #[tokio::test]
 async fn an_active_flow_is_kept_past_the_expiry_until_it_goes_quiet_on_loopback() {
-    let window = Duration::from_millis(300);
+    let window = Duration::from_secs(1);
     let (net, fw) = firewalled(own(DnsFirewall {
         keep_active: Some(window),
         ..DnsFirewall::default()
     }));
     learn(&fw, TTL);
     let (mut c, mut s) = established(&net).await;
-    // A packet every 100 ms carries the flow across the expiry.
-    for _ in 0..8 {
+    // A packet every 100 ms carries the flow across the expiry (gaps of a
+    // whole second would be needed to cut it).
+    for _ in 0..15 {
         sleep(Duration::from_millis(100)).await;
         exchange(&mut c, &mut s).await.unwrap();
     }
