@@ -4,12 +4,8 @@
 //! time.
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
 use meshsim_net::{
     Cidr, DnsFirewall, FirewallEventKind, FirewallHandle, Learning, Net, NetStream, OnExpired,
     OnUnknown, SimConfig,
@@ -17,21 +13,13 @@ use meshsim_net::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep};
 
-const CLIENT: &str = "10.0.0.1";
+#[path = "support/firewall.rs"]
+mod support;
+use support::{API, CLIENT, DNS, NAME, addr, answer, exchange, ip, listen};
+
 const OTHER_CLIENT: &str = "10.0.0.3";
-const DNS: &str = "10.0.0.53:53";
-const API: &str = "52.1.1.10:80";
-const NAME: &str = "api.partner.example";
 const TTL: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 /// A network with 1 ms one-way latency and a firewall in front of both
 /// clients; the cluster range 10.0.0.0/8 does not cross it.
@@ -50,20 +38,6 @@ fn firewalled(cfg: DnsFirewall) -> (Net, FirewallHandle) {
     (net, fw)
 }
 
-/// The bytes of a DNS answer for `NAME` with one A record.
-fn answer(to: IpAddr, ttl: Duration) -> Vec<u8> {
-    let IpAddr::V4(v4) = to else {
-        panic!("v4 only")
-    };
-    let name = Name::from_ascii(NAME).unwrap();
-    let mut msg = Message::response(7, OpCode::Query);
-    msg.metadata.message_type = MessageType::Response;
-    msg.add_query(Query::query(name.clone(), RecordType::A));
-    let ttl = u32::try_from(ttl.as_secs()).unwrap();
-    msg.add_answer(Record::from_rdata(name, ttl, RData::A(A(v4))));
-    msg.to_vec().unwrap()
-}
-
 /// The DNS server answers `client` (from port 53): what the firewall snoops.
 async fn resolve(net: &Net, client: &str, ttl: Duration) {
     let server = net.stack(addr(DNS).ip()).bind_udp(53).await.unwrap();
@@ -74,10 +48,6 @@ async fn resolve(net: &Net, client: &str, ttl: Duration) {
         .unwrap();
     let mut buf = [0u8; 512];
     sock.recv_from(&mut buf).await.unwrap();
-}
-
-async fn listen(net: &Net) -> meshsim_net::NetListener {
-    net.stack(addr(API).ip()).listen(80).await.unwrap()
 }
 
 async fn connect(net: &Net, from: &str) -> std::io::Result<NetStream> {
@@ -92,16 +62,6 @@ async fn established(net: &Net) -> (NetStream, NetStream) {
     let c = connect(net, CLIENT).await.unwrap();
     let (s, _) = l.accept().await.unwrap();
     (c, s)
-}
-
-/// One byte each way; the client's read result.
-async fn exchange(c: &mut NetStream, s: &mut NetStream) -> std::io::Result<u8> {
-    c.write_all(b"q").await?;
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b).await?;
-    s.write_all(b"a").await?;
-    c.read_exact(&mut b).await?;
-    Ok(b[0])
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

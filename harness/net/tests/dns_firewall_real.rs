@@ -8,35 +8,21 @@
 //! incidents.md INC-04 (snooping) and INC-05 (own resolver).
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
-use meshsim_net::{
-    DnsFirewall, FirewallHandle, Learning, Net, NetListener, NetStream, OnExpired, OnUnknown,
-};
+use meshsim_net::{DnsFirewall, FirewallHandle, Learning, Net, NetStream, OnExpired, OnUnknown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep, timeout};
 
-const CLIENT: &str = "10.0.0.1";
-const DNS: &str = "10.0.0.53:53";
-const API: &str = "52.1.1.10:80";
-const NAME: &str = "api.partner.example";
 /// Long enough for a test's traffic, short enough to wait out.
+#[path = "support/firewall.rs"]
+mod support;
+use support::{API, CLIENT, DNS, NAME, addr, answer, exchange, ip, listen};
+
 const TTL: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a stalled operation is watched before it counts as stalled.
 const STALL: Duration = Duration::from_millis(300);
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
 
 /// A loopback network with a firewall in front of `CLIENT`; the cluster
 /// range 10.0.0.0/8 does not cross it. Learning is the firewall's own
@@ -64,10 +50,6 @@ fn learn(fw: &FirewallHandle, ttl: Duration) {
     fw.learn(NAME, &[addr(API).ip()], ttl);
 }
 
-async fn listen(net: &Net) -> NetListener {
-    net.stack(addr(API).ip()).listen(80).await.unwrap()
-}
-
 async fn connect(net: &Net, within: Duration) -> std::io::Result<NetStream> {
     net.stack(ip(CLIENT)).connect(addr(API), within).await
 }
@@ -78,30 +60,6 @@ async fn established(net: &Net) -> (NetStream, NetStream) {
     let c = connect(net, CONNECT_TIMEOUT).await.unwrap();
     let (s, _) = l.accept().await.unwrap();
     (c, s)
-}
-
-/// One byte each way; the client's read result.
-async fn exchange(c: &mut NetStream, s: &mut NetStream) -> std::io::Result<u8> {
-    c.write_all(b"q").await?;
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b).await?;
-    s.write_all(b"a").await?;
-    c.read_exact(&mut b).await?;
-    Ok(b[0])
-}
-
-/// The bytes of a DNS answer for `NAME` with one A record.
-fn answer(to: IpAddr, ttl: Duration) -> Vec<u8> {
-    let IpAddr::V4(v4) = to else {
-        panic!("v4 only")
-    };
-    let name = Name::from_ascii(NAME).unwrap();
-    let mut msg = Message::response(7, OpCode::Query);
-    msg.metadata.message_type = MessageType::Response;
-    msg.add_query(Query::query(name.clone(), RecordType::A));
-    let ttl = u32::try_from(ttl.as_secs()).unwrap();
-    msg.add_answer(Record::from_rdata(name, ttl, RData::A(A(v4))));
-    msg.to_vec().unwrap()
 }
 
 /// envoy-istio-facts.md is silent on egress firewalls; the fact is
