@@ -43,7 +43,8 @@ pub use outcome::{ErrorKind, Outcome, ResponseFlags, Source};
 pub use record::{ProxyLog, ProxyLogEntry, RequestRecord};
 pub use result::{
     AccessLogLine, CallResult, ExpectationResult, HopAccessLog, HostCount, KindCount,
-    LatencySummary, MiddleboxCounter, MiddleboxEvent, MiddleboxResult, MitigationResult, RunMode,
+    LatencySummary, MiddleboxCounter, MiddleboxEvent, MiddleboxResult, MitigationResult, PodEvent,
+    PodLifecycleResult, RunMode,
     RunResult, TimeBucket, TimelineMark,
 };
 pub use rng::SimRng;

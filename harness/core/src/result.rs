@@ -7,8 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 mod middlebox;
+mod pod;
 
 pub use middlebox::{MiddleboxCounter, MiddleboxEvent, MiddleboxResult};
+pub use pod::{PodEvent, PodLifecycleResult};
 
 /// Which network a run used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +105,11 @@ pub struct MitigationResult {
     /// when the world has none.
     #[serde(default)]
     pub middleboxes: Vec<MiddleboxResult>,
+    /// Every pod of the world with a modelled lifecycle
+    /// (`world.pods[].lifecycle`), in the scenario's order. Empty when none
+    /// has one.
+    #[serde(default)]
+    pub pods: Vec<PodLifecycleResult>,
     /// The scenario's expectations for this mitigation.
     pub expectations: Vec<ExpectationResult>,
 }

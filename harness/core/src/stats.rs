@@ -187,6 +187,7 @@ impl Collector {
             calls: self.call_results(until),
             access_log: Vec::new(),
             middleboxes: Vec::new(),
+            pods: Vec::new(),
             expectations: Vec::new(),
         }
     }

@@ -180,6 +180,9 @@ pub struct Rate {
 }
 
 impl Rate {
+    /// One event per second.
+    pub const ONE_PER_SECOND: Rate = Rate { per_second: 1.0 };
+
     /// A rate of `per_second` events per second.
     ///
     /// # Errors

@@ -1,7 +1,11 @@
 //! Scenario expectations: `error_rate: "< 0.1%"`, `p99: "< 250ms"`,
 //! `has_error: "503 UC"`..., evaluated against a [`MitigationResult`].
 
+mod pod;
+
 use std::time::Duration;
+
+pub use pod::{PodBound, PodCheck, PodFigure};
 
 use meshsim_core::units::{format_duration, parse_duration};
 use meshsim_core::{CallResult, ExpectationResult, KindCount, LatencySummary, MitigationResult};
@@ -80,6 +84,8 @@ pub enum Check {
     NoError(String),
     /// The last error happened before this time (recovery).
     LastErrorBefore(Duration),
+    /// A figure of a pod's lifecycle.
+    Pod(PodCheck),
 }
 
 /// The hop an expectation reads instead of the entry calls' totals: the
@@ -214,6 +220,9 @@ impl Expectation {
                 "last_error_before reads the entry calls only; drop `hop` or the metric".into(),
             );
         }
+        if matches!(self.check, Check::Pod(_)) {
+            return Err("a lifecycle figure reads a pod, not a hop; drop `hop`".into());
+        }
         self.text = format!("{} -> {}: {}", hop.from, hop.url, self.text);
         self.hop = Some(hop);
         Ok(self)
@@ -230,8 +239,29 @@ impl Expectation {
         }
     }
 
+    /// `<figure> <value>` of `pod`'s lifecycle.
+    pub fn pod(mitigation: &str, check: PodCheck, key: &str, value: &str, why: Option<String>) -> Self {
+        Expectation {
+            mitigation: mitigation.to_string(),
+            hop: None,
+            text: format!("{}: {key} {}", check.pod, value.trim()),
+            why,
+            check: Check::Pod(check),
+        }
+    }
+
     /// Evaluates it against a mitigation's results (or its hop's).
     pub fn evaluate(&self, m: &MitigationResult) -> ExpectationResult {
+        if let Check::Pod(p) = &self.check {
+            // A lifecycle figure holds whether or not requests were made.
+            let (passed, actual) = p.judge(m);
+            return ExpectationResult {
+                text: self.text.clone(),
+                reason: self.why.clone(),
+                actual,
+                passed,
+            };
+        }
         let measured = match &self.hop {
             None => Some(Measured::totals(m)),
             Some(hop) => hop.find(&m.calls).map(Measured::hop),
@@ -322,6 +352,8 @@ impl Check {
                 None => (true, "no error".to_string()),
                 Some(s) => (s < at.as_secs_f64(), format!("last error at {s}s")),
             },
+            // `Expectation::evaluate` judges these before reading requests.
+            Check::Pod(_) => (false, "not a request figure".to_string()),
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{Mitigation, Scenario};
-use crate::world::{RunDeps, World};
+use crate::world::{PodOutcome, RunDeps, World, run_pod};
 
 /// Layout version of [`RunResult`] (see `reports/schema/`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -190,7 +190,8 @@ async fn drive(
     let world = World::build(scenario, mitigation, net, deps).await?;
     let mut first_call = 0;
     let mut apps = tokio::task::JoinSet::new();
-    for pod in &scenario.pods {
+    let mut pods = tokio::task::JoinSet::new();
+    for (index, pod) in scenario.pods.iter().enumerate() {
         let mut profile = pod.profile.clone();
         mitigation.app.apply(&mut profile);
         let config = AppConfig {
@@ -198,6 +199,13 @@ async fn drive(
             calls: pod.calls.clone(),
             dns_servers: vec![world.dns_addr()],
         };
+        let sink = offset_sink(collector.clone(), first_call);
+        first_call += pod.calls.len();
+        let times = (duration, DRAIN_FOR);
+        if let Some((cx, terminate)) = world.pod_ctx(pod, mitigation, config.clone(), sink.clone(), seed, times) {
+            pods.spawn(async move { (index, run_pod(cx, terminate).await) });
+            continue;
+        }
         let deps = AppDeps {
             rng: SimRng::fork(seed, &format!("app:{}", pod.name)),
             proxy_log: world.proxy_log(pod),
@@ -206,13 +214,11 @@ async fn drive(
             drain_for: DRAIN_FOR,
         };
         let stack = world.app_stack(pod);
-        let sink = offset_sink(collector.clone(), first_call);
-        first_call += pod.calls.len();
         let name = pod.name.clone();
         let ids = RequestIds::new();
         apps.spawn(async move {
             let stats = meshsim_app::drive_with(config, stack, deps, ids, sink).await;
-            (name, stats)
+            (name, stats.map_err(|e| e.to_string()))
         });
     }
     let timeline = scenario.timeline.iter().filter(|e| e.at < duration);
@@ -233,6 +239,8 @@ async fn drive(
         };
         failure = failure.or(problem);
     }
+    let (lifecycles, problem) = join_pods(scenario, pods).await;
+    failure = failure.or(problem);
     let access_log = world.access_log();
     let middleboxes = world.middlebox_results();
     for b in &middleboxes {
@@ -251,5 +259,30 @@ async fn drive(
     let mut result = c.finish(&mitigation.name, duration);
     result.access_log = access_log;
     result.middleboxes = middleboxes;
+    result.pods = lifecycles;
     Ok(result)
+}
+
+/// Every lifecycle pod's figures in the scenario's order, and the first
+/// problem of an application that could not run.
+async fn join_pods(
+    scenario: &Scenario,
+    mut pods: tokio::task::JoinSet<(usize, PodOutcome)>,
+) -> (Vec<meshsim_core::PodLifecycleResult>, Option<String>) {
+    let mut done = Vec::new();
+    let mut failure = None;
+    while let Some(joined) = pods.join_next().await {
+        match joined {
+            Ok((index, outcome)) => {
+                if let Some(Err(e)) = &outcome.app {
+                    let pod = &scenario.pods[index].name;
+                    failure = failure.or(Some(format!("the application of pod {pod} stopped: {e}")));
+                }
+                done.push((index, outcome.result));
+            }
+            Err(e) => failure = failure.or(Some(format!("a pod task failed: {e}"))),
+        }
+    }
+    done.sort_by_key(|(i, _)| *i);
+    (done.into_iter().map(|(_, r)| r).collect(), failure)
 }

@@ -4,6 +4,7 @@
 
 mod file;
 mod http2;
+mod lifecycle;
 mod locate;
 mod middlebox;
 mod service_version;
@@ -11,6 +12,9 @@ mod user;
 mod validate;
 
 pub use http2::Http2Change;
+pub use lifecycle::{
+    CaptureInstall, InitContainerSpec, LifecycleSpec, PROXY_UID, PodSettings, SidecarStartup,
+};
 pub use middlebox::{FirewallSpec, MiddleboxKind, MiddleboxSpec};
 pub use service_version::ServiceVersion;
 
@@ -143,6 +147,9 @@ pub struct PodSpec {
     pub profile: ClientProfile,
     /// The calls it makes.
     pub calls: Vec<CallSpec>,
+    /// `lifecycle`: started at time zero the way kubelet starts a pod, and
+    /// stopped by `pod.terminate`; `None`: running before the run starts.
+    pub lifecycle: Option<LifecycleSpec>,
 }
 
 /// A Kubernetes Service of the mesh and the pods behind it; each pod runs the
@@ -234,6 +241,8 @@ pub struct ClientOverrides {
     pub dns_cache: Option<CachePolicy>,
     /// `max_idle_per_host`.
     pub max_idle_per_host: Option<usize>,
+    /// `retry`: the application retries connect failures.
+    pub retry: Option<meshsim_app::AppRetry>,
 }
 
 impl ClientOverrides {
@@ -259,6 +268,9 @@ impl ClientOverrides {
         }
         if let Some(v) = self.max_idle_per_host {
             profile.max_idle_per_host = v;
+        }
+        if let Some(v) = self.retry {
+            profile.retry = Some(v);
         }
     }
 }
@@ -363,6 +375,13 @@ pub enum Action {
         /// The host (its protocol is `http2`).
         name: String,
     },
+    /// `pod.terminate`: a pod of `world.pods` with a lifecycle is deleted:
+    /// kubelet runs its preStop hooks, sends SIGTERM, and kills what is left
+    /// at the end of the grace period.
+    PodTerminate {
+        /// The pod.
+        name: String,
+    },
 }
 
 /// One Istio resource by kind, name and namespace.
@@ -458,6 +477,7 @@ impl Action {
                 format!("host.set {name}: http2 {}", parts.join(", "))
             }
             Action::HostGoaway { name } => format!("host.goaway {name}"),
+            Action::PodTerminate { name } => format!("pod.terminate {name}"),
         }
     }
 }
@@ -501,6 +521,8 @@ pub struct Mitigation {
     pub app: ClientOverrides,
     /// `istio`: the Istio resources every sidecar is configured from.
     pub istio: Resources,
+    /// `pod`: settings of the pods with a lifecycle (over their own).
+    pub pod: PodSettings,
     /// The Istio YAML file a user mitigation was pasted from
     /// ([`Scenario::add_user_mitigation`], `meshsim run --with`); `None` for
     /// the scenario's own. A user mitigation runs whatever `-m` selects.

@@ -4,8 +4,11 @@
 
 mod access_log;
 mod firewall;
+mod lifecycle;
 mod mesh;
 mod middlebox;
+
+pub(crate) use lifecycle::{PodCtx, PodOutcome, run_pod};
 
 use std::net::SocketAddr;
 
@@ -44,6 +47,8 @@ pub(crate) struct World {
     middleboxes: Vec<(String, BoxHandle)>,
     /// The own resolvers of `learn: own` firewalls.
     box_tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// `pod.terminate` for each pod with a lifecycle, by name.
+    terminations: std::collections::BTreeMap<String, tokio::sync::watch::Sender<bool>>,
     /// Time zero of the run.
     start: Instant,
 }
@@ -195,7 +200,12 @@ impl World {
         let samples = access_log::Samples::new(scenario, deps.start);
         let profile = mesh::SidecarProfile::of(scenario);
         let mut sidecars = Vec::new();
-        for pod in scenario.pods.iter().filter(|p| p.sidecar) {
+        // A pod with a lifecycle starts its own sidecar when kubelet does.
+        for pod in scenario
+            .pods
+            .iter()
+            .filter(|p| p.sidecar && p.lifecycle.is_none())
+        {
             let config = mesh::sidecar_config(&resources, &profile, dns.addr(), deps.start);
             let deps = SidecarDeps {
                 rng: SimRng::fork(seed, &format!("sidecar:{}", pod.name)),
@@ -205,7 +215,7 @@ impl World {
                 .await
                 .map_err(|e| fail(&format!("sidecar of pod {}", pod.name), e))?;
             samples.attach_entry(&pod.name, &h);
-            sidecars.push(h);
+            sidecars.push(Arc::new(h));
         }
         let env = mesh::MeshEnv {
             net: net.clone(),
@@ -224,8 +234,15 @@ impl World {
         let mesh = mesh::Mesh::start(env, scenario, sidecars)
             .await
             .map_err(|e| fail("service pods", e))?;
+        let terminations = scenario
+            .pods
+            .iter()
+            .filter(|p| p.lifecycle.is_some())
+            .map(|p| (p.name.clone(), tokio::sync::watch::channel(false).0))
+            .collect();
         Ok(World {
             net,
+            terminations,
             proxy_logs,
             zones,
             dns,
@@ -252,6 +269,38 @@ impl World {
     /// left out).
     pub(crate) fn access_log(&self) -> Vec<meshsim_core::HopAccessLog> {
         self.samples.collect()
+    }
+
+    /// What the task of `pod` (a pod with a lifecycle) needs, and its
+    /// `pod.terminate` signal.
+    pub(crate) fn pod_ctx(
+        &self,
+        pod: &PodSpec,
+        mitigation: &Mitigation,
+        app: meshsim_app::AppConfig,
+        sink: RecordSink,
+        seed: u64,
+        times: (Duration, Duration),
+    ) -> Option<(PodCtx, tokio::sync::watch::Receiver<bool>)> {
+        let spec = pod.lifecycle.clone()?;
+        let terminate = self.terminations.get(&pod.name)?.subscribe();
+        let settings = spec.settings.overridden_by(&mitigation.pod);
+        let cx = PodCtx {
+            pod: pod.clone(),
+            settings,
+            spec,
+            net: self.net.clone(),
+            mesh: self.mesh.clone(),
+            sample: self.samples.entry(&pod.name),
+            seed,
+            start: self.start,
+            app,
+            proxy_log: self.proxy_log(pod),
+            sink,
+            load_for: times.0,
+            drain_for: times.1,
+        };
+        Some((cx, terminate))
     }
 
     /// The DNS server's address.
@@ -330,6 +379,11 @@ impl World {
             Action::HostGoaway { name } => {
                 if let Some(h) = self.upstream(name) {
                     h.go_away();
+                }
+            }
+            Action::PodTerminate { name } => {
+                if let Some(t) = self.terminations.get(name) {
+                    t.send_replace(true);
                 }
             }
         }

@@ -149,6 +149,10 @@ pub struct Capture {
     pub outbound_port: u16,
     /// Destination ports that bypass the sidecar (`excludeOutboundPorts`).
     pub exclude_ports: Vec<u16>,
+    /// Destination ranges that bypass the sidecar
+    /// (`traffic.sidecar.istio.io/excludeOutboundIPRanges`: a `RETURN` rule
+    /// before the catch-all redirect).
+    pub exclude_ranges: Vec<Cidr>,
 }
 
 impl Default for Capture {
@@ -156,6 +160,7 @@ impl Default for Capture {
         Capture {
             outbound_port: OUTBOUND_CAPTURE_PORT,
             exclude_ports: Vec::new(),
+            exclude_ranges: Vec::new(),
         }
     }
 }
@@ -165,7 +170,10 @@ impl Capture {
     /// loopback and to the pod's own address is never captured (the
     /// `ISTIO_OUTPUT` chain returns it).
     pub fn captures(&self, host: IpAddr, dst: SocketAddr) -> bool {
-        !dst.ip().is_loopback() && dst.ip() != host && !self.exclude_ports.contains(&dst.port())
+        !dst.ip().is_loopback()
+            && dst.ip() != host
+            && !self.exclude_ports.contains(&dst.port())
+            && !self.exclude_ranges.iter().any(|r| r.contains(dst.ip()))
     }
 }
 

@@ -17,7 +17,9 @@
 //!   hop: all of them in Markdown, the failures of failing mitigations on the
 //!   terminal), `middlebox` (each middlebox's counters and event log:
 //!   counters and events in Markdown, one counters line per box on the
-//!   terminal), `overview` (the run's identity, timeline and mitigation
+//!   terminal), `pod` (each lifecycle pod's start-up, termination and
+//!   completion figures with the app's start-up delay against the first
+//!   mitigation, and its event log in Markdown), `overview` (the run's identity, timeline and mitigation
 //!   comparison shared by table and Markdown, relative to the first
 //!   mitigation as baseline), `grid` (aligned text and Markdown tables),
 //!   `figure` (how a percentage, a latency or an offset is written).
@@ -69,6 +71,7 @@ mod figure;
 mod grid;
 mod middlebox;
 mod overview;
+mod pod;
 
 pub use error::ReportError;
 pub use format::Format;

@@ -10,6 +10,7 @@ use crate::access_log;
 use crate::figure;
 use crate::grid::{Align, Grid, escape};
 use crate::middlebox;
+use crate::pod;
 use crate::overview;
 
 /// Renders the Markdown report.
@@ -23,6 +24,7 @@ pub fn markdown(result: &RunResult) -> String {
             overview::hops(result).markdown()
         ));
     }
+    blocks.extend(pod::markdown_overview(result));
     for m in &result.mitigations {
         blocks.push(mitigation(m));
     }
@@ -87,6 +89,7 @@ fn mitigation(m: &MitigationResult) -> String {
     }
     tables.push(expectations(m));
     tables.extend(middlebox::markdown(m));
+    tables.extend(pod::markdown(m));
     tables.extend(access_log::markdown(m));
     out.push_str(&tables.join("\n"));
     out

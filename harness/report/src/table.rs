@@ -33,6 +33,9 @@ pub fn table(result: &RunResult) -> String {
     if let Some(boxes) = middlebox::text(result, INDENT) {
         sections.push(boxes);
     }
+    if let Some(pods) = crate::pod::text(result, INDENT) {
+        sections.push(pods);
+    }
     if let Some(lines) = access_log::text(result, INDENT) {
         sections.push(lines);
     }

@@ -7,6 +7,12 @@ use meshsim_core::{HumanDuration, Rate};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+mod lifecycle;
+
+pub(crate) use lifecycle::{
+    InitContainerFile, LifecycleFile, PodSettingsFile, ProxyConfigFile, SidecarStartupFile,
+};
+
 /// The top level of a scenario file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +294,9 @@ pub(crate) struct PodFile {
     #[serde(default)]
     pub(crate) sidecar: bool,
     pub(crate) app: AppFile,
+    /// Started at time zero the way kubelet starts a pod.
+    #[serde(default)]
+    pub(crate) lifecycle: Option<LifecycleFile>,
 }
 
 /// A pod's application: a client profile, optional overrides of its fields
@@ -311,6 +320,8 @@ pub(crate) struct AppFile {
     pub(crate) dns_cache: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) max_idle_per_host: Option<usize>,
+    #[serde(default)]
+    pub(crate) retry: Option<AppRetryFile>,
 }
 
 impl AppFile {
@@ -324,6 +335,7 @@ impl AppFile {
             request_timeout: self.request_timeout.clone(),
             dns_cache: self.dns_cache.clone(),
             max_idle_per_host: self.max_idle_per_host,
+            retry: self.retry.clone(),
         }
     }
 }
@@ -346,6 +358,19 @@ pub(crate) struct ClientOverridesFile {
     pub(crate) dns_cache: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) max_idle_per_host: Option<usize>,
+    #[serde(default)]
+    pub(crate) retry: Option<AppRetryFile>,
+}
+
+/// `retry`: the application retries connect failures with back-off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppRetryFile {
+    pub(crate) attempts: Spanned<u32>,
+    #[serde(default)]
+    pub(crate) backoff: Option<Spanned<HumanDuration>>,
+    #[serde(default)]
+    pub(crate) max_backoff: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -357,6 +382,9 @@ pub(crate) struct CallFile {
     pub(crate) rate: Spanned<Rate>,
     #[serde(default)]
     pub(crate) arrival: Option<Spanned<String>>,
+    /// At most this many requests (a Job's work).
+    #[serde(default)]
+    pub(crate) count: Option<Spanned<u64>>,
 }
 
 /// One timeline entry: `at` plus exactly one action key.
@@ -384,6 +412,8 @@ pub(crate) struct EventFile {
     pub(crate) host_set: Option<HostSetFile>,
     #[serde(default, rename = "host.goaway")]
     pub(crate) host_goaway: Option<HostNameFile>,
+    #[serde(default, rename = "pod.terminate")]
+    pub(crate) pod_terminate: Option<HostNameFile>,
 }
 
 /// `host.set`: an HTTP/2 external host changes its knobs, for a window or
@@ -467,6 +497,9 @@ pub(crate) struct MitigationFile {
     pub(crate) app: Option<ClientOverridesFile>,
     #[serde(default)]
     pub(crate) istio: Option<Spanned<String>>,
+    /// Settings of the pods with a lifecycle.
+    #[serde(default)]
+    pub(crate) pod: Option<PodSettingsFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -496,4 +529,40 @@ pub(crate) struct ExpectFile {
     pub(crate) no_error: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) last_error_before: Option<Spanned<HumanDuration>>,
+    /// The pod whose lifecycle figures the keys below read (default: the
+    /// only pod with a lifecycle).
+    #[serde(default)]
+    pub(crate) pod: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) app_start: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) sidecar_ready: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) first_success: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) completion: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) startup_failures: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) termination_failures: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) abandoned: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) init_failures: Option<Spanned<String>>,
+}
+
+impl ExpectFile {
+    /// The lifecycle keys written, in [`crate::expect::PodFigure::KEYS`] order.
+    pub(crate) fn pod_figures(&self) -> [Option<&Spanned<String>>; 8] {
+        [
+            self.app_start.as_ref(),
+            self.sidecar_ready.as_ref(),
+            self.first_success.as_ref(),
+            self.completion.as_ref(),
+            self.startup_failures.as_ref(),
+            self.termination_failures.as_ref(),
+            self.abandoned.as_ref(),
+            self.init_failures.as_ref(),
+        ]
+    }
 }

@@ -82,6 +82,7 @@ impl Scenario {
             name,
             description: Some(format!("{file} over {}: {}", base.name, changes.join(", "))),
             app: base.app,
+            pod: base.pod,
             istio,
             user_file: Some(path.to_path_buf()),
         });

@@ -6,6 +6,7 @@
 
 mod control_plane;
 mod http2;
+mod lifecycle;
 mod middlebox;
 mod services;
 mod world;
@@ -21,7 +22,9 @@ use meshsim_sidecar::config::BackOffFormula;
 use meshsim_upstream::StopMode;
 use serde_saphyr::{Location, Spanned};
 
-use super::file::{ClientOverridesFile, EventFile, ExpectFile, MitigationFile, ScenarioFile};
+use super::file::{
+    AppRetryFile, ClientOverridesFile, EventFile, ExpectFile, MitigationFile, ScenarioFile,
+};
 use super::{
     Action, ClientOverrides, DnsSpec, Event, ExternalSpec, Mitigation, Scenario, ServiceSpec,
     locate,
@@ -113,6 +116,7 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         dns: &dns,
         external: &external,
         services: &services,
+        pods: &pods,
     };
     let timeline = timeline(&cx, &f.timeline, duration, &targets)?;
     let mitigations = mitigations(&cx, &f.mitigations, istio_version)?;
@@ -120,7 +124,12 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         .into_iter()
         .map(|(from, url, _)| (from, url))
         .collect();
-    let expectations = expectations(&cx, &f.expect, &mitigations, &calls)?;
+    let lifecycle_pods: Vec<String> = pods
+        .iter()
+        .filter(|p| p.lifecycle.is_some())
+        .map(|p| p.name.clone())
+        .collect();
+    let expectations = expectations(&cx, &f.expect, &mitigations, &calls, &lifecycle_pods)?;
     let bucket = match &f.bucket {
         Some(b) => Some(world::bounded(&cx, b, false, duration)?),
         None => None,
@@ -147,6 +156,30 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         mitigations,
         expectations,
     })
+}
+
+/// `pod.terminate`: a pod of `world.pods` with a `lifecycle` gets SIGTERM.
+fn pod_terminate(
+    cx: &Ctx<'_>,
+    e: &EventFile,
+    pods: &[super::PodSpec],
+) -> Result<Option<Action>, EngineError> {
+    let Some(t) = &e.pod_terminate else {
+        return Ok(None);
+    };
+    let name = &t.name.value;
+    match pods.iter().find(|p| &p.name == name) {
+        Some(p) if p.lifecycle.is_some() => Ok(Some(Action::PodTerminate { name: name.clone() })),
+        Some(_) => {
+            let msg = format!("pod.terminate: pod {name} has no `lifecycle` block, so kubelet does not model its termination");
+            Err(cx.err(Some(&t.name.referenced), "", msg))
+        }
+        None => {
+            let known: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+            let msg = format!("pod.terminate: no pod {name:?} in world.pods (known: {})", known.join(", "));
+            Err(cx.err(Some(&t.name.referenced), "", msg))
+        }
+    }
 }
 
 /// `envoy.retry_backoff`: `current-code` (default) or `documented`.
@@ -268,6 +301,34 @@ fn overrides(cx: &Ctx<'_>, o: &ClientOverridesFile) -> Result<ClientOverrides, E
             .transpose()?,
         dns_cache: o.dns_cache.as_ref().map(|s| dns_cache(cx, s)).transpose()?,
         max_idle_per_host: o.max_idle_per_host,
+        retry: o.retry.as_ref().map(|r| app_retry(cx, r)).transpose()?,
+    })
+}
+
+/// `retry`: attempts after the first try, back-off doubling from `backoff`
+/// (default 100 ms) up to `max_backoff` (default 10 s).
+fn app_retry(cx: &Ctx<'_>, r: &AppRetryFile) -> Result<meshsim_app::AppRetry, EngineError> {
+    let backoff = r
+        .backoff
+        .as_ref()
+        .map_or(Ok(Duration::from_millis(100)), |d| {
+            world::bounded(cx, d, false, Duration::from_secs(3600))
+        })?;
+    let max_backoff = r
+        .max_backoff
+        .as_ref()
+        .map_or(Ok(Duration::from_secs(10).max(backoff)), |d| {
+            world::bounded(cx, d, false, Duration::from_secs(3600))
+        })?;
+    if r.attempts.value > 1000 {
+        let msg = format!("{} retries is out of range: 0 up to 1000", r.attempts.value);
+        return Err(cx.err(Some(&r.attempts.referenced), "", msg));
+    }
+    Ok(meshsim_app::AppRetry {
+        attempts: r.attempts.value,
+        backoff,
+        max_backoff: max_backoff.max(backoff),
+        on: meshsim_app::RetryOn::ConnectFailure,
     })
 }
 
@@ -305,6 +366,7 @@ struct Targets<'a> {
     dns: &'a DnsSpec,
     external: &'a [ExternalSpec],
     services: &'a [ServiceSpec],
+    pods: &'a [super::PodSpec],
 }
 
 fn timeline(
@@ -322,6 +384,7 @@ fn timeline(
         actions.extend(http2::event(cx, e, t.external)?);
         actions.extend(host_event(cx, e, t.external)?);
         actions.extend(dns_set(cx, e, i, t.dns)?);
+        actions.extend(pod_terminate(cx, e, t.pods)?);
         out.extend(actions.into_iter().map(|action| Event { at, action }));
     }
     out.sort_by_key(|e| e.at);
@@ -356,6 +419,7 @@ fn event_time(
         e.pod_delete.is_some(),
         e.host_set.is_some(),
         e.host_goaway.is_some(),
+        e.pod_terminate.is_some(),
     ]
     .into_iter()
     .filter(|set| *set)
@@ -364,7 +428,7 @@ fn event_time(
         return Err(cx.err(
             loc,
             &format!("timeline[{i}]"),
-            "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, host.set, host.goaway, service.scale, app.set, istio.push, istio.delete, pod.delete",
+            "each timeline entry needs `at` and exactly one of dns.set, host.stop, host.start, host.set, host.goaway, service.scale, app.set, istio.push, istio.delete, pod.delete, pod.terminate",
         ));
     }
     Ok(e.at.value.0)
@@ -485,11 +549,18 @@ fn mitigations(
         {
             tracing::warn!(file = %cx.path.display(), mitigation = %m.name.value, "{line}");
         }
+        let pod = m
+            .pod
+            .as_ref()
+            .map(|p| lifecycle::settings(cx, p))
+            .transpose()?
+            .unwrap_or_default();
         out.push(Mitigation {
             name: m.name.value.clone(),
             description: m.description.clone(),
             app,
             istio,
+            pod,
             user_file: None,
         });
     }
@@ -552,6 +623,7 @@ fn expectations(
     list: &[ExpectFile],
     ms: &[Mitigation],
     calls: &[(String, String)],
+    lifecycle_pods: &[String],
 ) -> Result<Vec<Expectation>, EngineError> {
     let mut out = Vec::new();
     for e in list {
@@ -596,6 +668,7 @@ fn expectations(
                 found.push(x);
             }
         }
+        found.extend(lifecycle::expectations(cx, e, lifecycle_pods)?);
         if let Some(t) = &e.last_error_before {
             found.push(Expectation::last_error_before(
                 &e.mitigation.value,
@@ -612,7 +685,7 @@ fn expectations(
             });
         }
         if out.len() == before {
-            return Err(cx.err(Some(&e.mitigation.referenced), "expect", "an expectation needs a metric: error_rate, errors, p50, p99, max, upstream_attempts_per_request, has_error, no_error or last_error_before"));
+            return Err(cx.err(Some(&e.mitigation.referenced), "expect", "an expectation needs a metric: error_rate, errors, p50, p99, max, upstream_attempts_per_request, has_error, no_error, last_error_before, or a pod's app_start, sidecar_ready, first_success, completion, startup_failures, termination_failures, abandoned, init_failures"));
         }
     }
     Ok(out)

@@ -61,9 +61,15 @@ impl Samples {
 
     /// Gives entry pod `pod`'s sidecar its sample.
     pub(crate) fn attach_entry(&self, pod: &str, sidecar: &SidecarHandle) {
-        if let Some(h) = self.hops.iter().find(|h| h.entry && h.hop == pod) {
-            sidecar.sample_access_log(h.sample.clone());
+        if let Some(sample) = self.entry(pod) {
+            sidecar.sample_access_log(sample);
         }
+    }
+
+    /// Entry pod `pod`'s sample (for a sidecar started later).
+    pub(crate) fn entry(&self, pod: &str) -> Option<AccessLogSample> {
+        let hop = self.hops.iter().find(|h| h.entry && h.hop == pod)?;
+        Some(hop.sample.clone())
     }
 
     /// The lines so far of every hop that has any.

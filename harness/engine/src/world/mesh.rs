@@ -85,8 +85,9 @@ pub(crate) struct Mesh {
     /// Each service's Deployments ([`ServiceSpec::deployments`]).
     deployments: Vec<Vec<ServiceVersion>>,
     pods: tokio::sync::Mutex<Vec<Vec<PodRun>>>,
-    /// Sidecars of the load-generating pods.
-    entry_sidecars: Vec<SidecarHandle>,
+    /// Sidecars of the load-generating pods (a pod with a lifecycle adds
+    /// its own when its istio-proxy container starts).
+    entry_sidecars: Mutex<Vec<Arc<SidecarHandle>>>,
     /// Delayed pushes and override windows, gone at shutdown.
     tasks: Mutex<tokio::task::JoinSet<()>>,
     /// The Istio resources as of the latest `istio.push` / `istio.delete`
@@ -109,7 +110,7 @@ impl Mesh {
     pub(crate) async fn start(
         env: MeshEnv,
         scenario: &Scenario,
-        entry_sidecars: Vec<SidecarHandle>,
+        entry_sidecars: Vec<Arc<SidecarHandle>>,
     ) -> std::io::Result<Arc<Mesh>> {
         let mut pods = Vec::new();
         let deployments: Vec<Vec<ServiceVersion>> =
@@ -131,7 +132,7 @@ impl Mesh {
             services: scenario.services.clone(),
             deployments,
             pods: tokio::sync::Mutex::new(pods),
-            entry_sidecars,
+            entry_sidecars: Mutex::new(entry_sidecars),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             resources,
             lost: tokio::sync::Mutex::new(Vec::new()),
@@ -146,14 +147,46 @@ impl Mesh {
     async fn push_endpoints(&self) {
         let pods = self.pods.lock().await;
         let assignments = assignments(&self.current_resources(), &self.services, &pods);
+        let entry = self.entry_sidecars();
         let sidecars = pods
             .iter()
             .flatten()
             .filter_map(|p| p.sidecar.as_ref())
-            .chain(&self.entry_sidecars);
+            .chain(entry.iter().map(|s| &**s));
         for sidecar in sidecars {
             push(sidecar, &assignments);
         }
+    }
+
+    /// The entry pods' sidecars, as of now.
+    fn entry_sidecars(&self) -> Vec<Arc<SidecarHandle>> {
+        self.entry_sidecars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A sidecar an entry pod just started: it gets the current endpoints
+    /// (istiod sends them with its first push) and every later push.
+    pub(crate) async fn attach_entry(&self, sidecar: Arc<SidecarHandle>) {
+        let pods = self.pods.lock().await;
+        let eds = assignments(&self.current_resources(), &self.services, &pods);
+        push(&sidecar, &eds);
+        self.entry_sidecars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sidecar);
+    }
+
+    /// The configuration an entry pod's sidecar gets from the current
+    /// resources.
+    pub(crate) fn entry_config(&self) -> meshsim_sidecar::SidecarConfig {
+        sidecar_config(
+            &self.current_resources(),
+            &self.env.profile,
+            self.env.dns,
+            self.env.start,
+        )
     }
 
     /// Pushes the endpoints after the EDS delay.
@@ -185,8 +218,15 @@ impl Mesh {
         {
             stop_pod(&self.env.net, pod).await;
         }
-        if let Ok(mesh) = Arc::try_unwrap(self) {
-            for s in mesh.entry_sidecars {
+        let entry = std::mem::take(
+            &mut *self
+                .entry_sidecars
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for s in entry {
+            // The last owner shuts it down; another owner's drop aborts it.
+            if let Ok(s) = Arc::try_unwrap(s) {
                 s.shutdown().await;
             }
         }

@@ -70,6 +70,7 @@ fn none() -> MitigationResult {
         calls: Vec::new(),
         access_log: Vec::new(),
         middleboxes: Vec::new(),
+        pods: Vec::new(),
         expectations: vec![expect(
             "error_rate > 1%",
             "2.74%",
@@ -106,6 +107,7 @@ fn retries() -> MitigationResult {
         calls: Vec::new(),
         access_log: Vec::new(),
         middleboxes: Vec::new(),
+        pods: Vec::new(),
         expectations: vec![
             expect(
                 "error_rate < 0.01%",

@@ -191,12 +191,24 @@ pub(super) fn pods(
                 )
             })?,
         };
+        let lifecycle = p
+            .lifecycle
+            .as_ref()
+            .map(|l| super::lifecycle::lifecycle(cx, l))
+            .transpose()?;
+        if lifecycle.is_none()
+            && let Some(c) = p.app.calls.iter().find_map(|c| c.count.as_ref())
+        {
+            let msg = "`count` (a Job's work) needs the pod's `lifecycle` block";
+            return Err(cx.err(Some(&c.referenced), "", msg));
+        }
         out.push(PodSpec {
             name: p.name.value.clone(),
             address,
             sidecar: p.sidecar,
             profile,
             calls,
+            lifecycle,
         });
     }
     Ok(out)
@@ -239,11 +251,17 @@ fn call(cx: &Ctx<'_>, c: &CallFile) -> Result<CallSpec, EngineError> {
             ));
         }
     };
+    if let Some(n) = &c.count
+        && n.value == 0
+    {
+        return Err(cx.err(Some(&n.referenced), "", "count must be at least 1"));
+    }
     Ok(CallSpec {
         url: c.url.value.clone(),
         method,
         rate: c.rate.value,
         arrival,
+        count: c.count.as_ref().map(|n| n.value),
     })
 }
 

@@ -59,7 +59,8 @@ impl Mesh {
         let res = self.current_resources();
         let pods = self.pods.lock().await;
         let entry = super::sidecar_config(&res, &self.env.profile, self.env.dns, self.env.start);
-        for sidecar in &self.entry_sidecars {
+        let entry_sidecars = self.entry_sidecars();
+        for sidecar in &entry_sidecars {
             if let Err(e) = sidecar.apply(entry.clone()) {
                 tracing::warn!(error = %e, "istio push refused by an entry sidecar");
             }
@@ -74,7 +75,7 @@ impl Mesh {
         }
         let eds = assignments(&res, &self.services, &pods);
         let sidecars = pods.iter().flatten().filter_map(|p| p.sidecar.as_ref());
-        for sidecar in sidecars.chain(&self.entry_sidecars) {
+        for sidecar in sidecars.chain(entry_sidecars.iter().map(|s| &**s)) {
             push(sidecar, &eds);
         }
     }
