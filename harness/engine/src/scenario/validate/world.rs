@@ -244,6 +244,7 @@ fn call(cx: &Ctx<'_>, c: &CallFile) -> Result<CallSpec, EngineError> {
         method,
         rate: c.rate.value,
         arrival,
+        count: None,
     })
 }
 
