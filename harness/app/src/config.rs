@@ -24,6 +24,11 @@ pub struct CallSpec {
     pub rate: Rate,
     /// How the gaps between requests are drawn.
     pub arrival: Arrival,
+    /// At most this many requests of the call (a Job's batch). `None`
+    /// (default): unbounded, the call runs for the whole load. When every call
+    /// has a count, the load ends after the last one is scheduled, see
+    /// [`crate::drive_lifecycle`].
+    pub count: Option<u64>,
 }
 
 /// The application container: its client library and its calls.
@@ -70,6 +75,8 @@ pub(crate) struct Plan {
     pub(crate) calls: Vec<Call>,
     /// (rate, arrival) of every call, in call order.
     rates: Vec<(Rate, Arrival)>,
+    /// The count of every call, in call order.
+    counts: Vec<Option<u64>>,
 }
 
 impl Plan {
@@ -81,8 +88,21 @@ impl Plan {
             .map(|c| Call::new(&c.url, &c.method))
             .collect::<Result<Vec<_>, _>>()?;
         check_resolvable(&calls, &config.dns_servers)?;
+        if let Some(retry) = &config.profile.retry {
+            retry.check()?;
+        }
         let rates = config.calls.iter().map(|c| (c.rate, c.arrival)).collect();
-        Ok(Plan { calls, rates })
+        let counts = config.calls.iter().map(|c| c.count).collect();
+        Ok(Plan {
+            calls,
+            rates,
+            counts,
+        })
+    }
+
+    /// The count of every call, in order.
+    pub(crate) fn counts(&self) -> &[Option<u64>] {
+        &self.counts
     }
 
     /// (rate, arrival) of every call, in order.
@@ -130,6 +150,7 @@ mod tests {
                     method: http::Method::GET,
                     rate: "1/s".parse().unwrap(),
                     arrival: Arrival::Constant,
+                    count: None,
                 })
                 .collect(),
             dns_servers: if dns {

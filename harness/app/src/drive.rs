@@ -4,19 +4,18 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use meshsim_core::{Collector, ErrorKind, ProxyLog, RequestRecord, SimRng};
+use meshsim_core::{Collector, ErrorKind, Outcome, ProxyLog, RequestRecord, SimRng};
 use meshsim_net::Stack;
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use crate::AppError;
 use crate::config::{AppConfig, AppDeps, Call, Plan};
 use crate::ids::{RecordSink, RequestIds};
+use crate::lifecycle::{Hooks, run_lifecycle};
 use crate::pool::Pool;
 use crate::profile::ClientProfile;
-use crate::request::run_request;
 use crate::resolve::{Resolve, dns_resolver};
-use crate::schedule::Schedule;
 use crate::tasks::Tracker;
 
 /// Counts of one [`drive`].
@@ -35,6 +34,16 @@ pub struct DriveStats {
     pub dns_lookups: u64,
     /// Of `dns_lookups`, those the client's own cache answered.
     pub dns_cache_hits: u64,
+    /// Requests in flight when the application was killed
+    /// ([`crate::AppControl::kill`]): started, never recorded (no one observed
+    /// an outcome). `scheduled` = records + `abandoned`.
+    pub abandoned: u64,
+    /// Retries the application's own [`crate::AppRetry`] made (tries after
+    /// the first, over every request).
+    pub app_retries: u64,
+    /// The outcome of the [`crate::Lifecycle::on_done`] request, when it was
+    /// made (not a load record).
+    pub on_done: Option<Outcome>,
 }
 
 /// Where records go.
@@ -46,6 +55,8 @@ pub(crate) struct Counters {
     pub(crate) connections_opened: AtomicU64,
     pub(crate) dns_lookups: AtomicU64,
     pub(crate) dns_cache_hits: AtomicU64,
+    pub(crate) abandoned: AtomicU64,
+    pub(crate) app_retries: AtomicU64,
 }
 
 /// Everything the request tasks of one application share.
@@ -131,75 +142,29 @@ pub(crate) struct RunDeps {
 }
 
 /// [`drive`] with the name service and the record sink given:
-/// `load -> drain -> stop -> wait for every task`.
+/// `load -> drain -> stop -> wait for every task`, as a container kubelet
+/// never signals.
 pub(crate) async fn run(
     profile: ClientProfile,
     plan: Plan,
     stack: Stack,
-    mut deps: AppDeps,
+    deps: AppDeps,
     run_deps: RunDeps,
 ) -> DriveStats {
-    let (stop_tx, stop) = watch::channel(false);
-    let schedule = Schedule::new(&plan.rates(), deps.load_for, &mut deps.rng);
-    let shared = Arc::new(Shared {
-        profile,
-        calls: plan.calls,
-        stack,
-        names: run_deps.names,
-        proxy_log: deps.proxy_log.clone(),
-        start: deps.start,
-        pool: Mutex::new(Pool::default()),
-        conn_tasks: Tracker::new(),
-        stop,
-        counters: Counters::default(),
-        sink: run_deps.sink,
-    });
-    let requests = Tracker::new();
-    let scheduled = load(&shared, &requests, schedule, &run_deps.ids).await;
-    let drain_end = deps.start + deps.load_for + deps.drain_for;
-    tokio::select! {
-        biased;
-        () = requests.idle() => {}
-        () = sleep_until(drain_end) => {}
-    }
-    // Unfinished requests record `RequestTimeout`; connection tasks end.
-    stop_tx.send_replace(true);
-    requests.idle().await;
-    shared
-        .pool
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
-    shared.conn_tasks.idle().await;
-    shared.counters.stats(scheduled)
-}
-
-/// Starts every request of `schedule` at its time, each in its own task;
-/// returns how many were started.
-async fn load(
-    shared: &Arc<Shared>,
-    requests: &Tracker,
-    schedule: Schedule,
-    ids: &RequestIds,
-) -> u64 {
-    let mut scheduled = 0u64;
-    for (call, offset) in schedule {
-        sleep_until(shared.start + offset).await;
-        scheduled += 1;
-        // x-request-id: the pod's counter, shared with its server side.
-        requests.spawn(run_request(shared.clone(), call, ids.issue(), offset));
-    }
-    scheduled
+    run_lifecycle(profile, plan, stack, deps, run_deps, Hooks::default()).await
 }
 
 impl Counters {
-    fn stats(&self, scheduled: u64) -> DriveStats {
+    pub(crate) fn stats(&self, scheduled: u64) -> DriveStats {
         DriveStats {
             scheduled,
             completed: self.completed.load(Ordering::Relaxed),
             connections_opened: self.connections_opened.load(Ordering::Relaxed),
             dns_lookups: self.dns_lookups.load(Ordering::Relaxed),
             dns_cache_hits: self.dns_cache_hits.load(Ordering::Relaxed),
+            abandoned: self.abandoned.load(Ordering::Relaxed),
+            app_retries: self.app_retries.load(Ordering::Relaxed),
+            on_done: None,
         }
     }
 }

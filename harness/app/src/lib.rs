@@ -21,11 +21,15 @@
 //! - [`drive`](mod@drive): [`drive()`] / [`drive_with()`], the load loop, and [`DriveStats`];
 //! - [`serve`](mod@serve): [`serve()`], [`ServeConfig`] / [`RouteSpec`], the
 //!   [`ServerHandle`] (overrides, stats, stop), capacity queues, downstream calls;
+//! - [`init`](mod@init): [`run_once()`], an init container's calls, and [`InitFailure`];
+//! - [`lifecycle`]: [`drive_lifecycle()`] under kubelet's control: [`Lifecycle`]
+//!   (late start, on-done hook) and [`AppControl`] (SIGTERM, SIGKILL);
 //! - `ids`: [`RequestIds`] (a pod's `x-request-id` source) and [`RecordSink`];
 //! - `request`: one request, `checkout_or_dial -> send -> read body -> give back -> record`;
 //! - `pool`: idle connections per (host, port), pinned to their dialled IP;
 //! - [`classify`](mod@classify): transport errors to [`meshsim_core::ErrorKind`] by walking causes;
 //! - `resolve`: name resolution through `meshsim_dns` with the profile's cache;
+//! - [`retry`]: [`AppRetry`], the application's own retry of connect failures;
 //! - `tasks`: counted tasks and the stop signal, so a run leaves nothing behind.
 //!
 //! ```
@@ -66,10 +70,13 @@ pub mod classify;
 pub mod config;
 pub mod drive;
 mod ids;
+pub mod init;
+pub mod lifecycle;
 mod pool;
 pub mod profile;
 mod request;
 mod resolve;
+pub mod retry;
 pub mod schedule;
 pub mod serve;
 pub mod target;
@@ -82,7 +89,10 @@ pub use classify::{Stage, classify};
 pub use config::{AppConfig, AppDeps, CallSpec};
 pub use drive::{DriveStats, drive, drive_with};
 pub use ids::{RecordSink, RequestIds};
+pub use init::{InitFailure, run_once};
+pub use lifecycle::{AppControl, Lifecycle, drive_lifecycle};
 pub use profile::{CheckoutOrder, ClientProfile, IdleOverflow};
+pub use retry::{AppRetry, RetryOn};
 pub use schedule::Arrival;
 pub use serve::{
     BehaviourOverride, CallMode, Capacity, DownstreamCall, OnError, RouteSpec, ServeConfig,
@@ -158,6 +168,14 @@ pub enum AppError {
         port: u16,
         /// Why (`AddrInUse`...).
         kind: std::io::ErrorKind,
+    },
+    /// An app-side retry whose back-off cap is below its first wait.
+    #[error("retry max_backoff {max_backoff:?} is below its first backoff {backoff:?}")]
+    InvalidRetryBackoff {
+        /// The first wait.
+        backoff: std::time::Duration,
+        /// The cap.
+        max_backoff: std::time::Duration,
     },
     /// A stop mode other than `close` or `reset`.
     #[error("unknown stop mode {value:?}: expected close or reset")]

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use meshsim_dns::CachePolicy;
 
+use crate::retry::AppRetry;
+
 /// How the application's HTTP client behaves.
 ///
 /// Fields can be changed after [`ClientProfile::named`] to model a mitigation
@@ -46,6 +48,10 @@ pub struct ClientProfile {
     pub idle_overflow: IdleOverflow,
     /// Which idle connection a request takes.
     pub checkout_order: CheckoutOrder,
+    /// The application's own retry of failed tries (Spring Retry,
+    /// resilience4j). `None` (every named profile): each request is tried
+    /// once.
+    pub retry: Option<AppRetry>,
 }
 
 /// Which idle connection a request takes from the pool.
@@ -122,6 +128,7 @@ impl ClientProfile {
             dns_cache: CachePolicy::None,
             idle_overflow: IdleOverflow::CloseReturned,
             checkout_order: CheckoutOrder::MostRecentlyReturned,
+            retry: None,
         }
     }
 
@@ -142,6 +149,7 @@ impl ClientProfile {
             dns_cache: CachePolicy::FixedTtl(Duration::from_secs(30)),
             idle_overflow: IdleOverflow::EvictLongestIdle,
             checkout_order: CheckoutOrder::OldestFirst,
+            retry: None,
         }
     }
 
@@ -162,6 +170,7 @@ impl ClientProfile {
             dns_cache: CachePolicy::None,
             idle_overflow: IdleOverflow::CloseReturned,
             checkout_order: CheckoutOrder::MostRecentlyReturned,
+            retry: None,
         }
     }
 
@@ -180,6 +189,7 @@ impl ClientProfile {
             dns_cache: CachePolicy::None,
             idle_overflow: IdleOverflow::CloseReturned,
             checkout_order: CheckoutOrder::MostRecentlyReturned,
+            retry: None,
         }
     }
 }
@@ -193,6 +203,7 @@ mod tests {
         for name in ClientProfile::names() {
             let p = ClientProfile::named(name).expect("listed profile exists");
             assert_eq!(p.name, *name);
+            assert_eq!(p.retry, None, "{name}: libraries do not retry by default");
         }
         assert!(ClientProfile::named("perl").is_none());
     }

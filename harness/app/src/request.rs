@@ -51,11 +51,11 @@ pub(crate) async fn call_once(
     let mut stop = shared.stop.clone();
     let deadline = shared.profile.request_timeout.map(|t| started_at + t);
     let (result, finished) = {
-        let exchange = exchange(shared, &shared.calls[call], id, &mut trip);
+        let tries = tries(shared, &shared.calls[call], id, &mut trip);
         tokio::select! {
             biased;
             () = stopped(&mut stop) => (Err(ErrorKind::RequestTimeout), false),
-            r = within(deadline, exchange) => (r, true),
+            r = within(deadline, tries) => (r, true),
         }
     };
     if finished {
@@ -107,6 +107,28 @@ where
         Some(at) => tokio::time::timeout_at(at, fut)
             .await
             .unwrap_or(Err(ErrorKind::RequestTimeout)),
+    }
+}
+
+/// The request's tries: one, or more when the profile's [`AppRetry`] retries
+/// the failure, with its back-off between them. `trip` describes the last try.
+///
+/// [`AppRetry`]: crate::AppRetry
+async fn tries(shared: &Shared, call: &Call, id: u64, trip: &mut Trip) -> Result<u16, ErrorKind> {
+    let mut done = 0u32;
+    loop {
+        *trip = Trip::default();
+        let kind = match exchange(shared, call, id, trip).await {
+            Err(kind) => kind,
+            ok => return ok,
+        };
+        let wait = shared.profile.retry.and_then(|r| r.decide(done, kind));
+        let Some(wait) = wait else {
+            return Err(kind);
+        };
+        tokio::time::sleep(wait).await;
+        done += 1;
+        shared.counters.app_retries.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -32,6 +32,8 @@ enum Clock {
 struct CallClock {
     clock: Clock,
     next: Duration,
+    /// Requests this call may still make; `None`: unbounded.
+    left: Option<u64>,
 }
 
 impl CallClock {
@@ -43,6 +45,7 @@ impl CallClock {
                     index: 0,
                 },
                 next: Duration::ZERO,
+                left: None,
             },
             Arrival::Poisson => {
                 let mean = rate.interval();
@@ -53,12 +56,20 @@ impl CallClock {
                         mean,
                     },
                     next,
+                    left: None,
                 }
             }
         }
     }
 
+    /// Whether the call may make another request before `until` (an offset
+    /// on the call's own clock).
+    fn due_before(&self, until: Duration) -> bool {
+        self.next < until && self.left != Some(0)
+    }
+
     fn advance(&mut self) {
+        self.left = self.left.map(|n| n.saturating_sub(1));
         self.next = match &mut self.clock {
             Clock::Constant { per_second, index } => {
                 *index += 1;
@@ -75,6 +86,8 @@ impl CallClock {
 pub(crate) struct Schedule {
     calls: Vec<CallClock>,
     until: Duration,
+    /// Where the calls' clocks start (their first request), from the start.
+    begin: Duration,
 }
 
 impl Schedule {
@@ -85,7 +98,34 @@ impl Schedule {
             .iter()
             .map(|&(rate, arrival)| CallClock::new(rate, arrival, SimRng::new(rng.next_u64())))
             .collect();
-        Schedule { calls, until }
+        Schedule {
+            calls,
+            until,
+            begin: Duration::ZERO,
+        }
+    }
+
+    /// The same schedule with at most `counts[i]` requests of call `i`
+    /// (`None`: unbounded; calls beyond `counts` stay unbounded).
+    pub(crate) fn limited(mut self, counts: &[Option<u64>]) -> Schedule {
+        for (clock, count) in self.calls.iter_mut().zip(counts) {
+            clock.left = *count;
+        }
+        self
+    }
+
+    /// The same schedule started at `begin`: every call's first request is at
+    /// `begin` (its clock starts there), and nothing is scheduled from
+    /// `until` on, as before.
+    pub(crate) fn starting_at(mut self, begin: Duration) -> Schedule {
+        self.begin = begin;
+        self
+    }
+
+    /// Whether every call had a count and has made all its requests: the
+    /// load is over however long `until` still is.
+    pub(crate) fn counts_done(&self) -> bool {
+        self.calls.iter().all(|c| c.left == Some(0))
     }
 }
 
@@ -95,13 +135,14 @@ impl Iterator for Schedule {
 
     /// The earliest next request of any call; ties go to the lower call index.
     fn next(&mut self) -> Option<(usize, Duration)> {
+        let until = self.until.checked_sub(self.begin)?;
         let (index, clock) = self
             .calls
             .iter_mut()
             .enumerate()
-            .filter(|(_, c)| c.next < self.until)
+            .filter(|(_, c)| c.due_before(until))
             .min_by_key(|(i, c)| (c.next, *i))?;
-        let at = clock.next;
+        let at = self.begin + clock.next;
         clock.advance();
         Some((index, at))
     }
@@ -167,6 +208,38 @@ mod tests {
         assert_eq!(
             got,
             vec![(0, 0), (1, 0), (1, 500), (0, 1000), (1, 1000), (1, 1500)]
+        );
+    }
+
+    #[test]
+    fn a_late_begin_starts_every_clock_there_and_keeps_the_end() {
+        let calls = [(rate(2.0), Arrival::Constant)];
+        let s = Schedule::new(&calls, Duration::from_secs(3), &mut SimRng::new(1))
+            .starting_at(Duration::from_millis(1200));
+        let at: Vec<u64> = s.map(|(_, d)| d.as_millis() as u64).collect();
+        assert_eq!(at, vec![1200, 1700, 2200, 2700]);
+        let late = Schedule::new(&calls, Duration::from_secs(3), &mut SimRng::new(1))
+            .starting_at(Duration::from_secs(3));
+        assert_eq!(late.count(), 0);
+    }
+
+    #[test]
+    fn counts_bound_each_call_and_say_when_all_are_done() {
+        let calls = [
+            (rate(10.0), Arrival::Constant),
+            (rate(10.0), Arrival::Constant),
+        ];
+        let mut s = Schedule::new(&calls, Duration::from_secs(10), &mut SimRng::new(1))
+            .limited(&[Some(2), Some(3)]);
+        let got: Vec<(usize, u64)> = s.by_ref().map(|(c, d)| (c, d.as_millis() as u64)).collect();
+        assert_eq!(got, vec![(0, 0), (1, 0), (0, 100), (1, 100), (1, 200)]);
+        assert!(s.counts_done());
+        let mut open = Schedule::new(&calls, Duration::from_secs(1), &mut SimRng::new(1))
+            .limited(&[Some(2), None]);
+        assert_eq!(open.by_ref().count(), 12);
+        assert!(
+            !open.counts_done(),
+            "an unbounded call is never done by count"
         );
     }
 

@@ -5,5 +5,6 @@
 mod dns;
 mod failures;
 pub(crate) mod fixture;
+mod lifecycle;
 mod load;
 mod pooling;

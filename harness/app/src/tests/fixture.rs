@@ -203,6 +203,7 @@ pub(crate) fn call(url: &str, rate: &str, arrival: Arrival) -> CallSpec {
         method: http::Method::GET,
         rate: rate.parse().unwrap(),
         arrival,
+        count: None,
     }
 }
 
