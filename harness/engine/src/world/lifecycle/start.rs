@@ -209,11 +209,16 @@ impl Pod {
         let deps = self.app_deps(&format!("init:{}:{}", init.name, self.init_runs));
         let stack = self.stack(captured);
         match meshsim_app::run_once(config, stack, deps, self.ids.clone()).await {
-            Ok(()) => {
+            Ok(Ok(())) => {
                 self.log.note(format!("init container {} completed", init.name));
                 true
             }
-            Err(f) => {
+            Err(e) => {
+                self.init_failures += 1;
+                self.log.note(format!("init container {} cannot run: {e}", init.name));
+                false
+            }
+            Ok(Err(f)) => {
                 self.init_failures += 1;
                 self.log.note(format!(
                     "init container {} failed: {} -> {}",
