@@ -25,6 +25,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use meshsim_net::{NetListener, NetStream};
 
+use crate::agent::Phase;
 use crate::runtime::Sidecar;
 use crate::xds::Live;
 
@@ -89,9 +90,12 @@ fn answer<B>(sc: &Sidecar, port: Port, req: &Request<B>) -> Response<Full<Bytes>
     }
     let query = req.uri().query().unwrap_or("");
     match (port, req.uri().path()) {
-        (Port::Readiness, "/healthz/ready") => match not_ready(sc) {
+        (Port::Readiness, "/healthz/ready") => match not_live(sc) {
             None => reply(StatusCode::OK, TEXT, String::new()),
-            Some(why) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, why),
+            Some(state) => {
+                let why = format!("server is not live, current state is: {state}");
+                reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, why)
+            }
         },
         (Port::Admin, "/stats") => stats::answer(sc, query),
         (Port::Admin, "/clusters") => reply(StatusCode::OK, TEXT, clusters::render(sc)),
@@ -99,21 +103,23 @@ fn answer<B>(sc: &Sidecar, port: Port, req: &Request<B>) -> Response<Full<Bytes>
             let body = config_dump::render(&sc.config);
             reply(StatusCode::OK, "application/json", body)
         }
-        (Port::Admin, "/ready") => match not_ready(sc) {
+        (Port::Admin, "/ready") => match not_live(sc) {
             None => reply(StatusCode::OK, TEXT, "LIVE\n".into()),
-            Some(_) => reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                TEXT,
-                "INITIALIZING\n".into(),
-            ),
+            Some(state) => reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{state}\n")),
         },
         _ => reply(StatusCode::NOT_FOUND, TEXT, "invalid path\n".into()),
     }
 }
 
-/// Why the sidecar is not ready, or `None` when it is: Envoy is not LIVE
-/// until every cluster's initial fetch is done.
-fn not_ready(sc: &Sidecar) -> Option<String> {
-    let live = sc.clusters.values().all(|c| c.is_ready());
-    (!live).then(|| "server is not live, current state is: INITIALIZING".to_string())
+/// Envoy's server state when it is not LIVE, or `None` when it is: Envoy
+/// is not LIVE until its workers started and every cluster's initial fetch
+/// is done, and no longer once it drains (pilot-agent then logs `server is
+/// not live, current state is: DRAINING`, istio#34855, istio#44690).
+fn not_live(sc: &Sidecar) -> Option<&'static str> {
+    match sc.env.lifecycle.phase() {
+        Phase::Draining | Phase::Exited => Some("DRAINING"),
+        Phase::Starting | Phase::AdminUp | Phase::ConfigReceived => Some("INITIALIZING"),
+        Phase::Ready if sc.clusters.values().all(|c| c.is_ready()) => None,
+        Phase::Ready => Some("INITIALIZING"),
+    }
 }

@@ -160,6 +160,15 @@ impl ClusterState {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits, without bound, for the first DNS resolution or EDS assignment:
+    /// Envoy's cluster initialization, with Istio's `initial_fetch_timeout`
+    /// 0 (wait forever).
+    pub(crate) async fn initialized(&self) {
+        let mut rx = self.ready.subscribe();
+        // The sender lives in `self`: no error to handle.
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
     /// Marks the first resolution (or assignment) done.
     pub(crate) fn mark_ready(&self) {
         self.ready.send_replace(true);

@@ -148,6 +148,17 @@ pub enum SidecarError {
         /// The route timeout.
         timeout: Duration,
     },
+    /// `pilot-agent wait` gave up (`crate::agent::wait_ready`), with
+    /// pilot-agent's message.
+    #[error("timeout waiting for Envoy proxy to become ready. Last error: {last}")]
+    ProxyNotReady {
+        /// The readiness address polled.
+        readiness: std::net::SocketAddr,
+        /// Polls made.
+        polls: u32,
+        /// The last poll's failure.
+        last: crate::agent::PollFailure,
+    },
 }
 
 impl From<SidecarError> for io::Error {

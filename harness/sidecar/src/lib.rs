@@ -33,6 +33,9 @@
 //!   Istio's formats ([`AccessLog`]);
 //! - `admin`: Envoy admin (15000: `/stats`, `/clusters`, `/config_dump`,
 //!   `/ready`) and readiness (15021 `/healthz/ready`);
+//! - [`agent`]: pilot-agent and the Envoy process's lifecycle: [`boot`]'s
+//!   start-up phases, `pilot-agent wait` ([`agent::wait_ready`]), the drain
+//!   and exit, the status server (15020 `/quitquitquit`, `/drain`);
 //! - `tcp_proxy`: non-HTTP ports;
 //! - [`stats`]: Envoy-named counters; [`error`]: [`SidecarError`].
 //!
@@ -63,6 +66,7 @@
 
 pub mod access_log;
 mod admin;
+pub mod agent;
 pub mod attempt;
 pub mod circuit;
 pub mod cluster;
@@ -89,6 +93,7 @@ use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::Stack;
 
 pub use access_log::{AccessLog, AccessLogSample};
+pub use agent::{Drain, Phase, Startup, boot, boot_with_resolver};
 pub use cluster::dns::{NoResolver, Resolve, ResolveFuture, Resolved, ScriptedResolver};
 pub use config::*;
 pub use error::SidecarError;
@@ -163,6 +168,7 @@ pub async fn spawn_with_resolver(
         live,
         admin_addr,
         readiness_addr,
+        status_addr: None,
     })
 }
 
@@ -198,6 +204,7 @@ pub struct SidecarHandle {
     live: Arc<Live>,
     admin_addr: Option<SocketAddr>,
     readiness_addr: Option<SocketAddr>,
+    status_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for SidecarHandle {
@@ -229,7 +236,9 @@ impl SidecarHandle {
     /// plane's push): the endpoints replace the cluster's hosts; endpoints
     /// that left are drained (idle connections closed at once, busy ones after
     /// their in-flight request); an empty assignment leaves no host (503 UH).
-    /// The first assignment ends the cluster's initialization wait.
+    /// The first assignment ends the cluster's initialization wait. Before
+    /// a booting sidecar's first CDS/LDS ([`boot`]), the assignment is held
+    /// and delivered with it.
     ///
     /// # Errors
     /// [`SidecarError::UnknownCluster`] for a name the sidecar does not have,
@@ -239,6 +248,9 @@ impl SidecarHandle {
         cluster: &str,
         endpoints: Vec<Endpoint>,
     ) -> Result<(), SidecarError> {
+        let Some(endpoints) = agent::push::hold_endpoints(&self.live, cluster, endpoints)? else {
+            return Ok(());
+        };
         let sidecar = self.live.current();
         let Some(state) = sidecar.clusters.get(cluster) else {
             return Err(SidecarError::UnknownCluster {
@@ -286,7 +298,9 @@ impl SidecarHandle {
     /// (new pools; a changed EDS cluster keeps its latest assignment) and the
     /// old one, like a removed one, is drained: idle connections closed now,
     /// busy ones after their request. Counts `cds_update_success`,
-    /// `cluster_added`, `cluster_modified`, `cluster_removed`.
+    /// `cluster_added`, `cluster_modified`, `cluster_removed`. Before a
+    /// booting sidecar's first CDS/LDS ([`boot`]), the push is checked and
+    /// held, and the latest one held is the first configuration (no counter).
     ///
     /// # Errors
     /// What [`SidecarConfig::validate`] finds, and
@@ -294,7 +308,10 @@ impl SidecarHandle {
     /// the listeners (capture ports, HTTP ports, inbound ports) or the DNS
     /// servers. Nothing changes on an error.
     pub fn apply(&self, config: SidecarConfig) -> Result<(), SidecarError> {
-        self.live.apply(config).map(|_| ())
+        match agent::push::hold_config(&self.live, config)? {
+            Some(config) => self.live.apply(config).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// A snapshot of the counters.
@@ -304,9 +321,13 @@ impl SidecarHandle {
 
     /// Stops the sidecar: every task and socket is gone when this returns
     /// (the capture port is unbound, pooled and proxied connections closed).
+    /// Works after an exit too.
     pub async fn shutdown(self) {
         let env = self.live.current().env.clone();
         env.tasks.shutdown().await;
+        if env.lifecycle.exit_begun() {
+            env.lifecycle.wait_for(Phase::Exited).await;
+        }
     }
 }
 

@@ -14,11 +14,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use meshsim_net::{NetListener, NetStream};
 
 use crate::router::{self, Direction, Downstream};
+use crate::runtime::Env;
 use crate::tcp_proxy;
 use crate::xds::Live;
 
@@ -30,12 +32,12 @@ pub(crate) async fn run(listener: NetListener, live: Arc<Live>, direction: Direc
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 let sc = live.current();
-                sc.env.stats.bump(|s| match direction {
-                    Direction::Outbound => s.downstream_cx_total += 1,
-                    Direction::Inbound => s.inbound_downstream_cx_total += 1,
-                });
+                let active = ActiveConnection::open(sc.env.clone(), direction);
                 let conn = serve(stream, live.clone(), direction);
-                sc.env.tasks.spawn(conn);
+                sc.env.tasks.spawn(async move {
+                    conn.await;
+                    drop(active);
+                });
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
             Err(e) => {
@@ -43,6 +45,39 @@ pub(crate) async fn run(listener: NetListener, live: Arc<Live>, direction: Direc
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
+    }
+}
+
+/// One accepted downstream connection, counted in `downstream_cx_total` and
+/// in the `downstream_cx_active` gauge until dropped (when its task ends or
+/// is aborted).
+struct ActiveConnection {
+    env: Arc<Env>,
+    direction: Direction,
+}
+
+impl ActiveConnection {
+    fn open(env: Arc<Env>, direction: Direction) -> ActiveConnection {
+        env.stats.bump(|s| match direction {
+            Direction::Outbound => {
+                s.downstream_cx_total += 1;
+                s.downstream_cx_active += 1;
+            }
+            Direction::Inbound => {
+                s.inbound_downstream_cx_total += 1;
+                s.inbound_downstream_cx_active += 1;
+            }
+        });
+        ActiveConnection { env, direction }
+    }
+}
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.env.stats.bump(|s| match self.direction {
+            Direction::Outbound => s.downstream_cx_active -= 1,
+            Direction::Inbound => s.inbound_downstream_cx_active -= 1,
+        });
     }
 }
 
@@ -70,9 +105,23 @@ async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
     }
 }
 
-/// The HTTP/1.1 connection manager of one downstream connection.
+/// The HTTP/1.1 connection manager of one downstream connection. While the
+/// sidecar drains, inbound responses carry `connection: close` and the
+/// connection closes after them (Envoy's `drain_close` with Istio's
+/// `immediate` drain strategy; outbound listeners are not drained).
 async fn serve_http(stream: NetStream, down: Downstream, live: Arc<Live>) {
-    let service = service_fn(move |req| router::handle(live.current(), down, req));
+    let service = service_fn(move |req| {
+        let sc = live.current();
+        async move {
+            let env = sc.env.clone();
+            let mut resp = router::handle(sc, down, req).await?;
+            if down.direction == Direction::Inbound && env.lifecycle.is_draining() {
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, crate::error::SidecarError>(resp)
+        }
+    });
     let result = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .auto_date_header(false)

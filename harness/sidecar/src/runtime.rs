@@ -9,6 +9,8 @@ use meshsim_net::Stack;
 
 use crate::access_log::http::Sinks;
 use crate::access_log::{AccessLogSample, LogWriter};
+use crate::agent::Phase;
+use crate::agent::lifecycle::Lifecycle;
 use crate::cluster::ClusterState;
 use crate::config::{InboundPort, Route, SidecarConfig};
 use crate::stats::Counters;
@@ -32,10 +34,19 @@ pub(crate) struct Env {
     /// The live configuration, once the sidecar runs (weak: each generation
     /// holds this environment).
     pub(crate) live: OnceLock<Weak<Live>>,
+    /// The Envoy process's phase as pilot-agent sees it (start-up, drain,
+    /// exit), and the pushes held until the first one.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl Env {
+    /// The environment of a sidecar that is ready at once ([`crate::spawn`]).
     pub(crate) fn new(stack: Stack, rng: SimRng) -> Arc<Env> {
+        Env::starting_at(stack, rng, Phase::Ready)
+    }
+
+    /// The environment of a sidecar whose lifecycle starts at `phase`.
+    pub(crate) fn starting_at(stack: Stack, rng: SimRng, phase: Phase) -> Arc<Env> {
         Arc::new(Env {
             stack,
             stats: Counters::default(),
@@ -43,6 +54,7 @@ impl Env {
             rng: Mutex::new(rng),
             access_log_sample: OnceLock::new(),
             live: OnceLock::new(),
+            lifecycle: Lifecycle::new(phase),
         })
     }
 

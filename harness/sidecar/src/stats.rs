@@ -21,6 +21,12 @@ pub struct SidecarStats {
     pub downstream_cx_total: u64,
     /// Connections accepted on the inbound capture port (15006).
     pub inbound_downstream_cx_total: u64,
+    /// Connections open now on the outbound capture port (a gauge,
+    /// `listener.0.0.0.0_15001.downstream_cx_active`).
+    pub downstream_cx_active: u64,
+    /// Connections open now on the inbound capture port (a gauge,
+    /// `listener.0.0.0.0_15006.downstream_cx_active`).
+    pub inbound_downstream_cx_active: u64,
     /// HTTP requests received from the application.
     pub downstream_rq_total: u64,
     /// Attempts sent (or tried) upstream, retries included.
@@ -200,6 +206,11 @@ impl Counters {
             Some(c) => f(c),
             None => f(s.clusters.entry(cluster.to_string()).or_default()),
         });
+    }
+
+    /// Reads the counters without copying them.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&SidecarStats) -> R) -> R {
+        f(&self.inner.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A copy of the counters.

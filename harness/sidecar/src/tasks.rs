@@ -58,6 +58,12 @@ impl Tasks {
         }
     }
 
+    /// Takes the task set out (the sidecar's exit ends it elsewhere); new
+    /// tasks are refused from now on.
+    pub(crate) fn take(&self) -> Option<JoinSet<()>> {
+        self.set.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// Aborts every task without waiting (for a handle dropped without
     /// `shutdown`).
     pub(crate) fn abort_all(&self) {

@@ -31,6 +31,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::cluster::ClusterState;
@@ -45,6 +46,8 @@ pub(crate) struct Live {
     resolver: Arc<dyn Resolve>,
     /// The DNS loop and outlier sweep of each running cluster, by name.
     cluster_tasks: Mutex<BTreeMap<String, Vec<AbortHandle>>>,
+    /// Bumped at every swap of the generation (start-up waits on it).
+    generation: watch::Sender<u64>,
 }
 
 /// What one push did, cluster by cluster (Envoy's `cluster_manager.*`).
@@ -58,15 +61,41 @@ pub(crate) struct CdsDelta {
 impl Live {
     /// Wraps the first generation and starts its clusters' tasks.
     pub(crate) fn start(sidecar: Arc<Sidecar>, resolver: Arc<dyn Resolve>) -> Arc<Live> {
-        let live = Arc::new(Live {
-            current: RwLock::new(sidecar.clone()),
+        let live = Live::idle(sidecar, resolver);
+        live.start_all();
+        live
+    }
+
+    /// Wraps the first generation without starting anything (a booting
+    /// sidecar before its first CDS/LDS).
+    pub(crate) fn idle(sidecar: Arc<Sidecar>, resolver: Arc<dyn Resolve>) -> Arc<Live> {
+        Arc::new(Live {
+            current: RwLock::new(sidecar),
             resolver,
             cluster_tasks: Mutex::new(BTreeMap::new()),
-        });
+            generation: watch::channel(0).0,
+        })
+    }
+
+    /// Starts the tasks of every cluster of the current generation.
+    pub(crate) fn start_all(&self) {
+        let sidecar = self.current();
         for cluster in sidecar.clusters.values() {
-            live.start_cluster(&sidecar, cluster);
+            self.start_cluster(&sidecar, cluster);
         }
-        live
+    }
+
+    /// Swaps in a generation whose clusters were never started, replacing
+    /// one whose clusters were never started either (a booting sidecar's
+    /// first push).
+    pub(crate) fn replace_unstarted(&self, next: Arc<Sidecar>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver that sees every later swap of the generation.
+    pub(crate) fn generations(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// The generation new requests use.
@@ -156,6 +185,7 @@ impl Live {
         let env = old.env.clone();
         let next = Sidecar::with_clusters(new, env, old.proxy_log.clone(), clusters, log);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next.clone();
+        self.generation.send_modify(|g| *g += 1);
         retired.iter().for_each(|c| self.retire(c));
         started.iter().for_each(|c| self.start_cluster(&next, c));
         next.env.stats.bump(|s| {
@@ -218,7 +248,10 @@ fn shape(c: &SidecarConfig) -> ListenerShape {
 }
 
 /// Refuses a push that would change a listener (not modelled).
-fn check_listeners(old: &SidecarConfig, new: &SidecarConfig) -> Result<(), SidecarError> {
+pub(crate) fn check_listeners(
+    old: &SidecarConfig,
+    new: &SidecarConfig,
+) -> Result<(), SidecarError> {
     let (a, b) = (shape(old), shape(new));
     let what = if a.outbound_port != b.outbound_port {
         Some("the outbound capture port")

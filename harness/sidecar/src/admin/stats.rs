@@ -46,6 +46,14 @@ pub(crate) fn collect(sc: &Sidecar) -> BTreeMap<String, u64> {
         "listener.0.0.0.0_15006.downstream_cx_total".into(),
         snap.inbound_downstream_cx_total,
     );
+    out.insert(
+        "listener.0.0.0.0_15001.downstream_cx_active".into(),
+        snap.downstream_cx_active,
+    );
+    out.insert(
+        "listener.0.0.0.0_15006.downstream_cx_active".into(),
+        snap.inbound_downstream_cx_active,
+    );
     out
 }
 

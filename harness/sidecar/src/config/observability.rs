@@ -67,6 +67,10 @@ pub struct AdminConfig {
     /// The readiness port (`/healthz/ready`); `None` = not served. Default
     /// `Some(15021)`.
     pub readiness_port: Option<u16>,
+    /// pilot-agent's status port (`POST /quitquitquit`, `POST /drain`),
+    /// bound by `crate::boot` only (`crate::spawn` models no agent); `None`
+    /// = not served. Default `Some(15020)`.
+    pub status_port: Option<u16>,
 }
 
 impl Default for AdminConfig {
@@ -74,6 +78,7 @@ impl Default for AdminConfig {
         AdminConfig {
             port: 15000,
             readiness_port: Some(15021),
+            status_port: Some(15020),
         }
     }
 }

@@ -4,6 +4,8 @@
 mod access_log;
 mod access_log_sample;
 mod admin;
+mod agent_wait;
+mod boot;
 mod circuit;
 mod dns;
 mod http;

@@ -9,7 +9,7 @@ use meshsim_core::{ProxyLog, SimRng};
 use meshsim_net::{Capture, Net, NetStream, SimConfig, Stack};
 use meshsim_sidecar::{
     Cluster, LbPolicy, RetryOn, RetryPolicy, Route, ScriptedResolver, SidecarConfig, SidecarDeps,
-    SidecarHandle, VirtualHost, spawn_with_resolver,
+    SidecarHandle, Startup, VirtualHost, boot_with_resolver, spawn_with_resolver,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -54,14 +54,32 @@ impl World {
         config: SidecarConfig,
         resolver: Arc<ScriptedResolver>,
     ) -> World {
+        World::start_with_startup(net, config, resolver, None).await
+    }
+
+    /// A world whose sidecar boots phase after phase ([`meshsim_sidecar::boot`]).
+    pub(crate) async fn boot(config: SidecarConfig, startup: Startup) -> World {
+        let net = Net::sim(SimConfig::default());
+        World::start_with_startup(net, config, ScriptedResolver::new(), Some(startup)).await
+    }
+
+    async fn start_with_startup(
+        net: Net,
+        config: SidecarConfig,
+        resolver: Arc<ScriptedResolver>,
+        startup: Option<Startup>,
+    ) -> World {
         let log = ProxyLog::new();
         let deps = SidecarDeps {
             rng: SimRng::new(7),
             proxy_log: log.clone(),
         };
-        let sidecar = spawn_with_resolver(config, net.stack(ip(POD)), deps, resolver.clone())
-            .await
-            .unwrap();
+        let stack = net.stack(ip(POD));
+        let sidecar = match startup {
+            None => spawn_with_resolver(config, stack, deps, resolver.clone()).await,
+            Some(s) => boot_with_resolver(config, stack, deps, resolver.clone(), s).await,
+        }
+        .unwrap();
         let app = net.pod_stack(ip(POD), Capture::default());
         World {
             net,
@@ -559,4 +577,31 @@ pub(crate) async fn h2_upstream(
     meshsim_upstream::spawn(config, net.stack(at.ip()), at.port())
         .await
         .unwrap()
+}
+
+// === Pod-local endpoints and refused connects ===
+
+impl World {
+    /// `GET path` on `port` of the pod, from the pod's app (its own address
+    /// is never captured): admin, readiness, the agent's status port.
+    pub(crate) async fn pod_get(&self, port: u16, path: &str) -> Resp {
+        self.pod_request("GET", port, path).await
+    }
+
+    /// `method path` (no body) on `port` of the pod, from the pod's app.
+    pub(crate) async fn pod_request(&self, method: &str, port: u16, path: &str) -> Resp {
+        let dst = SocketAddr::new(ip(POD), port);
+        let stream = self.app.connect(dst, Duration::from_secs(1)).await.unwrap();
+        let head = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n");
+        AppConnExt::wrap(stream).send(&head, 1).await
+    }
+
+    /// Whether the app's connect to `dst` (captured when `dst` is not the
+    /// pod's own address) is refused.
+    pub(crate) async fn refused(&self, dst: &str) -> bool {
+        match self.app.connect(addr(dst), Duration::from_secs(1)).await {
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+            Ok(_) => false,
+        }
+    }
 }
