@@ -171,11 +171,12 @@ impl Pod {
         let load_end = self.cx.start + self.cx.load_for;
         let started = tokio::select! {
             biased;
-            _ = terminate.wait_for(|t| *t) => false,
+            () = signalled(terminate) => false,
             started = self.start_up() => started,
             () = sleep_until(load_end) => false,
         };
-        if *terminate.borrow() {
+        let deleted = *terminate.borrow();
+        if deleted {
             self.deleted_early().await;
             return;
         }
@@ -244,6 +245,15 @@ fn describe(phase: Phase) -> &'static str {
         Phase::Ready => "workers started, listeners accept (/healthz/ready 200)",
         Phase::Draining => "draining inbound listeners",
         Phase::Exited => "exited (listeners closed; the redirect stays)",
-        _ => "phase changed",
     }
+}
+
+/// Resolves once `pod.terminate` came (the watch guard is not held on).
+pub(super) async fn signalled(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|t| *t).await;
+}
+
+/// Resolves once the application exited.
+pub(super) async fn exited(rx: &mut watch::Receiver<Option<Duration>>) {
+    let _ = rx.wait_for(Option::is_some).await;
 }

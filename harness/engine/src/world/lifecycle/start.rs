@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use meshsim_app::{AppConfig, AppDeps, CallSpec, Lifecycle};
 use meshsim_core::SimRng;
-use meshsim_sidecar::{SidecarDeps, WaitReady};
+use meshsim_sidecar::SidecarDeps;
+use meshsim_sidecar::agent::{WaitReady, wait_ready};
 use tokio::time::sleep;
 
 use super::{AGENT_STATUS_PORT, Pod, READINESS_PORT};
@@ -126,7 +127,7 @@ impl Pod {
             self.start_proxy().await;
             let readiness = (self.address(), READINESS_PORT).into();
             let stack = self.cx.net.stack(self.address());
-            match meshsim_sidecar::wait_ready(&stack, readiness, WaitReady::default()).await {
+            match wait_ready(&stack, readiness, WaitReady::default()).await {
                 Ok(_) => {
                     self.log.note("istio-proxy postStart `pilot-agent wait` returned: ready");
                     return;
@@ -158,7 +159,7 @@ impl Pod {
             request_timeout: Duration::from_secs(3),
             give_up: Duration::from_secs(600),
         };
-        match meshsim_sidecar::wait_ready(&stack, readiness, probe).await {
+        match wait_ready(&stack, readiness, probe).await {
             Ok(_) => {
                 self.log.note("istio-proxy (native sidecar) startup probe passed");
                 true
@@ -286,7 +287,7 @@ async fn app_waits(stack: &meshsim_net::Stack, readiness: std::net::SocketAddr, 
         request_timeout: Duration::from_secs(1),
         give_up: Duration::from_secs(3600),
     };
-    match meshsim_sidecar::wait_ready(stack, readiness, opts).await {
+    match wait_ready(stack, readiness, opts).await {
         Ok(_) => log.note("app: the sidecar answered /healthz/ready 200"),
         Err(e) => log.note(format!("app: gave up waiting for the sidecar: {e}")),
     }

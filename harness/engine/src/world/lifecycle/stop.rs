@@ -22,7 +22,7 @@ use meshsim_core::units::format_duration;
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until};
 
-use super::Pod;
+use super::{Pod, exited, signalled};
 
 impl Pod {
     /// Waits for the pod's deletion or its application's exit, and plays
@@ -31,8 +31,8 @@ impl Pod {
         let mut exit = self.app_exit.clone();
         tokio::select! {
             biased;
-            _ = terminate.wait_for(|t| *t) => self.delete().await,
-            _ = exit.wait_for(Option::is_some) => self.app_exited().await,
+            () = signalled(terminate) => self.delete().await,
+            () = exited(&mut exit) => self.app_exited().await,
         }
     }
 
@@ -89,7 +89,7 @@ impl Pod {
                 s.exit();
             }
             let mut exit = self.app_exit.clone();
-            let _ = exit.wait_for(Option::is_some).await;
+            exited(&mut exit).await;
             if let Some(s) = &self.sidecar {
                 s.exited().await;
             }
@@ -111,7 +111,7 @@ impl Pod {
         ));
         self.control.terminate(keep);
         let mut exit = self.app_exit.clone();
-        let _ = exit.wait_for(Option::is_some).await;
+        exited(&mut exit).await;
         let at = self.app_exit.borrow().unwrap_or_default();
         self.log.note_at(at, "container app exited");
     }
@@ -128,7 +128,7 @@ impl Pod {
                 .note("istio-proxy preStop: `pilot-agent request POST drain` (native sidecar)");
             sidecar.drain();
             let mut exit = self.app_exit.clone();
-            let _ = exit.wait_for(Option::is_some).await;
+            exited(&mut exit).await;
             self.log.note("SIGTERM to istio-proxy after the app exited: it exits at once");
             sidecar.exit();
         } else {
