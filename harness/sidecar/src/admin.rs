@@ -5,11 +5,13 @@
 //! `/clusters` (`cluster::host::stat::value` lines), `/config_dump` (the
 //! effective configuration as JSON), `/ready` (`LIVE` or `INITIALIZING`).
 //! Readiness: `/healthz/ready` answers 200 once the sidecar is initialized
-//! (listeners bound, every cluster's initial fetch done: DNS clusters their
+//! (workers started, every cluster's initial fetch done: DNS clusters their
 //! first resolution, EDS clusters their first assignment), else 503 with
-//! the agent's message. meshsim's configuration is static, so CDS and LDS
-//! count as received at start; only the cluster init wait can fail the
-//! probe (`server is not live, current state is: INITIALIZING`).
+//! the agent's message (`server is not live, current state is:
+//! INITIALIZING`, or `DRAINING` once the agent drains). A sidecar from
+//! `spawn` has its configuration and workers at start, so only the cluster
+//! init wait can fail the probe; one from `boot` binds 15021 only when its
+//! workers start (see `crate::agent`).
 
 mod clusters;
 mod config_dump;

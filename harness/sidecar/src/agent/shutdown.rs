@@ -89,10 +89,16 @@ pub(crate) fn exit(env: &Arc<Env>) {
     }
     tracing::info!("envoy and pilot-agent exit");
     let tasks = env.tasks.take();
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime to wait in: dropping the set aborts every task.
+        drop(tasks);
+        env.lifecycle.advance(Phase::Exited);
+        return;
+    };
     let env = env.clone();
     // Outside the sidecar's task set, which it ends: the caller may be one
     // of its tasks.
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         if let Some(mut set) = tasks {
             set.shutdown().await;
         }

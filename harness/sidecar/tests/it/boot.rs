@@ -161,3 +161,27 @@ async fn spawn_is_ready_at_once() {
     assert_eq!(w.sidecar.status_addr(), None);
     assert_eq!(w.pod_get(15021, "/healthz/ready").await.status, 200);
 }
+
+/// Fact sheet §6.6 with §6.2: a SIGTERM before the workers start drains and
+/// exits after `terminationDrainDuration` as usual, and the workers never
+/// start: every captured connect of the pod's life is refused.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_sigterm_during_start_up_exits_without_ever_starting_the_workers() {
+    let t0 = Instant::now();
+    let w = World::boot(with_admin(SidecarConfig::default()), Startup::default()).await;
+    w.sidecar.wait_for(Phase::AdminUp).await;
+    w.sidecar.terminate(meshsim_sidecar::Drain::default());
+    sleep_until(t0 + ms(2000)).await;
+    assert_eq!(w.sidecar.phase(), Phase::Draining);
+    assert!(w.refused("10.0.2.1:80").await);
+    w.sidecar.exited().await;
+    assert_eq!(t0.elapsed(), ms(5300));
+    let phases: Vec<Phase> = w.sidecar.phase_log().iter().map(|(_, p)| *p).collect();
+    let expected = [
+        Phase::Starting,
+        Phase::AdminUp,
+        Phase::Draining,
+        Phase::Exited,
+    ];
+    assert_eq!(phases, expected);
+}

@@ -19,6 +19,7 @@ mod push;
 mod retries;
 mod retry_on;
 mod routing;
+mod shutdown;
 mod support;
 mod tcp;
 mod tcp_timers;
