@@ -39,9 +39,8 @@ impl Pod {
     /// The application exited by itself.
     async fn app_exited(&mut self) {
         let at = self.app_exit.borrow().unwrap_or_default();
-        let load_end = self.cx.load_for;
-        if !self.is_job() && at >= load_end {
-            // The run's load ended, not the application: nothing to model.
+        if !self.is_job() {
+            // A service-like app only stops because the run's load ended.
             return;
         }
         self.log.note_at(at, "container app exited (its work done)");
@@ -129,8 +128,12 @@ impl Pod {
             sidecar.drain();
             let mut exit = self.app_exit.clone();
             exited(&mut exit).await;
-            self.log.note("SIGTERM to istio-proxy after the app exited: it exits at once");
-            sidecar.exit();
+            self.log.note("SIGTERM to istio-proxy after the app exited: drained already, it exits at once");
+            sidecar.terminate(meshsim_sidecar::Drain {
+                termination_drain_duration: drain_for,
+                exit_on_zero_active_connections: exit_on_zero,
+                minimum_drain_duration: minimum,
+            });
         } else {
             if let Some(d) = self.cx.settings.proxy_pre_stop.filter(|d| !d.is_zero()) {
                 self.log.note(format!("istio-proxy preStop: sleep {}", format_duration(d)));
