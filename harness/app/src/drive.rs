@@ -21,7 +21,8 @@ use crate::tasks::Tracker;
 /// Counts of one [`drive`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DriveStats {
-    /// Requests the schedule started (one record each).
+    /// Requests the schedule started: one record each, except those
+    /// `abandoned` at SIGKILL.
     pub scheduled: u64,
     /// Requests whose outcome (success or failure, including their own
     /// request timeout) was known before the drain ended; the others were

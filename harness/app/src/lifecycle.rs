@@ -47,16 +47,18 @@ pub(crate) use control::LoadEnd;
 pub struct Lifecycle {
     /// Requests are scheduled from `start + begin` (the app's first call) to
     /// `start + load_for`; the schedule's first request is at `begin` (not a
-    /// burst of the requests "missed" before it). Call [`drive_lifecycle`] no
-    /// later than `start + begin`: a request whose time has passed starts at
-    /// once. Default 0.
+    /// burst of the requests "missed" before it; a Poisson call draws its
+    /// first gap from `begin`). Call [`drive_lifecycle`] no later than
+    /// `start + begin`: a request whose time has passed starts at once.
+    /// Default 0.
     pub begin: Duration,
     /// Signals from kubelet; `None` (default): never signalled.
     pub control: Option<AppControl>,
     /// A URL the application POSTs (`connection: close`, no body) once its
     /// load is done and its in-flight requests finished, before it returns:
     /// a Job calling `POST http://localhost:15020/quitquitquit` (pass the
-    /// pod's own address). Made after SIGTERM too (a wrapper's `trap ...
+    /// pod's own address: traffic to it stays on `lo` and is never captured,
+    /// fact sheet §6.1). Made after SIGTERM too (a wrapper's `trap ...
     /// EXIT`), never after SIGKILL. Its outcome is
     /// [`DriveStats::on_done`], not a load record. `None` (default): nothing.
     pub on_done: Option<String>,
@@ -128,6 +130,7 @@ pub(crate) async fn run_lifecycle(
     let load_end = deps.start + deps.load_for;
     let ids = &run_deps.ids;
     let (scheduled, end) = load(&shared, &requests, schedule, ids, &signals, load_end).await;
+    tracing::debug!(scheduled, ?end, "application load ended");
     let killed = match end {
         LoadEnd::Killed => true,
         LoadEnd::Drain { from } => drain(&requests, from + deps.drain_for, &signals).await,

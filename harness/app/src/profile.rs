@@ -49,8 +49,8 @@ pub struct ClientProfile {
     /// Which idle connection a request takes.
     pub checkout_order: CheckoutOrder,
     /// The application's own retry of failed tries (Spring Retry,
-    /// resilience4j). `None` (every named profile): each request is tried
-    /// once.
+    /// resilience4j), for the load's requests and a serving app's downstream
+    /// calls alike. `None` (every named profile): each request is tried once.
     pub retry: Option<AppRetry>,
 }
 

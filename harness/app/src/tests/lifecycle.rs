@@ -102,8 +102,9 @@ async fn agent(stack: &Stack, port: u16) -> Arc<Mutex<Vec<(Duration, String)>>> 
     seen
 }
 
-/// INC-07: the app container starts late (after an init container, or held
-/// until the proxy is ready); its calls start then, one at a time.
+/// Fact sheet §6.3/§6.4: with `holdApplicationUntilProxyStarts` or native
+/// sidecars the app container starts only once the proxy is ready (INC-07);
+/// its calls start then, at their rate, with no catch-up burst.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_first_request_is_at_begin_not_a_burst_of_missed_ones() {
     let net = sim();
@@ -121,8 +122,9 @@ async fn the_first_request_is_at_begin_not_a_burst_of_missed_ones() {
     assert_eq!(stats.scheduled, 3);
 }
 
-/// INC-09: after SIGTERM the app finishes its work for a while, then exits
-/// once its last requests are answered.
+/// INC-09 (fact sheet §6.6: the proxy drains for `terminationDrainDuration`
+/// while the app still works): after SIGTERM the app finishes its work for
+/// a while, then exits once its last requests are answered.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn sigterm_keeps_working_for_the_given_time_then_exits_after_in_flight_finish() {
     let net = sim();
@@ -189,8 +191,9 @@ async fn after_sigterm_in_flight_requests_get_the_drain_and_no_more() {
     }
 }
 
-/// SIGKILL: the process is gone; nobody observed the in-flight requests'
-/// outcome, and every connection closes with it.
+/// INC-09: kubelet's SIGKILL at the end of `terminationGracePeriodSeconds`:
+/// the process is gone; nobody observed the in-flight requests' outcome, and
+/// every connection closes with it.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn sigkill_abandons_in_flight_requests_without_recording_them() {
     let net = sim();
@@ -251,4 +254,29 @@ async fn sigkill_during_the_sigterm_drain_cuts_it_short() {
         quit.lock().unwrap().is_empty(),
         "a killed app posts nothing"
     );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn signalled_runs_with_one_seed_are_identical() {
+    async fn once(seed: u64) -> (Vec<RequestRecord>, DriveStats, Duration) {
+        let net = sim();
+        let slow = Script {
+            delay: ms(300),
+            ..Script::default()
+        };
+        serve(&net, "10.0.0.2:80".parse().unwrap(), slow).await;
+        let mut app = App::new("go", "http://10.0.0.2/", "50/s");
+        app.calls[0].arrival = crate::Arrival::Poisson;
+        app.seed = seed;
+        app.load_for = 60 * SEC;
+        let control = AppControl::new();
+        signal_at(&control, SEC, Some(SEC));
+        signal_at(&control, ms(2100), None);
+        run_lc(&net, app, controlled(&control)).await
+    }
+    let a = once(7).await;
+    assert!(a.1.abandoned > 0 && a.1.completed > 50, "{:?}", a.1);
+    assert_eq!(a.2, ms(2100));
+    assert_eq!(a, once(7).await);
+    assert_ne!(a.0, once(8).await.0);
 }

@@ -64,7 +64,8 @@ async fn a_job_with_an_uncounted_call_runs_for_the_whole_load() {
 }
 
 /// INC-11: "The app calls `POST http://localhost:15020/quitquitquit` when
-/// done (pilot-agent, Istio >= 1.3)": after its last response, once.
+/// done (pilot-agent, Istio >= 1.3)": after its last response, once, to the
+/// agent's port, which is never captured (fact sheet §6.1, 15020).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_job_posts_on_done_after_its_last_response() {
     let net = sim();

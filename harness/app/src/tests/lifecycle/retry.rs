@@ -27,8 +27,10 @@ fn listen_at(net: &Net, at: Duration, script: Script) {
     });
 }
 
-/// INC-07: the proxy's listener appears 1 s after the app's first call; the
-/// app's retries (100, 200, 400, then 400 ms capped) ride over the gap.
+/// Fact sheet §6.2 "Window of failure": until Envoy binds 15001 the app's
+/// connects are refused (RST). Here the listener appears 1 s after the first
+/// call; the app's retries (100, 200, 400, then 400 ms capped) ride over the
+/// gap (INC-07's app-side mitigation).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn retry_on_connect_failure_backs_off_exponentially_and_records_once() {
     let net = sim();

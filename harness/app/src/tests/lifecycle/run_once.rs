@@ -89,8 +89,9 @@ async fn run_once_stops_at_the_first_failed_call() {
     assert_eq!(ok.lock().unwrap().heads.len(), 1, "call 2 never ran");
 }
 
-/// INC-08: with no proxy listening yet, an init container's egress is
-/// refused at once...
+/// Fact sheet §6.5: with Istio CNI, a user init container's outbound TCP is
+/// redirected while no proxy runs -> connection failures (INC-08): refused
+/// at once...
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn run_once_without_retry_fails_on_the_first_refused_connect() {
     let net = sim();
@@ -101,7 +102,8 @@ async fn run_once_without_retry_fails_on_the_first_refused_connect() {
 }
 
 /// ...and an `until curl ...; do sleep 1; done` loop (a generous retry)
-/// succeeds once a listener appears (native sidecars, INC-08's mitigation).
+/// succeeds once a listener appears (with native sidecars, fact sheet §6.4,
+/// the proxy runs before user init containers).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn run_once_succeeds_once_a_listener_appears_within_the_retries() {
     let net = sim();
