@@ -210,3 +210,41 @@ mitigations:
     // The first call waits from 0.6 s until the sidecar listens at 2.0 s.
     assert!(r.latency_ms.max >= 1400.0, "{:?}", r.latency_ms);
 }
+
+#[path = "support/engine.rs"]
+mod engine;
+
+/// An annotation meshsim does not model is refused with the known ones,
+/// so nobody believes it was applied.
+#[test]
+fn an_unmodelled_annotation_is_an_error_naming_the_known_ones() {
+    let lifecycle = "        annotations: { sidecar.istio.io/proxyCPU: \"2\" }";
+    let text = scenario("10s", lifecycle, CALL, "mitigations: [{ name: none }]");
+    let (line, _, _, message) = engine::invalid(&text);
+    assert_eq!(line, 23, "{message}");
+    assert!(message.contains("sidecar.istio.io/proxyCPU"), "{message}");
+    assert!(message.contains("sidecar.istio.io/nativeSidecar"), "{message}");
+}
+
+/// `pod.terminate` and `count` need kubelet's model of the pod.
+#[test]
+fn terminate_and_job_counts_need_a_lifecycle_block() {
+    let text = scenario("10s", "        container_start: 300ms", CALL, "timeline:\n  - { at: 5s, pod.terminate: { name: nope } }\nmitigations: [{ name: none }]");
+    let (_, _, _, message) = engine::invalid(&text);
+    assert!(message.contains("no pod \"nope\""), "{message}");
+    let no_lifecycle = text.replace("      lifecycle:\n        container_start: 300ms\n", "");
+    let (_, _, _, message) = engine::invalid(&no_lifecycle.replace("nope", "app"));
+    assert!(message.contains("has no `lifecycle` block"), "{message}");
+    let job = no_lifecycle.replace("arrival: constant", "arrival: constant, count: 5").replace("timeline:\n  - { at: 5s, pod.terminate: { name: nope } }\n", "");
+    let (_, _, _, message) = engine::invalid(&job);
+    assert!(message.contains("`count` (a Job's work) needs the pod's `lifecycle`"), "{message}");
+}
+
+/// A ProxyConfig field meshsim does not model is refused, naming it.
+#[test]
+fn an_unmodelled_proxy_config_field_is_an_error() {
+    let lifecycle = "        annotations:\n          proxy.istio.io/config: \"{ concurrency: 2 }\"";
+    let text = scenario("10s", lifecycle, CALL, "mitigations: [{ name: none }]");
+    let (_, _, _, message) = engine::invalid(&text);
+    assert!(message.contains("proxy.istio.io/config") && message.contains("concurrency"), "{message}");
+}
