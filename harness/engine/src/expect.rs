@@ -240,7 +240,13 @@ impl Expectation {
     }
 
     /// `<figure> <value>` of `pod`'s lifecycle.
-    pub fn pod(mitigation: &str, check: PodCheck, key: &str, value: &str, why: Option<String>) -> Self {
+    pub fn pod(
+        mitigation: &str,
+        check: PodCheck,
+        key: &str,
+        value: &str,
+        why: Option<String>,
+    ) -> Self {
         Expectation {
             mitigation: mitigation.to_string(),
             hop: None,

@@ -202,7 +202,9 @@ async fn drive(
         let sink = offset_sink(collector.clone(), first_call);
         first_call += pod.calls.len();
         let times = (duration, DRAIN_FOR);
-        if let Some((cx, terminate)) = world.pod_ctx(pod, mitigation, config.clone(), sink.clone(), seed, times) {
+        if let Some((cx, terminate)) =
+            world.pod_ctx(pod, mitigation, config.clone(), sink.clone(), seed, times)
+        {
             pods.spawn(async move { (index, run_pod(cx, terminate).await) });
             continue;
         }
@@ -276,7 +278,8 @@ async fn join_pods(
             Ok((index, outcome)) => {
                 if let Some(Err(e)) = &outcome.app {
                     let pod = &scenario.pods[index].name;
-                    failure = failure.or(Some(format!("the application of pod {pod} stopped: {e}")));
+                    failure =
+                        failure.or(Some(format!("the application of pod {pod} stopped: {e}")));
                 }
                 done.push((index, outcome.result));
             }

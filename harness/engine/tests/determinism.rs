@@ -48,3 +48,26 @@ fn another_seed_gives_other_numbers() {
         b["mitigations"][0]["latency_ms"]
     );
 }
+
+/// The pod lifecycle (kubelet's order, the sidecar's phases, SIGTERM and
+/// the drain) is as deterministic as the load: the shutdown race, every
+/// mitigation, twice.
+#[test]
+fn a_pod_lifecycle_run_gives_byte_identical_json() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/sidecar-shutdown-race.yaml");
+    let s = Scenario::load(&path).unwrap();
+    let run = || {
+        let opts = RunOptions {
+            seed: Some(3),
+            ..RunOptions::default()
+        };
+        meshsim_report::json(&meshsim_engine::run(&s, &opts, |_| {}).unwrap())
+    };
+    let a = run();
+    assert!(
+        a == run(),
+        "two runs of the shutdown race with seed 3 differ"
+    );
+    assert!(a.contains("\"termination_failures\""));
+}

@@ -33,7 +33,12 @@ fn the_refused_burst_lasts_as_long_as_the_sidecar_takes_to_start() {
 /// for readiness between containers, so the app starts first.
 #[test]
 fn classic_injection_starts_the_app_before_istio_proxy() {
-    let text = scenario("10s", "        container_start: 300ms", CALL, "mitigations: [{ name: none }]");
+    let text = scenario(
+        "10s",
+        "        container_start: 300ms",
+        CALL,
+        "mitigations: [{ name: none }]",
+    );
     let p = pod(&run(&text), "none").clone();
     assert!(close(at(&p, "istio-init: redirect"), 0.3));
     assert!(close(at(&p, "container app started"), 0.6));
@@ -119,7 +124,14 @@ fn with_cni_init_containers_are_redirected_before_any_proxy_runs_and_restarted_w
         // Each failed run takes 2 ms (its DNS look-up and refused connect).
         assert!((got - want).abs() < 0.01, "{runs:?}");
     }
-    assert!(logged(&p, "failed: http://config.corp.example:8080/ -> connect_refused"), "{:#?}", p.events);
+    assert!(
+        logged(
+            &p,
+            "failed: http://config.corp.example:8080/ -> connect_refused"
+        ),
+        "{:#?}",
+        p.events
+    );
     assert_eq!((p.init_runs, p.init_failures), (4, 4));
     assert_eq!(p.app_start_s, None);
     assert!(!logged(&p, "container istio-proxy started"));
@@ -136,8 +148,17 @@ fn without_cni_init_containers_run_in_order_before_istio_init_unredirected() {
     let second = at(&p, "init container second started");
     let init = at(&p, "istio-init: redirect");
     let app = at(&p, "container app started");
-    assert!(first < second && second < init && init < app, "{:#?}", p.events);
-    assert!(close(second, at(&p, "init container first started") + (first - at(&p, "init container first started")) + 0.3));
+    assert!(
+        first < second && second < init && init < app,
+        "{:#?}",
+        p.events
+    );
+    assert!(close(
+        second,
+        at(&p, "init container first started")
+            + (first - at(&p, "init container first started"))
+            + 0.3
+    ));
     assert_eq!(p.init_failures, 0);
 }
 
@@ -187,7 +208,12 @@ fn an_app_that_waits_for_readiness_delays_its_first_call_not_its_container() {
 /// takes 2 s before calling never meets the 1.4 s window.
 #[test]
 fn app_warmup_delays_the_first_call() {
-    let text = scenario("10s", "        app_warmup: 2s", CALL, "mitigations: [{ name: none }]");
+    let text = scenario(
+        "10s",
+        "        app_warmup: 2s",
+        CALL,
+        "mitigations: [{ name: none }]",
+    );
     let p = pod(&run(&text), "none").clone();
     assert!(close(p.first_request_s.unwrap(), 2.6));
     assert_eq!(p.startup_failures, 0);
@@ -202,7 +228,12 @@ mitigations:
   - name: none
   - name: retries
     app: { retry: { attempts: 6, backoff: 100ms, max_backoff: 1s } }";
-    let ms = run(&scenario("10s", "        container_start: 300ms", CALL, tail));
+    let ms = run(&scenario(
+        "10s",
+        "        container_start: 300ms",
+        CALL,
+        tail,
+    ));
     assert!(pod(&ms, "none").startup_failures > 20);
     let r = ms.iter().find(|m| m.name == "retries").unwrap();
     assert_eq!(r.pods[0].startup_failures, 0);
@@ -223,21 +254,37 @@ fn an_unmodelled_annotation_is_an_error_naming_the_known_ones() {
     let (line, _, _, message) = engine::invalid(&text);
     assert_eq!(line, 23, "{message}");
     assert!(message.contains("sidecar.istio.io/proxyCPU"), "{message}");
-    assert!(message.contains("sidecar.istio.io/nativeSidecar"), "{message}");
+    assert!(
+        message.contains("sidecar.istio.io/nativeSidecar"),
+        "{message}"
+    );
 }
 
 /// `pod.terminate` and `count` need kubelet's model of the pod.
 #[test]
 fn terminate_and_job_counts_need_a_lifecycle_block() {
-    let text = scenario("10s", "        container_start: 300ms", CALL, "timeline:\n  - { at: 5s, pod.terminate: { name: nope } }\nmitigations: [{ name: none }]");
+    let text = scenario(
+        "10s",
+        "        container_start: 300ms",
+        CALL,
+        "timeline:\n  - { at: 5s, pod.terminate: { name: nope } }\nmitigations: [{ name: none }]",
+    );
     let (_, _, _, message) = engine::invalid(&text);
     assert!(message.contains("no pod \"nope\""), "{message}");
     let no_lifecycle = text.replace("      lifecycle:\n        container_start: 300ms\n", "");
     let (_, _, _, message) = engine::invalid(&no_lifecycle.replace("nope", "app"));
     assert!(message.contains("has no `lifecycle` block"), "{message}");
-    let job = no_lifecycle.replace("arrival: constant", "arrival: constant, count: 5").replace("timeline:\n  - { at: 5s, pod.terminate: { name: nope } }\n", "");
+    let job = no_lifecycle
+        .replace("arrival: constant", "arrival: constant, count: 5")
+        .replace(
+            "timeline:\n  - { at: 5s, pod.terminate: { name: nope } }\n",
+            "",
+        );
     let (_, _, _, message) = engine::invalid(&job);
-    assert!(message.contains("`count` (a Job's work) needs the pod's `lifecycle`"), "{message}");
+    assert!(
+        message.contains("`count` (a Job's work) needs the pod's `lifecycle`"),
+        "{message}"
+    );
 }
 
 /// A ProxyConfig field meshsim does not model is refused, naming it.
@@ -246,5 +293,8 @@ fn an_unmodelled_proxy_config_field_is_an_error() {
     let lifecycle = "        annotations:\n          proxy.istio.io/config: \"{ concurrency: 2 }\"";
     let text = scenario("10s", lifecycle, CALL, "mitigations: [{ name: none }]");
     let (_, _, _, message) = engine::invalid(&text);
-    assert!(message.contains("proxy.istio.io/config") && message.contains("concurrency"), "{message}");
+    assert!(
+        message.contains("proxy.istio.io/config") && message.contains("concurrency"),
+        "{message}"
+    );
 }

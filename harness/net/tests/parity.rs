@@ -199,28 +199,25 @@ parity!(
 // Fact sheet 6.1: `excludeOutboundIPRanges` / `excludeOutboundPorts` insert
 // RETURN rules before the catch-all redirect: such connects go straight to
 // their destination even while no sidecar listens.
-parity!(
-    excluded_ranges_and_ports_bypass_the_redirect,
-    |net| {
-        let pod = ip("10.0.0.1");
-        let capture = Capture {
-            exclude_ranges: vec!["10.20.0.0/16".parse().unwrap()],
-            exclude_ports: vec![5432],
-            ..Capture::default()
-        };
-        let app = net.pod_stack(pod, capture);
-        let config = net.stack(ip("10.20.0.7"));
-        let _cl = config.listen(8080).await.unwrap();
-        let db = net.stack(ip("10.30.0.9"));
-        let _dl = db.listen(5432).await.unwrap();
-        app.connect(addr("10.20.0.7:8080"), T).await.unwrap();
-        app.connect(addr("10.30.0.9:5432"), T).await.unwrap();
-        // Outside the exclusions the redirect still applies: nobody on 15001.
-        let _other = db.listen(80).await.unwrap();
-        let err = app.connect(addr("10.30.0.9:80"), T).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
-    }
-);
+parity!(excluded_ranges_and_ports_bypass_the_redirect, |net| {
+    let pod = ip("10.0.0.1");
+    let capture = Capture {
+        exclude_ranges: vec!["10.20.0.0/16".parse().unwrap()],
+        exclude_ports: vec![5432],
+        ..Capture::default()
+    };
+    let app = net.pod_stack(pod, capture);
+    let config = net.stack(ip("10.20.0.7"));
+    let _cl = config.listen(8080).await.unwrap();
+    let db = net.stack(ip("10.30.0.9"));
+    let _dl = db.listen(5432).await.unwrap();
+    app.connect(addr("10.20.0.7:8080"), T).await.unwrap();
+    app.connect(addr("10.30.0.9:5432"), T).await.unwrap();
+    // Outside the exclusions the redirect still applies: nobody on 15001.
+    let _other = db.listen(80).await.unwrap();
+    let err = app.connect(addr("10.30.0.9:80"), T).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+});
 
 parity!(
     inbound_capture_sends_other_hosts_to_15006_and_lets_the_pod_reach_its_app,

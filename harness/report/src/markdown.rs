@@ -10,8 +10,8 @@ use crate::access_log;
 use crate::figure;
 use crate::grid::{Align, Grid, escape};
 use crate::middlebox;
-use crate::pod;
 use crate::overview;
+use crate::pod;
 
 /// Renders the Markdown report.
 pub fn markdown(result: &RunResult) -> String {

@@ -75,7 +75,12 @@ fn grid(result: &RunResult) -> Option<Grid> {
 
 /// The terminal section.
 pub(crate) fn text(result: &RunResult, indent: &str) -> Option<String> {
-    grid(result).map(|g| format!("pod lifecycle (times from the pod's creation)\n{}", g.text(indent)))
+    grid(result).map(|g| {
+        format!(
+            "pod lifecycle (times from the pod's creation)\n{}",
+            g.text(indent)
+        )
+    })
 }
 
 /// The Markdown overview across mitigations.
@@ -100,7 +105,11 @@ pub(crate) fn markdown(m: &MitigationResult) -> Option<String> {
         for e in &p.events {
             grid.push(vec![figure::at(e.at_s), e.what.clone()]);
         }
-        out.push_str(&format!("Pod `{}`:\n\n{}\n", escape(&p.pod), grid.markdown()));
+        out.push_str(&format!(
+            "Pod `{}`:\n\n{}\n",
+            escape(&p.pod),
+            grid.markdown()
+        ));
     }
     Some(out)
 }

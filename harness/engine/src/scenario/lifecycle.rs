@@ -137,12 +137,18 @@ impl PodSettings {
                 &self.exit_on_zero_active_connections,
                 &over.exit_on_zero_active_connections,
             ),
-            minimum_drain_duration: pick(&self.minimum_drain_duration, &over.minimum_drain_duration),
+            minimum_drain_duration: pick(
+                &self.minimum_drain_duration,
+                &over.minimum_drain_duration,
+            ),
             exclude_outbound_ip_ranges: pick(
                 &self.exclude_outbound_ip_ranges,
                 &over.exclude_outbound_ip_ranges,
             ),
-            exclude_outbound_ports: pick(&self.exclude_outbound_ports, &over.exclude_outbound_ports),
+            exclude_outbound_ports: pick(
+                &self.exclude_outbound_ports,
+                &over.exclude_outbound_ports,
+            ),
             termination_grace_period: pick(
                 &self.termination_grace_period,
                 &over.termination_grace_period,

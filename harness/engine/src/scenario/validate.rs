@@ -171,12 +171,17 @@ fn pod_terminate(
     match pods.iter().find(|p| &p.name == name) {
         Some(p) if p.lifecycle.is_some() => Ok(Some(Action::PodTerminate { name: name.clone() })),
         Some(_) => {
-            let msg = format!("pod.terminate: pod {name} has no `lifecycle` block, so kubelet does not model its termination");
+            let msg = format!(
+                "pod.terminate: pod {name} has no `lifecycle` block, so kubelet does not model its termination"
+            );
             Err(cx.err(Some(&t.name.referenced), "", msg))
         }
         None => {
             let known: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
-            let msg = format!("pod.terminate: no pod {name:?} in world.pods (known: {})", known.join(", "));
+            let msg = format!(
+                "pod.terminate: no pod {name:?} in world.pods (known: {})",
+                known.join(", ")
+            );
             Err(cx.err(Some(&t.name.referenced), "", msg))
         }
     }

@@ -227,7 +227,8 @@ impl Pod {
                 if phase == Phase::Ready && result.sidecar_ready_s.is_none() {
                     result.sidecar_ready_s = Some(at.as_secs_f64());
                 }
-                self.log.note_at(at, format!("istio-proxy: {}", describe(phase)));
+                self.log
+                    .note_at(at, format!("istio-proxy: {}", describe(phase)));
             }
         }
         result.app_start_s = self.app_started.map(|d| d.as_secs_f64());

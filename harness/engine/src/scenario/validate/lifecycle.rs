@@ -14,7 +14,8 @@ use super::world::bounded;
 use crate::error::EngineError;
 use crate::expect::{Expectation, PodCheck, PodFigure};
 use crate::scenario::file::{
-    ExpectFile, InitContainerFile, LifecycleFile, PodSettingsFile, ProxyConfigFile, SidecarStartupFile,
+    ExpectFile, InitContainerFile, LifecycleFile, PodSettingsFile, ProxyConfigFile,
+    SidecarStartupFile,
 };
 use crate::scenario::lifecycle::{
     CaptureInstall, InitContainerSpec, LifecycleSpec, PodSettings, SidecarStartup,
@@ -238,12 +239,19 @@ pub(super) fn expectations(
     let pod = match (&e.pod, pods) {
         (Some(p), _) if pods.contains(&p.value) => p.value.clone(),
         (Some(p), _) => {
-            let msg = format!("no pod {:?} with a lifecycle; known: {}", p.value, pods.join(", "));
+            let msg = format!(
+                "no pod {:?} with a lifecycle; known: {}",
+                p.value,
+                pods.join(", ")
+            );
             return Err(cx.err(Some(&p.referenced), "", msg));
         }
         (None, [only]) => only.clone(),
         (None, _) => {
-            let msg = format!("{first_key} reads a pod with a lifecycle: name it with `pod` (known: {})", pods.join(", "));
+            let msg = format!(
+                "{first_key} reads a pod with a lifecycle: name it with `pod` (known: {})",
+                pods.join(", ")
+            );
             return Err(cx.err(Some(&first.referenced), "", msg));
         }
     };
@@ -252,7 +260,13 @@ pub(super) fn expectations(
         .map(|(key, figure, v)| {
             let check = PodCheck::parse(&pod, figure, &v.value)
                 .map_err(|m| cx.err(Some(&v.referenced), key, m))?;
-            Ok(Expectation::pod(&e.mitigation.value, check, key, &v.value, e.why.clone()))
+            Ok(Expectation::pod(
+                &e.mitigation.value,
+                check,
+                key,
+                &v.value,
+                e.why.clone(),
+            ))
         })
         .collect()
 }

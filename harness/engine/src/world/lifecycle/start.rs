@@ -42,7 +42,8 @@ impl Pod {
         let injected = self.injected();
         let cni = injected && self.cx.spec.capture == CaptureInstall::Cni;
         if cni {
-            self.log.note("pod sandbox: istio-cni installs the redirect to 15001");
+            self.log
+                .note("pod sandbox: istio-cni installs the redirect to 15001");
         }
         if self.native() {
             self.run_istio_init(cni).await;
@@ -129,7 +130,8 @@ impl Pod {
             let stack = self.cx.net.stack(self.address());
             match wait_ready(&stack, readiness, WaitReady::default()).await {
                 Ok(_) => {
-                    self.log.note("istio-proxy postStart `pilot-agent wait` returned: ready");
+                    self.log
+                        .note("istio-proxy postStart `pilot-agent wait` returned: ready");
                     return;
                 }
                 Err(e) => {
@@ -161,11 +163,13 @@ impl Pod {
         };
         match wait_ready(&stack, readiness, probe).await {
             Ok(_) => {
-                self.log.note("istio-proxy (native sidecar) startup probe passed");
+                self.log
+                    .note("istio-proxy (native sidecar) startup probe passed");
                 true
             }
             Err(e) => {
-                self.log.note(format!("istio-proxy startup probe failed 600 times: {e}"));
+                self.log
+                    .note(format!("istio-proxy startup probe failed 600 times: {e}"));
                 false
             }
         }
@@ -194,7 +198,8 @@ impl Pod {
     async fn run_init_once(&mut self, init: &InitContainerSpec, captured: bool) -> bool {
         sleep(self.cx.spec.container_start).await;
         self.init_runs += 1;
-        self.log.note(format!("init container {} started", init.name));
+        self.log
+            .note(format!("init container {} started", init.name));
         let mut profile = self.cx.app.profile.clone();
         profile.retry = (init.retries > 0).then_some(meshsim_app::AppRetry {
             attempts: init.retries,
@@ -211,12 +216,14 @@ impl Pod {
         let stack = self.stack(captured);
         match meshsim_app::run_once(config, stack, deps, self.ids.clone()).await {
             Ok(Ok(())) => {
-                self.log.note(format!("init container {} completed", init.name));
+                self.log
+                    .note(format!("init container {} completed", init.name));
                 true
             }
             Err(e) => {
                 self.init_failures += 1;
-                self.log.note(format!("init container {} cannot run: {e}", init.name));
+                self.log
+                    .note(format!("init container {} cannot run: {e}", init.name));
                 false
             }
             Ok(Err(f)) => {
@@ -249,7 +256,8 @@ impl Pod {
         self.log.note("container app started");
         let wait = self.injected() && self.cx.settings.app_waits_for_sidecar == Some(true);
         let quit = self.injected() && self.cx.settings.quit_sidecar_when_done == Some(true);
-        let on_done = quit.then(|| format!("http://{}:{AGENT_STATUS_PORT}/quitquitquit", self.address()));
+        let on_done =
+            quit.then(|| format!("http://{}:{AGENT_STATUS_PORT}/quitquitquit", self.address()));
         let stack = self.stack(self.injected());
         let readiness = (self.address(), READINESS_PORT).into();
         let warmup = self.cx.spec.app_warmup;

@@ -50,7 +50,8 @@ impl Pod {
             return;
         };
         if self.native() {
-            self.log.note("kubelet stops the native sidecar: SIGTERM to istio-proxy");
+            self.log
+                .note("kubelet stops the native sidecar: SIGTERM to istio-proxy");
             sidecar.exit();
         } else if self.cx.settings.quit_sidecar_when_done != Some(true) {
             self.log
@@ -82,7 +83,8 @@ impl Pod {
             () = sleep_until(deadline) => true,
         };
         if killed {
-            self.log.note("grace period over: SIGKILL to every container left");
+            self.log
+                .note("grace period over: SIGKILL to every container left");
             self.control.kill();
             if let Some(s) = &self.sidecar {
                 s.exit();
@@ -100,7 +102,8 @@ impl Pod {
     /// The application container: its preStop, SIGTERM, its own shutdown.
     async fn stop_app(&self) {
         if let Some(d) = self.cx.settings.app_pre_stop.filter(|d| !d.is_zero()) {
-            self.log.note(format!("app preStop: sleep {}", format_duration(d)));
+            self.log
+                .note(format!("app preStop: sleep {}", format_duration(d)));
             sleep(d).await;
         }
         let keep = self.cx.spec.app_shutdown;
@@ -128,7 +131,9 @@ impl Pod {
             sidecar.drain();
             let mut exit = self.app_exit.clone();
             exited(&mut exit).await;
-            self.log.note("SIGTERM to istio-proxy after the app exited: drained already, it exits at once");
+            self.log.note(
+                "SIGTERM to istio-proxy after the app exited: drained already, it exits at once",
+            );
             sidecar.terminate(meshsim_sidecar::Drain {
                 termination_drain_duration: drain_for,
                 exit_on_zero_active_connections: exit_on_zero,
@@ -136,10 +141,12 @@ impl Pod {
             });
         } else {
             if let Some(d) = self.cx.settings.proxy_pre_stop.filter(|d| !d.is_zero()) {
-                self.log.note(format!("istio-proxy preStop: sleep {}", format_duration(d)));
+                self.log
+                    .note(format!("istio-proxy preStop: sleep {}", format_duration(d)));
                 sleep(d).await;
             }
-            self.log.note(describe_drain(drain_for, exit_on_zero, minimum));
+            self.log
+                .note(describe_drain(drain_for, exit_on_zero, minimum));
             sidecar.terminate(meshsim_sidecar::Drain {
                 termination_drain_duration: drain_for,
                 exit_on_zero_active_connections: exit_on_zero,
