@@ -298,3 +298,46 @@ fn an_unmodelled_proxy_config_field_is_an_error() {
         "{message}"
     );
 }
+
+/// Fact sheet §6.2 and §5.1: once Envoy listens, a service whose
+/// endpoints have not been pushed yet (its pods still starting) gets
+/// Envoy's own reply, `503 UH` `no healthy upstream`, not a refused connect.
+#[test]
+fn once_envoy_listens_a_service_without_endpoints_gets_503_uh_not_a_refused_connect() {
+    let text = "\
+version: 1
+name: uh
+duration: 10s
+world:
+  network: { latency: 100us }
+  control_plane: { eds_delay: 1s }
+  services:
+    - { name: inventory, replicas: 0, app: { routes: [{ prefix: /, latency: 5ms }] } }
+  pods:
+    - name: app
+      sidecar: true
+      app:
+        client: go
+        calls:
+          - { url: \"http://inventory.default.svc.cluster.local/\", rate: 20/s, arrival: constant }
+      lifecycle:
+        container_start: 300ms
+timeline:
+  - { at: 4s, service.scale: { name: inventory, replicas: 1 } }
+mitigations: [{ name: none }]
+";
+    let ms = run(text);
+    let kinds: Vec<(&str, u64)> = ms[0]
+        .errors_by_kind
+        .iter()
+        .map(|k| (k.kind.as_str(), k.count))
+        .collect();
+    // Refused from 0.6 s until Envoy listens at 2.0 s (28 calls); then 503 UH
+    // until the endpoint arrives over EDS at 5 s (60 calls).
+    assert!(kinds.contains(&("connect_refused", 28)), "{kinds:?}");
+    assert!(kinds.contains(&("503 UH", 60)), "{kinds:?}");
+    assert!(close(
+        pod(&ms, "none").first_success_s.unwrap().floor(),
+        5.0
+    ));
+}

@@ -74,6 +74,8 @@ struct Pod {
     control: AppControl,
     /// The application's drive, once its container started.
     app: Option<tokio::task::JoinHandle<Result<DriveStats, AppError>>>,
+    /// kubelet's probes of istio-proxy, stopped at the end.
+    probes: Vec<tokio::task::JoinHandle<()>>,
     /// When the application exited (set by its task).
     app_exit: watch::Receiver<Option<Duration>>,
     app_exit_tx: watch::Sender<Option<Duration>>,
@@ -148,6 +150,7 @@ pub(crate) async fn run_pod(cx: PodCtx, mut terminate: watch::Receiver<bool>) ->
         sidecar: None,
         control: AppControl::new(),
         app: None,
+        probes: Vec::new(),
         app_exit,
         app_exit_tx,
         app_started: None,
@@ -202,6 +205,10 @@ impl Pod {
 
     /// The figures, the log, and the application's drive.
     async fn finish(mut self) -> PodOutcome {
+        for p in self.probes.drain(..) {
+            p.abort();
+            let _ = p.await;
+        }
         // The application's drive ends on its own by the end of the drain.
         let app = match self.app.take() {
             Some(task) => Some(match task.await {

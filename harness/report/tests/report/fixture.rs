@@ -2,8 +2,8 @@
 
 use meshsim_core::{
     AccessLogLine, ExpectationResult, HopAccessLog, HostCount, KindCount, LatencySummary,
-    MiddleboxEvent, MiddleboxResult, MitigationResult, ResponseFlags, RunMode, RunResult, Source,
-    TimeBucket, TimelineMark,
+    MiddleboxEvent, MiddleboxResult, MitigationResult, PodEvent, PodLifecycleResult, ResponseFlags,
+    RunMode, RunResult, Source, TimeBucket, TimelineMark,
 };
 
 fn kind(kind: &str, source: Source, count: u64) -> KindCount {
@@ -265,5 +265,38 @@ pub(crate) fn sample_with_middleboxes() -> RunResult {
     )];
     run.mitigations[0].middleboxes = vec![nat_none, fw];
     run.mitigations[1].middleboxes = vec![nat];
+    run
+}
+
+/// The fixed run with a lifecycle pod: `none` starts its app at 0.6 s and
+/// fails 28 calls before the sidecar is ready; `retries` starts it 1.8 s
+/// later, fails none, and its Job completes at 12.5 s.
+pub(crate) fn sample_with_pods() -> RunResult {
+    let mut run = sample();
+    let pod = |app_start: f64, failures: u64, completion: Option<f64>| PodLifecycleResult {
+        pod: "orders".into(),
+        app_start_s: Some(app_start),
+        sidecar_ready_s: Some(2.0),
+        first_request_s: Some(app_start),
+        first_success_s: Some(2.01),
+        startup_failures: failures,
+        termination_failures: 0,
+        abandoned: 0,
+        init_runs: 1,
+        init_failures: 0,
+        completion_s: completion,
+        events: vec![
+            PodEvent {
+                at_s: 0.3,
+                what: "istio-init: redirect to 15001 installed".into(),
+            },
+            PodEvent {
+                at_s: app_start,
+                what: "container app started".into(),
+            },
+        ],
+    };
+    run.mitigations[0].pods = vec![pod(0.6, 28, None)];
+    run.mitigations[1].pods = vec![pod(2.4, 0, Some(12.5))];
     run
 }

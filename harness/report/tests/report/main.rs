@@ -4,6 +4,7 @@ mod access_log;
 mod fixture;
 mod json;
 mod middlebox;
+mod pod;
 mod schema;
 mod snapshot;
 mod write;

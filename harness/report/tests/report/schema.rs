@@ -151,6 +151,12 @@ fn rendered_sample_with_access_log_lines_validates_against_the_schema() {
 }
 
 #[test]
+fn rendered_sample_with_pods_validates_against_the_schema() {
+    let run = crate::fixture::sample_with_pods();
+    assert_eq!(violations(&rendered(&run)), Vec::<String>::new());
+}
+
+#[test]
 fn rendered_sample_with_middleboxes_validates_against_the_schema() {
     let run = crate::fixture::sample_with_middleboxes();
     assert_eq!(violations(&rendered(&run)), Vec::<String>::new());

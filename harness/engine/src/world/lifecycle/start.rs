@@ -84,10 +84,12 @@ impl Pod {
     async fn start_regular_containers(&mut self) {
         if self.cx.settings.hold_application_until_proxy_starts == Some(true) {
             self.start_proxy_with_post_start().await;
+            self.probe_proxy();
             self.start_app().await;
         } else {
             self.start_app().await;
             self.start_proxy().await;
+            self.probe_proxy();
         }
     }
 
@@ -118,6 +120,21 @@ impl Pod {
             }
             Err(e) => self.log.note(format!("istio-proxy failed to start: {e}")),
         }
+    }
+
+    /// kubelet's startup probe on istio-proxy (the injected one: `/healthz/ready`
+    /// every 1 s, 600 failures allowed): when it passes the container is
+    /// Ready (`2/2` once the app runs). A native sidecar's is awaited by
+    /// kubelet itself ([`Pod::start_native_proxy`]).
+    fn probe_proxy(&mut self) {
+        let stack = self.cx.net.stack(self.address());
+        let readiness = (self.address(), READINESS_PORT).into();
+        let log = self.log.clone();
+        self.probes.push(tokio::spawn(async move {
+            if wait_ready(&stack, readiness, startup_probe()).await.is_ok() {
+                log.note("istio-proxy Ready: kubelet's startup probe (every 1 s) passed");
+            }
+        }));
     }
 
     /// istio-proxy first with its postStart `pilot-agent wait`; a hook that
@@ -156,12 +173,7 @@ impl Pod {
         self.start_proxy().await;
         let readiness = (self.address(), READINESS_PORT).into();
         let stack = self.cx.net.stack(self.address());
-        let probe = WaitReady {
-            period: Duration::from_secs(1),
-            request_timeout: Duration::from_secs(3),
-            give_up: Duration::from_secs(600),
-        };
-        match wait_ready(&stack, readiness, probe).await {
+        match wait_ready(&stack, readiness, startup_probe()).await {
             Ok(_) => {
                 self.log
                     .note("istio-proxy (native sidecar) startup probe passed");
@@ -298,6 +310,16 @@ async fn app_waits(stack: &meshsim_net::Stack, readiness: std::net::SocketAddr, 
     match wait_ready(stack, readiness, opts).await {
         Ok(_) => log.note("app: the sidecar answered /healthz/ready 200"),
         Err(e) => log.note(format!("app: gave up waiting for the sidecar: {e}")),
+    }
+}
+
+/// Istio's injected startup probe on istio-proxy: period 1 s, timeout 3 s,
+/// failure threshold 600 (fact sheet §6.2).
+fn startup_probe() -> WaitReady {
+    WaitReady {
+        period: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(3),
+        give_up: Duration::from_secs(600),
     }
 }
 
