@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{
-    Action, Http2Change, MiddleboxKind, MiddleboxSpec, Mitigation, PodSpec, Scenario,
+    Action, Http2Change, MiddleboxKind, MiddleboxSpec, Mitigation, PodSettings, PodSpec, Scenario,
 };
 
 /// A running world: every long-running component's handle.
@@ -284,7 +284,17 @@ impl World {
     ) -> Option<(PodCtx, tokio::sync::watch::Receiver<bool>)> {
         let spec = pod.lifecycle.clone()?;
         let terminate = self.terminations.get(&pod.name)?.subscribe();
-        let settings = spec.settings.overridden_by(&mitigation.pod);
+        // Istio's order: the pod's annotations over the mesh's defaultConfig.
+        let mesh = mitigation
+            .istio
+            .mesh_config
+            .as_ref()
+            .and_then(|m| m.proxy_defaults.as_ref())
+            .map(PodSettings::from_mesh)
+            .unwrap_or_default();
+        let settings = mesh
+            .overridden_by(&spec.settings)
+            .overridden_by(&mitigation.pod);
         let cx = PodCtx {
             pod: pod.clone(),
             settings,

@@ -341,3 +341,31 @@ mitigations: [{ name: none }]
         5.0
     ));
 }
+
+/// Fact sheet §6.3: holdApplicationUntilProxyStarts set mesh-wide in
+/// `meshConfig.defaultConfig` holds every pod; a pod's
+/// `proxy.istio.io/config` annotation overrides it.
+#[test]
+fn mesh_default_config_holds_the_app_and_a_pod_annotation_overrides_it() {
+    let operator = [
+        "    istio: |",
+        "      apiVersion: install.istio.io/v1alpha1",
+        "      kind: IstioOperator",
+        "      spec:",
+        "        meshConfig:",
+        "          defaultConfig: { holdApplicationUntilProxyStarts: true }",
+    ]
+    .join("\n");
+    let tail = format!(
+        "mitigations:\n  - name: mesh-hold\n{operator}\n  - name: pod-says-no\n{operator}\n    pod: {{ annotations: {{ proxy.istio.io/config: \"{{ holdApplicationUntilProxyStarts: false }}\" }} }}"
+    );
+    let ms = run(&scenario(
+        "10s",
+        "        container_start: 300ms",
+        CALL,
+        &tail,
+    ));
+    assert!(close(pod(&ms, "mesh-hold").app_start_s.unwrap(), 2.4));
+    assert_eq!(pod(&ms, "mesh-hold").startup_failures, 0);
+    assert!(close(pod(&ms, "pod-says-no").app_start_s.unwrap(), 0.6));
+}

@@ -62,8 +62,8 @@ mod yaml;
 pub use error::{IstioError, Problem};
 pub use kube::{KubeService, KubeServicePort, port_protocol};
 pub use model::{
-    DestinationRule, HttpRetry, MeshConfigOverrides, Resources, ServiceEntry, Subset,
-    VirtualService,
+    DestinationRule, HttpRetry, MeshConfigOverrides, ProxyDefaults, Resources, ServiceEntry,
+    Subset, VirtualService,
 };
 pub use retry::default_retry_policy;
 pub use translate::inbound::translate_inbound;

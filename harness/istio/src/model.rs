@@ -49,8 +49,25 @@ pub struct MeshConfigOverrides {
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// `h2UpgradePolicy` (`DO_NOT_UPGRADE` or `UPGRADE`).
     pub h2_upgrade_policy: Option<H2UpgradePolicy>,
+    /// `defaultConfig`: the mesh-wide ProxyConfig fields meshsim models.
+    pub proxy_defaults: Option<ProxyDefaults>,
     /// Where it came from (the `IstioOperator` document).
     pub meta: ResourceMeta,
+}
+
+/// `meshConfig.defaultConfig` (ProxyConfig), the fields that decide a pod's
+/// start-up and shutdown; a pod's `proxy.istio.io/config` annotation
+/// overrides each one it sets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProxyDefaults {
+    /// `holdApplicationUntilProxyStarts`.
+    pub hold_application_until_proxy_starts: Option<bool>,
+    /// `terminationDrainDuration`.
+    pub termination_drain_duration: Option<Duration>,
+    /// `proxyMetadata.EXIT_ON_ZERO_ACTIVE_CONNECTIONS` (`"true"`).
+    pub exit_on_zero_active_connections: Option<bool>,
+    /// `proxyMetadata.MINIMUM_DRAIN_DURATION`.
+    pub minimum_drain_duration: Option<Duration>,
 }
 
 /// Where a resource came from, and what of it was ignored.

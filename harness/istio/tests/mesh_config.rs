@@ -159,3 +159,39 @@ fn mesh_tcp_keepalive_reaches_every_outbound_cluster() {
     assert_eq!((ka.time, ka.probes), (Duration::from_secs(30), 3));
     assert_eq!(ka.interval, Duration::from_secs(75));
 }
+
+/// Fact sheet §6.3, §6.6: `meshConfig.defaultConfig` is the mesh-wide
+/// ProxyConfig; its start-up and shutdown fields are decoded (the engine
+/// lets a pod's `proxy.istio.io/config` override them), the others are
+/// valid and reported as unmodelled, and a typo is refused.
+#[test]
+fn default_config_carries_the_proxy_lifecycle_fields() {
+    let yaml = OPERATOR.replace(
+        "    enableTracing: true\n",
+        "    defaultConfig:\n      holdApplicationUntilProxyStarts: true\n      terminationDrainDuration: 30s\n      concurrency: 2\n      proxyMetadata: { EXIT_ON_ZERO_ACTIVE_CONNECTIONS: \"true\", MINIMUM_DRAIN_DURATION: 10s, ISTIO_META_DNS_CAPTURE: \"true\" }\n",
+    );
+    let res = parse_resources(&yaml).unwrap();
+    let d = res
+        .mesh_config
+        .as_ref()
+        .unwrap()
+        .proxy_defaults
+        .clone()
+        .unwrap();
+    assert_eq!(d.hold_application_until_proxy_starts, Some(true));
+    assert_eq!(d.termination_drain_duration, Some(Duration::from_secs(30)));
+    assert_eq!(d.exit_on_zero_active_connections, Some(true));
+    assert_eq!(d.minimum_drain_duration, Some(Duration::from_secs(10)));
+    let lines = unmodelled(&res).join("\n");
+    assert!(lines.contains("defaultConfig.concurrency"), "{lines}");
+    let typo = yaml.replace(
+        "holdApplicationUntilProxyStarts",
+        "holdApplicationUntilProxyStart",
+    );
+    assert!(parse_resources(&typo).is_err());
+    let bad = yaml.replace(
+        "MINIMUM_DRAIN_DURATION: 10s",
+        "MINIMUM_DRAIN_DURATION: soon",
+    );
+    assert!(parse_resources(&bad).is_err());
+}

@@ -117,6 +117,17 @@ pub struct PodSettings {
 }
 
 impl PodSettings {
+    /// The settings `meshConfig.defaultConfig` gives every pod.
+    pub fn from_mesh(d: &meshsim_istio::ProxyDefaults) -> PodSettings {
+        PodSettings {
+            hold_application_until_proxy_starts: d.hold_application_until_proxy_starts,
+            termination_drain_duration: d.termination_drain_duration,
+            exit_on_zero_active_connections: d.exit_on_zero_active_connections,
+            minimum_drain_duration: d.minimum_drain_duration,
+            ..PodSettings::default()
+        }
+    }
+
     /// `over`'s fields where set, else this one's.
     pub fn overridden_by(&self, over: &PodSettings) -> PodSettings {
         fn pick<T: Clone>(base: &Option<T>, over: &Option<T>) -> Option<T> {

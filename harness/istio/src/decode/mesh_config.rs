@@ -37,6 +37,7 @@ const MESH_KNOWN: &[&str] = &[
     "accessLogEncoding",
     "tcpKeepalive",
     "h2UpgradePolicy",
+    "defaultConfig",
 ];
 
 /// Valid `MeshConfig` fields meshsim accepts without modelling them.
@@ -53,7 +54,6 @@ const MESH_SKIPPED: &[&str] = &[
     "accessLogFormat",
     "enableEnvoyAccessLogService",
     "disableEnvoyListenerLog",
-    "defaultConfig",
     "inboundTrafficPolicy",
     "configSources",
     "enableAutoMtls",
@@ -134,6 +134,9 @@ fn decode(cx: &mut Cx, node: &Node, path: &str) -> Result<Option<MeshConfigOverr
     }
     if let Some((n, p)) = obj.get("tcpKeepalive") {
         out.tcp_keepalive = Some(decode_keepalive(cx, n, &p)?);
+    }
+    if let Some((n, p)) = obj.get("defaultConfig") {
+        out.proxy_defaults = Some(super::proxy_config::decode(cx, n, &p)?);
     }
     if let Some((n, p)) = obj.get("defaultHttpRetryPolicy") {
         out.default_http_retry_policy = Some(decode_retry(cx, n, &p)?);

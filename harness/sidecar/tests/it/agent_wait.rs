@@ -4,23 +4,15 @@
 use std::time::Duration;
 
 use meshsim_sidecar::agent::{PollFailure, WaitReady, wait_ready};
-use meshsim_sidecar::{Discovery, SidecarConfig, SidecarError, Startup};
+use meshsim_sidecar::{SidecarConfig, SidecarError, Startup};
 use tokio::time::Instant;
 
-use crate::boot::with_admin;
+use crate::boot::{eds_routed, with_admin};
 use crate::support::*;
-
-const API: &str = "outbound|80||api.partner.example";
 
 /// A sidecar whose EDS cluster never gets an assignment: never ready.
 fn never_ready() -> SidecarConfig {
-    let eds = cluster(
-        API,
-        Discovery::Eds {
-            service: API.into(),
-        },
-    );
-    with_admin(routed("api.partner.example", eds, None, None))
+    eds_routed()
 }
 
 /// Fact sheet §6.3 (`--periodMillis` 500, `--timeoutSeconds` 60) and

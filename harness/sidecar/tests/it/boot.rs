@@ -23,7 +23,9 @@ pub(crate) fn with_admin(config: SidecarConfig) -> SidecarConfig {
     }
 }
 
-fn eds_routed() -> SidecarConfig {
+/// A sidecar with admin whose one route goes to an EDS cluster: not ready
+/// until that cluster gets its first assignment.
+pub(crate) fn eds_routed() -> SidecarConfig {
     let eds = cluster(
         API,
         Discovery::Eds {
