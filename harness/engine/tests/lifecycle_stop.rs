@@ -211,3 +211,30 @@ mitigations:
         assert_eq!((m.requests, m.errors), (40, 0), "{}", m.name);
     }
 }
+
+/// INC-11: a Job pod stuck `1/2 Running` on its sidecar is still deleted
+/// the usual way: SIGTERM to istio-proxy, which exits after
+/// terminationDrainDuration.
+#[test]
+fn deleting_a_job_pod_stuck_on_its_sidecar_stops_the_sidecar() {
+    let job = "url: \"http://api.partner.example/\", rate: 20/s, arrival: constant, count: 40";
+    let tail =
+        "timeline:\n  - { at: 20s, pod.terminate: { name: app } }\nmitigations: [{ name: none }]";
+    let p = pod(
+        &run(&scenario(
+            "40s",
+            "        app_waits_for_sidecar: true",
+            job,
+            tail,
+        )),
+        "none",
+    )
+    .clone();
+    assert!(logged(&p, "never completes"));
+    assert!(
+        close(at(&p, "istio-proxy: exited"), 25.0),
+        "{:#?}",
+        p.events
+    );
+    assert!(close(p.completion_s.unwrap(), 25.0));
+}

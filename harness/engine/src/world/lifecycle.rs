@@ -178,14 +178,15 @@ impl Pod {
             started = self.start_up() => started,
             () = sleep_until(load_end) => false,
         };
-        let deleted = *terminate.borrow();
-        if deleted {
-            self.deleted_early().await;
-            return;
-        }
         if !started {
+            // Deleted during start-up, or never started within the load.
+            let deleted = *terminate.borrow();
+            if deleted {
+                self.deleted_early().await;
+            }
             return;
         }
+        // A deletion that came as the app started is handled from here.
         self.running(terminate).await;
     }
 

@@ -16,8 +16,6 @@
 //! `/quitquitquit`; a native sidecar is stopped by kubelet once the
 //! application exited.
 
-use std::time::Duration;
-
 use meshsim_core::units::format_duration;
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until};
@@ -32,12 +30,23 @@ impl Pod {
         tokio::select! {
             biased;
             () = signalled(terminate) => self.delete().await,
-            () = exited(&mut exit) => self.app_exited().await,
+            () = exited(&mut exit) => self.app_exited(terminate).await,
         }
     }
 
-    /// The application exited by itself.
-    async fn app_exited(&mut self) {
+    /// pilot-agent's drain settings (ProxyConfig, Istio's defaults).
+    fn drain(&self) -> meshsim_sidecar::Drain {
+        let (drain_for, exit_on_zero, minimum) = self.cx.settings.drain();
+        meshsim_sidecar::Drain {
+            termination_drain_duration: drain_for,
+            exit_on_zero_active_connections: exit_on_zero,
+            minimum_drain_duration: minimum,
+        }
+    }
+
+    /// The application exited by itself; a deletion afterwards stops what
+    /// is left (a Job's classic sidecar).
+    async fn app_exited(&mut self, terminate: &mut watch::Receiver<bool>) {
         let at = self.app_exit.borrow().unwrap_or_default();
         if !self.is_job() {
             // A service-like app only stops because the run's load ended.
@@ -57,7 +66,16 @@ impl Pod {
             self.log
                 .note("istio-proxy keeps running: the pod never completes (2/2 -> 1/2 Running)");
         }
-        sidecar.exited().await;
+        tokio::select! {
+            biased;
+            () = sidecar.exited() => {}
+            () = signalled(terminate) => {
+                self.sigterm = Some(self.log.now());
+                self.log.note("pod deleted: SIGTERM to istio-proxy");
+                sidecar.terminate(self.drain());
+                sidecar.exited().await;
+            }
+        }
         let done = self.log.now();
         self.completed = Some(done);
         self.log.note("pod completed");
@@ -124,7 +142,6 @@ impl Pod {
         let Some(sidecar) = self.sidecar.clone() else {
             return;
         };
-        let (drain_for, exit_on_zero, minimum) = self.cx.settings.drain();
         if self.native() {
             self.log
                 .note("istio-proxy preStop: `pilot-agent request POST drain` (native sidecar)");
@@ -134,40 +151,31 @@ impl Pod {
             self.log.note(
                 "SIGTERM to istio-proxy after the app exited: drained already, it exits at once",
             );
-            sidecar.terminate(meshsim_sidecar::Drain {
-                termination_drain_duration: drain_for,
-                exit_on_zero_active_connections: exit_on_zero,
-                minimum_drain_duration: minimum,
-            });
+            sidecar.terminate(self.drain());
         } else {
             if let Some(d) = self.cx.settings.proxy_pre_stop.filter(|d| !d.is_zero()) {
                 self.log
                     .note(format!("istio-proxy preStop: sleep {}", format_duration(d)));
                 sleep(d).await;
             }
-            self.log
-                .note(describe_drain(drain_for, exit_on_zero, minimum));
-            sidecar.terminate(meshsim_sidecar::Drain {
-                termination_drain_duration: drain_for,
-                exit_on_zero_active_connections: exit_on_zero,
-                minimum_drain_duration: minimum,
-            });
+            self.log.note(describe_drain(&self.drain()));
+            sidecar.terminate(self.drain());
         }
         sidecar.exited().await;
     }
 }
 
 /// How the log shows pilot-agent's reaction to SIGTERM.
-fn describe_drain(drain_for: Duration, exit_on_zero: bool, minimum: Duration) -> String {
-    if exit_on_zero {
+fn describe_drain(d: &meshsim_sidecar::Drain) -> String {
+    if d.exit_on_zero_active_connections {
         format!(
             "SIGTERM to istio-proxy: inbound drain; EXIT_ON_ZERO_ACTIVE_CONNECTIONS: after {}, exit once no connection is open",
-            format_duration(minimum)
+            format_duration(d.minimum_drain_duration)
         )
     } else {
         format!(
             "SIGTERM to istio-proxy: inbound drain, Envoy killed after terminationDrainDuration {}",
-            format_duration(drain_for)
+            format_duration(d.termination_drain_duration)
         )
     }
 }
