@@ -195,6 +195,24 @@ impl App {
             seed: 1,
         }
     }
+
+    /// Its container config (no DNS server: literal IPs only) and what a run
+    /// lends it, from time zero now.
+    pub(crate) fn parts(self) -> (AppConfig, AppDeps) {
+        let config = AppConfig {
+            profile: self.profile,
+            calls: self.calls,
+            dns_servers: vec![],
+        };
+        let deps = AppDeps {
+            rng: SimRng::new(self.seed),
+            proxy_log: self.proxy_log,
+            start: Instant::now(),
+            load_for: self.load_for,
+            drain_for: self.drain_for,
+        };
+        (config, deps)
+    }
 }
 
 pub(crate) fn call(url: &str, rate: &str, arrival: Arrival) -> CallSpec {

@@ -8,13 +8,12 @@ mod run_once;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meshsim_core::{ErrorKind, Outcome, RequestRecord, SimRng};
+use meshsim_core::{ErrorKind, Outcome, RequestRecord};
 use meshsim_net::{Net, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::fixture::*;
-use crate::config::{AppConfig, AppDeps};
 use crate::drive::DriveStats;
 use crate::ids::{RecordSink, RequestIds};
 use crate::lifecycle::{AppControl, Lifecycle, drive_lifecycle};
@@ -36,19 +35,8 @@ fn ms(n: u64) -> Duration {
 /// Runs `app` from 10.0.0.1 through the public [`drive_lifecycle`]; records
 /// in schedule order, and the virtual time the drive returned (the exit).
 async fn run_lc(net: &Net, app: App, lc: Lifecycle) -> (Vec<RequestRecord>, DriveStats, Duration) {
-    let config = AppConfig {
-        profile: app.profile,
-        calls: app.calls,
-        dns_servers: vec![],
-    };
-    let start = Instant::now();
-    let deps = AppDeps {
-        rng: SimRng::new(app.seed),
-        proxy_log: app.proxy_log,
-        start,
-        load_for: app.load_for,
-        drain_for: app.drain_for,
-    };
+    let (config, deps) = app.parts();
+    let start = deps.start;
     let (sink, list) = RecordSink::list();
     let stack = net.stack(ip("10.0.0.1"));
     let stats = drive_lifecycle(config, stack, deps, RequestIds::new(), sink, lc)

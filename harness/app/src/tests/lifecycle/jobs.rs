@@ -124,18 +124,11 @@ async fn a_bad_on_done_url_is_an_error_before_any_request() {
     let net = sim();
     let seen = serve(&net, "10.0.0.2:80".parse().unwrap(), Script::default()).await;
     let app = job("http://10.0.0.2/", "1/s", 1);
-    let config = AppConfig {
-        profile: app.profile,
-        calls: app.calls,
-        dns_servers: vec![],
-    };
-    let deps = AppDeps {
-        rng: SimRng::new(1),
-        proxy_log: app.proxy_log,
-        start: Instant::now(),
-        load_for: SEC,
-        drain_for: SEC,
-    };
+    let mut app = app;
+    app.seed = 1;
+    app.load_for = SEC;
+    app.drain_for = SEC;
+    let (config, deps) = app.parts();
     let lc = Lifecycle {
         on_done: Some("http://localhost:15020/quitquitquit".into()),
         ..Lifecycle::default()

@@ -115,18 +115,11 @@ async fn retry_does_not_repeat_a_request_that_reached_the_server() {
 async fn a_retry_cap_below_the_first_wait_is_an_error_before_any_request() {
     let net = sim();
     let app = retrying(1, ms(500), ms(100));
-    let config = AppConfig {
-        profile: app.profile,
-        calls: app.calls,
-        dns_servers: vec![],
-    };
-    let deps = AppDeps {
-        rng: SimRng::new(1),
-        proxy_log: app.proxy_log,
-        start: Instant::now(),
-        load_for: SEC,
-        drain_for: SEC,
-    };
+    let mut app = app;
+    app.seed = 1;
+    app.load_for = SEC;
+    app.drain_for = SEC;
+    let (config, deps) = app.parts();
     let (sink, _) = RecordSink::list();
     let stack = net.stack(ip("10.0.0.1"));
     let err = crate::drive_with(config, stack, deps, RequestIds::new(), sink)

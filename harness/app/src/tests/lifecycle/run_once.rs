@@ -10,19 +10,8 @@ use crate::schedule::Arrival;
 /// Runs `app`'s calls as an init container from 10.0.0.1; returns its result
 /// and the virtual time it exited.
 async fn init(net: &Net, app: App) -> (Result<(), InitFailure>, Duration) {
-    let config = AppConfig {
-        profile: app.profile,
-        calls: app.calls,
-        dns_servers: vec![],
-    };
-    let start = Instant::now();
-    let deps = AppDeps {
-        rng: SimRng::new(app.seed),
-        proxy_log: app.proxy_log,
-        start,
-        load_for: app.load_for,
-        drain_for: app.drain_for,
-    };
+    let (config, deps) = app.parts();
+    let start = deps.start;
     let stack = net.stack(ip("10.0.0.1"));
     let result = run_once(config, stack, deps, RequestIds::new())
         .await
