@@ -95,3 +95,38 @@ fn the_chain_is_deterministic() {
     let b = run(&s, &["none"], 5);
     assert_eq!(a, b, "rerun: cargo test -p meshsim-engine --test mesh");
 }
+
+/// kube-proxy: a pod without a sidecar reaches a service through its VIP
+/// (the app still sees the VIP as its peer); once the service has no pod,
+/// its connects are refused (kube-proxy's REJECT for a service without
+/// endpoints).
+#[test]
+fn a_pod_without_a_sidecar_reaches_a_service_through_kube_proxy() {
+    let text = "\
+version: 1
+name: kube-proxy
+duration: 20s
+world:
+  network: { latency: 100us }
+  control_plane: { eds_delay: 1s }
+  services:
+    - { name: inventory, replicas: 2, app: { routes: [{ prefix: /, latency: 5ms }] } }
+  pods:
+    - name: legacy
+      app:
+        client: no-keepalive
+        calls:
+          - { url: \"http://inventory.default.svc.cluster.local/\", rate: 20/s, arrival: constant }
+timeline:
+  - { at: 10s, service.scale: { name: inventory, replicas: 0 } }
+mitigations: [{ name: none }]
+";
+    let s = Scenario::parse(text, Path::new("kp.yaml")).unwrap();
+    let m = &run(&s, &[], 1)[0];
+    assert_eq!(m.requests, 400);
+    let first = m.first_error_s.unwrap();
+    assert!((10.0..10.05).contains(&first), "{first}");
+    assert_eq!(m.errors, 200, "{:?}", m.errors_by_kind);
+    assert_eq!(m.errors_by_kind[0].kind, "connect_refused");
+    assert_eq!(m.served_by[0].host, "10.96.0.20:80");
+}

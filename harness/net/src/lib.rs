@@ -218,6 +218,17 @@ pub struct Net {
     backend: Backend,
     /// Inbound capture rules by pod address.
     inbound: Arc<Mutex<BTreeMap<IpAddr, InboundCapture>>>,
+    /// kube-proxy's service rules: VIP:port -> endpoints.
+    services: Arc<Mutex<BTreeMap<SocketAddr, ServiceRule>>>,
+}
+
+/// One service port's endpoints as kube-proxy programs them, and the next
+/// one to pick (round robin, IPVS's default; iptables mode picks at random,
+/// the same spread on average).
+#[derive(Debug, Default)]
+struct ServiceRule {
+    endpoints: Vec<SocketAddr>,
+    next: usize,
 }
 
 impl std::fmt::Debug for Net {
@@ -233,6 +244,7 @@ impl Net {
         Net {
             backend: Backend::Sim(sim::World::new(config)),
             inbound: Arc::default(),
+            services: Arc::default(),
         }
     }
 
@@ -241,6 +253,7 @@ impl Net {
         Net {
             backend: Backend::Real(real::World::new()),
             inbound: Arc::default(),
+            services: Arc::default(),
         }
     }
 
@@ -292,6 +305,43 @@ impl Net {
             Some(r) => map.insert(pod, r),
             None => map.remove(&pod),
         };
+    }
+
+    /// kube-proxy's rules for the service port `vip`: an unredirected connect
+    /// to it (a pod without a sidecar, the sidecar's passthrough, an init
+    /// container running as 1337) is sent to one of `endpoints` (the pods'
+    /// address and target port), each connection to the next one in turn;
+    /// with no endpoint it is refused (kube-proxy's REJECT for a service
+    /// without endpoints). An empty list keeps the VIP, so the rule stays;
+    /// [`Net::remove_service`] deletes it. A captured connect goes to the
+    /// sidecar first, which sees the VIP as its original destination (Istio's
+    /// `ISTIO_OUTPUT` chain runs before kube-proxy's).
+    pub fn set_service(&self, vip: SocketAddr, endpoints: Vec<SocketAddr>) {
+        let mut map = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        let rule = map.entry(vip).or_default();
+        if rule.endpoints != endpoints {
+            rule.endpoints = endpoints;
+            rule.next = 0;
+        }
+    }
+
+    /// Deletes kube-proxy's rules for `vip`.
+    pub fn remove_service(&self, vip: SocketAddr) {
+        let mut map = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&vip);
+    }
+
+    /// kube-proxy's DNAT: `Some(Some(endpoint))` for a service VIP with
+    /// endpoints, `Some(None)` for one without, `None` for any other address.
+    fn service_dnat(&self, dst: SocketAddr) -> Option<Option<SocketAddr>> {
+        let mut map = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        let rule = map.get_mut(&dst)?;
+        if rule.endpoints.is_empty() {
+            return Some(None);
+        }
+        let pick = rule.endpoints[rule.next % rule.endpoints.len()];
+        rule.next = rule.next.wrapping_add(1);
+        Some(Some(pick))
     }
 
     /// Where a connect from `from` to `dst` really goes, if an inbound rule
@@ -420,16 +470,25 @@ impl Stack {
     ///
     /// # Errors
     /// `ConnectionRefused` when nothing listens (or, for a captured connect, when
-    /// the sidecar has not bound its outbound port), `TimedOut` across a silent
+    /// the sidecar has not bound its outbound port; or a service VIP without
+    /// endpoints, see [`Net::set_service`]), `TimedOut` across a silent
     /// drop, `PermissionDenied` for a non-loopback destination in real mode.
     pub async fn connect(&self, dst: SocketAddr, timeout: Duration) -> io::Result<NetStream> {
         let captured = self.capture.as_ref().filter(|c| c.captures(self.host, dst));
         let (target, original_dst) = match captured {
             Some(c) => (SocketAddr::new(self.host, c.outbound_port), Some(dst)),
-            None => match self.net.inbound_redirect(self.host, dst) {
-                Some(inbound) => (inbound, Some(dst)),
-                None => (dst, None),
-            },
+            None => {
+                // kube-proxy rewrites a service VIP before the packet leaves.
+                let dst = match self.net.service_dnat(dst) {
+                    Some(Some(endpoint)) => endpoint,
+                    Some(None) => return Err(io::ErrorKind::ConnectionRefused.into()),
+                    None => dst,
+                };
+                match self.net.inbound_redirect(self.host, dst) {
+                    Some(inbound) => (inbound, Some(dst)),
+                    None => (dst, None),
+                }
+            }
         };
         match &self.net.backend {
             Backend::Sim(w) => w.connect(self.host, target, original_dst, timeout).await,

@@ -196,6 +196,35 @@ parity!(
     }
 );
 
+// kube-proxy: an unredirected connect to a service VIP reaches one of its
+// endpoints (in turn); a VIP without endpoints refuses; a captured connect
+// reaches the sidecar with the VIP as its original destination (Istio's
+// chain runs before kube-proxy's, fact sheet 6.1).
+parity!(
+    a_service_vip_reaches_its_endpoints_in_turn_and_refuses_without_any,
+    |net| {
+        let vip = addr("10.96.0.20:80");
+        let (a, b) = (addr("10.1.0.1:8080"), addr("10.1.0.2:8080"));
+        let la = net.stack(a.ip()).listen(a.port()).await.unwrap();
+        let lb = net.stack(b.ip()).listen(b.port()).await.unwrap();
+        net.set_service(vip, vec![a, b]);
+        let client = net.stack(ip("10.0.0.9"));
+        let _c1 = client.connect(vip, T).await.unwrap();
+        let _c2 = client.connect(vip, T).await.unwrap();
+        let (_s1, _) = la.accept().await.unwrap();
+        let (_s2, _) = lb.accept().await.unwrap();
+        let pod = ip("10.0.0.1");
+        let sidecar = net.stack(pod).listen_capture(15001).await.unwrap();
+        let app = net.pod_stack(pod, Capture::default());
+        let _c3 = app.connect(vip, T).await.unwrap();
+        let (s3, _) = sidecar.accept().await.unwrap();
+        assert_eq!(s3.original_dst(), Some(vip));
+        net.set_service(vip, vec![]);
+        let err = client.connect(vip, T).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    }
+);
+
 // Fact sheet 6.1: `excludeOutboundIPRanges` / `excludeOutboundPorts` insert
 // RETURN rules before the catch-all redirect: such connects go straight to
 // their destination even while no sidecar listens.

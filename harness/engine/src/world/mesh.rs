@@ -143,9 +143,11 @@ impl Mesh {
         Ok(mesh)
     }
 
-    /// Sends every sidecar the current endpoints of every service.
+    /// Sends every sidecar the current endpoints of every service, and
+    /// programs kube-proxy's rules with them (for traffic no sidecar takes).
     async fn push_endpoints(&self) {
         let pods = self.pods.lock().await;
+        self.program_kube_proxy(&pods);
         let assignments = assignments(&self.current_resources(), &self.services, &pods);
         let entry = self.entry_sidecars();
         let sidecars = pods
@@ -155,6 +157,21 @@ impl Mesh {
             .chain(entry.iter().map(|s| &**s));
         for sidecar in sidecars {
             push(sidecar, &assignments);
+        }
+    }
+
+    /// kube-proxy: every service port's VIP to its pods' target port (the
+    /// endpoints change with the same delay as EDS).
+    fn program_kube_proxy(&self, pods: &[Vec<PodRun>]) {
+        for (svc, list) in self.services.iter().zip(pods) {
+            for port in &svc.service.ports {
+                let vip = SocketAddr::new(svc.service.cluster_ip, port.port);
+                let endpoints = list
+                    .iter()
+                    .map(|p| SocketAddr::new(p.address, port.target_port))
+                    .collect();
+                self.env.net.set_service(vip, endpoints);
+            }
         }
     }
 
