@@ -246,3 +246,56 @@ async fn http_on_a_tcp_port_is_pinned_to_one_upstream_and_not_retried() {
     assert_eq!((s.upstream_rq_retry, s.downstream_rq_total), (0, 0));
     assert_eq!((s.tcp_downstream_cx_total, s.upstream_cx_total), (1, 1));
 }
+
+/// Fact sheet §7.2 (inbound): a pod's port with an undeclared protocol is
+/// sniffed on 15006 too: HTTP goes through the inbound HTTP chain (`server:
+/// istio-envoy`), other bytes are TCP-proxied to the application, bytes
+/// intact.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_unnamed_inbound_port_sniffs_http_and_proxies_other_bytes_to_the_app() {
+    use meshsim_net::InboundCapture;
+    use meshsim_sidecar::{InboundConfig, InboundPort};
+    let inbound = InboundConfig {
+        ports: vec![InboundPort {
+            port: 8080,
+            http: true,
+            retry_policy: None,
+        }],
+        sniffed_ports: vec![8080],
+        ..InboundConfig::default()
+    };
+    let w = World::start(SidecarConfig {
+        inbound: Some(inbound),
+        ..SidecarConfig::default()
+    })
+    .await;
+    w.net
+        .set_inbound_capture(ip(POD), Some(InboundCapture::default()));
+    let app = Upstream::ok(&w.net, addr("10.0.0.1:8080"), "hello").await;
+    let peer = w.net.stack(ip("10.0.9.9"));
+    let dial = || peer.connect(addr("10.0.0.1:8080"), Duration::from_secs(1));
+    let resp = AppConnExt::wrap(dial().await.unwrap())
+        .get("b", "/", 1)
+        .await;
+    assert_eq!(
+        (resp.status, resp.header("server")),
+        (200, Some("istio-envoy"))
+    );
+    let mut raw = dial().await.unwrap();
+    raw.write_all(b"\x16\x03\x01 not http\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    raw.read_to_end(&mut reply).await.unwrap();
+    // The app got bytes it cannot parse and answers nothing: only the TCP
+    // proxy's idle timeout (1 h) ends the pair, so it was a TCP pair.
+    assert!(reply.is_empty());
+    assert_eq!(w.sidecar.stats().tcp_idle_timeout, 1);
+    assert_eq!(app.requests().len(), 1);
+    let s = w.sidecar.stats();
+    assert_eq!(
+        (s.http_inspector_http_found, s.http_inspector_http_not_found),
+        (1, 1)
+    );
+    assert_eq!(s.tcp_downstream_cx_total, 1);
+}
