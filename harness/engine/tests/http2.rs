@@ -284,3 +284,31 @@ fn host_set_needs_an_http2_host_and_a_knob() {
     assert_eq!(line, 20);
     assert!(message.contains("is not `protocol: http2`"), "{message}");
 }
+
+/// Fact sheet §7.2: `protocol: mysql` makes an external host server-first
+/// (a MySQL greeting, then echo); HTTP knobs are rejected on it.
+#[test]
+fn a_mysql_external_host_is_server_first_and_rejects_http_knobs() {
+    let good = text("{ max_connection_age: 30s }", "", &service_entry("GRPC"));
+    let mysql = good.replace("      protocol: http2\n      http2: { max_connection_age: 30s }\n      routes: [{ prefix: /, latency: 10ms }]\n", "      protocol: mysql\n");
+    assert_ne!(mysql, good, "the host's lines were replaced");
+    let s = Scenario::parse(&mysql, Path::new("mysql.yaml")).unwrap();
+    assert!(s.external[0].upstream.server_first);
+    assert!(
+        !Scenario::parse(&good, Path::new("h2.yaml"))
+            .unwrap()
+            .external[0]
+            .upstream
+            .server_first
+    );
+    let with_routes = good.replace(
+        "protocol: http2\n      http2: { max_connection_age: 30s }\n",
+        "protocol: mysql\n",
+    );
+    let (line, _, _, message) = invalid(&with_routes);
+    assert_eq!(line, 11);
+    assert!(
+        message.contains("a mysql host greets and echoes"),
+        "{message}"
+    );
+}

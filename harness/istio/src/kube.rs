@@ -36,6 +36,25 @@ pub struct KubeServicePort {
     pub app_protocol: Option<String>,
 }
 
+/// Service ports Istio never sniffs: an undeclared protocol on them is TCP
+/// (pilot's `wellKnownPorts`: SMTP, DNS, MySQL, MongoDB, all server-first
+/// or binary protocols that sniffing would break; fact sheet §7.1).
+pub const WELL_KNOWN_TCP_PORTS: [u16; 4] = [25, 53, 3306, 27017];
+
+impl KubeServicePort {
+    /// The port's protocol as pilot converts it (`ConvertProtocol`):
+    /// [`port_protocol`] of its name and `appProtocol`, and when that is
+    /// unknown, TCP on the [`WELL_KNOWN_TCP_PORTS`] (by the service `port`);
+    /// `None`: sniffed.
+    pub fn protocol(&self) -> Option<Protocol> {
+        port_protocol(&self.name, self.app_protocol.as_deref()).or_else(|| {
+            WELL_KNOWN_TCP_PORTS
+                .contains(&self.port)
+                .then_some(Protocol::Tcp)
+        })
+    }
+}
+
 /// Pilot's `ResolveShortnameToFQDN`: a VirtualService or DestinationRule
 /// host without a dot is a Service in the resource's namespace
 /// (`reviews` -> `reviews.<ns>.svc.cluster.local`; no namespace means
@@ -81,7 +100,7 @@ impl KubeService {
                 .map(|p| ServicePort {
                     number: u32::from(p.port),
                     name: p.name.clone(),
-                    protocol: port_protocol(&p.name, p.app_protocol.as_deref()),
+                    protocol: p.protocol(),
                     target_port: Some(u32::from(p.target_port)),
                 })
                 .collect(),
@@ -154,6 +173,26 @@ mod tests {
             Some(Protocol::Http2)
         );
         assert_eq!(port_protocol("http", Some("bogus")), Some(Protocol::Http));
+    }
+
+    /// Fact sheet §7.1: unnamed (or unknown-named) ports 25, 53, 3306 and
+    /// 27017 are forced to TCP; a declared protocol still wins there, and
+    /// other unnamed ports stay sniffed.
+    #[test]
+    fn port_3306_unnamed_is_forced_to_tcp() {
+        let port = |name: &str, port: u16| KubeServicePort {
+            name: name.into(),
+            port,
+            target_port: port,
+            app_protocol: None,
+        };
+        for p in WELL_KNOWN_TCP_PORTS {
+            assert_eq!(port("", p).protocol(), Some(Protocol::Tcp), "{p}");
+        }
+        assert_eq!(port("db", 3306).protocol(), Some(Protocol::Tcp));
+        assert_eq!(port("http", 3306).protocol(), Some(Protocol::Http));
+        assert_eq!(port("mysql", 3306).protocol(), Some(Protocol::Mysql));
+        assert_eq!(port("", 3307).protocol(), None);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub mod version;
 mod yaml;
 
 pub use error::{IstioError, Problem};
-pub use kube::{KubeService, KubeServicePort, port_protocol};
+pub use kube::{KubeService, KubeServicePort, WELL_KNOWN_TCP_PORTS, port_protocol};
 pub use model::{
     DestinationRule, HttpRetry, MeshConfigOverrides, ProxyDefaults, Resources, ServiceEntry,
     Subset, VirtualService,
@@ -72,7 +72,7 @@ pub use translate::telemetry::mesh_unmodelled;
 pub use translate::translate;
 pub use unmodelled::{unmodelled, unmodelled_at};
 pub use validate::{validate, validate_all};
-pub use version::{IstioVersion, MeshConfig};
+pub use version::{IstioVersion, MeshConfig, protocol_detection_timeout};
 
 /// Parses a multi-document (`---`-separated) YAML stream of Istio resources.
 ///

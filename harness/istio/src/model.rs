@@ -49,6 +49,8 @@ pub struct MeshConfigOverrides {
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// `h2UpgradePolicy` (`DO_NOT_UPGRADE` or `UPGRADE`).
     pub h2_upgrade_policy: Option<H2UpgradePolicy>,
+    /// `protocolDetectionTimeout` (`0s` = none).
+    pub protocol_detection_timeout: Option<Duration>,
     /// `defaultConfig`: the mesh-wide ProxyConfig fields meshsim models.
     pub proxy_defaults: Option<ProxyDefaults>,
     /// Where it came from (the `IstioOperator` document).
@@ -249,6 +251,12 @@ impl ServicePort {
     /// sniffed by Istio, which sends HTTP requests through the HTTP routes.
     pub fn is_http(&self) -> bool {
         self.protocol.is_none_or(Protocol::is_http)
+    }
+
+    /// Whether the protocol is unset, so the listener sniffs it (fact sheet
+    /// §7.2): HTTP routes for HTTP bytes, the TCP chain for the rest.
+    pub fn is_sniffed(&self) -> bool {
+        self.protocol.is_none()
     }
 }
 

@@ -13,8 +13,8 @@
 //! - `telemetry`: the mesh's access log settings.
 //! - [`subsets`]: DestinationRule subsets (clusters, policy merge, EDS
 //!   assignments from pod labels).
-//! - `tcp_routes`: a TCP listener per non-HTTP service port, its cluster and
-//!   `tcp_proxy` timers.
+//! - `tcp_routes`: a TCP listener per non-HTTP (or sniffed) service port,
+//!   its cluster and `tcp_proxy` timers.
 //!
 //! Input is assumed validated; invalid leftovers (a port above 65535, an
 //! unparsable STATIC address) are skipped, never a panic.
@@ -40,7 +40,9 @@ use crate::version::{IstioVersion, MeshConfig};
 /// Builds one sidecar's configuration from `res` under the `version` profile.
 ///
 /// HTTP listener ports are the mesh's plus every ServiceEntry port whose
-/// protocol is HTTP, HTTP2, gRPC (or unset: Istio sniffs it). Hosts without a
+/// protocol is HTTP, HTTP2, gRPC (or unset: Istio sniffs it). Unset ports
+/// are also `sniffed_ports`, with a TCP route for the bytes that are not
+/// HTTP, under the mesh's `protocolDetectionTimeout` (fact sheet §7.2). Hosts without a
 /// ServiceEntry get no cluster: the sidecar sends them to `PassthroughCluster`
 /// (or blocks them under `REGISTRY_ONLY`).
 pub fn translate(
@@ -65,6 +67,15 @@ pub fn translate(
     );
     http_ports.sort_unstable();
     http_ports.dedup();
+    let mut sniffed_ports: Vec<u16> = registry
+        .entries()
+        .iter()
+        .filter(|e| e.port.is_sniffed())
+        .map(|e| e.number)
+        .collect();
+    sniffed_ports.sort_unstable();
+    sniffed_ports.dedup();
+    let detection = mesh.protocol_detection_timeout;
     // Pilot's `buildDefaultPassthroughCluster` runs `applyConnectionPool`
     // with empty settings, which applies the mesh `tcpKeepalive` (current
     // pilot calls `applyTCPKeepalive` whatever the settings; older releases
@@ -83,6 +94,8 @@ pub fn translate(
         passthrough,
         dns_servers,
         access_log: telemetry::access_log(mesh),
+        sniffed_ports,
+        protocol_detection_timeout: (!detection.is_zero()).then_some(detection),
         ..SidecarConfig::default()
     }
 }

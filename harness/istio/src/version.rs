@@ -105,12 +105,33 @@ pub struct MeshConfig {
     /// upstream unless a DestinationRule says `DO_NOT_UPGRADE`. Default
     /// false (`DO_NOT_UPGRADE`).
     pub h2_upgrade: bool,
+    /// `protocolDetectionTimeout`: how long a sniffed port waits for the
+    /// client's first bytes before taking the connection as TCP; zero waits
+    /// forever. Default by version (fact sheet §7.2,
+    /// [`protocol_detection_timeout`]).
+    pub protocol_detection_timeout: Duration,
+}
+
+/// Istio's default `protocolDetectionTimeout` for `v` (fact sheet §7.2):
+/// 100 ms when sniffing came (1.3-1.6; 1.6.5+ patches had 5 s, not
+/// modelled: profiles are per minor release), 5 s in 1.7, and 0 (wait
+/// forever) from 1.8, where istio/istio#28119 ("Disable protocol detection
+/// timeout by default", cherry-picked to release-1.8 before 1.8.0) landed.
+/// The fact sheet says 1.9; the pull request's branch says 1.8.
+pub fn protocol_detection_timeout(v: IstioVersion) -> Duration {
+    if v.at_least(1, 8) {
+        Duration::ZERO
+    } else if v.at_least(1, 7) {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(100)
+    }
 }
 
 impl MeshConfig {
     /// Istio's defaults for `version`: 10 s connect timeout, DNS refresh 60 s
     /// (>= 1.14, else 5 s), 100 ms jitter, `AllowAny`, HTTP port 80, no mesh
-    /// retry policy.
+    /// retry policy, the version's protocol detection timeout.
     pub fn for_version(v: IstioVersion) -> MeshConfig {
         let dns_refresh = if v.at_least(1, 14) { 60 } else { 5 };
         MeshConfig {
@@ -125,6 +146,7 @@ impl MeshConfig {
             access_log_encoding: AccessLogEncoding::Text,
             access_log_format: String::new(),
             h2_upgrade: false,
+            protocol_detection_timeout: protocol_detection_timeout(v),
         }
     }
 
@@ -161,6 +183,9 @@ impl MeshConfig {
         if let Some(k) = &o.tcp_keepalive {
             self.tcp_keepalive = Some(k.clone());
         }
+        if let Some(d) = o.protocol_detection_timeout {
+            self.protocol_detection_timeout = d;
+        }
         if let Some(p) = o.h2_upgrade_policy {
             self.h2_upgrade = p == crate::model::H2UpgradePolicy::Upgrade;
         }
@@ -194,6 +219,20 @@ mod tests {
     #[test]
     fn versions_order_numerically_not_lexically() {
         assert!(IstioVersion::new(1, 9) < IstioVersion::new(1, 10));
+    }
+
+    /// Fact sheet §7.2: 100 ms when introduced, 5 s in 1.7, none from 1.8
+    /// (the sheet says 1.9: see [`protocol_detection_timeout`]).
+    #[test]
+    fn protocol_detection_timeout_follows_the_version_profile() {
+        let t =
+            |minor| MeshConfig::for_version(IstioVersion::new(1, minor)).protocol_detection_timeout;
+        assert_eq!(t(4), Duration::from_millis(100));
+        assert_eq!(t(6), Duration::from_millis(100));
+        assert_eq!(t(7), Duration::from_secs(5));
+        assert_eq!(t(8), Duration::ZERO);
+        assert_eq!(t(9), Duration::ZERO);
+        assert_eq!(t(24), Duration::ZERO);
     }
 
     #[test]

@@ -73,6 +73,19 @@ pub struct SidecarConfig {
     /// The `tcp_proxy` settings of the catch-all passthrough chain (TCP to
     /// `PassthroughCluster`, and the inbound TCP ports). Default Envoy's.
     pub tcp_proxy: TcpProxySettings,
+    /// Destination ports whose protocol is not declared, so the outbound
+    /// listener detects it (Envoy's `http_inspector`, fact sheet §7.2): an
+    /// HTTP/1.x request line or the h2c preface takes the HTTP chain (as if
+    /// the port were in `http_ports`), other bytes the TCP chain (a
+    /// matching [`TcpRoute`], else the passthrough chain). Wins over
+    /// `http_ports`. Default none.
+    pub sniffed_ports: Vec<u16>,
+    /// The listener filter timeout of sniffed ports (mesh
+    /// `protocolDetectionTimeout`): a client silent this long takes the TCP
+    /// chain (`continue_on_listener_filters_timeout: true`). `None`, Istio's
+    /// `0s` (the default since 1.8), waits forever, so a server-first
+    /// protocol on a sniffed port hangs. Default `None`.
+    pub protocol_detection_timeout: Option<Duration>,
 }
 
 /// Envoy's retry back-off between attempts (fact sheet §1.2). Both are full
@@ -101,6 +114,12 @@ pub struct InboundConfig {
     /// The ports the pod's services declare. A connection to any other port
     /// is TCP-proxied to its original destination (`InboundPassthroughCluster`).
     pub ports: Vec<InboundPort>,
+    /// Declared ports whose protocol is not, so the inbound listener detects
+    /// it as the outbound one does (`SidecarConfig::sniffed_ports`, same
+    /// `protocol_detection_timeout`): HTTP takes the port's HTTP chain
+    /// (its [`InboundPort`] should be `http`), other bytes are TCP-proxied
+    /// to the application. Default none.
+    pub sniffed_ports: Vec<u16>,
 }
 
 impl Default for InboundConfig {
@@ -108,6 +127,7 @@ impl Default for InboundConfig {
         InboundConfig {
             port: 15006,
             ports: Vec::new(),
+            sniffed_ports: Vec::new(),
         }
     }
 }
@@ -584,6 +604,8 @@ impl Default for SidecarConfig {
             admin: None,
             tcp_routes: Vec::new(),
             tcp_proxy: TcpProxySettings::default(),
+            sniffed_ports: Vec::new(),
+            protocol_detection_timeout: None,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! Module map:
 //! - [`config`]: Envoy's listener / route / cluster model (built by `istio`);
 //! - `listener`: the accept loop and the per-port protocol choice;
+//! - `sniff`: protocol detection on undeclared ports (`http_inspector`);
 //! - [`route`]: virtual host and route matching, weighted clusters (pure);
 //! - [`fault`]: the fault filter (Istio's `fault`: delay `DI`, abort `FI`);
 //! - `router`: one request: route, attempts under the route timeout, reply;
@@ -80,6 +81,7 @@ pub mod retry;
 pub mod route;
 mod router;
 mod runtime;
+mod sniff;
 pub mod stats;
 mod tasks;
 mod tcp_proxy;

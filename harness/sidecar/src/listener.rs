@@ -8,8 +8,10 @@
 //! is TCP-proxied to the original destination. Inbound, a declared HTTP port
 //! gets the connection manager with its inbound route; any other port is
 //! TCP-proxied to the application (`inbound|PORT||` or
-//! `InboundPassthroughCluster`). A connection without an original destination
-//! (not captured) is closed.
+//! `InboundPassthroughCluster`). A port in `sniffed_ports` (a service port
+//! with an undeclared protocol; inbound, `InboundConfig::sniffed_ports`) is
+//! given to the chain its first bytes pick (`sniff`). A connection without an original destination (not captured)
+//! is closed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +20,11 @@ use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use meshsim_net::{NetListener, NetStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::router::{self, Direction, Downstream};
 use crate::runtime::Env;
+use crate::sniff::{self, Detected, Rewind};
 use crate::tcp_proxy;
 use crate::xds::Live;
 
@@ -81,23 +85,34 @@ impl Drop for ActiveConnection {
     }
 }
 
-/// One downstream connection: HTTP or TCP by destination port.
+/// One downstream connection: HTTP or TCP by destination port, or by its
+/// first bytes on a sniffed port.
 async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
     let Some(original_dst) = stream.original_dst() else {
         return;
     };
     let sc = live.current();
     let port = original_dst.port();
+    let down = Downstream {
+        original_dst,
+        direction,
+        peer: stream.peer_addr(),
+    };
+    let sniffed = match direction {
+        Direction::Outbound => sc.config.sniffed_ports.contains(&port),
+        Direction::Inbound => {
+            (sc.config.inbound.as_ref()).is_some_and(|i| i.sniffed_ports.contains(&port))
+        }
+    };
+    if sniffed {
+        drop(sc);
+        return serve_sniffed(stream, down, live).await;
+    }
     let http = match direction {
         Direction::Outbound => sc.config.http_ports.contains(&port),
         Direction::Inbound => sc.inbound_routes.contains_key(&port),
     };
     if http {
-        let down = Downstream {
-            original_dst,
-            direction,
-            peer: stream.peer_addr(),
-        };
         drop(sc);
         serve_http(stream, down, live).await;
     } else {
@@ -105,11 +120,40 @@ async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
     }
 }
 
+/// A connection to a sniffed port: the listener filter (`http_inspector`,
+/// under `protocol_detection_timeout`) picks the chain, which gets the
+/// client's first bytes before the rest (fact sheet §7.2).
+async fn serve_sniffed(mut stream: NetStream, down: Downstream, live: Arc<Live>) {
+    let env = live.current().env.clone();
+    let timeout = live.current().config.protocol_detection_timeout;
+    let Some(sniffed) = sniff::sniff(&mut stream, timeout).await else {
+        return;
+    };
+    let http = sniffed.detected != Detected::Tcp;
+    env.stats.bump(|s| {
+        s.downstream_pre_cx_timeout += u64::from(sniffed.timed_out);
+        match http {
+            true => s.http_inspector_http_found += 1,
+            false => s.http_inspector_http_not_found += 1,
+        }
+    });
+    if http {
+        serve_http(Rewind::new(sniffed.bytes, stream), down, live).await;
+    } else {
+        let sc = live.current();
+        let dst = down.original_dst;
+        tcp_proxy::run_with(stream, sniffed.bytes, dst, sc, down.direction).await;
+    }
+}
+
 /// The HTTP/1.1 connection manager of one downstream connection. While the
 /// sidecar drains, inbound responses carry `connection: close` and the
 /// connection closes after them (Envoy's `drain_close` with Istio's
 /// `immediate` drain strategy; outbound listeners are not drained).
-async fn serve_http(stream: NetStream, down: Downstream, live: Arc<Live>) {
+async fn serve_http<S>(stream: S, down: Downstream, live: Arc<Live>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |req| {
         let sc = live.current();
         async move {

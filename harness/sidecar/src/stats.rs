@@ -124,6 +124,15 @@ pub struct SidecarStats {
     pub cluster_modified: u64,
     /// Clusters a push removed (`cluster_manager.cluster_removed`).
     pub cluster_removed: u64,
+    /// Sniffed connections found to be HTTP/1.x or h2c
+    /// (`http_inspector.http11_found` + `http10_found` + `http2_found`).
+    pub http_inspector_http_found: u64,
+    /// Sniffed connections whose first bytes were not HTTP, or that sent
+    /// nothing before the timeout (`http_inspector.http_not_found`).
+    pub http_inspector_http_not_found: u64,
+    /// Sniffed connections that reached the listener filter timeout
+    /// (`listener.<addr>.downstream_pre_cx_timeout`).
+    pub downstream_pre_cx_timeout: u64,
 }
 
 /// Envoy's `cluster.<name>.outlier_detection.*` stats (consecutive

@@ -52,6 +52,19 @@ struct Chain<'a> {
 /// Proxies `down` to `dst` until both directions are closed or a timer ends
 /// the pair.
 pub(crate) async fn run(down: NetStream, dst: SocketAddr, sc: Arc<Sidecar>, direction: Direction) {
+    run_with(down, Vec::new(), dst, sc, direction).await;
+}
+
+/// [`run`] for a connection whose first bytes (`first`) were already read
+/// from `down` (by the protocol inspector): they go upstream first, once
+/// connected, and count as received.
+pub(crate) async fn run_with(
+    down: NetStream,
+    first: Vec<u8>,
+    dst: SocketAddr,
+    sc: Arc<Sidecar>,
+    direction: Direction,
+) {
     sc.env.stats.bump(|s| s.tcp_downstream_cx_total += 1);
     let chain = chain_for(&sc, dst, direction);
     // A connection's outcome is known only at its end: with the file log
@@ -72,7 +85,7 @@ pub(crate) async fn run(down: NetStream, dst: SocketAddr, sc: Arc<Sidecar>, dire
             if let Some(line) = line.as_mut() {
                 log::connected(line, target.connect_to, up.local_addr());
             }
-            let (flags, received, sent) = pump::run(down, up, &sc, chain.settings).await;
+            let (flags, received, sent) = pump::run(down, up, &first, &sc, chain.settings).await;
             if let Some(line) = line.as_mut() {
                 log::bytes(line, received, sent);
             }

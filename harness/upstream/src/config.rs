@@ -29,6 +29,13 @@ pub struct UpstreamConfig {
     /// same in both modes; `keepalive_timeout` and
     /// `max_requests_per_connection` apply to HTTP/1.1 only.
     pub http2: Option<Http2Mode>,
+    /// Speak a server-first protocol instead of HTTP: on accept the server
+    /// writes [`crate::MYSQL_GREETING`] (a MySQL protocol v10 handshake
+    /// packet) before reading anything, then echoes what it receives, the
+    /// way a MySQL, SMTP or PostgreSQL-style server makes the client wait for
+    /// it (fact sheet §7.2). Routes, keep-alive and HTTP/2 knobs do not
+    /// apply. Default false.
+    pub server_first: bool,
 }
 
 /// The HTTP/2 mode of a fake upstream and its incident knobs.
@@ -72,6 +79,7 @@ impl Default for UpstreamConfig {
             keepalive_timeout: Some(Duration::from_secs(60)),
             max_requests_per_connection: None,
             http2: None,
+            server_first: false,
         }
     }
 }

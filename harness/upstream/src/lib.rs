@@ -23,6 +23,8 @@
 //! - `connection`: one connection's request/response loop;
 //! - `http2`: the opt-in HTTP/2 mode ([`Http2Mode`], h2c with prior
 //!   knowledge, served with the `h2` crate): refused streams and GOAWAY;
+//! - `server_first`: the server-first mode (`server_first: true`): a MySQL
+//!   greeting on accept, then an echo;
 //! - `stats`: [`UpstreamStats`];
 //! - `error`: [`UpstreamError`] (alias [`RequestError`]).
 //!
@@ -59,6 +61,7 @@ mod http2;
 pub mod request;
 mod response;
 mod server;
+mod server_first;
 mod stats;
 
 pub use config::{Http2Mode, RouteSpec, UpstreamConfig};
@@ -66,4 +69,5 @@ pub use error::{RequestError, UpstreamError};
 pub use request::{RequestHead, read_request};
 pub use response::{filler, reason_phrase};
 pub use server::{StopMode, UpstreamHandle, spawn};
+pub use server_first::MYSQL_GREETING;
 pub use stats::UpstreamStats;

@@ -29,6 +29,7 @@ use crate::connection;
 use crate::error::UpstreamError;
 use crate::http2;
 use crate::response::filler;
+use crate::server_first;
 use crate::stats::{StatsCell, UpstreamStats};
 
 /// Pause after a failed accept (real mode: e.g. out of file descriptors) so
@@ -238,7 +239,9 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let span = tracing::debug_span!("conn", %peer);
-                    if shared.config.http2.is_some() {
+                    if shared.config.server_first {
+                        conns.spawn(server_first::serve(stream, shared.clone(), cmd.clone()).instrument(span));
+                    } else if shared.config.http2.is_some() {
                         conns.spawn(http2::serve(stream, shared.clone(), cmd.clone()).instrument(span));
                     } else {
                         conns.spawn(connection::serve(stream, shared.clone(), cmd.clone()).instrument(span));

@@ -37,6 +37,7 @@ const MESH_KNOWN: &[&str] = &[
     "accessLogEncoding",
     "tcpKeepalive",
     "h2UpgradePolicy",
+    "protocolDetectionTimeout",
     "defaultConfig",
 ];
 
@@ -45,7 +46,6 @@ const MESH_SKIPPED: &[&str] = &[
     "proxyListenPort",
     "proxyInboundListenPort",
     "proxyHttpPort",
-    "protocolDetectionTimeout",
     "ingressClass",
     "ingressService",
     "ingressControllerMode",
@@ -107,6 +107,7 @@ fn decode(cx: &mut Cx, node: &Node, path: &str) -> Result<Option<MeshConfigOverr
     let mut out = MeshConfigOverrides {
         connect_timeout: obj.opt("connectTimeout", duration)?,
         dns_refresh_rate: obj.opt("dnsRefreshRate", duration)?,
+        protocol_detection_timeout: obj.opt("protocolDetectionTimeout", duration)?,
         access_log_file: obj.opt("accessLogFile", string)?,
         access_log_encoding: obj.opt("accessLogEncoding", |n, p| {
             let values = [

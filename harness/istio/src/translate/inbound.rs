@@ -1,11 +1,12 @@
 //! A pod's inbound side (pilot's `listener_inbound.go`): one inbound port per
 //! service `targetPort` of the services the pod belongs to, HTTP when the
-//! port's protocol is HTTP-like or unset (sniffed HTTP takes the HTTP chain),
-//! with Istio's inbound retry policy for the version.
+//! port's protocol is HTTP-like or unset (sniffed HTTP takes the HTTP chain;
+//! unset ports are listed in `sniffed_ports`, so other bytes are TCP), with
+//! Istio's inbound retry policy for the version.
 
 use meshsim_sidecar::config::{InboundConfig, InboundPort};
 
-use crate::kube::{KubeService, port_protocol};
+use crate::kube::KubeService;
 use crate::model::Protocol;
 use crate::retry::inbound_retry_policy;
 use crate::version::IstioVersion;
@@ -14,12 +15,16 @@ use crate::version::IstioVersion;
 /// (in the given order) to declare a target port decides its protocol.
 pub fn translate_inbound(services: &[&KubeService], version: IstioVersion) -> InboundConfig {
     let mut ports: Vec<InboundPort> = Vec::new();
+    let mut sniffed_ports = Vec::new();
     for svc in services {
         for p in &svc.ports {
             if ports.iter().any(|q| q.port == p.target_port) {
                 continue;
             }
-            let protocol = port_protocol(&p.name, p.app_protocol.as_deref());
+            let protocol = p.protocol();
+            if protocol.is_none() {
+                sniffed_ports.push(p.target_port);
+            }
             let grpc = matches!(protocol, Some(Protocol::Grpc | Protocol::GrpcWeb));
             ports.push(InboundPort {
                 port: p.target_port,
@@ -30,6 +35,7 @@ pub fn translate_inbound(services: &[&KubeService], version: IstioVersion) -> In
     }
     InboundConfig {
         ports,
+        sniffed_ports,
         ..InboundConfig::default()
     }
 }
@@ -97,5 +103,6 @@ mod tests {
         let ports = translate_inbound(&[&s], v(24)).ports;
         let got: Vec<(u16, bool)> = ports.iter().map(|p| (p.port, p.http)).collect();
         assert_eq!(got, vec![(8080, true), (8081, true), (5432, false)]);
+        assert_eq!(translate_inbound(&[&s], v(24)).sniffed_ports, vec![8081]);
     }
 }

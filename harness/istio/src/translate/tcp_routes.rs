@@ -15,12 +15,13 @@ use super::clusters::destination_rule_for;
 use super::registry::{Entry, Registry};
 use crate::model::{DestinationRule, Resources};
 
-/// One route per non-HTTP registry entry, in registry order.
+/// One route per non-HTTP registry entry, in registry order, and per entry
+/// whose protocol is sniffed (its TCP chain, for bytes that are not HTTP).
 pub(crate) fn build(res: &Resources, registry: &Registry<'_>) -> Vec<TcpRoute> {
     registry
         .entries()
         .iter()
-        .filter(|e| !e.port.is_http())
+        .filter(|e| !e.port.is_http() || e.port.is_sniffed())
         .map(|e| route(e, destination_rule_for(res, e.host)))
         .collect()
 }

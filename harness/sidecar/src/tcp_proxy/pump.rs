@@ -25,14 +25,19 @@ enum Moved {
 /// Moves bytes until both sides closed, or until the `idle_timeout` (no
 /// byte either way) or the `max_downstream_connection_duration` closes both
 /// connections. Returns the access log's flags (`DT` for the duration) and
-/// the bytes received from the downstream and sent to it.
+/// the bytes received from the downstream and sent to it. `first`, the
+/// downstream's bytes the protocol inspector already read, goes first.
 pub(super) async fn run(
     mut down: NetStream,
     mut up: NetStream,
+    first: &[u8],
     sc: &Sidecar,
     settings: &TcpProxySettings,
 ) -> (ResponseFlags, u64, u64) {
-    let (mut received, mut sent) = (0u64, 0u64);
+    let (mut received, mut sent) = (first.len() as u64, 0u64);
+    if !first.is_empty() && up.write_all(first).await.is_err() {
+        return (CLEAN, received, sent);
+    }
     let idle = settings.idle_timeout.filter(|t| !t.is_zero());
     let max_at = settings
         .max_downstream_connection_duration

@@ -20,6 +20,7 @@ mod retries;
 mod retry_on;
 mod routing;
 mod shutdown;
+mod sniffing;
 mod support;
 mod tcp;
 mod tcp_timers;

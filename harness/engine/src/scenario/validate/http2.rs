@@ -16,7 +16,8 @@ use crate::scenario::{Action, ExternalSpec, Http2Change};
 const MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
 
 /// An external host's HTTP/2 mode: `None` for HTTP/1.1 (`protocol: http`,
-/// the default).
+/// the default) and for the server-first `protocol: mysql`
+/// ([`server_first`]).
 pub(super) fn mode(cx: &Ctx<'_>, e: &ExternalFile) -> Result<Option<Http2Mode>, EngineError> {
     let protocol = e
         .protocol
@@ -42,12 +43,29 @@ pub(super) fn mode(cx: &Ctx<'_>, e: &ExternalFile) -> Result<Option<Http2Mode>, 
             };
             Ok(Some(change.apply(&Http2Mode::default())))
         }
+        Some(("mysql", loc)) => {
+            let http_keys = e.http2.is_some()
+                || e.keepalive_timeout.is_some()
+                || e.max_requests_per_connection.is_some()
+                || !e.routes.is_empty();
+            if http_keys {
+                let msg = "a mysql host greets and echoes: http2, keepalive_timeout, max_requests_per_connection and routes apply to HTTP hosts";
+                return Err(cx.err(Some(loc), "", msg));
+            }
+            Ok(None)
+        }
         Some((other, loc)) => Err(cx.err(
             Some(loc),
             "",
-            format!("unsupported protocol {other:?}; use http (HTTP/1.1) or http2 (h2c, prior knowledge)"),
+            format!("unsupported protocol {other:?}; use http (HTTP/1.1), http2 (h2c, prior knowledge) or mysql (server-first: a greeting, then echo)"),
         )),
     }
+}
+
+/// Whether the host speaks first (`protocol: mysql`: a MySQL greeting on
+/// accept, then an echo; fact sheet §7.2).
+pub(super) fn server_first(e: &ExternalFile) -> bool {
+    e.protocol.as_ref().is_some_and(|p| p.value == "mysql")
 }
 
 /// The knobs of an `http2` table, each checked.

@@ -107,6 +107,7 @@ pub(super) fn externals(
         }
         let mut upstream = upstream_config(e);
         upstream.http2 = super::http2::mode(cx, e)?;
+        upstream.server_first = super::http2::server_first(e);
         if let Err(err) = upstream.validate() {
             return Err(cx.err(
                 Some(&e.name.referenced),
