@@ -16,7 +16,8 @@ mod context;
 
 use std::path::{Path, PathBuf};
 
-use meshsim_istio::lint::{Finding, LintContext};
+use meshsim_istio::lint::LintContext;
+pub use meshsim_istio::lint::{Finding, RULES, Rule, Severity};
 use meshsim_istio::{IstioError, Resources};
 
 use crate::error::EngineError;
@@ -146,7 +147,7 @@ fn mitigation(
         Some(block) => lint_block(block, ctx, path, &key)?,
         None => meshsim_istio::lint(&Resources::default(), ctx),
     };
-    Ok(findings
+    let mut out: Vec<CheckFinding> = findings
         .into_iter()
         // The Services' ports are the world's, reported once.
         .filter(|f| !(f.code == "MS0101" && f.document == 0))
@@ -163,7 +164,9 @@ fn mitigation(
                 finding: f,
             }
         })
-        .collect())
+        .collect();
+    out.sort_by_key(|f| (f.finding.line, f.finding.column));
+    Ok(out)
 }
 
 /// Parses and lints one block; positions become the file's.
