@@ -197,3 +197,71 @@ spec:
     assert_eq!(check.findings[0].finding.line, Some(8));
     assert!(check.has_warnings());
 }
+
+const WORLD: &str = "\
+version: 1
+name: context
+duration: 10s
+world:
+  dns:
+    zones:
+      api.partner.example: { a: [52.1.1.10], ttl: 60s }
+  external:
+    - { name: partner, address: 52.1.1.10:80 }
+  services:
+    - name: inventory
+      ports: [{ name: web, port: 80 }]
+      app: { client: go, routes: [{ prefix: / }] }
+  pods:
+    - name: app
+      sidecar: true
+      app:
+        client: go
+        calls:
+          - { url: \"http://api.partner.example/pay\", method: POST, rate: 1/s }
+          - { url: \"http://inventory.default.svc.cluster.local/\", rate: 1/s }
+timeline:
+  - at: 5s
+    host.stop: { name: partner, how: blackhole }
+mitigations:
+  - name: retries
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: { name: partner }
+      spec:
+        hosts: [api.partner.example]
+        http:
+          - route: [{ destination: { host: api.partner.example } }]
+            retries: { attempts: 2, retryOn: \"5xx\" }
+";
+
+/// Fact sheet §1.1, §1.2, §7.1: the world says the partner black-holes
+/// (host.stop blackhole), the app POSTs to it, and the Service's port name
+/// has no protocol.
+#[test]
+fn the_context_comes_from_the_world_and_timeline() {
+    let check = check_text(WORLD, Path::new("context.yaml"));
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    let world: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.mitigation.is_none())
+        .collect();
+    assert_eq!(world.len(), 1, "{world:?}");
+    assert_eq!(
+        (world[0].finding.code, world[0].finding.resource.as_str()),
+        ("MS0101", "Service default/inventory")
+    );
+    let retries = of(&check, "retries");
+    let blackhole = retries.iter().find(|f| f.finding.code == "MS0106").unwrap();
+    assert!(
+        blackhole
+            .finding
+            .message
+            .contains("host.stop partner blackhole at 5s"),
+        "{}",
+        blackhole.finding.message
+    );
+    assert!(codes(&check, "retries").contains(&"MS0107"), "{retries:?}");
+}

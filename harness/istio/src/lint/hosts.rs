@@ -194,7 +194,13 @@ fn idle_finding(
         show(limit),
         consequence(code)
     );
-    (idle >= limit).then(|| Finding::about(code, format!("host {host}"), message))
+    if idle < limit {
+        return None;
+    }
+    Some(match entries_for(res, host).next() {
+        Some(se) => Finding::at(code, "ServiceEntry", &se.meta, "spec.hosts", message),
+        None => Finding::about(code, format!("host {host}"), message),
+    })
 }
 
 fn consequence(code: &str) -> &'static str {

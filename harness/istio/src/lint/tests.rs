@@ -319,6 +319,11 @@ fn ms0202_and_ms0203_idle_timeouts_at_or_above_the_servers_keepalive_are_found()
     assert!(codes(&yaml.replace("60s", "50s"), &ctx).is_empty());
     let f = findings(SE_NONE, &ctx);
     assert_eq!((f[0].code, f[0].severity), ("MS0203", Severity::Info));
+    assert_eq!(
+        (f[0].resource.as_str(), f[0].line),
+        ("ServiceEntry default/partner", Some(5)),
+        "at the ServiceEntry's hosts"
+    );
     assert!(
         f[0].message
             .starts_with("Envoy's default upstream idle timeout 1h"),
