@@ -143,14 +143,19 @@ pub(crate) fn rule(code: &str) -> &'static Rule {
         .unwrap_or_else(|| panic!("lint code {code} is not in RULES"))
 }
 
+/// Whether a VirtualService validation error has its own rule: unknown
+/// `retryOn` tokens are MS0102, `attempts: 0` with other fields MS0103.
+fn dedicated(problem: &Problem) -> bool {
+    matches!(problem, Problem::InvalidRetryOn { .. })
+        || problem.to_string().contains("attempts are set to 0")
+}
+
 /// MS0001: every error of Istio's validation that no dedicated rule reports
-/// (unknown `retryOn` tokens are MS0102, `attempts: 0` with other fields
-/// MS0103).
+/// (the mesh's `defaultHttpRetryPolicy` has no dedicated rule).
 pub(crate) fn validation(res: &Resources) -> Vec<Finding> {
     crate::validate::validate_all(res)
         .into_iter()
-        .filter(|e| !matches!(e.problem(), Problem::InvalidRetryOn { .. }))
-        .filter(|e| !e.problem().to_string().contains("attempts are set to 0"))
+        .filter(|e| e.kind() != Some("VirtualService") || !dedicated(e.problem()))
         .map(|e| {
             let resource = match (e.kind(), e.name()) {
                 (Some(k), Some(n)) => format!("{k} {n}"),

@@ -392,3 +392,20 @@ fn findings_are_ordered_by_document_then_line() {
     assert_eq!(order, sorted);
     assert_eq!(f.last().unwrap().code, "MS0104");
 }
+
+/// Fact sheet §2.1: the mesh default retry policy is validated like a
+/// route's; its unknown tokens are validation findings (MS0001).
+#[test]
+fn ms0001_an_unknown_token_in_the_mesh_default_retry_policy_is_a_finding() {
+    let yaml = "\
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  meshConfig:
+    defaultHttpRetryPolicy: { attempts: 2, retryOn: \"5xx,bogus\" }
+";
+    let f = findings(yaml, &empty());
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!((f[0].code, f[0].line), ("MS0001", Some(5)));
+    assert!(f[0].message.contains("bogus"), "{}", f[0].message);
+}
