@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod check;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use meshsim_core::units::parse_duration;
@@ -62,6 +64,21 @@ enum Command {
         /// scenario's first).
         #[arg(long, value_name = "NAME", requires = "with")]
         with_base: Option<String>,
+    },
+    /// Lint scenario files and Istio YAML before rollout, like `istioctl
+    /// analyze`: each finding has a stable code, a severity, the resource,
+    /// file:line:column, a fix and the catalogue scenario that shows it.
+    /// Exit 0: no warning or error; 1: at least one; 2: a file could not be
+    /// read or parsed (the others are still checked).
+    Check {
+        /// Scenario files (linted with what their world and timeline know)
+        /// or Istio YAML files (ServiceEntry, VirtualService,
+        /// DestinationRule, IstioOperator).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// What to print: text (one line per finding) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::CheckFormat,
     },
     /// List the scenarios of a catalogue folder with their mitigations.
     List {
@@ -138,6 +155,11 @@ fn run(cli: Cli) -> Result<Verdict> {
             run_scenarios(&scenarios, &opts, format, out)
         }
         Command::List { dir } => list(&dir).map(|()| Verdict::Held),
+        Command::Check { files, format } => Ok(if check::run(&files, format)? {
+            Verdict::Failed
+        } else {
+            Verdict::Held
+        }),
     }
 }
 

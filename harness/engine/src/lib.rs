@@ -11,7 +11,9 @@
 //! - [`scenario`]: the file format and its validation (`scenarios/README.md`);
 //! - [`expect`]: expectations and their evaluation;
 //! - `world`: spawning DNS, upstreams and sidecars, applying timeline actions;
-//! - [`run`](mod@run): the matrix, one paused-clock runtime per mitigation.
+//! - [`run`](mod@run): the matrix, one paused-clock runtime per mitigation;
+//! - [`check`](mod@check): `meshsim check`, lint of every mitigation's Istio
+//!   resources with what the scenario knows (and of plain Istio files).
 //!
 //! ```
 //! use std::path::Path;
@@ -33,12 +35,14 @@ compile_error!(
      (add `--cfg tokio_unstable` to RUSTFLAGS, or unset it)"
 );
 
+pub mod check;
 mod error;
 pub mod expect;
 pub mod run;
 pub mod scenario;
 mod world;
 
+pub use check::{CheckFinding, FileCheck, check_file, check_text};
 pub use error::EngineError;
 pub use run::{RunOptions, run};
 pub use scenario::{FirewallSpec, MiddleboxKind, MiddleboxSpec, Scenario};

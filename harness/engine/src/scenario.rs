@@ -5,6 +5,7 @@
 mod file;
 mod http2;
 mod lifecycle;
+pub(crate) mod lint_source;
 mod locate;
 mod middlebox;
 mod service_version;

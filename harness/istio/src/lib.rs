@@ -19,6 +19,8 @@
 //! - [`mod@translate`]: registry, clusters, routes;
 //! - [`version`]: [`IstioVersion`] and [`MeshConfig`] (version-dependent defaults);
 //! - [`error`]: [`IstioError`] and its [`Problem`];
+//! - [`mod@lint`]: `istioctl analyze`-style findings with stable codes, on
+//!   the resources and what a scenario knows ([`LintContext`]);
 //! - [`unmodelled()`] / [`unmodelled_at()`]: what a resource sets that the
 //!   simulation does not act on (at all, or under the chosen Istio version).
 //!
@@ -50,6 +52,7 @@ mod decode;
 mod duration;
 pub mod error;
 pub mod kube;
+pub mod lint;
 pub mod model;
 pub mod retry;
 mod suggest;
@@ -61,6 +64,7 @@ mod yaml;
 
 pub use error::{IstioError, Problem};
 pub use kube::{KubeService, KubeServicePort, WELL_KNOWN_TCP_PORTS, port_protocol};
+pub use lint::{Finding, LintContext, Severity, lint};
 pub use model::{
     DestinationRule, HttpRetry, MeshConfigOverrides, ProxyDefaults, Resources, ServiceEntry,
     Subset, VirtualService,

@@ -1,0 +1,267 @@
+//! `meshsim check` on the catalogue: each scenario's mitigations are linted
+//! with what the scenario knows, and the rules' demo scenarios really show
+//! their findings where the incident is, and not where it is fixed.
+
+use std::path::{Path, PathBuf};
+
+use meshsim_engine::{CheckFinding, FileCheck, check_file, check_text};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name)
+}
+
+fn catalogue() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn of<'a>(check: &'a FileCheck, mitigation: &str) -> Vec<&'a CheckFinding> {
+    check
+        .findings
+        .iter()
+        .filter(|f| f.mitigation.as_deref() == Some(mitigation))
+        .collect()
+}
+
+fn codes(check: &FileCheck, mitigation: &str) -> Vec<&'static str> {
+    of(check, mitigation)
+        .iter()
+        .map(|f| f.finding.code)
+        .collect()
+}
+
+#[test]
+fn every_catalogue_scenario_is_checked_without_error() {
+    for f in catalogue() {
+        let check = check_file(&f);
+        assert!(check.scenario, "{}", f.display());
+        assert!(
+            check.errors.is_empty(),
+            "{}: {:?}",
+            f.display(),
+            check.errors
+        );
+        for finding in &check.findings {
+            assert!(finding.finding.line.is_some(), "{finding:?}");
+        }
+    }
+}
+
+/// Fact sheet §3.1, §3.4: without a ServiceEntry the sidecar forwards
+/// through PassthroughCluster (ORIGINAL_DST), pinned to the dialled address.
+#[test]
+fn alb_ip_rotation_none_is_found_pinned_to_a_rotating_address_and_resolution_dns_is_not() {
+    let check = check_file(&scenario("alb-ip-rotation.yaml"));
+    let none = of(&check, "none");
+    let pinned: Vec<_> = none.iter().filter(|f| f.finding.code == "MS0201").collect();
+    assert_eq!(pinned.len(), 1, "{none:?}");
+    let f = &pinned[0].finding;
+    assert_eq!(f.resource, "host api.partner.example");
+    assert!(
+        f.message.contains("dns.set api.partner.example at 5m17s"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.demo, Some("scenarios/alb-ip-rotation.yaml"));
+    assert_eq!(
+        (f.line, f.column),
+        (Some(41), Some(11)),
+        "the `name: none` value"
+    );
+    for fixed in ["resolution-dns", "resolution-dns+retries"] {
+        assert!(
+            !codes(&check, fixed).contains(&"MS0201"),
+            "{fixed}: {:?}",
+            of(&check, fixed)
+        );
+    }
+    let nailed: Vec<_> = of(&check, "max-connection-duration")
+        .into_iter()
+        .filter(|f| f.finding.code == "MS0201")
+        .collect();
+    assert_eq!(nailed.len(), 1);
+    assert_eq!(
+        nailed[0].finding.line,
+        Some(62),
+        "the block's `resolution: NONE` line"
+    );
+    assert_eq!(nailed[0].finding.column, Some(21));
+}
+
+/// Fact sheet §1.2: a hung attempt without perTryTimeout is never retried.
+#[test]
+fn firewall_blackhole_retries_without_per_try_timeout_are_found_and_with_it_are_not() {
+    let check = check_file(&scenario("firewall-dns-ttl-blackhole.yaml"));
+    assert!(codes(&check, "retries-no-per-try-timeout").contains(&"MS0106"));
+    assert!(!codes(&check, "retries").contains(&"MS0106"));
+}
+
+/// Fact sheet §4.1, §4.2: the NAT forgets flows idle 350 s; Envoy pools 1 h.
+#[test]
+fn nat_idle_timeout_none_is_found_and_the_idle_timeout_and_keepalive_fixes_are_not() {
+    let check = check_file(&scenario("nat-idle-timeout.yaml"));
+    assert!(
+        codes(&check, "none").contains(&"MS0204"),
+        "{:?}",
+        of(&check, "none")
+    );
+    for fixed in ["passthrough", "tcp-keepalive", "http-idle-timeout"] {
+        assert!(
+            !codes(&check, fixed).contains(&"MS0204"),
+            "{fixed}: {:?}",
+            of(&check, fixed)
+        );
+    }
+}
+
+/// Fact sheet §2.1, §2.2: the gRPC team's retryOn replaces Istio's default.
+#[test]
+fn http2_refused_streams_grpc_status_retries_are_found_dropping_refused_stream() {
+    let check = check_file(&scenario("http2-refused-streams.yaml"));
+    assert!(codes(&check, "grpc-status-retries").contains(&"MS0108"));
+}
+
+const SCENARIO: &str = "\
+version: 1
+name: broken
+duration: 10s
+world:
+  external:
+    - { name: api, address: 10.1.0.1:80 }
+  pods:
+    - name: app
+      sidecar: true
+      app: { client: go, calls: [{ url: \"http://10.1.0.1/\", rate: 20/s }] }
+mitigations:
+  - name: typo
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: { name: api }
+      spec:
+        hosts: [api.example]
+        http:
+          - route: [{ destination: { host: api.example } }]
+            retries: { attempts: 2, retryOn: \"5xx,gateway-eror\" }
+  - name: not-yaml
+    istio: |
+      kind: VirtualService
+      spec: { hosts: [
+";
+
+/// Istio rejects unknown tokens (§2.1); `run` stops at the first error,
+/// `check` reports it with its line and goes on with the other blocks.
+#[test]
+fn a_block_istio_rejects_is_still_linted_and_a_block_that_does_not_parse_is_an_error() {
+    let check = check_text(SCENARIO, Path::new("broken.yaml"));
+    let typo: Vec<_> = of(&check, "typo")
+        .into_iter()
+        .filter(|f| f.finding.document > 0)
+        .collect();
+    assert_eq!(typo.len(), 1, "{typo:?}");
+    assert_eq!(typo[0].finding.code, "MS0102");
+    assert_eq!(
+        (typo[0].finding.line, typo[0].finding.column),
+        (Some(21), Some(46))
+    );
+    assert_eq!(check.errors.len(), 1);
+    let e = check.errors[0].to_string();
+    assert!(e.starts_with("broken.yaml:2"), "{e}");
+}
+
+#[test]
+fn a_plain_istio_file_is_linted_with_no_scenario_context() {
+    let yaml = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: api }
+spec:
+  hosts: [api.example]
+  http:
+    - route: [{ destination: { host: api.example } }]
+      timeout: 1s
+      retries: { attempts: 2, perTryTimeout: 2s }
+";
+    let check = check_text(yaml, Path::new("vs.yaml"));
+    assert!(!check.scenario);
+    let codes: Vec<&str> = check.findings.iter().map(|f| f.finding.code).collect();
+    assert_eq!(codes, vec!["MS0104"]);
+    assert_eq!(check.findings[0].finding.line, Some(8));
+    assert!(check.has_warnings());
+}
+
+const WORLD: &str = "\
+version: 1
+name: context
+duration: 10s
+world:
+  dns:
+    zones:
+      api.partner.example: { a: [52.1.1.10], ttl: 60s }
+  external:
+    - { name: partner, address: 52.1.1.10:80 }
+  services:
+    - name: inventory
+      ports: [{ name: web, port: 80 }]
+      app: { client: go, routes: [{ prefix: / }] }
+  pods:
+    - name: app
+      sidecar: true
+      app:
+        client: go
+        calls:
+          - { url: \"http://api.partner.example/pay\", method: POST, rate: 1/s }
+          - { url: \"http://inventory.default.svc.cluster.local/\", rate: 1/s }
+timeline:
+  - at: 5s
+    host.stop: { name: partner, how: blackhole }
+mitigations:
+  - name: retries
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: { name: partner }
+      spec:
+        hosts: [api.partner.example]
+        http:
+          - route: [{ destination: { host: api.partner.example } }]
+            retries: { attempts: 2, retryOn: \"5xx\" }
+";
+
+/// Fact sheet §1.1, §1.2, §7.1: the world says the partner black-holes
+/// (host.stop blackhole), the app POSTs to it, and the Service's port name
+/// has no protocol.
+#[test]
+fn the_context_comes_from_the_world_and_timeline() {
+    let check = check_text(WORLD, Path::new("context.yaml"));
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    let world: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.mitigation.is_none())
+        .collect();
+    assert_eq!(world.len(), 1, "{world:?}");
+    assert_eq!(
+        (world[0].finding.code, world[0].finding.resource.as_str()),
+        ("MS0101", "Service default/inventory")
+    );
+    let retries = of(&check, "retries");
+    let blackhole = retries.iter().find(|f| f.finding.code == "MS0106").unwrap();
+    assert!(
+        blackhole
+            .finding
+            .message
+            .contains("host.stop partner blackhole at 5s"),
+        "{}",
+        blackhole.finding.message
+    );
+    assert!(codes(&check, "retries").contains(&"MS0107"), "{retries:?}");
+}
