@@ -6,7 +6,7 @@ use std::time::Duration;
 use meshsim_sidecar::OutboundTrafficPolicy;
 
 use super::{Finding, LintContext, show};
-use crate::kube::{self, KubeService, resolve_short_name};
+use crate::kube::{KubeService, resolve_short_name};
 use crate::model::{DestinationRule, Resolution, Resources, ServiceEntry};
 use crate::validate::names::hosts_match;
 
@@ -14,8 +14,6 @@ use crate::validate::names::hosts_match;
 const ENVOY_IDLE: Duration = Duration::from_secs(3600);
 /// PassthroughCluster's upstream idle timeout (§3.4).
 const PASSTHROUGH_IDLE: Duration = Duration::from_secs(300);
-/// Ports Istio forces to TCP when unnamed (server-first protocols, §7.1).
-const FORCED_TCP: &[u32] = &[25, 53, 3306, 27017];
 
 /// MS0101: a ServiceEntry port without `protocol`, or a Kubernetes Service
 /// port whose name has no protocol prefix and no `appProtocol`: Istio sniffs
@@ -24,7 +22,7 @@ pub(crate) fn port_protocol(res: &Resources, ctx: &LintContext) -> Vec<Finding> 
     let mut out = Vec::new();
     for se in res.service_entries.iter().filter(|se| !se.from_kubernetes) {
         for (j, p) in se.ports.iter().enumerate() {
-            if p.protocol.is_none() && !FORCED_TCP.contains(&p.number) {
+            if p.is_sniffed() {
                 let message = format!(
                     "port {} ({:?}) has no protocol: Istio sniffs it (server-first protocols hang, HTTPS goes to TCP proxying)",
                     p.number, p.name
@@ -48,8 +46,8 @@ pub(crate) fn port_protocol(res: &Resources, ctx: &LintContext) -> Vec<Finding> 
 fn service_ports(svc: &KubeService) -> Vec<Finding> {
     let mut out = Vec::new();
     for (j, p) in svc.ports.iter().enumerate() {
-        let sniffed = kube::port_protocol(&p.name, p.app_protocol.as_deref()).is_none();
-        if sniffed && !FORCED_TCP.contains(&u32::from(p.port)) {
+        // Unnamed 25, 53, 3306 and 27017 are TCP, not sniffed (§7.1).
+        if p.protocol().is_none() {
             let message = format!(
                 "port {} name {:?} has no protocol prefix and no appProtocol: Istio sniffs it (server-first protocols hang, HTTPS goes to TCP proxying)",
                 p.port, p.name
