@@ -1,20 +1,11 @@
 //! Every scenario in the catalogue loads; unknown keys are rejected in every
 //! table (hickory's test_reject_unknown_fields habit).
 
-use std::path::{Path, PathBuf};
-
 use meshsim_engine::{EngineError, Scenario};
 
-fn catalogue() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
+#[path = "support/engine.rs"]
+mod support;
+use support::catalogue;
 
 #[test]
 fn every_catalogue_scenario_loads_and_has_expectations() {

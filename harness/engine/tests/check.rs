@@ -12,16 +12,9 @@ fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn catalogue() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
+#[path = "support/engine.rs"]
+mod support;
+use support::catalogue;
 
 fn of<'a>(check: &'a FileCheck, mitigation: &str) -> Vec<&'a CheckFinding> {
     check

@@ -2,9 +2,11 @@
 //! seed: they follow from the mechanism, not from one lucky draw. On failure
 //! the message names the seed and the command that reproduces it.
 
-use std::path::Path;
-
 use meshsim_engine::{RunOptions, Scenario};
+
+#[path = "support/engine.rs"]
+mod support;
+use support::catalogue;
 
 /// Seeds swept besides each scenario's own (kept small: CI runs this in a
 /// debug build).
@@ -12,14 +14,7 @@ const SEEDS: [u64; 2] = [1, 2];
 
 #[test]
 fn catalogue_expectations_hold_across_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    for file in files {
+    for file in catalogue() {
         let scenario = Scenario::load(&file).unwrap();
         for seed in SEEDS {
             let opts = RunOptions {

@@ -2,7 +2,7 @@
 //! `#[path = "support/engine.rs"] mod support;`; each test file uses some).
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use meshsim_core::RunResult;
 use meshsim_engine::{EngineError, RunOptions, Scenario};
@@ -31,4 +31,16 @@ pub(crate) fn run_seeded(s: &Scenario, seed: u64) -> RunResult {
         ..RunOptions::default()
     };
     meshsim_engine::run(s, &opts, |_| {}).unwrap()
+}
+
+/// Every scenario file of the catalogue (`scenarios/*.yaml`), sorted.
+pub(crate) fn catalogue() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
 }
