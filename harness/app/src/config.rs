@@ -11,7 +11,7 @@ use crate::AppError;
 use crate::pool::PoolKey;
 use crate::profile::ClientProfile;
 use crate::schedule::Arrival;
-use crate::target::{Target, parse_url};
+use crate::target::{CallKind, Target, parse_call_url};
 
 /// One kind of request the application makes, at a steady rate.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +67,8 @@ pub(crate) struct Call {
     pub(crate) authority: String,
     pub(crate) key: PoolKey,
     pub(crate) method: http::Method,
+    /// HTTP, or a server-first exchange.
+    pub(crate) kind: CallKind,
 }
 
 /// The validated calls of an [`AppConfig`].
@@ -126,12 +128,13 @@ pub(crate) fn check_resolvable(calls: &[Call], dns_servers: &[SocketAddr]) -> Re
 impl Call {
     /// A request of `method` to `url`.
     pub(crate) fn new(url: &str, method: &http::Method) -> Result<Call, AppError> {
-        let target = parse_url(url)?;
+        let (target, kind) = parse_call_url(url)?;
         Ok(Call {
             authority: target.authority(),
             key: (target.host.clone(), target.port),
             target,
             method: method.clone(),
+            kind,
         })
     }
 }

@@ -98,7 +98,7 @@ pub use serve::{
     BehaviourOverride, CallMode, Capacity, DownstreamCall, OnError, RouteSpec, ServeConfig,
     ServeDeps, ServeStats, ServerHandle, StopMode, serve,
 };
-pub use target::{Target, parse_url};
+pub use target::{CallKind, Target, parse_call_url, parse_url};
 
 /// Why the application could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

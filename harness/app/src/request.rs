@@ -18,7 +18,9 @@ use crate::classify::{Stage, classify};
 use crate::config::Call;
 use crate::drive::Shared;
 use crate::pool::PooledConn;
+use crate::target::CallKind;
 use crate::tasks::stopped;
+use tokio::io::AsyncReadExt;
 
 /// What is known about the request's trip, whatever its outcome.
 #[derive(Debug, Default)]
@@ -140,6 +142,9 @@ async fn exchange(
     id: u64,
     trip: &mut Trip,
 ) -> Result<u16, ErrorKind> {
+    if call.kind == CallKind::ServerFirst {
+        return greeting(shared, call, trip).await;
+    }
     let mut conn = checkout_or_dial(shared, call, trip).await?;
     let fail = |e: hyper::Error| classify(Stage::Exchange, &e);
     conn.sender.ready().await.map_err(fail)?;
@@ -179,9 +184,29 @@ async fn checkout_or_dial(
     dial(shared, call, trip).await
 }
 
+/// A server-first exchange: a new connection, then the server's greeting (one
+/// MySQL packet: a 3-byte little-endian length and a sequence id, then the
+/// payload); the connection is closed after it. Success is status 0.
+async fn greeting(shared: &Shared, call: &Call, trip: &mut Trip) -> Result<u16, ErrorKind> {
+    let (mut stream, _) = connect(shared, call, trip).await?;
+    trip.sent = true;
+    let fail = |e: std::io::Error| classify(Stage::Exchange, &e);
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.map_err(fail)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await.map_err(fail)?;
+    Ok(0)
+}
+
 /// Resolves the host (unless it is a literal IP) and opens a connection to the
-/// first address, with the profile's connect timeout.
-async fn dial(shared: &Shared, call: &Call, trip: &mut Trip) -> Result<PooledConn, ErrorKind> {
+/// first address, with the profile's connect timeout; returns it and the
+/// address dialled.
+async fn connect(
+    shared: &Shared,
+    call: &Call,
+    trip: &mut Trip,
+) -> Result<(meshsim_net::NetStream, SocketAddr), ErrorKind> {
     let ip = match call.target.ip() {
         Some(ip) => ip,
         None => shared.lookup(&call.target.host).await?,
@@ -197,6 +222,12 @@ async fn dial(shared: &Shared, call: &Call, trip: &mut Trip) -> Result<PooledCon
         .counters
         .connections_opened
         .fetch_add(1, Ordering::Relaxed);
+    Ok((stream, addr))
+}
+
+/// A new HTTP/1.1 connection to the call's host.
+async fn dial(shared: &Shared, call: &Call, trip: &mut Trip) -> Result<PooledConn, ErrorKind> {
+    let (stream, addr) = connect(shared, call, trip).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| classify(Stage::Exchange, &e))?;

@@ -39,6 +39,43 @@ impl Target {
     }
 }
 
+/// What a call speaks on its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallKind {
+    /// An HTTP/1.1 request (`http://`).
+    #[default]
+    Http,
+    /// A server-first protocol (`mysql://host[:port]`, default port 3306):
+    /// a new connection whose server speaks first; the call succeeds once
+    /// the server's greeting (one MySQL packet: 3-byte length, sequence id,
+    /// payload) has arrived, and then closes the connection. Its success has
+    /// status 0 (no HTTP).
+    ServerFirst,
+}
+
+/// Parses a call's URL: `http://host[:port]/path`, or
+/// `mysql://host[:port]` for a server-first exchange.
+///
+/// # Errors
+/// As [`parse_url`], which `mysql://` also passes.
+pub fn parse_call_url(url: &str) -> Result<(Target, CallKind), AppError> {
+    let Some(rest) = strip_scheme(url, "mysql://") else {
+        return parse_url(url).map(|t| (t, CallKind::Http));
+    };
+    let mut t = parse_url(&format!("http://{rest}"))?;
+    if !rest.contains(':') || rest.ends_with(']') {
+        t.port = 3306;
+    }
+    Ok((t, CallKind::ServerFirst))
+}
+
+/// `url` after `scheme`, compared case-insensitively.
+fn strip_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = url.get(..scheme.len())?;
+    head.eq_ignore_ascii_case(scheme)
+        .then(|| &url[scheme.len()..])
+}
+
 /// Parses `http://host[:port]/path`.
 ///
 /// # Errors
@@ -94,6 +131,20 @@ pub fn parse_url(url: &str) -> Result<Target, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mysql_url_is_a_server_first_call_on_3306_by_default() {
+        let (t, kind) = parse_call_url("mysql://db.corp.example").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, kind),
+            ("db.corp.example", 3306, CallKind::ServerFirst)
+        );
+        let (t, _) = parse_call_url("MySQL://10.0.0.5:3307").unwrap();
+        assert_eq!(t.port, 3307);
+        let (_, kind) = parse_call_url("http://api.example/").unwrap();
+        assert_eq!(kind, CallKind::Http);
+        assert!(parse_call_url("redis://x").is_err());
+    }
 
     #[test]
     fn url_without_port_defaults_to_80_and_root_path() {

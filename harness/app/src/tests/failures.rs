@@ -187,3 +187,41 @@ async fn a_reset_is_connection_reset_and_the_connection_is_discarded() {
         "the reset connection was not pooled"
     );
 }
+
+/// A server-first call (`mysql://`): a new connection that succeeds once the
+/// server's greeting packet (3-byte length, sequence id, payload) arrived,
+/// and times out when the server never speaks (fact sheet §7.2: what a
+/// MySQL driver sees behind a sidecar that waits for the client to speak).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_server_first_call_succeeds_on_the_greeting_and_times_out_without_one() {
+    use tokio::io::AsyncWriteExt;
+    let net = sim();
+    let greeter = net.stack(ip("10.0.0.2")).listen(3306).await.unwrap();
+    let _silent = net.stack(ip("10.0.0.3")).listen(3306).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = greeter.accept().await {
+            let _ = s.write_all(&[3, 0, 0, 0, b'5', b'.', b'7']).await;
+        }
+    });
+    let mut app = App::new("go", "mysql://10.0.0.2", "1/s");
+    app.calls
+        .push(call("mysql://10.0.0.3", "1/s", crate::Arrival::Constant));
+    app.load_for = 3 * SEC;
+    app.profile.request_timeout = Some(2 * SEC);
+    let (records, stats) = run_app(&net, app).await;
+    let (greeted, silent): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.call == 0);
+    assert_eq!(greeted.len(), 3);
+    assert!(
+        greeted
+            .iter()
+            .all(|r| r.outcome == Outcome::Ok { status: 0 }),
+        "{greeted:?}"
+    );
+    assert!(
+        silent
+            .iter()
+            .all(|r| r.outcome == Outcome::Error(ErrorKind::RequestTimeout)),
+        "{silent:?}"
+    );
+    assert_eq!(stats.connections_opened, 6);
+}

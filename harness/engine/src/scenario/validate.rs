@@ -268,7 +268,7 @@ fn warn_unresolvable_calls(
     });
     let pod_calls = pod_calls.map(|(from, url)| (from, url.to_string()));
     for (from, url) in pod_calls.chain(service_calls) {
-        let Ok(target) = meshsim_app::parse_url(&url) else {
+        let Ok((target, _)) = meshsim_app::parse_call_url(&url) else {
             continue;
         };
         if target.ip().is_none() && !known(&target.host) {

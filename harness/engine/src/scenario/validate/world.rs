@@ -226,7 +226,7 @@ fn next_free(used: &mut BTreeSet<IpAddr>) -> Option<IpAddr> {
 
 fn call(cx: &Ctx<'_>, c: &CallFile) -> Result<CallSpec, EngineError> {
     let at = Some(&c.url.referenced);
-    meshsim_app::parse_url(&c.url.value)
+    meshsim_app::parse_call_url(&c.url.value)
         .map_err(|e| cx.err(at, "", format!("invalid url: {e}")))?;
     let rate = c.rate.value.per_second();
     if !(MIN_RATE..=MAX_RATE).contains(&rate) {
