@@ -281,9 +281,10 @@ impl Pod {
         let log = self.log.clone();
         let exit = self.app_exit_tx.clone();
         let start = self.cx.start;
+        let load_end = start + self.cx.load_for;
         self.app = Some(tokio::spawn(async move {
             if wait {
-                app_waits(&stack, readiness, &log).await;
+                app_waits(&stack, readiness, &log, load_end).await;
             }
             sleep(warmup).await;
             let begin = tokio::time::Instant::now().saturating_duration_since(start);
@@ -300,12 +301,18 @@ impl Pod {
 }
 
 /// The application polls `/healthz/ready` itself (a start script's
-/// `until curl -fs localhost:15021/healthz/ready; do sleep 1; done`).
-async fn app_waits(stack: &meshsim_net::Stack, readiness: std::net::SocketAddr, log: &super::Log) {
+/// `until curl -fs localhost:15021/healthz/ready; do sleep 1; done`), at
+/// most until the run's load ends.
+async fn app_waits(
+    stack: &meshsim_net::Stack,
+    readiness: std::net::SocketAddr,
+    log: &super::Log,
+    until: tokio::time::Instant,
+) {
     let opts = WaitReady {
         period: Duration::from_secs(1),
         request_timeout: Duration::from_secs(1),
-        give_up: Duration::from_secs(3600),
+        give_up: until.saturating_duration_since(tokio::time::Instant::now()),
     };
     match wait_ready(stack, readiness, opts).await {
         Ok(_) => log.note("app: the sidecar answered /healthz/ready 200"),
