@@ -10,83 +10,43 @@ use meshsim_net::OnExpiry;
 
 #[path = "support/engine.rs"]
 mod support;
-use support::{invalid, run_seeded};
+use support::{NAT_WORLD, SE_NONE, invalid, run_seeded};
 
 /// One request every 400 s (9/h) through a 350 s reset-flavour idle timer,
 /// to a server that never closes an idle connection itself.
 /// Every mitigation but `passthrough` declares the host with a resolution
 /// NONE ServiceEntry (upstream pool idle timeout 1 h).
-const IDLE: &str = "\
+fn idle() -> String {
+    format!(
+        "\
 version: 1
 name: idle
-duration: 40m
-world:
-  network: { latency: 1ms }
-  dns:
-    zones:
-      api.partner.example: { a: [52.1.1.10], ttl: 60s }
-  external:
-    - { name: api, address: 52.1.1.10:80, keepalive_timeout: 0s, routes: [{ prefix: /, status: 200, body_bytes: 16 }] }
-  middleboxes:
-    - { kind: idle_timer, name: nat, idle: 350s, on_expiry: reset }
-  pods:
-    - name: app
-      sidecar: true
-      app:
-        client: python-requests
-        calls:
-          - { url: \"http://api.partner.example/\", rate: 9/h, arrival: constant }
-mitigations:
+{NAT_WORLD}mitigations:
   - name: none
-    istio: |
-      apiVersion: networking.istio.io/v1
-      kind: ServiceEntry
-      metadata: { name: api }
-      spec:
-        hosts: [api.partner.example]
-        location: MESH_EXTERNAL
-        ports: [{ number: 80, name: http, protocol: HTTP }]
-        resolution: NONE
-  - name: passthrough
+{SE_NONE}  - name: passthrough
   - name: tcp-keepalive
-    istio: |
-      apiVersion: networking.istio.io/v1
-      kind: ServiceEntry
-      metadata: { name: api }
-      spec:
-        hosts: [api.partner.example]
-        location: MESH_EXTERNAL
-        ports: [{ number: 80, name: http, protocol: HTTP }]
-        resolution: NONE
-      ---
+{SE_NONE}      ---
       apiVersion: networking.istio.io/v1
       kind: DestinationRule
-      metadata: { name: api }
+      metadata: {{ name: api }}
       spec:
         host: api.partner.example
         trafficPolicy:
           connectionPool:
-            tcp: { tcpKeepalive: { time: 300s, interval: 75s } }
+            tcp: {{ tcpKeepalive: {{ time: 300s, interval: 75s }} }}
   - name: http-idle-timeout
-    istio: |
-      apiVersion: networking.istio.io/v1
-      kind: ServiceEntry
-      metadata: { name: api }
-      spec:
-        hosts: [api.partner.example]
-        location: MESH_EXTERNAL
-        ports: [{ number: 80, name: http, protocol: HTTP }]
-        resolution: NONE
-      ---
+{SE_NONE}      ---
       apiVersion: networking.istio.io/v1
       kind: DestinationRule
-      metadata: { name: api }
+      metadata: {{ name: api }}
       spec:
         host: api.partner.example
         trafficPolicy:
           connectionPool:
-            http: { idleTimeout: 300s }
-";
+            http: {{ idleTimeout: 300s }}
+"
+    )
+}
 
 fn mitigation<'a>(r: &'a meshsim_core::RunResult, name: &str) -> &'a MitigationResult {
     r.mitigations.iter().find(|m| m.name == name).unwrap()
@@ -106,7 +66,7 @@ fn labels(m: &MitigationResult) -> Vec<String> {
 #[test]
 fn a_pooled_connection_idle_past_a_reset_middlebox_fails_with_503_uc_unless_kept_alive_or_retired()
 {
-    let s = Scenario::parse(IDLE, Path::new("t.yaml")).unwrap();
+    let s = Scenario::parse(&idle(), Path::new("t.yaml")).unwrap();
     let r = run_seeded(&s, 1);
     let none = mitigation(&r, "none");
     // Requests at 0, 400, ..., 2000 s: every reuse (400, 1200, 2000 s) is
@@ -138,7 +98,7 @@ fn a_pooled_connection_idle_past_a_reset_middlebox_fails_with_503_uc_unless_kept
 
 #[test]
 fn middleboxes_default_to_every_entry_pod_and_reset() {
-    let text = IDLE.replace(
+    let text = idle().replace(
         "{ kind: idle_timer, name: nat, idle: 350s, on_expiry: reset }",
         "{ kind: idle_timer, name: nlb, idle: 4m }",
     );
@@ -157,7 +117,7 @@ fn middleboxes_default_to_every_entry_pod_and_reset() {
 
 #[test]
 fn an_unknown_middlebox_key_is_rejected_with_its_line() {
-    let (line, _, path, message) = invalid(&IDLE.replace("on_expiry: reset", "on_expiri: reset"));
+    let (line, _, path, message) = invalid(&idle().replace("on_expiry: reset", "on_expiri: reset"));
     assert_eq!(line, 12);
     assert!(path.contains("middleboxes[0]"), "{path}");
     assert!(message.contains("on_expiry"), "{message}");
@@ -180,7 +140,7 @@ fn a_bad_middlebox_is_rejected_with_its_line_and_reason() {
         ),
     ];
     for (from, to, want) in cases {
-        let (line, _, path, message) = invalid(&IDLE.replace(from, to));
+        let (line, _, path, message) = invalid(&idle().replace(from, to));
         assert_eq!(line, 12, "{to}");
         assert!(path.starts_with("world.middleboxes"), "{to}: {path}");
         assert!(message.contains(want), "{to}: {message}");
@@ -195,7 +155,7 @@ fn a_bad_middlebox_is_rejected_with_its_line_and_reason() {
 /// keeps the flow.
 #[test]
 fn a_request_on_a_flow_a_dropping_middlebox_forgot_hangs_until_the_kernel_gives_up() {
-    let text = IDLE
+    let text = idle()
         .replace("idle: 350s, on_expiry: reset", "idle: 4m, on_expiry: drop")
         .replace("time: 300s", "time: 200s");
     let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
@@ -217,7 +177,7 @@ fn a_request_on_a_flow_a_dropping_middlebox_forgot_hangs_until_the_kernel_gives_
 
 #[test]
 fn a_run_through_a_middlebox_is_the_same_for_the_same_seed() {
-    let text = IDLE.replace("on_expiry: reset", "on_expiry: drop");
+    let text = idle().replace("on_expiry: reset", "on_expiry: drop");
     let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
     let a = format!("{:?}", run_seeded(&s, 5));
     let b = format!("{:?}", run_seeded(&s, 5));
@@ -245,7 +205,7 @@ fn the_nat_idle_timeout_catalogue_scenario_meets_its_expectations() {
 /// keepalive probes every 300 s keep the one flow fresh.
 #[test]
 fn each_mitigation_reports_the_idle_timer_counters_and_log_with_expired_flows_only_without_a_fix() {
-    let s = Scenario::parse(IDLE, Path::new("t.yaml")).unwrap();
+    let s = Scenario::parse(&idle(), Path::new("t.yaml")).unwrap();
     let opts = meshsim_engine::RunOptions {
         seed: Some(1),
         mitigations: vec!["none".into(), "tcp-keepalive".into()],

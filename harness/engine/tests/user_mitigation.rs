@@ -8,66 +8,35 @@ use meshsim_engine::{EngineError, RunOptions, Scenario};
 
 #[path = "support/engine.rs"]
 mod support;
-use support::run_seeded;
+use support::{NAT_WORLD, SE_NONE, run_seeded};
 
 /// One request every 400 s (9/h) through a 350 s reset-flavour idle timer
 /// (an AWS NAT gateway), to a server that never closes an idle connection;
 /// `none` declares the host with a resolution NONE ServiceEntry (upstream
 /// pool idle timeout 1 h), `keepalive` adds a DestinationRule.
-const NAT: &str = "\
+fn nat_text() -> String {
+    format!(
+        "\
 version: 1
 name: nat
-duration: 40m
-world:
-  network: { latency: 1ms }
-  dns:
-    zones:
-      api.partner.example: { a: [52.1.1.10], ttl: 60s }
-  external:
-    - { name: api, address: 52.1.1.10:80, keepalive_timeout: 0s, routes: [{ prefix: /, status: 200, body_bytes: 16 }] }
-  middleboxes:
-    - { kind: idle_timer, name: nat, idle: 350s, on_expiry: reset }
-  pods:
-    - name: app
-      sidecar: true
-      app:
-        client: python-requests
-        calls:
-          - { url: \"http://api.partner.example/\", rate: 9/h, arrival: constant }
-mitigations:
+{NAT_WORLD}mitigations:
   - name: none
-    app: { connect_timeout: 2s }
-    istio: |
-      apiVersion: networking.istio.io/v1
-      kind: ServiceEntry
-      metadata: { name: api }
-      spec:
-        hosts: [api.partner.example]
-        location: MESH_EXTERNAL
-        ports: [{ number: 80, name: http, protocol: HTTP }]
-        resolution: NONE
-  - name: keepalive
-    istio: |
-      apiVersion: networking.istio.io/v1
-      kind: ServiceEntry
-      metadata: { name: api }
-      spec:
-        hosts: [api.partner.example]
-        location: MESH_EXTERNAL
-        ports: [{ number: 80, name: http, protocol: HTTP }]
-        resolution: NONE
-      ---
+    app: {{ connect_timeout: 2s }}
+{SE_NONE}  - name: keepalive
+{SE_NONE}      ---
       apiVersion: networking.istio.io/v1
       kind: DestinationRule
-      metadata: { name: api }
+      metadata: {{ name: api }}
       spec:
         host: api.partner.example
         trafficPolicy:
           connectionPool:
-            tcp: { tcpKeepalive: { time: 300s, interval: 75s } }
+            tcp: {{ tcpKeepalive: {{ time: 300s, interval: 75s }} }}
 expect:
-  - { mitigation: none, errors: \"> 0\" }
-";
+  - {{ mitigation: none, errors: \"> 0\" }}
+"
+    )
+}
 
 /// A DestinationRule alone, as an SRE would paste it.
 const DR_IDLE: &str = "\
@@ -84,7 +53,7 @@ spec:
 ";
 
 fn nat() -> Scenario {
-    Scenario::parse(NAT, Path::new("nat.yaml")).unwrap()
+    Scenario::parse(&nat_text(), Path::new("nat.yaml")).unwrap()
 }
 
 fn mitigation<'a>(r: &'a meshsim_core::RunResult, name: &str) -> &'a MitigationResult {

@@ -44,3 +44,40 @@ pub(crate) fn catalogue() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// A world shared by the middlebox and `--with` tests: one request every
+/// 400 s (9/h) through a 350 s reset-flavour idle timer (an AWS NAT
+/// gateway), to a server that never closes an idle connection itself
+/// (`duration` to the pod's calls; `mitigations` follow).
+pub(crate) const NAT_WORLD: &str = "\
+duration: 40m
+world:
+  network: { latency: 1ms }
+  dns:
+    zones:
+      api.partner.example: { a: [52.1.1.10], ttl: 60s }
+  external:
+    - { name: api, address: 52.1.1.10:80, keepalive_timeout: 0s, routes: [{ prefix: /, status: 200, body_bytes: 16 }] }
+  middleboxes:
+    - { kind: idle_timer, name: nat, idle: 350s, on_expiry: reset }
+  pods:
+    - name: app
+      sidecar: true
+      app:
+        client: python-requests
+        calls:
+          - { url: \"http://api.partner.example/\", rate: 9/h, arrival: constant }
+";
+
+/// A mitigation's `istio` block declaring the API host with a resolution
+/// NONE ServiceEntry (upstream pool idle timeout 1 h).
+pub(crate) const SE_NONE: &str = "    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: ServiceEntry
+      metadata: { name: api }
+      spec:
+        hosts: [api.partner.example]
+        location: MESH_EXTERNAL
+        ports: [{ number: 80, name: http, protocol: HTTP }]
+        resolution: NONE
+";
