@@ -39,7 +39,7 @@ pub const RULES: &[Rule] = &[
         title: "port without a protocol: Istio sniffs it",
         fix: "name the port `<protocol>[-suffix]` (http, http2, grpc, tcp...) or set `appProtocol` (Service) / `protocol` (ServiceEntry)",
         fact: "§7.1, §7.2",
-        demo: None,
+        demo: Some("scenarios/server-first-protocol.yaml"),
     },
     Rule {
         code: "MS0102",
