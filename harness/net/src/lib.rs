@@ -31,6 +31,11 @@
 //! the pod's own host are never redirected, so the sidecar reaches its
 //! application at `pod-ip:port` directly, as Istio ≥ 1.10 does.
 //!
+//! **Loopback**: every host has its own `127.0.0.1` ([`Bind`]): a listener
+//! bound to it (an app listening on `localhost`) answers only its own host's
+//! connects to `127.0.0.1:port`, which are never captured; a listener on
+//! every address answers them too, one bound to the host's address does not.
+//!
 //! Module map:
 //! - [`sim`]: the simulated backend (`world`: hosts, listeners, faults;
 //!   `pipe`: one in-memory TCP connection);
@@ -175,6 +180,23 @@ impl Capture {
             && !self.exclude_ports.contains(&dst.port())
             && !self.exclude_ranges.iter().any(|r| r.contains(dst.ip()))
     }
+}
+
+/// Which of its host's addresses a listener is bound to. Every host (a pod's
+/// network namespace) has its own `127.0.0.1`: a connect from the host to
+/// `127.0.0.1:port` reaches the host's listener bound to its loopback, else
+/// its listener bound to every address; other hosts never reach loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bind {
+    /// `0.0.0.0`: the host's address and its loopback. The default, and what
+    /// [`Stack::listen`] binds.
+    #[default]
+    Any,
+    /// The host's (pod's) address only: a connect to `127.0.0.1` misses it.
+    Host,
+    /// `127.0.0.1` only: reachable from the host itself, never through its
+    /// address (a connect to `host:port` is refused).
+    Loopback,
 }
 
 /// Inbound capture rules of a pod (istio-init's `ISTIO_INBOUND` chain).
@@ -474,6 +496,9 @@ impl Stack {
     /// endpoints, see [`Net::set_service`]), `TimedOut` across a silent
     /// drop, `PermissionDenied` for a non-loopback destination in real mode.
     pub async fn connect(&self, dst: SocketAddr, timeout: Duration) -> io::Result<NetStream> {
+        if let Some(local) = self.connect_local(dst, timeout).await {
+            return local;
+        }
         let captured = self.capture.as_ref().filter(|c| c.captures(self.host, dst));
         let (target, original_dst) = match captured {
             Some(c) => (SocketAddr::new(self.host, c.outbound_port), Some(dst)),
@@ -496,7 +521,38 @@ impl Stack {
         }
     }
 
-    /// Listens on `port` of this host (0 for an ephemeral port).
+    /// A connect to the host's own `127.0.0.1:port` (see [`Bind`]): refused
+    /// when nothing of the host listens there. `None` for any other
+    /// destination, and for a stack whose host is itself a loopback address.
+    async fn connect_local(
+        &self,
+        dst: SocketAddr,
+        timeout: Duration,
+    ) -> Option<io::Result<NetStream>> {
+        if dst.ip() != IpAddr::V4(std::net::Ipv4Addr::LOCALHOST) || self.host.is_loopback() {
+            return None;
+        }
+        Some(match &self.net.backend {
+            Backend::Sim(w) => w.connect_local(self.host, dst.port()),
+            Backend::Real(w) => w.connect_local(self.host, dst.port(), timeout).await,
+        })
+    }
+
+    /// Listens on `port` of this host as `bind` says (0 for an ephemeral
+    /// port); [`Stack::listen`] is `Bind::Any`.
+    ///
+    /// # Errors
+    /// `AddrInUse` when the port is taken.
+    pub async fn listen_bound(&self, port: u16, bind: Bind) -> io::Result<NetListener> {
+        let addr = SocketAddr::new(self.host, port);
+        match &self.net.backend {
+            Backend::Sim(w) => w.listen_bound(addr, bind),
+            Backend::Real(w) => w.listen_bound(addr, bind).await,
+        }
+    }
+
+    /// Listens on `port` of this host (0 for an ephemeral port), on every
+    /// address ([`Bind::Any`]: the host's and its loopback).
     ///
     /// # Errors
     /// `AddrInUse` when the port is taken.

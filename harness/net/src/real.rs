@@ -47,9 +47,10 @@ use tokio::sync::futures::OwnedNotified;
 
 use crate::middlebox::Verdict;
 use crate::stream::{NetListener, NetStream, NetUdp};
-use crate::{Keepalive, NetError, firewall};
+use crate::{Bind, Keepalive, NetError, firewall};
 
 mod fw;
+mod loopback;
 
 use fw::{FwLink, reset_error};
 
@@ -74,6 +75,11 @@ struct State {
     ips_rev: BTreeMap<Ipv4Addr, IpAddr>,
     next_ip: u32,
     tcp: BTreeMap<SocketAddr, SocketAddr>,
+    /// Listeners on a host's own 127.0.0.1, by scenario `host:port`
+    /// ([`Bind::Loopback`]) -> the kernel address.
+    loopback_tcp: BTreeMap<SocketAddr, SocketAddr>,
+    /// Listeners of `tcp` bound to the host's address only ([`Bind::Host`]).
+    host_only: BTreeSet<SocketAddr>,
     udp: BTreeMap<SocketAddr, SocketAddr>,
     blackholed: BTreeSet<IpAddr>,
     /// Black-holed flows (scenario ends in address order).
@@ -281,6 +287,7 @@ impl World {
             listener,
             addr: scen,
             proxy,
+            bind: Bind::Any,
         }))
     }
 
@@ -551,8 +558,10 @@ impl AsyncWrite for RealStream {
 pub struct RealListener {
     world: Arc<World>,
     listener: TcpListener,
+    /// The scenario `host:port`, whatever the bind.
     addr: SocketAddr,
     proxy: bool,
+    bind: Bind,
 }
 
 impl std::fmt::Debug for RealListener {
@@ -591,7 +600,7 @@ impl RealListener {
                 tcp,
                 world: self.world.clone(),
                 faults: None,
-                local: self.addr,
+                local: self.local_addr(),
                 peer,
                 original_dst,
                 fw: self.world.take_fw_link(peer, self.addr),
@@ -601,13 +610,23 @@ impl RealListener {
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.addr
+        match self.bind {
+            Bind::Loopback => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.addr.port()),
+            Bind::Any | Bind::Host => self.addr,
+        }
     }
 }
 
 impl Drop for RealListener {
     fn drop(&mut self) {
-        self.world.lock().tcp.remove(&self.addr);
+        let mut st = self.world.lock();
+        match self.bind {
+            Bind::Loopback => st.loopback_tcp.remove(&self.addr),
+            Bind::Any | Bind::Host => {
+                st.host_only.remove(&self.addr);
+                st.tcp.remove(&self.addr)
+            }
+        };
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsim_net::{Capture, InboundCapture, Keepalive, Net, SimConfig};
+use meshsim_net::{Bind, Capture, InboundCapture, Keepalive, Net, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn ip(s: &str) -> IpAddr {
@@ -362,5 +362,51 @@ parity!(
         s.write_all(b"x").await.unwrap();
         c.read_exact(&mut b).await.unwrap();
         assert_eq!(&b, b"x");
+    }
+);
+
+// Every pod has its own loopback: an app bound to `127.0.0.1` is reached
+// from its own host at `127.0.0.1` and refused through the pod's address,
+// from any host (fact sheet §6.1: app-to-localhost is never captured;
+// incidents.md INC-15).
+parity!(
+    a_listener_bound_to_loopback_answers_only_its_own_host,
+    |net| {
+        let a = net.stack(ip("10.0.0.1"));
+        let b = net.stack(ip("10.0.0.2"));
+        let l = a.listen_bound(8080, Bind::Loopback).await.unwrap();
+        assert_eq!(l.local_addr(), addr("127.0.0.1:8080"));
+        let t = Duration::from_secs(1);
+        let mut c = a.connect(addr("127.0.0.1:8080"), t).await.unwrap();
+        let (mut s, _) = l.accept().await.unwrap();
+        c.write_all(b"hi").await.unwrap();
+        let mut buf = [0u8; 2];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+        for (from, dst) in [
+            (&a, "10.0.0.1:8080"),
+            (&b, "10.0.0.1:8080"),
+            (&b, "127.0.0.1:8080"),
+        ] {
+            let err = from.connect(addr(dst), t).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{dst}");
+        }
+    }
+);
+
+// A listener on every address (`0.0.0.0`, [`Stack::listen`]) answers its
+// host's loopback too; one bound to the host's address only does not.
+parity!(
+    loopback_reaches_any_address_binds_but_not_host_only_ones,
+    |net| {
+        let a = net.stack(ip("10.0.0.1"));
+        let b = net.stack(ip("10.0.0.2"));
+        let t = Duration::from_secs(1);
+        let _any = a.listen(8080).await.unwrap();
+        a.connect(addr("127.0.0.1:8080"), t).await.unwrap();
+        let _host = b.listen_bound(8080, Bind::Host).await.unwrap();
+        let err = b.connect(addr("127.0.0.1:8080"), t).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        a.connect(addr("10.0.0.2:8080"), t).await.unwrap();
     }
 );

@@ -1,6 +1,8 @@
 //! Hosts, listeners, UDP sockets and path faults of the simulated network.
 
-use std::collections::{BTreeMap, VecDeque};
+mod loopback;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use tokio::time::Instant;
 
 use super::idle::{IdleBox, IdleFlow};
 use super::pipe::{Conn, SimStream};
+use crate::Bind;
 use crate::firewall::{self, DnsFirewall, FirewallHandle, FwFlow, OnUnknown};
 use crate::middlebox::{IdleTimer, IdleTimerHandle};
 use crate::stream::{NetListener, NetStream, NetUdp};
@@ -68,6 +71,11 @@ pub(crate) struct World {
 
 struct State {
     listeners: BTreeMap<SocketAddr, mpsc::UnboundedSender<SimStream>>,
+    /// Listeners on a host's own 127.0.0.1, by `host:port` ([`Bind::Loopback`]).
+    loopback_listeners: BTreeMap<SocketAddr, mpsc::UnboundedSender<SimStream>>,
+    /// Listeners of `listeners` bound to the host's address only
+    /// ([`Bind::Host`]): a connect to 127.0.0.1 from the host misses them.
+    host_only: BTreeSet<SocketAddr>,
     udp: BTreeMap<SocketAddr, Arc<UdpQueue>>,
     next_port: BTreeMap<IpAddr, u16>,
     /// Black-holed addresses and since when.
@@ -92,6 +100,8 @@ impl World {
             faults: Arc::new(Notify::new()),
             state: Mutex::new(State {
                 listeners: BTreeMap::new(),
+                loopback_listeners: BTreeMap::new(),
+                host_only: BTreeSet::new(),
                 udp: BTreeMap::new(),
                 next_port: BTreeMap::new(),
                 blackholed: BTreeMap::new(),
@@ -356,12 +366,20 @@ impl World {
         Ok(NetListener::Sim(SimListener {
             world: self.clone(),
             addr,
+            bind: Bind::Any,
             rx: tokio::sync::Mutex::new(rx),
         }))
     }
 
-    fn unlisten(&self, addr: SocketAddr) {
-        self.lock().listeners.remove(&addr);
+    fn unlisten(&self, addr: SocketAddr, bind: Bind) {
+        let mut st = self.lock();
+        match bind {
+            Bind::Loopback => st.loopback_listeners.remove(&addr),
+            Bind::Any | Bind::Host => {
+                st.host_only.remove(&addr);
+                st.listeners.remove(&addr)
+            }
+        };
     }
 
     pub(crate) fn bind_udp(self: &Arc<Self>, addr: SocketAddr) -> io::Result<NetUdp> {
@@ -438,7 +456,9 @@ fn refused(target: SocketAddr) -> io::Error {
 /// A simulated TCP listener.
 pub struct SimListener {
     world: Arc<World>,
+    /// `host:port`, whatever the bind.
     addr: SocketAddr,
+    bind: Bind,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<SimStream>>,
 }
 
@@ -466,13 +486,16 @@ impl SimListener {
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.addr
+        match self.bind {
+            Bind::Loopback => SocketAddr::new(loopback::LOCALHOST, self.addr.port()),
+            Bind::Any | Bind::Host => self.addr,
+        }
     }
 }
 
 impl Drop for SimListener {
     fn drop(&mut self) {
-        self.world.unlisten(self.addr);
+        self.world.unlisten(self.addr, self.bind);
         // Connections completed by the kernel but never accepted are reset.
         if let Ok(mut rx) = self.rx.try_lock() {
             rx.close();
