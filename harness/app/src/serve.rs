@@ -115,7 +115,7 @@ pub async fn serve(
     mut deps: ServeDeps,
 ) -> Result<ServerHandle, AppError> {
     let plan = ServePlan::new(&config)?;
-    let listeners = bind(&stack, &plan.ports).await?;
+    let listeners = bind(&stack, &plan.ports, config.bind).await?;
     let (client_stop, client_stop_rx) = watch::channel(false);
     let names_rng = SimRng::new(deps.rng.next_u64());
     let names = dns_resolver(&config.profile, &config.dns_servers, &stack, names_rng);
@@ -152,13 +152,20 @@ pub async fn serve(
 }
 
 /// Binds every port, or none.
-async fn bind(stack: &Stack, ports: &[u16]) -> Result<Vec<NetListener>, AppError> {
+async fn bind(
+    stack: &Stack,
+    ports: &[u16],
+    how: meshsim_net::Bind,
+) -> Result<Vec<NetListener>, AppError> {
     let mut listeners = Vec::with_capacity(ports.len());
     for &port in ports {
-        let l = stack.listen(port).await.map_err(|e| AppError::Listen {
-            port,
-            kind: e.kind(),
-        })?;
+        let l = stack
+            .listen_bound(port, how)
+            .await
+            .map_err(|e| AppError::Listen {
+                port,
+                kind: e.kind(),
+            })?;
         listeners.push(l);
     }
     Ok(listeners)

@@ -168,6 +168,10 @@ pub struct ServiceSpec {
     pub profile: ClientProfile,
     /// The application server's keep-alive idle timeout (`None`: never).
     pub keepalive_timeout: Option<Duration>,
+    /// `app.listen`: the addresses the application binds (`0.0.0.0` by
+    /// default; `localhost`; `pod-ip`). The first version's for a versioned
+    /// service.
+    pub listen: meshsim_net::Bind,
     /// The application's routes, first prefix match wins (empty for a
     /// versioned service: each version has its own app).
     pub routes: Vec<ServeRouteSpec>,

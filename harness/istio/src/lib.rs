@@ -76,7 +76,7 @@ pub use translate::telemetry::mesh_unmodelled;
 pub use translate::translate;
 pub use unmodelled::{unmodelled, unmodelled_at};
 pub use validate::{validate, validate_all};
-pub use version::{IstioVersion, MeshConfig, protocol_detection_timeout};
+pub use version::{IstioVersion, MeshConfig, inbound_forward, protocol_detection_timeout};
 
 /// Parses a multi-document (`---`-separated) YAML stream of Istio resources.
 ///

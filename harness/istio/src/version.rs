@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use meshsim_sidecar::config::{AccessLogEncoding, OutboundTrafficPolicy};
+use meshsim_sidecar::config::{AccessLogEncoding, InboundForward, OutboundTrafficPolicy};
 
 use crate::error::Problem;
 use crate::model::{HttpRetry, TcpKeepalive};
@@ -128,6 +128,18 @@ pub fn protocol_detection_timeout(v: IstioVersion) -> Duration {
     }
 }
 
+/// Where `v`'s inbound sidecar reaches the application (incidents.md
+/// INC-15, Istio 1.10 upgrade notes): the pod's address from 1.10 (the
+/// inbound passthrough change), `127.0.0.1` before. The 1.10+ escape hatch
+/// `PILOT_ENABLE_INBOUND_PASSTHROUGH=false` is not modelled.
+pub fn inbound_forward(v: IstioVersion) -> InboundForward {
+    if v.at_least(1, 10) {
+        InboundForward::PodIp
+    } else {
+        InboundForward::Localhost
+    }
+}
+
 impl MeshConfig {
     /// Istio's defaults for `version`: 10 s connect timeout, DNS refresh 60 s
     /// (>= 1.14, else 5 s), 100 ms jitter, `AllowAny`, HTTP port 80, no mesh
@@ -233,6 +245,24 @@ mod tests {
         assert_eq!(t(8), Duration::ZERO);
         assert_eq!(t(9), Duration::ZERO);
         assert_eq!(t(24), Duration::ZERO);
+    }
+
+    /// incidents.md INC-15: Istio 1.10 moved the inbound forward from
+    /// `127.0.0.1` to the pod's address.
+    #[test]
+    fn the_inbound_sidecar_forwards_to_the_pod_ip_from_1_10_and_to_localhost_before() {
+        assert_eq!(
+            inbound_forward(IstioVersion::new(1, 9)),
+            InboundForward::Localhost
+        );
+        assert_eq!(
+            inbound_forward(IstioVersion::new(1, 10)),
+            InboundForward::PodIp
+        );
+        assert_eq!(
+            inbound_forward(IstioVersion::new(1, 24)),
+            InboundForward::PodIp
+        );
     }
 
     #[test]

@@ -120,6 +120,24 @@ pub struct InboundConfig {
     /// (its [`InboundPort`] should be `http`), other bytes are TCP-proxied
     /// to the application. Default none.
     pub sniffed_ports: Vec<u16>,
+    /// Where a declared HTTP port's inbound cluster sends requests: the
+    /// application at `pod-ip:port` (Istio >= 1.10, the default) or at
+    /// `127.0.0.1:port` (before 1.10). Undeclared and TCP ports go to the
+    /// original destination either way.
+    pub forward_to: InboundForward,
+}
+
+/// Where the inbound sidecar reaches the application (incidents.md INC-15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundForward {
+    /// The pod's address, as plain Kubernetes does (Istio >= 1.10): an app
+    /// listening on `localhost` only is refused (`503 UF`).
+    #[default]
+    PodIp,
+    /// `127.0.0.1` (Istio < 1.10, and later with
+    /// `PILOT_ENABLE_INBOUND_PASSTHROUGH=false`): an app bound to the pod's
+    /// address only is refused.
+    Localhost,
 }
 
 impl Default for InboundConfig {
@@ -128,7 +146,23 @@ impl Default for InboundConfig {
             port: 15006,
             ports: Vec::new(),
             sniffed_ports: Vec::new(),
+            forward_to: InboundForward::PodIp,
         }
+    }
+}
+
+impl InboundConfig {
+    /// The inbound cluster of `port`: [`InboundPort::cluster`], whose
+    /// upstream is `127.0.0.1:port` (STATIC) when forwarding to localhost.
+    pub fn cluster(&self, port: &InboundPort) -> Cluster {
+        let mut cluster = port.cluster();
+        if self.forward_to == InboundForward::Localhost {
+            let localhost = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port.port);
+            cluster.discovery = Discovery::Static {
+                endpoints: vec![localhost],
+            };
+        }
+        cluster
     }
 }
 

@@ -201,13 +201,13 @@ impl Live {
 /// Every cluster a configuration runs: its clusters, `PassthroughCluster`
 /// and the inbound clusters (`inbound|PORT||`).
 pub(crate) fn all_clusters(config: &SidecarConfig) -> Vec<Cluster> {
-    let inbound = config.inbound.iter().flat_map(|i| i.ports.iter());
+    let inbound = (config.inbound.iter()).flat_map(|i| i.ports.iter().map(|p| i.cluster(p)));
     config
         .clusters
         .iter()
         .cloned()
         .chain(std::iter::once(config.passthrough.clone()))
-        .chain(inbound.map(|p| p.cluster()))
+        .chain(inbound)
         .collect()
 }
 

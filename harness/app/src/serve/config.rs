@@ -18,6 +18,11 @@ pub struct ServeConfig {
     /// Ports listened on, on the pod's address (0: an ephemeral port, for
     /// tests). At least one, no port twice.
     pub ports: Vec<u16>,
+    /// Which of the pod's addresses the ports are bound to: every one
+    /// (`0.0.0.0`, the default), the pod's address only, or `127.0.0.1`
+    /// only (an app listening on `localhost`: unreachable from other pods,
+    /// and through Istio >= 1.10's inbound sidecar; incidents.md INC-15).
+    pub bind: meshsim_net::Bind,
     /// Routes, matched by path prefix in order; the first match answers. A
     /// path no route matches gets `404`.
     pub routes: Vec<RouteSpec>,
@@ -40,6 +45,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             ports: Vec::new(),
+            bind: meshsim_net::Bind::Any,
             routes: Vec::new(),
             idle_timeout: None,
             profile: ClientProfile::go(),

@@ -171,6 +171,9 @@ pub(crate) struct ServeAppFile {
     pub(crate) client: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) keepalive_timeout: Option<Spanned<String>>,
+    /// `0.0.0.0` (default) | `localhost` | `pod-ip`.
+    #[serde(default)]
+    pub(crate) listen: Option<Spanned<String>>,
     pub(crate) routes: Vec<ServeRouteFile>,
 }
 

@@ -25,6 +25,8 @@ pub struct ServiceVersion {
     pub profile: ClientProfile,
     /// The application server's keep-alive idle timeout (`None`: never).
     pub keepalive_timeout: Option<Duration>,
+    /// `app.listen`: the addresses the application binds.
+    pub listen: meshsim_net::Bind,
     /// The application's routes, first prefix match wins.
     pub routes: Vec<ServeRouteSpec>,
 }
@@ -42,6 +44,7 @@ impl ServiceSpec {
             labels: BTreeMap::new(),
             profile: self.profile.clone(),
             keepalive_timeout: self.keepalive_timeout,
+            listen: self.listen,
             routes: self.routes.clone(),
         }]
     }

@@ -424,6 +424,7 @@ fn serve_config(env: &MeshEnv, svc: &ServiceSpec, dep: &ServiceVersion) -> Serve
         .collect();
     ServeConfig {
         ports,
+        bind: dep.listen,
         routes,
         idle_timeout: dep.keepalive_timeout,
         profile,

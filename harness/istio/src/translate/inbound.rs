@@ -2,14 +2,15 @@
 //! service `targetPort` of the services the pod belongs to, HTTP when the
 //! port's protocol is HTTP-like or unset (sniffed HTTP takes the HTTP chain;
 //! unset ports are listed in `sniffed_ports`, so other bytes are TCP), with
-//! Istio's inbound retry policy for the version.
+//! Istio's inbound retry policy for the version, forwarding to the app at
+//! the pod's address (>= 1.10) or `127.0.0.1` ([`inbound_forward`]).
 
 use meshsim_sidecar::config::{InboundConfig, InboundPort};
 
 use crate::kube::KubeService;
 use crate::model::Protocol;
 use crate::retry::inbound_retry_policy;
-use crate::version::IstioVersion;
+use crate::version::{IstioVersion, inbound_forward};
 
 /// The inbound configuration of a pod serving `services`. The first service
 /// (in the given order) to declare a target port decides its protocol.
@@ -36,6 +37,7 @@ pub fn translate_inbound(services: &[&KubeService], version: IstioVersion) -> In
     InboundConfig {
         ports,
         sniffed_ports,
+        forward_to: inbound_forward(version),
         ..InboundConfig::default()
     }
 }

@@ -138,3 +138,30 @@ async fn an_app_server_answers_over_real_loopback_sockets() {
     assert_eq!(read_reply(&mut s).await.unwrap().status, 204);
     app.handle.shutdown().await;
 }
+
+/// incidents.md INC-15: an app listening on `localhost` answers its own pod
+/// at `127.0.0.1` and refuses connects to the pod's address; one bound to
+/// the pod's address answers those and refuses its own `127.0.0.1`.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_app_bound_to_localhost_answers_only_at_127_0_0_1_of_its_own_pod() {
+    let net = sim();
+    let pod = net.stack("10.0.0.2".parse().unwrap());
+    let mut local = config(vec![route("/", 200, MS)]);
+    local.bind = meshsim_net::Bind::Loopback;
+    let app = start_on(pod.clone(), local, RequestIds::new()).await;
+    assert_eq!(app.handle.local_addrs(), &[addr("127.0.0.1:80")]);
+    let mut s = pod.connect(addr("127.0.0.1:80"), SEC).await.unwrap();
+    send(&mut s, "/", "").await;
+    assert_eq!(read_reply(&mut s).await.unwrap().status, 200);
+    for from in [&pod, &net.stack("10.0.0.1".parse().unwrap())] {
+        let err = from.connect(addr("10.0.0.2:80"), SEC).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+    let mut host_only = config(vec![route("/", 200, MS)]);
+    host_only.bind = meshsim_net::Bind::Host;
+    let other = net.stack("10.0.0.3".parse().unwrap());
+    let _app = start_on(other.clone(), host_only, RequestIds::new()).await;
+    assert_eq!(get(&net, addr("10.0.0.3:80"), "/").await.0.status, 200);
+    let err = other.connect(addr("127.0.0.1:80"), SEC).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+}

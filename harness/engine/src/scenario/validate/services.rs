@@ -104,6 +104,7 @@ fn service(
         sidecar: f.sidecar,
         profile: base.profile,
         keepalive_timeout: base.keepalive_timeout,
+        listen: base.listen,
         routes: if versions.is_empty() {
             base.routes
         } else {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use meshsim_app::ClientProfile;
+use meshsim_net::Bind;
 use serde_saphyr::Spanned;
 
 use super::super::{Ctx, optional_duration};
@@ -17,6 +18,7 @@ use crate::scenario::{ServeRouteSpec, ServiceVersion};
 pub(super) struct AppParts {
     pub(super) profile: ClientProfile,
     pub(super) keepalive_timeout: Option<Duration>,
+    pub(super) listen: Bind,
     pub(super) routes: Vec<ServeRouteSpec>,
 }
 
@@ -25,6 +27,7 @@ impl From<ServiceVersion> for AppParts {
         AppParts {
             profile: v.profile,
             keepalive_timeout: v.keepalive_timeout,
+            listen: v.listen,
             routes: v.routes,
         }
     }
@@ -48,6 +51,10 @@ pub(super) fn app_parts(
         Some(k) => optional_duration(cx, k)?,
         None => None,
     };
+    let listen = match &app.listen {
+        Some(l) => listen(cx, l)?,
+        None => Bind::Any,
+    };
     if app.routes.is_empty() {
         let msg = "a serving app needs at least one route";
         return Err(cx.err(Some(&owner.referenced), "", msg));
@@ -61,8 +68,24 @@ pub(super) fn app_parts(
     Ok(AppParts {
         profile,
         keepalive_timeout,
+        listen,
         routes,
     })
+}
+
+/// `app.listen`: `0.0.0.0` (every address of the pod), `localhost` (only
+/// `127.0.0.1`) or `pod-ip` (only the pod's address).
+fn listen(cx: &Ctx<'_>, value: &Spanned<String>) -> Result<Bind, EngineError> {
+    match value.value.as_str() {
+        "0.0.0.0" => Ok(Bind::Any),
+        "localhost" => Ok(Bind::Loopback),
+        "pod-ip" => Ok(Bind::Host),
+        other => {
+            let msg =
+                format!("unknown listen address {other:?}; known: 0.0.0.0, localhost, pod-ip");
+            Err(cx.err(Some(&value.referenced), "", msg))
+        }
+    }
 }
 
 /// Call ids of one service's apps. Each call gets the next id, except that

@@ -50,6 +50,7 @@ pub(super) fn versions(
             labels,
             profile: app.profile,
             keepalive_timeout: app.keepalive_timeout,
+            listen: app.listen,
             routes: app.routes,
         });
     }
