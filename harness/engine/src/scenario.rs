@@ -528,6 +528,9 @@ pub struct Mitigation {
     pub istio: Resources,
     /// `pod`: settings of the pods with a lifecycle (over their own).
     pub pod: PodSettings,
+    /// `services`: ports a mitigation declares anew, by service name (the
+    /// same port numbers, other names or `appProtocol`); empty: the world's.
+    pub services: std::collections::BTreeMap<String, Vec<meshsim_istio::KubeServicePort>>,
     /// The Istio YAML file a user mitigation was pasted from
     /// ([`Scenario::add_user_mitigation`], `meshsim run --with`); `None` for
     /// the scenario's own. A user mitigation runs whatever `-m` selects.

@@ -159,6 +159,21 @@ async fn externals(
     Ok(upstreams)
 }
 
+/// `scenario` with the service ports `mitigation` declares anew (`None`
+/// when it declares none).
+fn with_service_ports(scenario: &Scenario, mitigation: &Mitigation) -> Option<Scenario> {
+    if mitigation.services.is_empty() {
+        return None;
+    }
+    let mut s = scenario.clone();
+    for svc in &mut s.services {
+        if let Some(ports) = mitigation.services.get(&svc.service.name) {
+            svc.service.ports = ports.clone();
+        }
+    }
+    Some(s)
+}
+
 impl World {
     /// Spawns the DNS server, the upstreams and the sidecars of `scenario`
     /// under `mitigation`.
@@ -168,6 +183,8 @@ impl World {
         net: Net,
         deps: RunDeps,
     ) -> Result<World, EngineError> {
+        let renamed = with_service_ports(scenario, mitigation);
+        let scenario = renamed.as_ref().unwrap_or(scenario);
         let seed = deps.seed;
         let fail = |what: &str, e: std::io::Error| EngineError::World {
             scenario: scenario.name.clone(),

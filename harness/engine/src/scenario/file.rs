@@ -503,6 +503,19 @@ pub(crate) struct MitigationFile {
     /// Settings of the pods with a lifecycle.
     #[serde(default)]
     pub(crate) pod: Option<PodSettingsFile>,
+    /// Services whose ports the mitigation declares anew (names,
+    /// `app_protocol`).
+    #[serde(default)]
+    pub(crate) services: Vec<ServicePortsFile>,
+}
+
+/// `mitigations[].services[]`: a service's ports as the mitigation declares
+/// them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServicePortsFile {
+    pub(crate) name: Spanned<String>,
+    pub(crate) ports: Spanned<Vec<ServicePortFile>>,
 }
 
 #[derive(Debug, Deserialize)]

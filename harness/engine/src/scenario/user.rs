@@ -83,6 +83,7 @@ impl Scenario {
             description: Some(format!("{file} over {}: {}", base.name, changes.join(", "))),
             app: base.app,
             pod: base.pod,
+            services: base.services,
             istio,
             user_file: Some(path.to_path_buf()),
         });

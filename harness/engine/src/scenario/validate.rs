@@ -119,7 +119,7 @@ pub(super) fn scenario(f: ScenarioFile, text: &str, path: &Path) -> Result<Scena
         pods: &pods,
     };
     let timeline = timeline(&cx, &f.timeline, duration, &targets)?;
-    let mitigations = mitigations(&cx, &f.mitigations, istio_version)?;
+    let mitigations = mitigations(&cx, &f.mitigations, istio_version, &services)?;
     let calls: Vec<(String, String)> = super::call_labels(&pods, &services)
         .into_iter()
         .map(|(from, url, _)| (from, url))
@@ -519,6 +519,7 @@ fn mitigations(
     cx: &Ctx<'_>,
     list: &[MitigationFile],
     version: IstioVersion,
+    services: &[ServiceSpec],
 ) -> Result<Vec<Mitigation>, EngineError> {
     if list.is_empty() {
         return Err(cx.err(
@@ -566,6 +567,7 @@ fn mitigations(
             app,
             istio,
             pod,
+            services: services::port_overrides(cx, &m.services, services)?,
             user_file: None,
         });
     }

@@ -4,7 +4,7 @@
 mod apps;
 mod versions;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -15,7 +15,9 @@ use super::world::{MAX_LATENCY, bounded};
 use crate::error::EngineError;
 use serde_saphyr::Spanned;
 
-use crate::scenario::file::{ControlPlaneFile, EventFile, ServeRouteFile, ServiceFile};
+use crate::scenario::file::{
+    ControlPlaneFile, EventFile, ServeRouteFile, ServiceFile, ServicePortFile, ServicePortsFile,
+};
 use crate::scenario::{Action, ServeCallSpec, ServeRouteSpec, ServiceSpec};
 use apps::{AppParts, CallIds, app_parts};
 
@@ -137,7 +139,42 @@ fn vip_octet(index: usize) -> u8 {
 
 /// The ports, default `[{name: http, port: 80, target_port: 8080}]`.
 fn ports(cx: &Ctx<'_>, f: &ServiceFile) -> Result<Vec<KubeServicePort>, EngineError> {
-    if f.ports.is_empty() {
+    port_list(cx, &f.ports)
+}
+
+/// A mitigation's `services`: each names a service of the world and lists
+/// its ports anew, with the same port and target port numbers (the app
+/// listens on those): what changes is a name or an `app_protocol`.
+pub(super) fn port_overrides(
+    cx: &Ctx<'_>,
+    list: &[ServicePortsFile],
+    services: &[ServiceSpec],
+) -> Result<BTreeMap<String, Vec<KubeServicePort>>, EngineError> {
+    let mut out = BTreeMap::new();
+    for o in list {
+        let Some(svc) = services.iter().find(|s| s.service.name == o.name.value) else {
+            let known: Vec<&str> = services.iter().map(|s| s.service.name.as_str()).collect();
+            let msg = format!("no service {:?} in world.services (known: {})", o.name.value, known.join(", "));
+            return Err(cx.err(Some(&o.name.referenced), "", msg));
+        };
+        let ports = port_list(cx, &o.ports.value)?;
+        let numbers = |p: &[KubeServicePort]| -> BTreeSet<(u16, u16)> {
+            p.iter().map(|p| (p.port, p.target_port)).collect()
+        };
+        if o.ports.value.is_empty() || numbers(&ports) != numbers(&svc.service.ports) {
+            let msg = "a mitigation's service ports keep the service's port and target_port numbers (only names and app_protocol change)";
+            return Err(cx.err(Some(&o.ports.referenced), "", msg));
+        }
+        if out.insert(o.name.value.clone(), ports).is_some() {
+            let msg = format!("service {:?} listed twice", o.name.value);
+            return Err(cx.err(Some(&o.name.referenced), "", msg));
+        }
+    }
+    Ok(out)
+}
+
+fn port_list(cx: &Ctx<'_>, list: &[ServicePortFile]) -> Result<Vec<KubeServicePort>, EngineError> {
+    if list.is_empty() {
         return Ok(vec![KubeServicePort {
             name: "http".into(),
             port: 80,
@@ -147,7 +184,7 @@ fn ports(cx: &Ctx<'_>, f: &ServiceFile) -> Result<Vec<KubeServicePort>, EngineEr
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for p in &f.ports {
+    for p in list {
         if p.port.value == 0 || !seen.insert(p.port.value) {
             let msg = format!("port {} is 0 or listed twice", p.port.value);
             return Err(cx.err(Some(&p.port.referenced), "", msg));
