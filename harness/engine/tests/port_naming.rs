@@ -64,5 +64,8 @@ fn a_keep_alive_connection_through_a_tcp_port_stays_pinned_to_one_pod() {
         rates.push(r.errors as f64 / r.requests as f64);
     }
     assert!(rates.iter().all(|r| *r < 0.01 || *r > 0.99), "{rates:?}");
-    assert!(rates.iter().any(|r| *r > 0.99), "some seed lands on the bad pod: {rates:?}");
+    assert!(
+        rates.iter().any(|r| *r > 0.99),
+        "some seed lands on the bad pod: {rates:?}"
+    );
 }

@@ -154,7 +154,11 @@ pub(super) fn port_overrides(
     for o in list {
         let Some(svc) = services.iter().find(|s| s.service.name == o.name.value) else {
             let known: Vec<&str> = services.iter().map(|s| s.service.name.as_str()).collect();
-            let msg = format!("no service {:?} in world.services (known: {})", o.name.value, known.join(", "));
+            let msg = format!(
+                "no service {:?} in world.services (known: {})",
+                o.name.value,
+                known.join(", ")
+            );
             return Err(cx.err(Some(&o.name.referenced), "", msg));
         };
         let ports = port_list(cx, &o.ports.value)?;
