@@ -36,10 +36,11 @@ use tokio::time::Instant;
 
 use crate::attempt::{Attempt, AttemptResult};
 use crate::circuit::CircuitBreaker;
-use crate::config::{Cluster, Discovery, Endpoint, RetryPolicy};
+use crate::config::{Cluster, Discovery, Endpoint, RetryPolicy, UpstreamProtocol};
 use crate::error::SidecarError;
 use crate::pool::Pool;
 use crate::runtime::Env;
+use crate::tls::{Carried, Connector};
 use outlier::{Detector, HostResult};
 
 /// A chosen host: the pool to use and where a new connection goes. While it
@@ -95,6 +96,18 @@ struct HostState {
     outlier: Option<Detector>,
 }
 
+/// How a host's HTTP connections are secured: the cluster's TLS, the
+/// host's EDS `endpoint` (auto mTLS reads its labels), the sidecar's
+/// certificate.
+fn connector(config: &Cluster, endpoint: Option<&Endpoint>, env: &Env) -> Option<Connector> {
+    let carried = match config.upstream_protocol {
+        UpstreamProtocol::Http1 => Carried::Http1,
+        UpstreamProtocol::Http2 => Carried::Http2,
+    };
+    let identity = env.identity.get().map(|id| &**id);
+    Connector::for_host(&config.tls, endpoint, identity, carried)
+}
+
 /// Whether `d` chooses among a list of hosts with the load balancer.
 fn is_host_list(d: &Discovery) -> bool {
     matches!(
@@ -117,8 +130,10 @@ impl ClusterState {
         // Envoy starts round robin at a random position.
         let rr = env.draw(|r| r.next_u64() >> 1);
         let breaker = CircuitBreaker::new(&config.pool);
-        let logical = matches!(config.discovery, Discovery::LogicalDns { .. })
-            .then(|| Pool::for_cluster(env.clone(), &config, breaker.clone()));
+        let logical = matches!(config.discovery, Discovery::LogicalDns { .. }).then(|| {
+            let tls = connector(&config, None, &env);
+            Pool::for_cluster(env.clone(), &config, breaker.clone(), tls)
+        });
         let mut outlier = config
             .outlier_detection
             .clone()
@@ -263,11 +278,15 @@ impl ClusterState {
     }
 
     fn target(&self, st: &mut HostState, host: SocketAddr, count: bool) -> Target {
-        let pool = st
-            .pools
+        let HostState {
+            pools, endpoints, ..
+        } = st;
+        let pool = pools
             .entry(host)
             .or_insert_with(|| {
-                Pool::for_cluster(self.env.clone(), &self.config, self.breaker.clone())
+                let endpoint = endpoints.iter().find(|e| e.addr == host);
+                let tls = connector(&self.config, endpoint, &self.env);
+                Pool::for_cluster(self.env.clone(), &self.config, self.breaker.clone(), tls)
             })
             .clone();
         let active = count.then(|| ActiveRequest::new(st.active.entry(host).or_default().clone()));
@@ -276,6 +295,17 @@ impl ClusterState {
             connect_to: host,
             _active: active,
         }
+    }
+
+    /// How the TCP proxy secures its connection to `host` (Istio's TCP ALPN).
+    pub(crate) fn tcp_connector(&self, host: SocketAddr) -> Option<Connector> {
+        if self.config.tls == crate::tls::ClusterTls::Plaintext {
+            return None;
+        }
+        let st = self.lock();
+        let endpoint = st.endpoints.iter().find(|e| e.addr == host);
+        let identity = self.env.identity.get().map(|id| &**id);
+        Connector::for_host(&self.config.tls, endpoint, identity, Carried::Tcp)
     }
 
     /// Takes an attempt's result: the host's active request ends, and outlier
@@ -333,8 +363,10 @@ impl ClusterState {
                 cluster: self.config.name.clone(),
             });
         }
-        self.set_hosts(dedup(endpoints.iter().map(|e| e.addr)));
+        let hosts = dedup(endpoints.iter().map(|e| e.addr));
+        // Labels first: a pool made for a new host reads them.
         self.lock().endpoints = endpoints;
+        self.set_hosts(hosts);
         self.mark_ready();
         Ok(())
     }

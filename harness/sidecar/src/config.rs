@@ -125,6 +125,9 @@ pub struct InboundConfig {
     /// `127.0.0.1:port` (before 1.10). Undeclared and TCP ports go to the
     /// original destination either way.
     pub forward_to: InboundForward,
+    /// The workload's PeerAuthentication (fact sheet §8). Default
+    /// PERMISSIVE everywhere.
+    pub peer_authn: crate::tls::PeerAuthn,
 }
 
 /// Where the inbound sidecar reaches the application (incidents.md INC-15).
@@ -147,6 +150,7 @@ impl Default for InboundConfig {
             ports: Vec::new(),
             sniffed_ports: Vec::new(),
             forward_to: InboundForward::PodIp,
+            peer_authn: crate::tls::PeerAuthn::default(),
         }
     }
 }
@@ -421,6 +425,9 @@ pub struct Cluster {
     /// `http2_protocol_options`, used when `upstream_protocol` is
     /// [`UpstreamProtocol::Http2`].
     pub http2: Http2Options,
+    /// The TLS the cluster originates (`transport_socket`, auto mTLS).
+    /// Default plaintext.
+    pub tls: crate::tls::ClusterTls,
 }
 
 /// The HTTP version of a cluster's upstream connections.
@@ -470,6 +477,7 @@ impl Default for Cluster {
             healthy_panic_threshold: ENVOY_HEALTHY_PANIC_THRESHOLD,
             upstream_protocol: UpstreamProtocol::default(),
             http2: Http2Options::default(),
+            tls: crate::tls::ClusterTls::default(),
         }
     }
 }

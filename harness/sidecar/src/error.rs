@@ -13,6 +13,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SidecarError {
+    /// A mesh certificate or TLS configuration could not be made.
+    #[error("mesh certificate: {reason}")]
+    Certificate {
+        /// Why.
+        reason: String,
+    },
     /// Two clusters share a name.
     #[error("cluster {cluster:?} is defined twice")]
     DuplicateCluster {

@@ -50,7 +50,11 @@
 //! rt.block_on(async {
 //!     let net = Net::sim(SimConfig::default());
 //!     let pod = "10.0.0.1".parse().unwrap();
-//!     let deps = SidecarDeps { rng: meshsim_core::SimRng::new(7), proxy_log: Default::default() };
+//!     let deps = SidecarDeps {
+//!         rng: meshsim_core::SimRng::new(7),
+//!         proxy_log: Default::default(),
+//!         identity: None,
+//!     };
 //!     let sidecar = spawn(SidecarConfig::default(), net.stack(pod), deps).await.unwrap();
 //!     // The app dials 10.0.0.9:80, where nothing listens; its connect is captured.
 //!     let app = net.pod_stack(pod, Capture::default());
@@ -85,6 +89,7 @@ mod sniff;
 pub mod stats;
 mod tasks;
 mod tcp_proxy;
+pub mod tls;
 mod xds;
 
 use std::io;
@@ -112,6 +117,10 @@ pub struct SidecarDeps {
     /// Where the sidecar puts each request's access-log facts, keyed by the
     /// request's numeric `x-request-id`.
     pub proxy_log: ProxyLog,
+    /// The workload's mesh certificate ([`tls::MeshCa::issue`]); `None`: no
+    /// certificate, so plaintext only (mTLS clusters connect in plaintext,
+    /// a STRICT inbound port accepts nothing).
+    pub identity: Option<Arc<tls::WorkloadIdentity>>,
 }
 
 /// Starts a sidecar: binds `config.outbound_port` (and `config.inbound`'s
@@ -154,6 +163,9 @@ pub async fn spawn_with_resolver(
     let listener = stack.listen_capture(config.outbound_port).await?;
     let addr = listener.local_addr();
     let env = Env::new(stack, deps.rng);
+    if let Some(id) = deps.identity {
+        let _ = env.identity.set(id);
+    }
     let sidecar = Sidecar::new(config, env, deps.proxy_log);
     let live = Live::start(sidecar.clone(), resolver);
     let _ = sidecar.env.live.set(Arc::downgrade(&live));

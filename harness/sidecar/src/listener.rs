@@ -26,6 +26,7 @@ use crate::router::{self, Direction, Downstream};
 use crate::runtime::Env;
 use crate::sniff::{self, Detected, Rewind};
 use crate::tcp_proxy;
+use crate::tls::inbound::{self, Accepted};
 use crate::xds::Live;
 
 /// The accept loop. One connection's failure never stops it. Each
@@ -85,20 +86,47 @@ impl Drop for ActiveConnection {
     }
 }
 
-/// One downstream connection: HTTP or TCP by destination port, or by its
-/// first bytes on a sniffed port.
+/// A downstream connection's byte stream: the accepted socket, with the
+/// bytes an inspector read given back, or its TLS session.
+pub(crate) trait DownstreamIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> DownstreamIo for S {}
+
+/// One downstream connection. Inbound, the transport comes first: the
+/// workload's PeerAuthentication and the client's first bytes pick a
+/// plaintext, mTLS or passthrough chain, or none (`tls::inbound`).
 async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
     let Some(original_dst) = stream.original_dst() else {
         return;
     };
-    let sc = live.current();
-    let port = original_dst.port();
     let down = Downstream {
         original_dst,
         direction,
         peer: stream.peer_addr(),
     };
-    let sniffed = match direction {
+    if direction == Direction::Outbound {
+        return chains(stream, down, live).await;
+    }
+    let sc = live.current();
+    let port = original_dst.port();
+    let sniffed = (sc.config.inbound.as_ref()).is_some_and(|i| i.sniffed_ports.contains(&port));
+    let http = sniffed || sc.inbound_routes.contains_key(&port);
+    let timeout = sc.config.protocol_detection_timeout;
+    let accepted = inbound::accept(stream, original_dst, http, &sc, timeout).await;
+    match accepted {
+        Accepted::Plain(s) => chains(s, down, live).await,
+        Accepted::Mtls(s) => chains(*s, down, live).await,
+        Accepted::Passthrough(s) => tcp_proxy::run(s, down.peer, original_dst, sc, direction).await,
+        Accepted::Closed => {}
+    }
+}
+
+/// The chains of a connection whose transport is settled: HTTP or TCP by
+/// destination port, or by its first bytes on a sniffed port.
+async fn chains<S: DownstreamIo>(stream: S, down: Downstream, live: Arc<Live>) {
+    let sc = live.current();
+    let port = down.original_dst.port();
+    let sniffed = match down.direction {
         Direction::Outbound => sc.config.sniffed_ports.contains(&port),
         Direction::Inbound => {
             (sc.config.inbound.as_ref()).is_some_and(|i| i.sniffed_ports.contains(&port))
@@ -108,7 +136,7 @@ async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
         drop(sc);
         return serve_sniffed(stream, down, live).await;
     }
-    let http = match direction {
+    let http = match down.direction {
         Direction::Outbound => sc.config.http_ports.contains(&port),
         Direction::Inbound => sc.inbound_routes.contains_key(&port),
     };
@@ -116,14 +144,14 @@ async fn serve(stream: NetStream, live: Arc<Live>, direction: Direction) {
         drop(sc);
         serve_http(stream, down, live).await;
     } else {
-        tcp_proxy::run(stream, original_dst, sc, direction).await;
+        tcp_proxy::run(stream, down.peer, down.original_dst, sc, down.direction).await;
     }
 }
 
 /// A connection to a sniffed port: the listener filter (`http_inspector`,
 /// under `protocol_detection_timeout`) picks the chain, which gets the
 /// client's first bytes before the rest (fact sheet §7.2).
-async fn serve_sniffed(mut stream: NetStream, down: Downstream, live: Arc<Live>) {
+async fn serve_sniffed<S: DownstreamIo>(mut stream: S, down: Downstream, live: Arc<Live>) {
     let env = live.current().env.clone();
     let timeout = live.current().config.protocol_detection_timeout;
     let Some(sniffed) = sniff::sniff(&mut stream, timeout).await else {
@@ -141,8 +169,8 @@ async fn serve_sniffed(mut stream: NetStream, down: Downstream, live: Arc<Live>)
         serve_http(Rewind::new(sniffed.bytes, stream), down, live).await;
     } else {
         let sc = live.current();
-        let dst = down.original_dst;
-        tcp_proxy::run_with(stream, sniffed.bytes, dst, sc, down.direction).await;
+        let (peer, dst) = (down.peer, down.original_dst);
+        tcp_proxy::run_with(stream, peer, sniffed.bytes, dst, sc, down.direction).await;
     }
 }
 

@@ -53,6 +53,7 @@ use crate::circuit::{CircuitBreaker, Permit, Resource};
 use crate::config::{Cluster, PoolSettings, UpstreamProtocol};
 use crate::runtime::Env;
 use crate::stats::ClusterStats;
+use crate::tls::Connector;
 use conn::ConnCtl;
 use pending::{Queued, Waiter};
 
@@ -70,6 +71,8 @@ pub(crate) struct Pool {
     /// The HTTP/2 pool of an HTTP/2 cluster's host (then this HTTP/1.1 pool
     /// stays empty).
     h2: Option<Arc<multiplex::H2Pool>>,
+    /// How connections to the host are secured; `None`: plaintext.
+    tls: Option<Connector>,
 }
 
 #[derive(Default)]
@@ -126,15 +129,18 @@ impl Pool {
             state: Mutex::new(PoolState::default()),
             cluster: std::sync::OnceLock::new(),
             h2: None,
+            tls: None,
         })
     }
 
     /// The pool of one host of `cluster`, speaking the cluster's upstream
     /// protocol, counting into the cluster's `cluster.<name>.*` counters.
+    /// `tls` secures its connections (`None`: plaintext).
     pub(crate) fn for_cluster(
         env: Arc<Env>,
         cluster: &Cluster,
         breaker: Arc<CircuitBreaker>,
+        tls: Option<Connector>,
     ) -> Arc<Pool> {
         let h2 = (cluster.upstream_protocol == UpstreamProtocol::Http2).then(|| {
             multiplex::H2Pool::new(
@@ -143,6 +149,7 @@ impl Pool {
                 cluster.http2.clone(),
                 cluster.connect_timeout,
                 breaker.clone(),
+                tls.clone(),
             )
         });
         Arc::new(Pool {
@@ -153,6 +160,7 @@ impl Pool {
             state: Mutex::new(PoolState::default()),
             cluster: std::sync::OnceLock::from(cluster.name.clone()),
             h2,
+            tls,
         })
     }
 
@@ -310,6 +318,7 @@ impl Pool {
         addr: SocketAddr,
         slot: Permit,
     ) -> Result<Conn, AttemptFailure> {
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
         let mut stream = match self.env.stack.connect(addr, self.connect_timeout).await {
             Ok(stream) => stream,
             Err(e) => {
@@ -330,7 +339,10 @@ impl Pool {
             tracing::debug!(%addr, error = %e, "setting tcp keepalive failed");
         }
         let local = stream.local_addr();
-        let io = TokioIo::new(stream);
+        let io = crate::tls::secure(&self.env, self.tls.as_ref(), stream, deadline)
+            .await
+            .inspect_err(|_| self.count(|c| c.upstream_cx_connect_fail += 1))?;
+        let io = TokioIo::new(io);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await

@@ -37,6 +37,9 @@ pub(crate) struct Env {
     /// The Envoy process's phase as pilot-agent sees it (start-up, drain,
     /// exit), and the pushes held until the first one.
     pub(crate) lifecycle: Lifecycle,
+    /// The workload's certificate (Istio's SDS secret), when it has one:
+    /// without it the sidecar originates and accepts plaintext only.
+    pub(crate) identity: OnceLock<Arc<crate::tls::WorkloadIdentity>>,
 }
 
 impl Env {
@@ -55,6 +58,7 @@ impl Env {
             access_log_sample: OnceLock::new(),
             live: OnceLock::new(),
             lifecycle: Lifecycle::new(phase),
+            identity: OnceLock::new(),
         })
     }
 

@@ -20,8 +20,7 @@ mod rewind;
 
 use std::time::Duration;
 
-use meshsim_net::NetStream;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub(crate) use rewind::Rewind;
 
@@ -59,7 +58,10 @@ pub(crate) struct Sniffed {
 /// `timeout` expires (`None`: never), or the client closes. `None` when the
 /// client closed (or the socket failed) before sending a byte: Envoy closes
 /// the connection.
-pub(crate) async fn sniff(stream: &mut NetStream, timeout: Option<Duration>) -> Option<Sniffed> {
+pub(crate) async fn sniff<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    timeout: Option<Duration>,
+) -> Option<Sniffed> {
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];

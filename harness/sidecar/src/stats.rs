@@ -133,6 +133,18 @@ pub struct SidecarStats {
     /// Sniffed connections that reached the listener filter timeout
     /// (`listener.<addr>.downstream_pre_cx_timeout`).
     pub downstream_pre_cx_timeout: u64,
+    /// Upstream mTLS handshakes completed (`cluster.<name>.ssl.handshake`,
+    /// summed over clusters).
+    pub ssl_handshake: u64,
+    /// Upstream mTLS handshakes that failed (`ssl.connection_error`).
+    pub ssl_connection_error: u64,
+    /// Inbound mTLS handshakes completed (`listener.<addr>.ssl.handshake`).
+    pub inbound_ssl_handshake: u64,
+    /// Inbound mTLS handshakes that failed (`listener.<addr>.ssl.connection_error`).
+    pub inbound_ssl_connection_error: u64,
+    /// Inbound connections no filter chain matched, such as plaintext to a
+    /// STRICT port (`listener.<addr>.no_filter_chain_match`).
+    pub no_filter_chain_match: u64,
 }
 
 /// Envoy's `cluster.<name>.outlier_detection.*` stats (consecutive

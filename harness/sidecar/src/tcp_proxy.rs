@@ -30,11 +30,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use meshsim_core::ResponseFlags;
-use meshsim_net::NetStream;
 
 use crate::access_log::tcp as log;
 use crate::cluster::ClusterState;
 use crate::config::{OutboundTrafficPolicy, TcpProxySettings, TcpRoute, select_tcp_route};
+use crate::listener::DownstreamIo;
 use crate::router::Direction;
 use crate::runtime::Sidecar;
 
@@ -51,15 +51,22 @@ struct Chain<'a> {
 
 /// Proxies `down` to `dst` until both directions are closed or a timer ends
 /// the pair.
-pub(crate) async fn run(down: NetStream, dst: SocketAddr, sc: Arc<Sidecar>, direction: Direction) {
-    run_with(down, Vec::new(), dst, sc, direction).await;
+pub(crate) async fn run<S: DownstreamIo>(
+    down: S,
+    peer: SocketAddr,
+    dst: SocketAddr,
+    sc: Arc<Sidecar>,
+    direction: Direction,
+) {
+    run_with(down, peer, Vec::new(), dst, sc, direction).await;
 }
 
 /// [`run`] for a connection whose first bytes (`first`) were already read
 /// from `down` (by the protocol inspector): they go upstream first, once
 /// connected, and count as received.
-pub(crate) async fn run_with(
-    down: NetStream,
+pub(crate) async fn run_with<S: DownstreamIo>(
+    down: S,
+    peer: SocketAddr,
     first: Vec<u8>,
     dst: SocketAddr,
     sc: Arc<Sidecar>,
@@ -73,7 +80,7 @@ pub(crate) async fn run_with(
     let sampling = sinks.sample.as_ref().is_some_and(|s| s.open());
     let mut line = (sinks.writer.is_some() || sampling).then(|| {
         let cluster = log_cluster(&sc, dst, direction, chain.as_ref());
-        log::start(sinks, dst, down.peer_addr(), &cluster)
+        log::start(sinks, dst, peer, &cluster)
     });
     let Some(chain) = chain else {
         // BlackHoleCluster: accepted, then closed.
@@ -81,9 +88,9 @@ pub(crate) async fn run_with(
         return;
     };
     let flags = match connect::establish(&sc, &chain, dst, line.as_mut()).await {
-        Ok((up, target)) => {
+        Ok((up, local, target)) => {
             if let Some(line) = line.as_mut() {
-                log::connected(line, target.connect_to, up.local_addr());
+                log::connected(line, target.connect_to, local);
             }
             let (flags, received, sent) = pump::run(down, up, &first, &sc, chain.settings).await;
             if let Some(line) = line.as_mut() {

@@ -53,6 +53,15 @@ pub(crate) fn no_host(line: &mut PendingLine) {
     line.entry_mut().flags = ResponseFlags::UH;
 }
 
+/// No filter chain matched the connection (plaintext to a STRICT port):
+/// `NR`, details `filter_chain_not_found`, no upstream cluster.
+pub(crate) fn no_filter_chain(line: &mut PendingLine) {
+    let e = line.entry_mut();
+    e.flags = ResponseFlags::NR;
+    e.details = Some("filter_chain_not_found".to_string());
+    e.upstream_cluster = None;
+}
+
 /// Connected to `host` from `local`.
 pub(crate) fn connected(line: &mut PendingLine, host: SocketAddr, local: SocketAddr) {
     let e = line.entry_mut();

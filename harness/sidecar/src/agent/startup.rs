@@ -56,6 +56,9 @@ pub async fn boot_with_resolver(
 ) -> io::Result<SidecarHandle> {
     config.validate()?;
     let env = Env::starting_at(stack, deps.rng, Phase::Starting);
+    if let Some(id) = deps.identity {
+        let _ = env.identity.set(id);
+    }
     let sidecar = Sidecar::new(config, env, deps.proxy_log);
     let live = Live::idle(sidecar.clone(), resolver);
     let _ = sidecar.env.live.set(Arc::downgrade(&live));

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::Connection;
 use hyper_util::rt::TokioIo;
-use meshsim_net::NetStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -187,7 +186,7 @@ impl DriverPool for Pool {
 /// Dropping the connection drops the socket (FIN) and gives back its
 /// `max_connections` `slot`.
 pub(super) async fn drive(
-    connection: Connection<TokioIo<NetStream>, Full<Bytes>>,
+    connection: Connection<TokioIo<crate::tls::UpstreamIo>, Full<Bytes>>,
     ctl: Arc<ConnCtl>,
     pool: Arc<Pool>,
     id: u64,

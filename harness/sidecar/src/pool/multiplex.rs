@@ -49,6 +49,8 @@ pub(crate) struct H2Pool {
     http2: Http2Options,
     connect_timeout: Duration,
     breaker: Arc<CircuitBreaker>,
+    /// How connections to the host are secured; `None`: plaintext.
+    pub(super) tls: Option<crate::tls::Connector>,
     state: Mutex<H2State>,
 }
 
@@ -108,6 +110,7 @@ impl H2Pool {
         http2: Http2Options,
         connect_timeout: Duration,
         breaker: Arc<CircuitBreaker>,
+        tls: Option<crate::tls::Connector>,
     ) -> Arc<H2Pool> {
         Arc::new(H2Pool {
             env,
@@ -115,6 +118,7 @@ impl H2Pool {
             http2,
             connect_timeout,
             breaker,
+            tls,
             state: Mutex::new(H2State::default()),
         })
     }

@@ -5,7 +5,6 @@ use std::io;
 use std::net::SocketAddr;
 
 use meshsim_core::ResponseFlags;
-use meshsim_net::NetStream;
 
 use super::Chain;
 use crate::access_log::http::PendingLine;
@@ -13,6 +12,7 @@ use crate::access_log::tcp as log;
 use crate::attempt::classify_connect_error;
 use crate::cluster::Target;
 use crate::runtime::Sidecar;
+use crate::tls::UpstreamIo;
 
 /// Connects upstream: a host per attempt (the load balancer's choice; the
 /// original destination for ORIGINAL_DST), up to `max_connect_attempts`
@@ -24,7 +24,7 @@ pub(super) async fn establish(
     chain: &Chain<'_>,
     dst: SocketAddr,
     mut line: Option<&mut PendingLine>,
-) -> Result<(NetStream, Target), ResponseFlags> {
+) -> Result<(UpstreamIo, SocketAddr, Target), ResponseFlags> {
     let cluster = chain.cluster;
     cluster.wait_ready().await;
     let attempts = chain.settings.max_connect_attempts.max(1);
@@ -37,12 +37,27 @@ pub(super) async fn establish(
         let name = &cluster.config.name;
         sc.env.stats.cluster(name, |c| c.upstream_cx_total += 1);
         let timeout = cluster.config.connect_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         match sc.env.stack.connect(target.connect_to, timeout).await {
             Ok(mut up) => {
                 if let Err(e) = up.set_keepalive(cluster.config.pool.tcp_keepalive) {
                     tracing::debug!(error = %e, "setting tcp keepalive failed");
                 }
-                return Ok((up, target));
+                let local = up.local_addr();
+                let tls = cluster.tcp_connector(target.connect_to);
+                match crate::tls::secure(&sc.env, tls.as_ref(), up, deadline).await {
+                    Ok(up) => return Ok((up, local, target)),
+                    Err(failure) => {
+                        sc.env
+                            .stats
+                            .cluster(name, |c| c.upstream_cx_connect_fail += 1);
+                        if let Some(line) = line.as_deref_mut() {
+                            let host = target.connect_to;
+                            log::connect_failed(line, host, failure.transport_failure);
+                        }
+                        tried.push(target.connect_to);
+                    }
+                }
             }
             Err(e) => {
                 connect_failed(sc, name, target.connect_to, &e);

@@ -2,13 +2,14 @@
 //! the `tcp_proxy` timers.
 
 use meshsim_core::ResponseFlags;
-use meshsim_net::NetStream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::CLEAN;
 use crate::config::TcpProxySettings;
+use crate::listener::DownstreamIo;
 use crate::runtime::Sidecar;
+use crate::tls::UpstreamIo;
 
 const BUF: usize = 16 * 1024;
 
@@ -27,9 +28,9 @@ enum Moved {
 /// connections. Returns the access log's flags (`DT` for the duration) and
 /// the bytes received from the downstream and sent to it. `first`, the
 /// downstream's bytes the protocol inspector already read, goes first.
-pub(super) async fn run(
-    mut down: NetStream,
-    mut up: NetStream,
+pub(super) async fn run<D: DownstreamIo>(
+    mut down: D,
+    mut up: UpstreamIo,
     first: &[u8],
     sc: &Sidecar,
     settings: &TcpProxySettings,
@@ -74,7 +75,11 @@ pub(super) async fn run(
 
 /// Passes what one read got to the other side: the bytes, or a half-close
 /// at EOF (Envoy's `tcp_proxy` enables half-close on both connections).
-async fn pass(read: std::io::Result<usize>, buf: &[u8], to: &mut NetStream) -> Moved {
+async fn pass<W: AsyncWrite + Unpin>(
+    read: std::io::Result<usize>,
+    buf: &[u8],
+    to: &mut W,
+) -> Moved {
     match read {
         Ok(0) => {
             let _ = to.shutdown().await;

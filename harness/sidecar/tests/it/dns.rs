@@ -202,6 +202,7 @@ async fn slow_world(delay: Duration) -> (meshsim_net::Net, meshsim_sidecar::Side
     let deps = meshsim_sidecar::SidecarDeps {
         rng: meshsim_core::SimRng::new(1),
         proxy_log: Default::default(),
+        identity: None,
     };
     let resolver = Arc::new(SlowResolver(delay, table));
     let config = routed(HOST, strict(), None, None);
@@ -267,6 +268,7 @@ async fn strict_dns_follows_the_scenario_dns_server_at_its_ttl() {
     let deps = meshsim_sidecar::SidecarDeps {
         rng: meshsim_core::SimRng::new(1),
         proxy_log: log.clone(),
+        identity: None,
     };
     let sc = meshsim_sidecar::spawn(config, net.stack(ip(POD)), deps)
         .await

@@ -13,6 +13,7 @@ mod http2;
 mod inbound;
 mod keepalive;
 mod lb;
+mod mtls;
 mod pending;
 mod pool;
 mod push;

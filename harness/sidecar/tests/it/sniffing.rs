@@ -282,7 +282,9 @@ async fn an_unnamed_inbound_port_sniffs_http_and_proxies_other_bytes_to_the_app(
         (200, Some("istio-envoy"))
     );
     let mut raw = dial().await.unwrap();
-    raw.write_all(b"\x16\x03\x01 not http\r\n\r\n")
+    // Not a TLS record either (a ClientHello would be waited for whole by
+    // the TLS inspector that PERMISSIVE puts first, fact sheet §8).
+    raw.write_all(b"\x00\x03\x01 not http\r\n\r\n")
         .await
         .unwrap();
     let mut reply = Vec::new();

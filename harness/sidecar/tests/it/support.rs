@@ -54,13 +54,22 @@ impl World {
         config: SidecarConfig,
         resolver: Arc<ScriptedResolver>,
     ) -> World {
-        World::start_with_startup(net, config, resolver, None).await
+        World::start_with_startup(net, config, resolver, None, None).await
+    }
+
+    /// A world whose sidecar holds `identity` (a mesh certificate).
+    pub(crate) async fn start_secured(
+        net: Net,
+        config: SidecarConfig,
+        identity: Arc<meshsim_sidecar::tls::WorkloadIdentity>,
+    ) -> World {
+        World::start_with_startup(net, config, ScriptedResolver::new(), None, Some(identity)).await
     }
 
     /// A world whose sidecar boots phase after phase ([`meshsim_sidecar::boot`]).
     pub(crate) async fn boot(config: SidecarConfig, startup: Startup) -> World {
         let net = Net::sim(SimConfig::default());
-        World::start_with_startup(net, config, ScriptedResolver::new(), Some(startup)).await
+        World::start_with_startup(net, config, ScriptedResolver::new(), Some(startup), None).await
     }
 
     async fn start_with_startup(
@@ -68,11 +77,13 @@ impl World {
         config: SidecarConfig,
         resolver: Arc<ScriptedResolver>,
         startup: Option<Startup>,
+        identity: Option<Arc<meshsim_sidecar::tls::WorkloadIdentity>>,
     ) -> World {
         let log = ProxyLog::new();
         let deps = SidecarDeps {
             rng: SimRng::new(7),
             proxy_log: log.clone(),
+            identity,
         };
         let stack = net.stack(ip(POD));
         let sidecar = match startup {

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use crate::tls::UpstreamIo;
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
-use meshsim_net::NetStream;
 
 use super::super::conn::{ConnCtl, DriverPool, run};
 use super::{H2Conn, H2Pool};
@@ -29,6 +29,7 @@ pub(super) async fn connect(
     addr: SocketAddr,
     slot: Permit,
 ) -> Result<(u64, H2Conn), AttemptFailure> {
+    let deadline = tokio::time::Instant::now() + pool.connect_timeout;
     let stream = match pool.env.stack.connect(addr, pool.connect_timeout).await {
         Ok(mut stream) => {
             // Envoy's `upstream_connection_options.tcp_keepalive`, as on
@@ -48,6 +49,7 @@ pub(super) async fn connect(
             return Err(failure);
         }
     };
+    let stream = crate::tls::secure(&pool.env, pool.tls.as_ref(), stream, deadline).await?;
     let (sender, connection) = h2::client::Builder::new()
         .initial_max_send_streams(initial_streams(pool))
         .handshake::<_, Bytes>(stream)
@@ -107,7 +109,7 @@ impl DriverPool for H2Pool {
 /// ([`run`]). Dropping the connection drops the socket (FIN) and gives back
 /// its `max_connections` `slot`.
 async fn drive(
-    connection: Connection<NetStream, Bytes>,
+    connection: Connection<UpstreamIo, Bytes>,
     ctl: Arc<ConnCtl>,
     pool: Arc<H2Pool>,
     id: u64,
