@@ -509,8 +509,13 @@ fn resource_names(res: &Resources) -> Vec<String> {
         .destination_rules
         .iter()
         .map(|r| ("DestinationRule", &r.meta.name));
+    let pa = res
+        .peer_authentications
+        .iter()
+        .map(|r| ("PeerAuthentication", &r.meta.name));
     se.chain(vs)
         .chain(dr)
+        .chain(pa)
         .map(|(k, n)| format!("{k} {n}"))
         .collect()
 }

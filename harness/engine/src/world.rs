@@ -216,6 +216,12 @@ impl World {
             .collect();
         let samples = access_log::Samples::new(scenario, deps.start);
         let profile = mesh::SidecarProfile::of(scenario);
+        // The mesh CA and its certificates are made before any traffic: key
+        // generation draws OS randomness, which no decision may see.
+        let ca = Arc::new(
+            meshsim_sidecar::tls::MeshCa::new("cluster.local")
+                .map_err(|e| fail("mesh CA", std::io::Error::other(e.to_string())))?,
+        );
         let mut sidecars = Vec::new();
         // A pod with a lifecycle starts its own sidecar when kubelet does.
         for pod in scenario
@@ -227,6 +233,7 @@ impl World {
             let deps = SidecarDeps {
                 rng: SimRng::fork(seed, &format!("sidecar:{}", pod.name)),
                 proxy_log: proxy_logs[&pod.name].clone(),
+                identity: mesh::identity(&ca, "default", &pod.name),
             };
             let h = meshsim_sidecar::spawn(config, net.stack(pod.address), deps)
                 .await
@@ -247,6 +254,7 @@ impl World {
             push_delay: scenario.push_delay,
             pod_start: scenario.pod_start,
             samples: samples.services(),
+            ca,
         };
         let mesh = mesh::Mesh::start(env, scenario, sidecars)
             .await

@@ -115,6 +115,26 @@ fn nat_idle_timeout_none_is_found_and_the_idle_timeout_and_keepalive_fixes_are_n
     }
 }
 
+/// Fact sheet §8, INC-13: STRICT while `legacy-batch` has no sidecar is
+/// found where it is in force, not under PERMISSIVE or the port exception.
+#[test]
+fn strict_mtls_none_is_found_with_its_plaintext_caller_and_the_fixes_are_not() {
+    let check = check_file(&scenario("strict-mtls-non-mesh-client.yaml"));
+    let strict: Vec<_> = of(&check, "none")
+        .into_iter()
+        .filter(|f| f.finding.code == "MS0301")
+        .collect();
+    assert_eq!(strict.len(), 1, "{:?}", of(&check, "none"));
+    assert!(strict[0].finding.message.contains("legacy-batch"));
+    for fixed in ["permissive", "port-exception"] {
+        assert!(
+            !codes(&check, fixed).contains(&"MS0301"),
+            "{fixed}: {:?}",
+            of(&check, fixed)
+        );
+    }
+}
+
 /// Fact sheet §2.1, §2.2: the gRPC team's retryOn replaces Istio's default.
 #[test]
 fn http2_refused_streams_grpc_status_retries_are_found_dropping_refused_stream() {

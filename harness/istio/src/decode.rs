@@ -12,6 +12,7 @@
 pub(crate) mod destination_rule;
 pub(crate) mod envelope;
 pub(crate) mod mesh_config;
+pub(crate) mod peer_authentication;
 pub(crate) mod proxy_config;
 pub(crate) mod service_entry;
 pub(crate) mod virtual_service;

@@ -71,6 +71,7 @@ pub use model::{
 };
 pub use retry::default_retry_policy;
 pub use translate::inbound::translate_inbound;
+pub use translate::mtls::peer_authn_for;
 pub use translate::subsets::{PodEndpoint, ServiceEndpoints, eds_assignments, unknown_subsets};
 pub use translate::telemetry::mesh_unmodelled;
 pub use translate::translate;

@@ -17,6 +17,7 @@
 
 mod context;
 mod hosts;
+mod mtls;
 mod retries;
 mod rules;
 #[cfg(test)]
@@ -144,6 +145,7 @@ pub fn lint(res: &Resources, ctx: &LintContext) -> Vec<Finding> {
     out.extend(hosts::resolution_none_with_dns_changes(res, ctx));
     out.extend(hosts::idle_timeout_vs_keepalive(res, ctx));
     out.extend(hosts::idle_timeout_vs_middlebox(res, ctx));
+    out.extend(mtls::strict_with_plaintext_callers(res, ctx));
     out.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
     out.dedup();
     out

@@ -21,6 +21,8 @@ pub struct Resources {
     pub virtual_services: Vec<VirtualService>,
     /// `DestinationRule` resources.
     pub destination_rules: Vec<DestinationRule>,
+    /// `PeerAuthentication` resources.
+    pub peer_authentications: Vec<PeerAuthentication>,
     /// Kubernetes Services of the mesh (not parsed from Istio YAML: the
     /// scenario's world declares them).
     pub kube_services: Vec<crate::kube::KubeService>,
@@ -479,6 +481,35 @@ pub struct TrafficPolicy {
     pub port_level_settings: Vec<PortTrafficPolicy>,
     /// `retryBudget` (Istio >= 1.27): replaces the `maxRetries` breaker.
     pub retry_budget: Option<RetryBudget>,
+    /// `tls.mode`.
+    pub tls: Option<ClientTlsMode>,
+}
+
+/// A DestinationRule's `tls.mode` (`ClientTLSSettings.TLSmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientTlsMode {
+    /// `DISABLE`: plaintext to every endpoint.
+    Disable,
+    /// `SIMPLE`: TLS origination with user certificates (not modelled).
+    Simple,
+    /// `MUTUAL`: mutual TLS with user certificates (not modelled).
+    Mutual,
+    /// `ISTIO_MUTUAL`: Istio mTLS to every endpoint, sidecar or not.
+    IstioMutual,
+}
+
+/// A PeerAuthentication (`security.istio.io`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PeerAuthentication {
+    /// Name, namespace, origin.
+    pub meta: ResourceMeta,
+    /// `selector.matchLabels`; `None`: the whole namespace (the mesh, in
+    /// the root namespace `istio-system`).
+    pub selector: Option<BTreeMap<String, String>>,
+    /// `mtls.mode`; `None` for `UNSET` (inherits from the level above).
+    pub mode: Option<meshsim_sidecar::tls::MtlsMode>,
+    /// `portLevelMtls`: container port -> mode (`None`: `UNSET`).
+    pub port_level: BTreeMap<u16, Option<meshsim_sidecar::tls::MtlsMode>>,
 }
 
 /// `trafficPolicy.retryBudget`.
@@ -501,6 +532,8 @@ pub struct PortTrafficPolicy {
     pub outlier_detection: Option<OutlierDetection>,
     /// `loadBalancer`: replaces the top-level one for this port.
     pub load_balancer: Option<LoadBalancer>,
+    /// `tls.mode`: replaces the top-level one for this port.
+    pub tls: Option<ClientTlsMode>,
 }
 
 /// `LoadBalancerSettings`. `consistentHash`, `localityLbSetting` and

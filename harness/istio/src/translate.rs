@@ -22,6 +22,7 @@
 pub(crate) mod clusters;
 pub mod inbound;
 pub(crate) mod lb;
+pub mod mtls;
 pub(crate) mod registry;
 pub(crate) mod route_match;
 pub(crate) mod routes;

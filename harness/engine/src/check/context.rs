@@ -20,6 +20,8 @@ struct Caller<'a> {
     url: &'a str,
     method: &'a str,
     sidecar: bool,
+    /// The calling pod's or service's name.
+    who: &'a str,
 }
 
 /// The context of `scenario`.
@@ -32,6 +34,9 @@ pub(crate) fn build(scenario: &Scenario) -> LintContext {
         let key = service_fqdn(scenario, &name).unwrap_or(name);
         let facts = hosts.entry(key.clone()).or_default();
         facts.via_sidecar |= call.sidecar;
+        if !call.sidecar {
+            facts.plaintext_callers.insert(call.who.to_string());
+        }
         facts.methods.insert(call.method.to_ascii_uppercase());
         if let Some(pod) = call.pod {
             path_facts(scenario, pod, facts);
@@ -58,6 +63,7 @@ fn callers(scenario: &Scenario) -> Vec<Caller<'_>> {
             url: &c.url,
             method: c.method.as_str(),
             sidecar: p.sidecar,
+            who: &p.name,
         }));
     }
     for s in &scenario.services {
@@ -67,6 +73,7 @@ fn callers(scenario: &Scenario) -> Vec<Caller<'_>> {
                 url: &c.url,
                 method: c.method.as_str(),
                 sidecar: s.sidecar,
+                who: &s.service.name,
             }));
         }
     }

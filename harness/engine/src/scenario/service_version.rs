@@ -63,6 +63,14 @@ impl ServiceSpec {
     pub fn pod_labels(&self, version: &ServiceVersion) -> BTreeMap<String, String> {
         let mut labels = version.labels.clone();
         labels.insert("app".to_string(), self.service.name.clone());
+        if self.sidecar {
+            // Injection labels the pod so that auto mTLS reaches it.
+            let (key, value) = (
+                meshsim_sidecar::tls::TLS_MODE_LABEL,
+                meshsim_sidecar::tls::TLS_MODE_ISTIO,
+            );
+            labels.insert(key.to_string(), value.to_string());
+        }
         labels
     }
 }

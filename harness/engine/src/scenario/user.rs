@@ -134,6 +134,7 @@ fn parse(path: &Path, text: &str) -> Result<Resources, EngineError> {
     let empty = res.service_entries.is_empty()
         && res.virtual_services.is_empty()
         && res.destination_rules.is_empty()
+        && res.peer_authentications.is_empty()
         && res.mesh_config.is_none();
     if empty {
         return Err(EngineError::Invalid {
@@ -141,7 +142,7 @@ fn parse(path: &Path, text: &str) -> Result<Resources, EngineError> {
             line: 0,
             column: 0,
             path: String::new(),
-            message: "no Istio resource in the file (expected ServiceEntry, VirtualService, DestinationRule or IstioOperator documents)".into(),
+            message: "no Istio resource in the file (expected ServiceEntry, VirtualService, DestinationRule, PeerAuthentication or IstioOperator documents)".into(),
         });
     }
     Ok(res)
@@ -185,6 +186,9 @@ fn repeated(res: &Resources) -> Option<(&ResourceMeta, &'static str)> {
         .map(|m| (m, "ServiceEntry"))
         .or_else(|| twice(&res.virtual_services, |r| &r.meta).map(|m| (m, "VirtualService")))
         .or_else(|| twice(&res.destination_rules, |r| &r.meta).map(|m| (m, "DestinationRule")))
+        .or_else(|| {
+            twice(&res.peer_authentications, |r| &r.meta).map(|m| (m, "PeerAuthentication"))
+        })
 }
 
 /// `base` with `over` layered on it, and what each resource of `over` did
@@ -214,6 +218,14 @@ fn layer(base: &Resources, over: Resources) -> (Resources, Vec<String>) {
             r,
             |r| &r.meta,
             "DestinationRule",
+        ));
+    }
+    for r in over.peer_authentications {
+        changes.push(put(
+            &mut out.peer_authentications,
+            r,
+            |r| &r.meta,
+            "PeerAuthentication",
         ));
     }
     if let Some(m) = over.mesh_config {

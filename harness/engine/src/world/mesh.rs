@@ -59,6 +59,20 @@ pub(crate) struct MeshEnv {
     pub(crate) pod_start: Duration,
     /// Each service's access-log sample, shared by its pods' sidecars.
     pub(crate) samples: BTreeMap<String, meshsim_sidecar::AccessLogSample>,
+    /// The mesh CA, which issues every sidecar's certificate.
+    pub(crate) ca: Arc<meshsim_sidecar::tls::MeshCa>,
+}
+
+/// A workload certificate for `account` in `namespace` (`None`, logged, if
+/// the CA fails: that sidecar then speaks plaintext only).
+pub(crate) fn identity(
+    ca: &meshsim_sidecar::tls::MeshCa,
+    namespace: &str,
+    account: &str,
+) -> Option<Arc<meshsim_sidecar::tls::WorkloadIdentity>> {
+    ca.issue(namespace, account)
+        .inspect_err(|e| tracing::warn!(%account, error = %e, "no workload certificate"))
+        .ok()
 }
 
 /// One running pod of a service.
@@ -195,6 +209,14 @@ impl Mesh {
             .push(sidecar);
     }
 
+    /// The certificate of the entry pod `pod` (namespace `default`).
+    pub(crate) fn identity(
+        &self,
+        pod: &str,
+    ) -> Option<Arc<meshsim_sidecar::tls::WorkloadIdentity>> {
+        identity(&self.env.ca, "default", pod)
+    }
+
     /// The configuration an entry pod's sidecar gets from the current
     /// resources.
     pub(crate) fn entry_config(&self) -> meshsim_sidecar::SidecarConfig {
@@ -306,16 +328,19 @@ pub(crate) fn sidecar_config(
     config
 }
 
+/// The sidecar configuration of a pod of `svc` carrying `labels`: the
+/// mesh's outbound side, the service's inbound ports, and the
+/// PeerAuthentication that applies to the pod.
 fn pod_config(
     env: &MeshEnv,
     resources: &meshsim_istio::Resources,
     svc: &ServiceSpec,
+    labels: &BTreeMap<String, String>,
 ) -> meshsim_sidecar::SidecarConfig {
     let mut config = sidecar_config(resources, &env.profile, env.dns, env.start);
-    config.inbound = Some(meshsim_istio::translate_inbound(
-        &[&svc.service],
-        env.profile.version,
-    ));
+    let mut inbound = meshsim_istio::translate_inbound(&[&svc.service], env.profile.version);
+    inbound.peer_authn = meshsim_istio::peer_authn_for(resources, &svc.service.namespace, labels);
+    config.inbound = Some(inbound);
     config
 }
 
@@ -332,11 +357,13 @@ async fn start_pod(
     let name = svc.version_pod_name(&dep.name, slot.ordinal);
     let address = svc.pod_address(slot.index);
     let proxy_log = ProxyLog::new();
+    let labels = svc.pod_labels(dep);
     let sidecar = if svc.sidecar {
-        let config = pod_config(env, resources, svc);
+        let config = pod_config(env, resources, svc, &labels);
         let deps = SidecarDeps {
             rng: SimRng::fork(env.seed, &format!("sidecar:{name}")),
             proxy_log: proxy_log.clone(),
+            identity: identity(&env.ca, &svc.service.namespace, &svc.service.name),
         };
         let h = meshsim_sidecar::spawn(config, env.net.stack(address), deps).await?;
         if let Some(sample) = env.samples.get(&svc.service.name) {
@@ -367,7 +394,7 @@ async fn start_pod(
         version: slot.version,
         ordinal: slot.ordinal,
         name,
-        labels: svc.pod_labels(dep),
+        labels,
         address,
         server,
         sidecar,

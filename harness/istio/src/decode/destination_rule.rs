@@ -5,8 +5,9 @@ use super::{
 };
 use crate::error::{Fault, Problem};
 use crate::model::{
-    ConnectionPool, DestinationRule, H2UpgradePolicy, HttpSettings, LoadBalancer, OutlierDetection,
-    PortTrafficPolicy, RetryBudget, SimpleLb, Subset, TcpKeepalive, TcpSettings, TrafficPolicy,
+    ClientTlsMode, ConnectionPool, DestinationRule, H2UpgradePolicy, HttpSettings, LoadBalancer,
+    OutlierDetection, PortTrafficPolicy, RetryBudget, SimpleLb, Subset, TcpKeepalive, TcpSettings,
+    TrafficPolicy,
 };
 use crate::yaml::Node;
 
@@ -24,14 +25,33 @@ const POLICY: Keys<'static> = Keys::with_skipped(
         "portLevelSettings",
         "retryBudget",
         "loadBalancer",
+        "tls",
     ],
-    &["tls", "tunnel", "proxyProtocol"],
+    &["tunnel", "proxyProtocol"],
+);
+/// `ClientTLSSettings`: only `mode` matters to meshsim (certificates and
+/// names are for SIMPLE / MUTUAL origination, not modelled).
+const TLS: Keys<'static> = Keys::with_skipped(
+    &["mode"],
+    &[
+        "clientCertificate",
+        "privateKey",
+        "caCertificates",
+        "credentialName",
+        "subjectAltNames",
+        "sni",
+        "insecureSkipVerify",
+        "caCrl",
+    ],
 );
 const RETRY_BUDGET: Keys<'static> = Keys::only(&["percent", "minRetryConcurrency"]);
-const PORT_POLICY: Keys<'static> = Keys::with_skipped(
-    &["port", "connectionPool", "outlierDetection", "loadBalancer"],
-    &["tls"],
-);
+const PORT_POLICY: Keys<'static> = Keys::only(&[
+    "port",
+    "connectionPool",
+    "outlierDetection",
+    "loadBalancer",
+    "tls",
+]);
 const LOAD_BALANCER: Keys<'static> = Keys::with_skipped(
     &["simple"],
     &[
@@ -139,6 +159,7 @@ fn decode_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<TrafficPolicy, 
         });
     }
     policy.load_balancer = obj.opt("loadBalancer", |n, p| decode_lb(cx, n, p))?;
+    policy.tls = obj.opt("tls", |n, p| decode_tls(cx, n, p))?.flatten();
     if let Some((n, p)) = obj.get("portLevelSettings") {
         policy.port_level_settings = seq(cx, n, &p)?
             .into_iter()
@@ -158,7 +179,29 @@ fn decode_port_policy(cx: &mut Cx, node: &Node, path: &str) -> Result<PortTraffi
     out.connection_pool = obj.opt("connectionPool", |n, p| decode_pool(cx, n, p))?;
     out.outlier_detection = obj.opt("outlierDetection", |n, p| decode_outlier(cx, n, p))?;
     out.load_balancer = obj.opt("loadBalancer", |n, p| decode_lb(cx, n, p))?;
+    out.tls = obj.opt("tls", |n, p| decode_tls(cx, n, p))?.flatten();
     Ok(out)
+}
+
+/// `tls`: its `mode` (`None` when unset). SIMPLE and MUTUAL originate TLS
+/// with the user's certificates, which meshsim does not model: they are
+/// listed as ignored and the cluster keeps auto mTLS.
+fn decode_tls(cx: &mut Cx, node: &Node, path: &str) -> Result<Option<ClientTlsMode>, Fault> {
+    let obj = Obj::open(cx, node, path, &TLS)?;
+    let mode = obj.opt("mode", |n, p| {
+        let values = [
+            (ClientTlsMode::Disable, "DISABLE"),
+            (ClientTlsMode::Simple, "SIMPLE"),
+            (ClientTlsMode::Mutual, "MUTUAL"),
+            (ClientTlsMode::IstioMutual, "ISTIO_MUTUAL"),
+        ];
+        enumeration(n, p, &values)
+    })?;
+    if matches!(mode, Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)) {
+        cx.ignored.push(format!("{path}.mode"));
+        return Ok(None);
+    }
+    Ok(mode)
 }
 
 fn decode_pool(cx: &mut Cx, node: &Node, path: &str) -> Result<ConnectionPool, Fault> {

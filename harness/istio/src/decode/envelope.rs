@@ -1,7 +1,10 @@
 //! The Kubernetes envelope of a resource: `apiVersion`, `kind`, `metadata`,
 //! `spec`; and the dispatch to the spec decoder of each kind.
 
-use super::{Cx, Keys, Obj, destination_rule, mesh_config, service_entry, string, virtual_service};
+use super::{
+    Cx, Keys, Obj, destination_rule, mesh_config, peer_authentication, service_entry, string,
+    virtual_service,
+};
 use crate::error::{Fault, IstioError, Problem};
 use crate::model::{ResourceMeta, Resources};
 use crate::suggest;
@@ -12,10 +15,13 @@ const API_VERSIONS: &[&str] = &[
     "networking.istio.io/v1beta1",
     "networking.istio.io/v1alpha3",
 ];
+/// The `apiVersion`s of the security kinds.
+const SECURITY_API_VERSIONS: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
 const KINDS: &[&str] = &[
     "ServiceEntry",
     "VirtualService",
     "DestinationRule",
+    "PeerAuthentication",
     "IstioOperator",
 ];
 /// The `apiVersion` of an `IstioOperator`.
@@ -58,7 +64,7 @@ pub(crate) fn decode_document(
     let (name, namespace) =
         decode_metadata(&mut cx, &root).map_err(|f| located(document, kind, None, f))?;
     let fail = |f: Fault| located(document, kind, Some(&name), f);
-    let api_version = decode_api_version(&root).map_err(&fail)?;
+    let api_version = decode_api_version(&root, kind).map_err(&fail)?;
     let (spec, spec_path) = root.require("spec").map_err(&fail)?;
     let meta = |cx: Cx| ResourceMeta {
         document,
@@ -79,6 +85,11 @@ pub(crate) fn decode_document(
             vs.meta = meta(cx);
             vs.resolve_short_names();
             out.virtual_services.push(vs);
+        }
+        "PeerAuthentication" => {
+            let mut pa = peer_authentication::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
+            pa.meta = meta(cx);
+            out.peer_authentications.push(pa);
         }
         _ => {
             let mut dr = destination_rule::decode(&mut cx, spec, &spec_path).map_err(&fail)?;
@@ -171,10 +182,14 @@ fn decode_kind(root: &Obj<'_>) -> Result<&'static str, Fault> {
     })
 }
 
-fn decode_api_version(root: &Obj<'_>) -> Result<String, Fault> {
+fn decode_api_version(root: &Obj<'_>, kind: &str) -> Result<String, Fault> {
     let (node, path) = root.require("apiVersion")?;
     let api_version = string(node, &path)?;
-    if API_VERSIONS.contains(&api_version.as_str()) {
+    let known = match kind {
+        "PeerAuthentication" => SECURITY_API_VERSIONS,
+        _ => API_VERSIONS,
+    };
+    if known.contains(&api_version.as_str()) {
         Ok(api_version)
     } else {
         Err(Fault::new(

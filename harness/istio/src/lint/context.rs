@@ -33,6 +33,9 @@ pub struct HostFacts {
     pub idle_limit: Option<IdleLimit>,
     /// HTTP methods the scenario's applications send to it (upper case).
     pub methods: BTreeSet<String>,
+    /// Callers without a sidecar (pod or service names): they send
+    /// plaintext, which a STRICT workload refuses.
+    pub plaintext_callers: BTreeSet<String>,
 }
 
 /// A middlebox idle timer on the path to a host.

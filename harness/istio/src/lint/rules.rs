@@ -129,6 +129,14 @@ pub const RULES: &[Rule] = &[
         fact: "§4.1, §4.2",
         demo: Some("scenarios/nat-idle-timeout.yaml"),
     },
+    Rule {
+        code: "MS0301",
+        severity: Severity::Error,
+        title: "STRICT mTLS on a workload that callers without a sidecar reach",
+        fix: "keep PERMISSIVE (or a portLevelMtls PERMISSIVE exception) until every caller has a sidecar; then STRICT, namespace by namespace",
+        fact: "§8",
+        demo: Some("scenarios/strict-mtls-non-mesh-client.yaml"),
+    },
 ];
 
 /// The rule with `code`.

@@ -41,6 +41,8 @@ pub(crate) fn build(
             let merged = super::subsets::merged_rule(dr, subset, e.number);
             let mut c = cluster(e, Some(&merged), version, mesh);
             c.name = super::registry::cluster_name(e.number, Some(&subset.name), e.host);
+            let sni = meshsim_sidecar::tls::ClusterTls::sni(e.number, &subset.name, e.host);
+            c.tls = super::mtls::with_sni(c.tls, sni);
             c.discovery = match c.discovery {
                 Discovery::Eds { .. } => Discovery::Eds {
                     service: c.name.clone(),
@@ -94,6 +96,13 @@ fn cluster(
             jitter: mesh.dns_jitter,
         },
         ..Cluster::default()
+    };
+    let tls_mode = (dr.and_then(|dr| dr.traffic_policy.as_ref()))
+        .and_then(|p| super::subsets::port_policy(p, e.number).tls);
+    let sni = meshsim_sidecar::tls::ClusterTls::sni(e.number, "", e.host);
+    let cluster = Cluster {
+        tls: super::mtls::cluster_tls(tls_mode, sni),
+        ..cluster
     };
     let cluster = super::upstream_protocol::apply(cluster, e.port, pool, mesh.h2_upgrade);
     super::lb::apply(cluster, dr, e.number, version)

@@ -55,6 +55,7 @@ pub(crate) fn merged_rule(dr: &DestinationRule, subset: &Subset, port: u16) -> D
                 load_balancer: pick(over.load_balancer, base.load_balancer, port_level),
                 port_level_settings: Vec::new(),
                 retry_budget: over.retry_budget.or(base.retry_budget),
+                tls: pick(over.tls, base.tls, port_level),
             }
         }
     };
@@ -92,6 +93,7 @@ pub(crate) fn port_policy(p: &TrafficPolicy, port: u16) -> TrafficPolicy {
             load_balancer: pl.load_balancer.clone(),
             port_level_settings: Vec::new(),
             retry_budget,
+            tls: pl.tls,
         },
         None => TrafficPolicy {
             port_level_settings: Vec::new(),
@@ -133,7 +135,7 @@ pub fn eds_assignments(
         let subsets = destination_rule_for(res, &fqdn).map_or(&[][..], |dr| &dr.subsets[..]);
         for port in &s.service.ports {
             let endpoint = |p: &PodEndpoint| Endpoint {
-                labels: p.labels.clone(),
+                labels: endpoint_labels(res, &s.service.namespace, p, port.target_port),
                 ..Endpoint::new(SocketAddr::new(p.address, port.target_port))
             };
             let all = s.pods.iter().map(endpoint).collect();
@@ -146,6 +148,30 @@ pub fn eds_assignments(
         }
     }
     out
+}
+
+/// An endpoint's labels as istiod sends them: the pod's, with
+/// `security.istio.io/tlsMode` turned to `disabled` when a
+/// PeerAuthentication DISABLE applies to the pod's `port` (pilot's
+/// `mtlsChecker`, so auto mTLS sends it plaintext).
+fn endpoint_labels(
+    res: &Resources,
+    namespace: &str,
+    pod: &PodEndpoint,
+    port: u16,
+) -> BTreeMap<String, String> {
+    use meshsim_sidecar::tls::{MtlsMode, TLS_MODE_ISTIO, TLS_MODE_LABEL};
+    let mut labels = pod.labels.clone();
+    let meshed = labels
+        .get(TLS_MODE_LABEL)
+        .is_some_and(|m| m == TLS_MODE_ISTIO);
+    if meshed {
+        let authn = super::mtls::peer_authn_for(res, namespace, &pod.labels);
+        if authn.mode_for(port) == MtlsMode::Disable {
+            labels.insert(TLS_MODE_LABEL.to_string(), "disabled".to_string());
+        }
+    }
+    labels
 }
 
 /// istioctl analyze's `IST0101` for subsets: every VirtualService

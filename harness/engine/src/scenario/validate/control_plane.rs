@@ -54,7 +54,12 @@ pub(super) fn event(
     }
 }
 
-const KINDS: [&str; 3] = ["ServiceEntry", "VirtualService", "DestinationRule"];
+const KINDS: [&str; 4] = [
+    "ServiceEntry",
+    "VirtualService",
+    "DestinationRule",
+    "PeerAuthentication",
+];
 
 fn resource_ref(cx: &Ctx<'_>, r: &ResourceRefFile) -> Result<ResourceRef, EngineError> {
     if !KINDS.contains(&r.kind.value.as_str()) {

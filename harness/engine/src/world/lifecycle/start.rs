@@ -106,6 +106,7 @@ impl Pod {
         let deps = SidecarDeps {
             rng: SimRng::fork(self.cx.seed, &format!("sidecar:{}", self.cx.pod.name)),
             proxy_log: self.cx.proxy_log.clone(),
+            identity: self.cx.mesh.identity(&self.cx.pod.name),
         };
         let stack = self.cx.net.stack(self.address());
         let config = self.cx.mesh.entry_config();

@@ -66,9 +66,12 @@ impl Mesh {
             }
         }
         for (svc, list) in self.services.iter().zip(pods.iter()) {
-            let config = pod_config(&self.env, &res, svc);
-            for sidecar in list.iter().filter_map(|p| p.sidecar.as_ref()) {
-                if let Err(e) = sidecar.apply(config.clone()) {
+            for pod in list {
+                let Some(sidecar) = pod.sidecar.as_ref() else {
+                    continue;
+                };
+                let config = pod_config(&self.env, &res, svc, &pod.labels);
+                if let Err(e) = sidecar.apply(config) {
                     tracing::warn!(service = %svc.service.name, error = %e, "istio push refused");
                 }
             }
@@ -168,6 +171,11 @@ fn merge(res: &mut Resources, pushed: Resources) {
             .retain(|o| !(o.meta.name == dr.meta.name && o.meta.namespace == dr.meta.namespace));
         res.destination_rules.push(dr);
     }
+    for pa in pushed.peer_authentications {
+        res.peer_authentications
+            .retain(|o| !(o.meta.name == pa.meta.name && o.meta.namespace == pa.meta.namespace));
+        res.peer_authentications.push(pa);
+    }
 }
 
 /// Removes the resource `r` names.
@@ -180,4 +188,6 @@ fn remove(res: &mut Resources, r: &ResourceRef) {
         .retain(|o| !same(&o.meta, "VirtualService", k, &r.name, ns));
     res.destination_rules
         .retain(|o| !same(&o.meta, "DestinationRule", k, &r.name, ns));
+    res.peer_authentications
+        .retain(|o| !same(&o.meta, "PeerAuthentication", k, &r.name, ns));
 }
