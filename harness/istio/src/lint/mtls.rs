@@ -8,7 +8,7 @@ use meshsim_sidecar::tls::MtlsMode;
 
 use super::{Finding, LintContext};
 use crate::model::{PeerAuthentication, Resources};
-use crate::translate::mtls::{ROOT_NAMESPACE, peer_authn_for};
+use crate::translate::mtls::{levels, peer_authn_for};
 
 /// Every STRICT policy in force for a service of the scenario that has
 /// callers without a sidecar, on a port those callers use.
@@ -51,30 +51,16 @@ pub(crate) fn strict_with_plaintext_callers(res: &Resources, ctx: &LintContext) 
     out
 }
 
-fn ns_of(pa: &PeerAuthentication) -> &str {
-    pa.meta.namespace.as_deref().unwrap_or("default")
-}
-
 /// The policy whose mode decides (workload, else namespace, else mesh).
 fn deciding<'r>(
     res: &'r Resources,
     namespace: &str,
     labels: &BTreeMap<String, String>,
 ) -> Option<&'r PeerAuthentication> {
-    let selects = |pa: &PeerAuthentication| {
-        (pa.selector.as_ref()).is_some_and(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
-    };
-    let workload = res
-        .peer_authentications
-        .iter()
-        .find(|pa| ns_of(pa) == namespace && selects(pa));
-    let level = |ns: &str| {
-        res.peer_authentications
-            .iter()
-            .find(|pa| ns_of(pa) == ns && pa.selector.is_none() && pa.mode.is_some())
-    };
-    workload
-        .filter(|pa| pa.mode.is_some() || !pa.port_level.is_empty())
-        .or_else(|| level(namespace))
-        .or_else(|| level(ROOT_NAMESPACE))
+    let l = levels(res, namespace, labels);
+    let has_mode = |pa: &&PeerAuthentication| pa.mode.is_some();
+    (l.workload
+        .filter(|pa| pa.mode.is_some() || !pa.port_level.is_empty()))
+    .or(l.namespace.filter(has_mode))
+    .or(l.mesh.filter(has_mode))
 }

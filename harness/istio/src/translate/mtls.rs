@@ -24,12 +24,23 @@ fn namespace_of(pa: &PeerAuthentication) -> &str {
     pa.meta.namespace.as_deref().unwrap_or("default")
 }
 
-/// The PeerAuthentication of a workload in `namespace` with `labels`.
-pub fn peer_authn_for(
-    res: &Resources,
+/// The policies that apply to one workload, one per level (the first in
+/// document order at each).
+pub(crate) struct Levels<'r> {
+    /// A policy of the workload's namespace whose selector matches it.
+    pub(crate) workload: Option<&'r PeerAuthentication>,
+    /// The namespace's selector-less policy.
+    pub(crate) namespace: Option<&'r PeerAuthentication>,
+    /// The root namespace's selector-less policy.
+    pub(crate) mesh: Option<&'r PeerAuthentication>,
+}
+
+/// The policies of each level for a workload in `namespace` with `labels`.
+pub(crate) fn levels<'r>(
+    res: &'r Resources,
     namespace: &str,
     labels: &BTreeMap<String, String>,
-) -> PeerAuthn {
+) -> Levels<'r> {
     let level = |ns: &str, select: bool| {
         res.peer_authentications.iter().find(|pa| {
             namespace_of(pa) == ns
@@ -40,15 +51,26 @@ pub fn peer_authn_for(
                 }
         })
     };
-    let mesh = level(ROOT_NAMESPACE, false).and_then(|pa| pa.mode);
-    let ns = level(namespace, false).and_then(|pa| pa.mode);
-    let workload = level(namespace, true);
-    let mode = workload
-        .and_then(|pa| pa.mode)
-        .or(ns)
-        .or(mesh)
+    Levels {
+        workload: level(namespace, true),
+        namespace: level(namespace, false),
+        mesh: level(ROOT_NAMESPACE, false),
+    }
+}
+
+/// The PeerAuthentication of a workload in `namespace` with `labels`.
+pub fn peer_authn_for(
+    res: &Resources,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> PeerAuthn {
+    let l = levels(res, namespace, labels);
+    let mode = (l.workload.and_then(|pa| pa.mode))
+        .or(l.namespace.and_then(|pa| pa.mode))
+        .or(l.mesh.and_then(|pa| pa.mode))
         .unwrap_or_default();
-    let ports = workload
+    let ports = l
+        .workload
         .map(|pa| {
             (pa.port_level.iter())
                 .map(|(port, m)| (*port, m.unwrap_or(mode)))

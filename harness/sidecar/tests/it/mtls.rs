@@ -122,6 +122,15 @@ async fn client(net: Net, tls: ClusterTls, id: Arc<WorkloadIdentity>, labelled: 
     w
 }
 
+/// A connection to the server's app from a pod without a sidecar
+/// (plaintext, captured by the server's inbound listener).
+async fn plaintext_dial(net: &Net) -> meshsim_net::NetStream {
+    net.stack(ip("10.0.9.9"))
+        .connect(addr(SERVER_APP), Duration::from_secs(1))
+        .await
+        .unwrap()
+}
+
 async fn call(w: &World) -> Resp {
     w.get(SERVER_APP, HOST, 1).await
 }
@@ -163,11 +172,7 @@ async fn a_plaintext_client_of_a_strict_workload_is_reset_and_logged_nr() {
     let net = Net::sim(SimConfig::default());
     let (_ca, _sleep, httpbin) = mesh();
     let server = server_pod(&net, strict(), Some(httpbin)).await;
-    let legacy = net.stack(ip("10.0.9.9"));
-    let mut c = legacy
-        .connect(addr(SERVER_APP), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let mut c = plaintext_dial(&net).await;
     c.write_all(b"GET / HTTP/1.1\r\nhost: httpbin\r\n\r\n")
         .await
         .unwrap();
@@ -196,12 +201,9 @@ async fn permissive_serves_plaintext_and_mutual_tls_clients() {
     let net = Net::sim(SimConfig::default());
     let (_ca, sleep, httpbin) = mesh();
     let server = server_pod(&net, PeerAuthn::default(), Some(httpbin)).await;
-    let legacy = net.stack(ip("10.0.9.9"));
-    let stream = legacy
-        .connect(addr(SERVER_APP), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let plain = AppConnExt::wrap(stream).get(HOST, "/", 2).await;
+    let plain = AppConnExt::wrap(plaintext_dial(&net).await)
+        .get(HOST, "/", 2)
+        .await;
     assert_eq!(plain.status, 200);
     let w = client(net, auto(), sleep, true).await;
     assert_eq!(call(&w).await.status, 200);
@@ -283,11 +285,7 @@ async fn a_permissive_port_of_a_strict_workload_serves_plaintext() {
         ports: BTreeMap::from([(8080, MtlsMode::Permissive)]),
     };
     let server = server_pod(&net, authn, Some(httpbin)).await;
-    let legacy = net.stack(ip("10.0.9.9"));
-    let stream = legacy
-        .connect(addr(SERVER_APP), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let stream = plaintext_dial(&net).await;
     assert_eq!(AppConnExt::wrap(stream).get(HOST, "/", 3).await.status, 200);
     assert_eq!(server.sidecar.stats().no_filter_chain_match, 0);
 }
