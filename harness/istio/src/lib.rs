@@ -51,6 +51,7 @@
 mod decode;
 mod duration;
 pub mod error;
+pub mod inject;
 pub mod kube;
 pub mod lint;
 pub mod model;

@@ -33,6 +33,7 @@
 //! [`wait_ready`] is `pilot-agent wait` (holdApplicationUntilProxyStarts'
 //! postStart hook), polling `/healthz/ready` with a hand-written GET.
 
+mod app_probe;
 mod handle;
 pub(crate) mod lifecycle;
 pub(crate) mod push;
@@ -45,6 +46,7 @@ mod wire;
 use std::time::Duration;
 
 pub use startup::{boot, boot_with_resolver};
+pub(crate) use status::bind as status_server;
 pub use wait::{PollFailure, WaitOutcome, WaitReady, wait_ready};
 
 /// Where the Envoy process is in its life, as pilot-agent sees it. Phases

@@ -8,6 +8,7 @@
 mod lb;
 mod matcher;
 mod observability;
+mod probe;
 mod tcp;
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub(crate) use matcher::joined_value;
 pub use matcher::{HeaderMatch, HeaderMatcher, SafeRegex};
 pub use meshsim_net::Keepalive;
 pub use observability::{AccessLogConfig, AccessLogEncoding, AdminConfig};
+pub use probe::{AppProbe, AppProbers, ProbeAction};
 pub(crate) use tcp::select as select_tcp_route;
 pub use tcp::{TcpProxySettings, TcpRoute};
 
@@ -131,7 +133,7 @@ pub struct InboundConfig {
 }
 
 /// Where the inbound sidecar reaches the application (incidents.md INC-15).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum InboundForward {
     /// The pod's address, as plain Kubernetes does (Istio >= 1.10): an app
     /// listening on `localhost` only is refused (`503 UF`).

@@ -4,7 +4,10 @@
 //! disables the drain, then shuts the agent down); `POST /drain` answers
 //! `200 OK` and starts the drain (`handleDrain`: a later SIGTERM exits at
 //! once). Both are refused to callers outside the pod (403) and to other
-//! methods (405), with Go's `http.Error` texts. One request per connection.
+//! methods (405), with Go's `http.Error` texts. `GET /app-health/...` runs
+//! the application probe the injector handed over ([`super::app_probe`]),
+//! for any caller (the kubelet is outside the pod). One request per
+//! connection.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +17,8 @@ use meshsim_net::{NetListener, NetStream};
 use tokio::io::AsyncWriteExt;
 
 use super::shutdown;
-use super::wire::read_head;
+use super::wire::{Head, read_head};
+use crate::config::AppProbers;
 use crate::runtime::{Env, Sidecar};
 
 /// What the agent does after answering.
@@ -30,17 +34,28 @@ pub(crate) async fn bind(sc: &Sidecar) -> io::Result<Option<SocketAddr>> {
     let Some(port) = sc.config.admin.as_ref().and_then(|a| a.status_port) else {
         return Ok(None);
     };
+    let probers = sc
+        .config
+        .admin
+        .as_ref()
+        .map(|a| a.app_probers.clone())
+        .unwrap_or_default();
     let listener = sc.env.stack.listen(port).await?;
     let addr = listener.local_addr();
-    sc.env.tasks.spawn(run(listener, sc.env.clone()));
+    sc.env
+        .tasks
+        .spawn(run(listener, sc.env.clone(), Arc::new(probers)));
     Ok(Some(addr))
 }
 
 /// The accept loop. One connection's failure never stops it.
-async fn run(listener: NetListener, env: Arc<Env>) {
+async fn run(listener: NetListener, env: Arc<Env>, probers: Arc<AppProbers>) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => env.tasks.spawn(serve(stream, peer, env.clone())),
+            Ok((stream, peer)) => {
+                let task = serve(stream, peer, env.clone(), probers.clone());
+                env.tasks.spawn(task);
+            }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
             Err(e) => {
                 tracing::warn!(error = %e, "status accept failed");
@@ -51,12 +66,21 @@ async fn run(listener: NetListener, env: Arc<Env>) {
 }
 
 /// One request: answer, close, then act.
-async fn serve(mut stream: NetStream, peer: SocketAddr, env: Arc<Env>) {
+async fn serve(mut stream: NetStream, peer: SocketAddr, env: Arc<Env>, probers: Arc<AppProbers>) {
     let Ok(head) = read_head(&mut stream).await else {
         return;
     };
-    let local = is_local(peer.ip(), env.stack.host());
-    let (status, body, then) = answer(&head.start, local);
+    let (status, body, then) = match app_health_path(&head) {
+        Some(path) => {
+            let answer = super::app_probe::answer(&env.stack, &probers, path, &head).await;
+            (status_line(answer.status), answer.body, Then::Nothing)
+        }
+        None => {
+            let local = is_local(peer.ip(), env.stack.host());
+            let (status, body, then) = answer(&head.start, local);
+            (status.to_string(), body.to_string(), then)
+        }
+    };
     let bytes = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -78,6 +102,23 @@ async fn serve(mut stream: NetStream, peer: SocketAddr, env: Arc<Env>) {
             shutdown::exit(&env);
         }
     }
+}
+
+/// The path of a request for an application probe (`/app-health/...`,
+/// query left out).
+fn app_health_path(head: &Head) -> Option<&str> {
+    let path = head.start.split(' ').nth(1)?;
+    let path = path.split('?').next()?;
+    path.starts_with("/app-health/").then_some(path)
+}
+
+/// `200 OK`, `500 Internal Server Error`...: a code and Go's reason text.
+fn status_line(code: u16) -> String {
+    let reason = http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{code} {reason}")
 }
 
 /// The status line, body and follow-up of a request line.

@@ -15,6 +15,7 @@ use meshsim_net::{NetStream, Stack};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
+use super::app_probe::status_code;
 use super::wire::{HeadError, read_body, read_head};
 use crate::error::SidecarError;
 
@@ -188,26 +189,9 @@ async fn read_status(stream: &mut NetStream) -> Result<u16, PollFailure> {
     Ok(status)
 }
 
-/// The code of a status line (`HTTP/1.1 503 Service Unavailable`).
-fn status_code(line: &str) -> Option<u16> {
-    let mut parts = line.split(' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return None;
-    }
-    parts.next()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_status_line_gives_its_code_and_anything_else_none() {
-        assert_eq!(status_code("HTTP/1.1 503 Service Unavailable"), Some(503));
-        assert_eq!(status_code("HTTP/1.0 200 OK"), Some(200));
-        assert_eq!(status_code("SSH-2.0-OpenSSH"), None);
-    }
 
     #[test]
     fn failures_are_worded_as_go_words_them() {

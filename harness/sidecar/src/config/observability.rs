@@ -67,10 +67,16 @@ pub struct AdminConfig {
     /// The readiness port (`/healthz/ready`); `None` = not served. Default
     /// `Some(15021)`.
     pub readiness_port: Option<u16>,
-    /// pilot-agent's status port (`POST /quitquitquit`, `POST /drain`),
-    /// bound by `crate::boot` only (`crate::spawn` models no agent); `None`
-    /// = not served. Default `Some(15020)`.
+    /// pilot-agent's status port (`POST /quitquitquit`, `POST /drain`,
+    /// `GET /app-health/...`), bound by `crate::boot`, and by `crate::spawn`
+    /// (which models no agent life) only when there are `app_probers`;
+    /// `None` = not served. Default `Some(15020)`.
     pub status_port: Option<u16>,
+    /// The probes the injector handed to pilot-agent
+    /// (`ISTIO_KUBE_APP_PROBERS`), answered on the status port under
+    /// `/app-health/`. Default none. [`crate::spawn`] binds the status port
+    /// for them alone.
+    pub app_probers: super::AppProbers,
 }
 
 impl Default for AdminConfig {
@@ -79,6 +85,7 @@ impl Default for AdminConfig {
             port: 15000,
             readiness_port: Some(15021),
             status_port: Some(15020),
+            app_probers: super::AppProbers::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod access_log;
 mod access_log_sample;
 mod admin;
 mod agent_wait;
+mod app_probe;
 mod boot;
 mod circuit;
 mod dns;
