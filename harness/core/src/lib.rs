@@ -44,7 +44,7 @@ pub use record::{ProxyLog, ProxyLogEntry, RequestRecord};
 pub use result::{
     AccessLogLine, CallResult, ExpectationResult, HopAccessLog, HostCount, KindCount,
     LatencySummary, MiddleboxCounter, MiddleboxEvent, MiddleboxResult, MitigationResult, PodEvent,
-    PodLifecycleResult, RunMode, RunResult, TimeBucket, TimelineMark,
+    PodLifecycleResult, ProbeResult, RunMode, RunResult, TimeBucket, TimelineMark,
 };
 pub use rng::SimRng;
 pub use stats::Collector;

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 
 mod middlebox;
 mod pod;
+mod probe;
 
 pub use middlebox::{MiddleboxCounter, MiddleboxEvent, MiddleboxResult};
 pub use pod::{PodEvent, PodLifecycleResult};
+pub use probe::ProbeResult;
 
 /// Which network a run used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,10 @@ pub struct MitigationResult {
     /// has one.
     #[serde(default)]
     pub pods: Vec<PodLifecycleResult>,
+    /// Every probed pod of the world's services (`readiness_probe`), in
+    /// start order. Empty when no service has a probe.
+    #[serde(default)]
+    pub probes: Vec<ProbeResult>,
     /// The scenario's expectations for this mitigation.
     pub expectations: Vec<ExpectationResult>,
 }

@@ -188,6 +188,7 @@ impl Collector {
             access_log: Vec::new(),
             middleboxes: Vec::new(),
             pods: Vec::new(),
+            probes: Vec::new(),
             expectations: Vec::new(),
         }
     }

@@ -245,6 +245,7 @@ async fn drive(
     failure = failure.or(problem);
     let access_log = world.access_log();
     let middleboxes = world.middlebox_results();
+    let probes = world.probe_results();
     for b in &middleboxes {
         tracing::info!(middlebox = %b.name, counters = ?b.counters, mitigation = %mitigation.name, "middlebox");
     }
@@ -262,6 +263,7 @@ async fn drive(
     result.access_log = access_log;
     result.middleboxes = middleboxes;
     result.pods = lifecycles;
+    result.probes = probes;
     Ok(result)
 }
 

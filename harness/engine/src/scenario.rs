@@ -19,6 +19,7 @@ pub use lifecycle::{
 pub use middlebox::{FirewallSpec, MiddleboxKind, MiddleboxSpec};
 pub use service_version::ServiceVersion;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -183,6 +184,43 @@ pub struct ServiceSpec {
     /// Index of the service in `world.services`: its pods live in
     /// `10.<index + 1>.0.0/16`... see [`ServiceSpec::pod_address`].
     pub index: usize,
+    /// `readiness_probe`: the kubelet probes every pod's application and
+    /// only Ready pods are endpoints; `None`: pods are Ready while they run.
+    pub readiness_probe: Option<ProbeSpec>,
+    /// `annotations` of the pod template (the injector reads
+    /// `sidecar.istio.io/rewriteAppHTTPProbers`).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The node's address, where the kubelet's probes come from: no pod,
+/// external host or DNS server may take it.
+pub const NODE_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 255, 254));
+
+/// A container probe, with Kubernetes' fields and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSpec {
+    /// `http_get`, `tcp_socket` or `exec`, as the pod spec writes it (before
+    /// Istio's injector rewrites it).
+    pub action: meshsim_istio::inject::PodProbeAction,
+    /// `periodSeconds` (default 10 s).
+    pub period: Duration,
+    /// `timeoutSeconds` (default 1 s).
+    pub timeout: Duration,
+    /// `failureThreshold` (default 3): consecutive failures to NotReady.
+    pub failure_threshold: u32,
+    /// `successThreshold` (default 1): consecutive successes to Ready.
+    pub success_threshold: u32,
+    /// `initialDelaySeconds` (default 0) after the container starts.
+    pub initial_delay: Duration,
+}
+
+/// What a mitigation sets on a service's pod template.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodTemplateOverride {
+    /// Annotations set over the service's own.
+    pub annotations: BTreeMap<String, String>,
+    /// A readiness probe replacing the service's.
+    pub readiness_probe: Option<ProbeSpec>,
 }
 
 impl ServiceSpec {
@@ -536,6 +574,9 @@ pub struct Mitigation {
     /// `services`: ports a mitigation declares anew, by service name (the
     /// same port numbers, other names or `appProtocol`); empty: the world's.
     pub services: std::collections::BTreeMap<String, Vec<meshsim_istio::KubeServicePort>>,
+    /// `services[].annotations` / `readiness_probe`: pod template changes,
+    /// by service name.
+    pub pod_templates: BTreeMap<String, PodTemplateOverride>,
     /// The Istio YAML file a user mitigation was pasted from
     /// ([`Scenario::add_user_mitigation`], `meshsim run --with`); `None` for
     /// the scenario's own. A user mitigation runs whatever `-m` selects.

@@ -159,16 +159,23 @@ async fn externals(
     Ok(upstreams)
 }
 
-/// `scenario` with the service ports `mitigation` declares anew (`None`
-/// when it declares none).
+/// `scenario` with the service ports `mitigation` declares anew and its
+/// pod template changes (annotations, readiness probe); `None` when it
+/// changes no service.
 fn with_service_ports(scenario: &Scenario, mitigation: &Mitigation) -> Option<Scenario> {
-    if mitigation.services.is_empty() {
+    if mitigation.services.is_empty() && mitigation.pod_templates.is_empty() {
         return None;
     }
     let mut s = scenario.clone();
     for svc in &mut s.services {
         if let Some(ports) = mitigation.services.get(&svc.service.name) {
             svc.service.ports = ports.clone();
+        }
+        if let Some(t) = mitigation.pod_templates.get(&svc.service.name) {
+            svc.annotations.extend(t.annotations.clone());
+            if let Some(probe) = &t.readiness_probe {
+                svc.readiness_probe = Some(probe.clone());
+            }
         }
     }
     Some(s)
@@ -254,6 +261,7 @@ impl World {
             push_delay: scenario.push_delay,
             pod_start: scenario.pod_start,
             samples: samples.services(),
+            kubelet: Arc::new(mesh::kubelet::Kubelet::new(net.clone(), seed, deps.start)),
             ca,
         };
         let mesh = mesh::Mesh::start(env, scenario, sidecars)
@@ -288,6 +296,11 @@ impl World {
             BoxHandle::DnsFirewall(h) => middlebox::dns_firewall(name, h, self.start),
         };
         self.middleboxes.iter().map(result).collect()
+    }
+
+    /// What the kubelet's readiness probes saw so far, per probed pod.
+    pub(crate) fn probe_results(&self) -> Vec<meshsim_core::ProbeResult> {
+        self.mesh.probe_results()
     }
 
     /// Every sidecar hop's access-log sample so far (hops without a line

@@ -72,6 +72,7 @@ mod grid;
 mod middlebox;
 mod overview;
 mod pod;
+mod probe;
 
 pub use error::ReportError;
 pub use format::Format;

@@ -25,6 +25,7 @@ pub fn markdown(result: &RunResult) -> String {
         ));
     }
     blocks.extend(pod::markdown_overview(result));
+    blocks.extend(crate::probe::markdown_overview(result));
     for m in &result.mitigations {
         blocks.push(mitigation(m));
     }
@@ -90,6 +91,7 @@ fn mitigation(m: &MitigationResult) -> String {
     tables.push(expectations(m));
     tables.extend(middlebox::markdown(m));
     tables.extend(pod::markdown(m));
+    tables.extend(crate::probe::markdown(m));
     tables.extend(access_log::markdown(m));
     out.push_str(&tables.join("\n"));
     out

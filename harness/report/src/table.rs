@@ -36,6 +36,9 @@ pub fn table(result: &RunResult) -> String {
     if let Some(pods) = crate::pod::text(result, INDENT) {
         sections.push(pods);
     }
+    if let Some(probes) = crate::probe::text(result, INDENT) {
+        sections.push(probes);
+    }
     if let Some(lines) = access_log::text(result, INDENT) {
         sections.push(lines);
     }

@@ -8,6 +8,9 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 mod lifecycle;
+mod probe;
+
+pub(crate) use probe::ProbeFile;
 
 pub(crate) use lifecycle::{
     InitContainerFile, LifecycleFile, PodSettingsFile, ProxyConfigFile, SidecarStartupFile,
@@ -131,6 +134,12 @@ pub(crate) struct ServiceFile {
     pub(crate) app: Option<ServeAppFile>,
     #[serde(default)]
     pub(crate) versions: Option<Spanned<Vec<VersionFile>>>,
+    /// The kubelet's readiness probe of every pod's application container.
+    #[serde(default)]
+    pub(crate) readiness_probe: Option<Spanned<ProbeFile>>,
+    /// The pod template's annotations (`sidecar.istio.io/rewriteAppHTTPProbers`).
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, Spanned<String>>,
 }
 
 /// `world.services[].versions[]`: one Deployment behind the service (as
@@ -510,12 +519,19 @@ pub(crate) struct MitigationFile {
 }
 
 /// `mitigations[].services[]`: a service's ports as the mitigation declares
-/// them.
+/// them, and its pod template's annotations and readiness probe.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServicePortsFile {
     pub(crate) name: Spanned<String>,
-    pub(crate) ports: Spanned<Vec<ServicePortFile>>,
+    #[serde(default)]
+    pub(crate) ports: Option<Spanned<Vec<ServicePortFile>>>,
+    /// Set over the service's own annotations.
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, Spanned<String>>,
+    /// Replaces the service's readiness probe.
+    #[serde(default)]
+    pub(crate) readiness_probe: Option<Spanned<ProbeFile>>,
 }
 
 #[derive(Debug, Deserialize)]

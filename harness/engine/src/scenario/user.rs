@@ -84,6 +84,7 @@ impl Scenario {
             app: base.app,
             pod: base.pod,
             services: base.services,
+            pod_templates: base.pod_templates,
             istio,
             user_file: Some(path.to_path_buf()),
         });

@@ -568,6 +568,7 @@ fn mitigations(
             istio,
             pod,
             services: services::port_overrides(cx, &m.services, services)?,
+            pod_templates: services::pod_templates(cx, &m.services, services)?,
             user_file: None,
         });
     }

@@ -6,6 +6,7 @@
 
 mod control;
 mod deploy;
+pub(crate) mod kubelet;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -61,6 +62,9 @@ pub(crate) struct MeshEnv {
     pub(crate) samples: BTreeMap<String, meshsim_sidecar::AccessLogSample>,
     /// The mesh CA, which issues every sidecar's certificate.
     pub(crate) ca: Arc<meshsim_sidecar::tls::MeshCa>,
+    /// The node's kubelet, which probes the pods of services with a
+    /// readiness probe.
+    pub(crate) kubelet: Arc<kubelet::Kubelet>,
 }
 
 /// A workload certificate for `account` in `namespace` (`None`, logged, if
@@ -90,6 +94,16 @@ struct PodRun {
     address: IpAddr,
     server: ServerHandle,
     sidecar: Option<SidecarHandle>,
+    /// The kubelet's readiness prober (`None`: the service has no probe,
+    /// so the pod is Ready while it runs).
+    prober: Option<kubelet::Prober>,
+}
+
+impl PodRun {
+    /// Whether the pod is Ready: an endpoint of its service.
+    fn is_ready(&self) -> bool {
+        self.prober.as_ref().is_none_or(kubelet::Prober::is_ready)
+    }
 }
 
 /// The services' pods, and every sidecar of the world (EDS reaches them all).
@@ -135,7 +149,8 @@ impl Mesh {
                 for ordinal in 0..dep.replicas {
                     let index = list.len() as u32;
                     let slot = Slot::new(index, version, ordinal, dep);
-                    list.push(start_pod(&env, &env.resources, svc, dep, slot).await?);
+                    let pod = start_pod(&env, &env.resources, svc, dep, slot, true).await?;
+                    list.push(pod);
                 }
             }
             pods.push(list);
@@ -154,7 +169,20 @@ impl Mesh {
             next_override: std::sync::atomic::AtomicU64::new(0),
         });
         mesh.push_endpoints().await;
+        if let Some(mut changes) = mesh.env.kubelet.changes() {
+            let me = mesh.clone();
+            mesh.spawn(async move {
+                while changes.recv().await.is_some() {
+                    me.push_later();
+                }
+            });
+        }
         Ok(mesh)
+    }
+
+    /// What the kubelet's probes saw, per probed pod.
+    pub(crate) fn probe_results(&self) -> Vec<meshsim_core::ProbeResult> {
+        self.env.kubelet.results()
     }
 
     /// Sends every sidecar the current endpoints of every service, and
@@ -182,6 +210,7 @@ impl Mesh {
                 let vip = SocketAddr::new(svc.service.cluster_ip, port.port);
                 let endpoints = list
                     .iter()
+                    .filter(|p| p.is_ready())
                     .map(|p| SocketAddr::new(p.address, port.target_port))
                     .collect();
                 self.env.net.set_service(vip, endpoints);
@@ -296,6 +325,7 @@ fn assignments(
             service: svc.service.clone(),
             pods: list
                 .iter()
+                .filter(|p| p.is_ready())
                 .map(|p| meshsim_istio::PodEndpoint {
                     address: p.address,
                     labels: p.labels.clone(),
@@ -341,18 +371,48 @@ fn pod_config(
     let mut inbound = meshsim_istio::translate_inbound(&[&svc.service], env.profile.version);
     inbound.peer_authn = meshsim_istio::peer_authn_for(resources, &svc.service.namespace, labels);
     config.inbound = Some(inbound);
+    if let (Some(admin), Some(probe)) = (config.admin.as_mut(), injected_probe(env, svc)) {
+        admin.app_probers.destination = meshsim_istio::inbound_forward(env.profile.version);
+        admin.app_probers.probes.extend(probe.agent);
+    }
     config
 }
 
+/// `svc`'s readiness probe after Istio's injector (unchanged without a
+/// sidecar).
+fn injected_probe(
+    env: &MeshEnv,
+    svc: &ServiceSpec,
+) -> Option<meshsim_istio::inject::InjectedProbe> {
+    let spec = svc.readiness_probe.as_ref()?;
+    if !svc.sidecar {
+        return Some(meshsim_istio::inject::InjectedProbe {
+            kubelet: spec.action.clone(),
+            agent: None,
+        });
+    }
+    let rewrite = meshsim_istio::inject::rewrites_probes(&svc.annotations, true);
+    Some(meshsim_istio::inject::inject_probe(
+        env.profile.version,
+        rewrite,
+        &svc.service.name,
+        meshsim_istio::inject::ProbeKind::Readiness,
+        &spec.action,
+        spec.timeout,
+    ))
+}
+
 /// Starts the pod of `svc`'s Deployment `dep` at `slot`: its sidecar
-/// (outbound + inbound, with the inbound capture installed) and its serving
-/// application.
+/// (outbound + inbound, with the inbound capture installed), its serving
+/// application and the kubelet's prober (`running`: the pod ran before the
+/// run, so it is Ready at once).
 async fn start_pod(
     env: &MeshEnv,
     resources: &meshsim_istio::Resources,
     svc: &ServiceSpec,
     dep: &ServiceVersion,
     slot: Slot,
+    running: bool,
 ) -> std::io::Result<PodRun> {
     let name = svc.version_pod_name(&dep.name, slot.ordinal);
     let address = svc.pod_address(slot.index);
@@ -389,6 +449,16 @@ async fn start_pod(
     let server = meshsim_app::serve(serve_config(env, svc, dep), stack, deps)
         .await
         .map_err(|e| std::io::Error::other(format!("app of pod {name}: {e}")))?;
+    let prober = injected_probe(env, svc).zip(svc.readiness_probe.as_ref());
+    let prober = prober.map(|(injected, spec)| {
+        env.kubelet.watch(kubelet::PodProbe {
+            pod: (name.clone(), address),
+            rewritten: injected.agent.is_some(),
+            action: injected.kubelet,
+            spec: spec.clone(),
+            running,
+        })
+    });
     Ok(PodRun {
         index: slot.index,
         version: slot.version,
@@ -398,6 +468,7 @@ async fn start_pod(
         address,
         server,
         sidecar,
+        prober,
     })
 }
 

@@ -33,6 +33,13 @@ pub(crate) fn run_seeded(s: &Scenario, seed: u64) -> RunResult {
     meshsim_engine::run(s, &opts, |_| {}).unwrap()
 }
 
+/// The catalogue scenario file `name` (`scenarios/<name>`).
+pub(crate) fn catalogue_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name)
+}
+
 /// Every scenario file of the catalogue (`scenarios/*.yaml`), sorted.
 pub(crate) fn catalogue() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");

@@ -71,6 +71,7 @@ fn none() -> MitigationResult {
         access_log: Vec::new(),
         middleboxes: Vec::new(),
         pods: Vec::new(),
+        probes: Vec::new(),
         expectations: vec![expect(
             "error_rate > 1%",
             "2.74%",
@@ -108,6 +109,7 @@ fn retries() -> MitigationResult {
         access_log: Vec::new(),
         middleboxes: Vec::new(),
         pods: Vec::new(),
+        probes: Vec::new(),
         expectations: vec![
             expect(
                 "error_rate < 0.01%",

@@ -2,7 +2,10 @@
 //! for versioned services, [`apps`] for serving applications and call ids.
 
 mod apps;
+mod probe;
 mod versions;
+
+pub(crate) use probe::pod_templates;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -95,12 +98,19 @@ fn service(
         .cluster_ip
         .as_ref()
         .map_or(IpAddr::from([10, 96, 0, vip_octet(index)]), |c| c.value);
+    let ports = ports(cx, f)?;
+    let probe_port = ports.first().map_or(8080, |p| p.target_port);
+    let readiness_probe = f
+        .readiness_probe
+        .as_ref()
+        .map(|p| probe::probe(cx, p, probe_port))
+        .transpose()?;
     Ok(ServiceSpec {
         service: KubeService {
             name,
             namespace,
             cluster_ip,
-            ports: ports(cx, f)?,
+            ports,
         },
         replicas,
         sidecar: f.sidecar,
@@ -114,6 +124,8 @@ fn service(
         },
         versions,
         index,
+        readiness_probe,
+        annotations: probe::annotations(&f.annotations),
     })
 }
 
@@ -151,6 +163,7 @@ pub(super) fn port_overrides(
     services: &[ServiceSpec],
 ) -> Result<BTreeMap<String, Vec<KubeServicePort>>, EngineError> {
     let mut out = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     for o in list {
         let Some(svc) = services.iter().find(|s| s.service.name == o.name.value) else {
             let known: Vec<&str> = services.iter().map(|s| s.service.name.as_str()).collect();
@@ -161,18 +174,26 @@ pub(super) fn port_overrides(
             );
             return Err(cx.err(Some(&o.name.referenced), "", msg));
         };
-        let ports = port_list(cx, &o.ports.value)?;
-        let numbers = |p: &[KubeServicePort]| -> BTreeSet<(u16, u16)> {
-            p.iter().map(|p| (p.port, p.target_port)).collect()
-        };
-        if o.ports.value.is_empty() || numbers(&ports) != numbers(&svc.service.ports) {
-            let msg = "a mitigation's service ports keep the service's port and target_port numbers (only names and app_protocol change)";
-            return Err(cx.err(Some(&o.ports.referenced), "", msg));
-        }
-        if out.insert(o.name.value.clone(), ports).is_some() {
+        if !seen.insert(o.name.value.as_str()) {
             let msg = format!("service {:?} listed twice", o.name.value);
             return Err(cx.err(Some(&o.name.referenced), "", msg));
         }
+        let Some(declared) = &o.ports else {
+            if o.annotations.is_empty() && o.readiness_probe.is_none() {
+                let msg = "a mitigation's service sets ports, annotations or readiness_probe";
+                return Err(cx.err(Some(&o.name.referenced), "", msg));
+            }
+            continue;
+        };
+        let ports = port_list(cx, &declared.value)?;
+        let numbers = |p: &[KubeServicePort]| -> BTreeSet<(u16, u16)> {
+            p.iter().map(|p| (p.port, p.target_port)).collect()
+        };
+        if declared.value.is_empty() || numbers(&ports) != numbers(&svc.service.ports) {
+            let msg = "a mitigation's service ports keep the service's port and target_port numbers (only names and app_protocol change)";
+            return Err(cx.err(Some(&declared.referenced), "", msg));
+        }
+        out.insert(o.name.value.clone(), ports);
     }
     Ok(out)
 }

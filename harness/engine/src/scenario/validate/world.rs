@@ -290,6 +290,10 @@ pub(super) fn check_addresses(
 ) -> Result<(), EngineError> {
     let mut owner: BTreeMap<IpAddr, String> = BTreeMap::new();
     owner.insert(dns, "the DNS server".into());
+    owner.insert(
+        crate::scenario::NODE_ADDRESS,
+        "the node (the kubelet's probes)".into(),
+    );
     let mut sockets: BTreeSet<SocketAddr> = BTreeSet::new();
     for e in external {
         if !sockets.insert(e.address) {
@@ -327,7 +331,8 @@ pub(super) fn check_addresses(
 
 /// The addresses pods must not take by default.
 pub(super) fn reserved(dns: IpAddr, external: &[ExternalSpec]) -> BTreeSet<IpAddr> {
-    std::iter::once(dns)
+    [dns, crate::scenario::NODE_ADDRESS]
+        .into_iter()
         .chain(external.iter().map(|e| e.address.ip()))
         .collect()
 }

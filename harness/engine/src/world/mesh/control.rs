@@ -9,7 +9,7 @@ use meshsim_app::StopMode;
 use meshsim_istio::Resources;
 
 use super::deploy::Slot;
-use super::{Mesh, assignments, pod_config, push, stop_pod_with};
+use super::{Mesh, PodRun, assignments, pod_config, push, stop_pod_with};
 use crate::scenario::{PodStop, ResourceRef};
 
 impl Mesh {
@@ -104,6 +104,11 @@ impl Mesh {
             PodStop::Reset => stop_pod_with(&self.env.net, pod, StopMode::Reset).await,
             PodStop::Blackhole => {
                 self.env.net.set_blackhole(pod.address, true);
+                // A lost node's kubelet probes no more.
+                let pod = PodRun {
+                    prober: None,
+                    ..pod
+                };
                 self.lost.lock().await.push((si, pod));
             }
         }

@@ -127,7 +127,7 @@ impl Mesh {
         slot: Slot,
     ) -> std::io::Result<PodRun> {
         let (svc, dep) = (&self.services[si], &self.deployments[si][slot.version]);
-        let pod = start_pod(&self.env, resources, svc, dep, slot).await?;
+        let pod = start_pod(&self.env, resources, svc, dep, slot, false).await?;
         let in_force = self.lock_overrides().get(&(si, slot.version)).copied();
         if let Some((_, o)) = in_force {
             let _ = pod.server.set_override(None, o);
