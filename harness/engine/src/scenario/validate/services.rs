@@ -99,7 +99,7 @@ fn service(
         .as_ref()
         .map_or(IpAddr::from([10, 96, 0, vip_octet(index)]), |c| c.value);
     let ports = ports(cx, f)?;
-    let probe_port = ports.first().map_or(8080, |p| p.target_port);
+    let probe_port = probe::first_target_port(&ports);
     let readiness_probe = f
         .readiness_probe
         .as_ref()

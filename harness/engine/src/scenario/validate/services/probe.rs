@@ -103,7 +103,7 @@ pub(crate) fn pod_templates(
         let readiness_probe = o
             .readiness_probe
             .as_ref()
-            .map(|p| probe(cx, p, first_target_port(svc)))
+            .map(|p| probe(cx, p, first_target_port(&svc.service.ports)))
             .transpose()?;
         if o.annotations.is_empty() && readiness_probe.is_none() {
             continue;
@@ -118,6 +118,6 @@ pub(crate) fn pod_templates(
 }
 
 /// The port a probe without one checks: the service's first target port.
-pub(super) fn first_target_port(svc: &ServiceSpec) -> u16 {
-    svc.service.ports.first().map_or(8080, |p| p.target_port)
+pub(super) fn first_target_port(ports: &[meshsim_istio::KubeServicePort]) -> u16 {
+    ports.first().map_or(8080, |p| p.target_port)
 }
