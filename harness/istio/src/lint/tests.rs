@@ -1,5 +1,6 @@
 //! One block per rule, each named after the behaviour it finds and citing
-//! the fact sheet section the rule rests on.
+//! the fact sheet section the rule rests on. The rules that need the
+//! scenario's mesh are in `tests/mesh.rs`.
 
 use std::time::Duration;
 
@@ -409,3 +410,5 @@ spec:
     assert_eq!((f[0].code, f[0].line), ("MS0001", Some(5)));
     assert!(f[0].message.contains("bogus"), "{}", f[0].message);
 }
+
+mod mesh;
