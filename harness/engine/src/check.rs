@@ -241,6 +241,13 @@ fn parse_error(e: &IstioError, block: &BlockText, path: &Path, key: &str) -> Eng
     } else {
         format!("{key} ")
     };
+    // A YAML syntax error has no key path of its own: the key it is under.
+    let inner = if e.path().is_empty() && e.line() > 0 {
+        crate::scenario::locate::key_path(&block.text, e.line(), e.column())
+    } else {
+        e.path().to_string()
+    };
+    let doc = format!("{at}(document {}{resource})", e.document());
     EngineError::Invalid {
         file: path.to_path_buf(),
         line: if e.line() > 0 {
@@ -249,7 +256,11 @@ fn parse_error(e: &IstioError, block: &BlockText, path: &Path, key: &str) -> Eng
             block.first_line
         },
         column: e.column() + block.indent,
-        path: format!("{at}(document {}{resource}) {}", e.document(), e.path()),
+        path: if inner.is_empty() {
+            doc
+        } else {
+            format!("{doc} {inner}")
+        },
         message: e.problem().to_string(),
     }
 }
