@@ -285,7 +285,11 @@ fn port_naming_none_is_found_with_http_rules_on_a_tcp_port_and_the_fixes_are_not
     assert_eq!(tcp.len(), 1, "{none:?}");
     assert!(tcp[0].finding.message.contains("\"tcp-web\""));
     for fixed in ["rename-port", "app-protocol", "unprefixed-name"] {
-        assert!(codes(&check, fixed).is_empty(), "{fixed}: {:?}", of(&check, fixed));
+        assert!(
+            codes(&check, fixed).is_empty(),
+            "{fixed}: {:?}",
+            of(&check, fixed)
+        );
     }
 }
 
@@ -301,10 +305,16 @@ fn registry_only_none_is_found_per_undeclared_host_and_port_and_the_service_entr
         .collect();
     assert_eq!(
         hosts,
-        vec!["host ledger.legacy.example", "host telemetry.vendor.example"]
+        vec![
+            "host ledger.legacy.example",
+            "host telemetry.vendor.example"
+        ]
     );
     let f = &of(&check, "none")[0].finding;
-    assert_eq!(f.path, "mitigations[0].istio: spec.meshConfig.outboundTrafficPolicy.mode");
+    assert_eq!(
+        f.path,
+        "mitigations[0].istio: spec.meshConfig.outboundTrafficPolicy.mode"
+    );
     assert_eq!(f.line, Some(47), "the block's meshConfig line");
     let only_443 = codes(&check, "service-entry-443-only");
     assert!(only_443.contains(&"MS0206"), "{only_443:?}");
@@ -345,12 +355,22 @@ mitigations:
 fn an_app_bound_to_the_address_the_inbound_sidecar_does_not_forward_to_is_found_at_its_service() {
     let check = check_text(&listening("localhost", "1.24"), Path::new("l.yaml"));
     assert!(check.errors.is_empty(), "{:?}", check.errors);
-    let world: Vec<_> = check.findings.iter().filter(|f| f.mitigation.is_none()).collect();
+    let world: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.mitigation.is_none())
+        .collect();
     assert_eq!(world.len(), 1, "{world:?}");
     let f = &world[0].finding;
-    assert_eq!((f.code, f.resource.as_str()), ("MS0401", "Service default/ratings"));
+    assert_eq!(
+        (f.code, f.resource.as_str()),
+        ("MS0401", "Service default/ratings")
+    );
     assert_eq!((f.line, f.path.as_str()), (Some(7), "world.services[0]"));
-    assert!(codes(&check, "none").is_empty(), "reported once, for the world");
+    assert!(
+        codes(&check, "none").is_empty(),
+        "reported once, for the world"
+    );
     let old = check_text(&listening("localhost", "1.9"), Path::new("l.yaml"));
     assert!(old.findings.is_empty(), "{:?}", old.findings);
     let pod_ip = check_text(&listening("pod-ip", "1.9"), Path::new("l.yaml"));
@@ -405,7 +425,10 @@ fn the_ports_a_mitigation_declares_anew_are_linted_at_its_declaration() {
     let unnamed = of(&check, "unnamed");
     assert_eq!(unnamed.len(), 1, "{unnamed:?}");
     assert_eq!(
-        (unnamed[0].finding.code, unnamed[0].finding.resource.as_str()),
+        (
+            unnamed[0].finding.code,
+            unnamed[0].finding.resource.as_str()
+        ),
         ("MS0101", "Service default/ledger")
     );
 }

@@ -59,7 +59,12 @@ fn meant_clean(s: &Scenario, mitigation: &str) -> bool {
 }
 
 fn stem(check: &FileCheck) -> String {
-    check.file.file_stem().unwrap().to_string_lossy().into_owned()
+    check
+        .file
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -69,7 +74,11 @@ fn the_mitigations_meant_to_be_clean_get_no_error_or_warning_finding() {
         let scenario = Scenario::load(&file).unwrap();
         let check = check_file(&file);
         let name = stem(&check);
-        for m in scenario.mitigations.iter().filter(|m| meant_clean(&scenario, &m.name)) {
+        for m in scenario
+            .mitigations
+            .iter()
+            .filter(|m| meant_clean(&scenario, &m.name))
+        {
             clean += 1;
             let loud: Vec<_> = check
                 .findings
@@ -77,9 +86,9 @@ fn the_mitigations_meant_to_be_clean_get_no_error_or_warning_finding() {
                 .filter(|f| f.mitigation.as_deref() == Some(&m.name))
                 .filter(|f| f.finding.severity <= Severity::Warning)
                 .filter(|f| {
-                    !NOT_CLEAN
-                        .iter()
-                        .any(|(s, mm, code, _)| *s == name && *mm == m.name && *code == f.finding.code)
+                    !NOT_CLEAN.iter().any(|(s, mm, code, _)| {
+                        *s == name && *mm == m.name && *code == f.finding.code
+                    })
                 })
                 .collect();
             assert!(loud.is_empty(), "{name} / {}: {loud:#?}", m.name);

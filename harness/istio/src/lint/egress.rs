@@ -16,7 +16,10 @@ const POLICY_PATH: &str = "spec.meshConfig.outboundTrafficPolicy.mode";
 
 /// Whether the mesh is `REGISTRY_ONLY`.
 pub(crate) fn registry_only(res: &Resources) -> bool {
-    let mode = res.mesh_config.as_ref().and_then(|m| m.outbound_traffic_policy);
+    let mode = res
+        .mesh_config
+        .as_ref()
+        .and_then(|m| m.outbound_traffic_policy);
     matches!(mode, Some(OutboundTrafficPolicy::RegistryOnly))
 }
 

@@ -44,13 +44,21 @@ fn finding(code: &'static str, svc: &KubeService, deployment: &str, version: Str
     } else {
         format!("{}'s {deployment} application", svc.name)
     };
-    let ports: Vec<String> = svc.ports.iter().map(|p| p.target_port.to_string()).collect();
+    let ports: Vec<String> = svc
+        .ports
+        .iter()
+        .map(|p| p.target_port.to_string())
+        .collect();
     let message = format!(
         "{who} listens on {binds} (port(s) {}) while Istio {version}'s inbound sidecar forwards to {forwards}: every request through the mesh is refused (503 UF, connection refused)",
         ports.join(", ")
     );
     Finding {
         path: "spec.ports".to_string(),
-        ..Finding::about(code, format!("Service {}/{}", svc.namespace, svc.name), message)
+        ..Finding::about(
+            code,
+            format!("Service {}/{}", svc.namespace, svc.name),
+            message,
+        )
     }
 }

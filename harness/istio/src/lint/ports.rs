@@ -42,7 +42,10 @@ fn declared_ports(res: &Resources, ctx: &LintContext, host: &str) -> Vec<Declare
         out.extend(se.ports.iter().map(|p| DeclaredPort {
             number: p.number,
             http: p.is_http(),
-            what: format!("ServiceEntry {} port {} {:?}", se.meta.name, p.number, p.name),
+            what: format!(
+                "ServiceEntry {} port {} {:?}",
+                se.meta.name, p.number, p.name
+            ),
         }));
     }
     out
@@ -86,11 +89,12 @@ pub(crate) fn http_rules_on_tcp_port(
                 continue;
             }
             let what: Vec<&str> = applicable.iter().map(|p| p.what.as_str()).collect();
-            let callers = ctx
-                .matching(host)
-                .any(|(_, f)| f.schemes.contains("http"))
-                .then_some("; the scenario's applications send it HTTP, which is proxied as TCP")
-                .unwrap_or_default();
+            let http_callers = ctx.matching(host).any(|(_, f)| f.schemes.contains("http"));
+            let callers = if http_callers {
+                "; the scenario's applications send it HTTP, which is proxied as TCP"
+            } else {
+                ""
+            };
             let message = format!(
                 "http route for {host}, whose {} Istio takes for TCP (tcp_proxy): its matches, retries and timeouts never apply{callers}",
                 what.join(", ")
@@ -127,7 +131,11 @@ pub(crate) fn http2_port_to_http1_app(res: &Resources, ctx: &LintContext) -> Vec
             let Some(proto @ (Protocol::Http2 | Protocol::Grpc)) = p.protocol() else {
                 continue;
             };
-            let spelled = if proto == Protocol::Grpc { "GRPC" } else { "HTTP2" };
+            let spelled = if proto == Protocol::Grpc {
+                "GRPC"
+            } else {
+                "HTTP2"
+            };
             let message = format!(
                 "port {} {:?} is declared {spelled}: the sidecar speaks h2c to {}'s application, which serves HTTP/1.1 only and rejects the HTTP/2 preface (5xx for every request)",
                 p.port, p.name, svc.name

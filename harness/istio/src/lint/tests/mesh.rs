@@ -23,7 +23,10 @@ fn catalog(name: &str, app_protocol: Option<&str>) -> KubeService {
 
 /// The codes found with no resource at all: what the context alone shows.
 fn bare(ctx: &LintContext) -> Vec<&'static str> {
-    lint(&Resources::default(), ctx).iter().map(|f| f.code).collect()
+    lint(&Resources::default(), ctx)
+        .iter()
+        .map(|f| f.code)
+        .collect()
 }
 
 const CATALOG: &str = "catalog.default.svc.cluster.local";
@@ -93,14 +96,23 @@ fn ms0109_http_rules_for_a_tcp_service_entry_port_are_found_without_a_scenario()
         vs("    timeout: 5s\n")
     );
     assert_eq!(codes(&yaml, &empty()), vec!["MS0109"]);
-    assert!(codes(&format!("{SE_NONE}---\n{}", vs("    timeout: 5s\n")), &empty()).is_empty());
+    assert!(
+        codes(
+            &format!("{SE_NONE}---\n{}", vs("    timeout: 5s\n")),
+            &empty()
+        )
+        .is_empty()
+    );
 }
 
 /// Fact sheet §7.1: an `http2`/`grpc` port makes the sidecar speak h2c to
 /// the application; meshsim's serving applications speak HTTP/1.1 only.
 #[test]
 fn ms0110_a_port_declared_grpc_or_http2_before_an_http1_app_is_found() {
-    for svc in [catalog("grpc", None), catalog("web", Some("kubernetes.io/h2c"))] {
+    for svc in [
+        catalog("grpc", None),
+        catalog("web", Some("kubernetes.io/h2c")),
+    ] {
         let f = lint(&Resources::default(), &mesh(svc, AppListen::Any, (1, 24)));
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(
