@@ -129,3 +129,120 @@ fn json_output_lists_the_findings_with_their_mitigation() {
     assert!(nat["line"].as_u64().is_some());
     assert!(v["summary"]["warnings"].as_u64().unwrap() >= 1);
 }
+
+/// Istio documents that are not what Istio accepts, each with the line,
+/// column, key and message a user needs: `(name, yaml, "line:column", key,
+/// message)`.
+const BAD_ISTIO: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "unterminated-flow",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: a }\nspec:\n  hosts: [a.example\n",
+        "5:10",
+        "spec.hosts",
+        "unclosed bracket",
+    ),
+    (
+        "tab-indentation",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n\tname: a\nspec:\n  hosts: [a.example]\n",
+        "4:2",
+        "(document 1)",
+        "tabs disallowed",
+    ),
+    (
+        "unknown-kind",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualSerivce\nmetadata: { name: a }\nspec:\n  hosts: [a.example]\n",
+        "2:7",
+        "kind",
+        "did you mean `VirtualService`",
+    ),
+    (
+        "nested-unknown-field",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: a }\nspec:\n  hosts: [a.example]\n  http:\n  - route: [{ destination: { host: a.example } }]\n    retries:\n      attempts: 2\n      perTryTimout: 2s\n",
+        "10:7",
+        "spec.http[0].retries.perTryTimout",
+        "unknown key `perTryTimout`, did you mean `perTryTimeout`?",
+    ),
+    (
+        "wrong-type",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: a }\nspec:\n  hosts: [a.example]\n  http:\n  - route: [{ destination: { host: a.example } }]\n    retries: { attempts: many }\n",
+        "8:26",
+        "spec.http[0].retries.attempts",
+        "expected an integer, found a string",
+    ),
+];
+
+fn assert_names(printed: &str, file: &Path, at: &str, key: &str, message: &str) {
+    assert!(
+        printed.contains(&format!("{}:{at}", file.display())),
+        "{printed}"
+    );
+    assert!(printed.contains(key), "{key}: {printed}");
+    assert!(printed.contains(message), "{message}: {printed}");
+    assert!(!printed.contains("panicked"), "{printed}");
+}
+
+/// Issue 6: bad YAML, unknown kinds, unknown (nested) fields and wrong types
+/// are errors naming the file, line, column and key; never a panic.
+#[test]
+fn check_reports_bad_istio_yaml_with_file_line_column_and_key_and_exits_two() {
+    for (name, yaml, at, key, message) in BAD_ISTIO {
+        let f = temp(name, yaml);
+        let out = meshsim(&["check", f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        assert_names(&text(&out), &f, at, key, message);
+    }
+}
+
+/// The same documents given to `run --with` stop before any run, with the
+/// same file, line, column and key.
+#[test]
+fn run_with_bad_istio_yaml_exits_two_naming_file_line_column_and_key() {
+    for (name, yaml, at, key, message) in BAD_ISTIO {
+        let f = temp(&format!("with-{name}"), yaml);
+        let out = meshsim(&[
+            "run",
+            "scenarios/port-naming.yaml",
+            "--with",
+            f.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        assert_names(&text(&out), &f, at, key, message);
+    }
+}
+
+/// A scenario whose mitigation block has a nested typo: `run` and `check`
+/// both point at the scenario file's own line and column.
+#[test]
+fn a_bad_istio_block_in_a_scenario_is_reported_at_the_scenario_files_line_by_run_and_check() {
+    let scenario = "\
+version: 1
+name: typo
+duration: 1s
+world:
+  pods:
+    - { name: app, sidecar: true, app: { client: go, calls: [{ url: \"http://10.1.0.1/\", rate: 1/s }] } }
+mitigations:
+  - name: typo
+    istio: |
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: { name: a }
+      spec:
+        hosts: [a.example]
+        http:
+        - route: [{ destination: { host: a.example } }]
+          retries: { attempts: 2, perTryTimout: 2s }
+";
+    let f = temp("scenario-typo", scenario);
+    for cmd in ["check", "run"] {
+        let out = meshsim(&[cmd, f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out));
+        assert_names(
+            &text(&out),
+            &f,
+            "17:",
+            "spec.http[0].retries.perTryTimout",
+            "did you mean `perTryTimeout`?",
+        );
+    }
+}

@@ -4,8 +4,11 @@
 //! - A scenario file (top-level `version:` or `world:`): every mitigation's
 //!   `istio` block is linted with the [`LintContext`] the scenario's world and
 //!   timeline imply (`context`); each finding names its mitigation, and its
-//!   line and column are the scenario file's. The mesh Services' ports are
-//!   linted once, for the world.
+//!   line and column are the scenario file's. What is about a mesh
+//!   Service itself (its ports, its application) is reported once, for the
+//!   world, at the service in `world.services`; and again for a mitigation
+//!   that declares the service's ports anew (`mitigations[].services`), at
+//!   that declaration.
 //! - Any other file is Istio YAML (what `run --with` takes), linted with an
 //!   empty context: only the rules that need no scenario fire.
 //!
@@ -14,6 +17,7 @@
 
 mod context;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use meshsim_istio::lint::LintContext;
@@ -21,7 +25,7 @@ pub use meshsim_istio::lint::{Finding, RULES, Rule, Severity};
 use meshsim_istio::{IstioError, Resources};
 
 use crate::error::EngineError;
-use crate::scenario::lint_source::{self, BlockText, IstioBlock};
+use crate::scenario::lint_source::{self, BlockText, IstioBlock, ServiceLines, Split};
 
 /// A finding, with the mitigation it comes from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -109,24 +113,27 @@ fn is_scenario(text: &str) -> bool {
 }
 
 fn check_scenario(text: &str, path: &Path, out: &mut FileCheck) {
-    let (scenario, blocks) = match lint_source::split(text, path) {
+    let Split {
+        scenario,
+        blocks,
+        world_services,
+    } = match lint_source::split(text, path) {
         Ok(s) => s,
         Err(e) => return out.errors.push(e),
     };
     let ctx = context::build(&scenario);
-    let world = LintContext {
-        hosts: Default::default(),
-        services: ctx.services.clone(),
-    };
     out.findings.extend(
-        meshsim_istio::lint(&Resources::default(), &world)
+        meshsim_istio::lint(&Resources::default(), &ctx)
             .into_iter()
+            .filter_map(|f| at_service(f, &world_services))
             .map(|finding| CheckFinding {
                 mitigation: None,
                 finding,
             }),
     );
     for (i, m) in blocks.iter().enumerate() {
+        let declared = scenario.mitigations.iter().find(|d| d.name == m.mitigation);
+        let ctx = declared.map_or_else(|| ctx.clone(), |d| context::for_mitigation(&ctx, d));
         match mitigation(m, i, &ctx, path) {
             Ok(findings) => out.findings.extend(findings),
             Err(e) => out.errors.push(e),
@@ -134,8 +141,35 @@ fn check_scenario(text: &str, path: &Path, out: &mut FileCheck) {
     }
 }
 
+/// The service a finding is about when it is about a mesh Service itself
+/// (no resource of a block: `Service <ns>/<name>`).
+fn service_of(f: &Finding) -> Option<&str> {
+    let name = f.resource.strip_prefix("Service ")?.split('/').nth(1)?;
+    (f.document == 0).then_some(name)
+}
+
+/// A Service finding positioned where `services` writes the service (its
+/// port's name for `spec.ports[j]`, else its name); `None` when the service
+/// is not there, or the finding is not about a Service.
+fn at_service(mut f: Finding, services: &BTreeMap<String, ServiceLines>) -> Option<Finding> {
+    let lines = services.get(service_of(&f)?)?;
+    let port = (f.path.strip_prefix("spec.ports["))
+        .and_then(|p| p.strip_suffix(']'))
+        .and_then(|j| j.parse::<usize>().ok());
+    let ((line, column), path) = match port.and_then(|j| Some((j, *lines.ports.get(j)?))) {
+        Some((j, pos)) => (pos, format!("{}.ports[{j}]", lines.key)),
+        None => (lines.name, lines.key.clone()),
+    };
+    f.line = Some(line);
+    f.column = Some(column);
+    f.path = path;
+    Some(f)
+}
+
 /// The findings of one mitigation: its block's, and those about hosts no
-/// resource covers (positioned at the mitigation's name).
+/// resource covers (positioned at the mitigation's name). Findings about a
+/// Service itself are the world's, unless the mitigation declares the
+/// service's ports anew.
 fn mitigation(
     m: &IstioBlock,
     index: usize,
@@ -149,24 +183,30 @@ fn mitigation(
     };
     let mut out: Vec<CheckFinding> = findings
         .into_iter()
-        // The Services' ports are the world's, reported once.
-        .filter(|f| !(f.code == "MS0101" && f.document == 0))
-        .map(|mut f| {
-            if f.line.is_none() {
-                f.line = Some(m.name_line);
-                f.column = Some(m.name_column);
-                f.path = format!("mitigations[{index}]");
-            } else {
-                f.path = format!("{key}: {}", f.path);
-            }
-            CheckFinding {
-                mitigation: Some(m.mitigation.clone()),
-                finding: f,
-            }
+        .filter_map(|f| match service_of(&f) {
+            Some(_) => at_service(f, &m.services),
+            None => Some(positioned(f, m, index, &key)),
+        })
+        .map(|finding| CheckFinding {
+            mitigation: Some(m.mitigation.clone()),
+            finding,
         })
         .collect();
     out.sort_by_key(|f| (f.finding.line, f.finding.column));
     Ok(out)
+}
+
+/// A block's finding with the file's key path, or, without a position, at
+/// the mitigation's name.
+fn positioned(mut f: Finding, m: &IstioBlock, index: usize, key: &str) -> Finding {
+    if f.line.is_none() {
+        f.line = Some(m.name_line);
+        f.column = Some(m.name_column);
+        f.path = format!("mitigations[{index}]");
+    } else {
+        f.path = format!("{key}: {}", f.path);
+    }
+    f
 }
 
 /// Parses and lints one block; positions become the file's.
@@ -201,6 +241,13 @@ fn parse_error(e: &IstioError, block: &BlockText, path: &Path, key: &str) -> Eng
     } else {
         format!("{key} ")
     };
+    // A YAML syntax error has no key path of its own: the key it is under.
+    let inner = if e.path().is_empty() && e.line() > 0 {
+        crate::scenario::locate::key_path(&block.text, e.line(), e.column())
+    } else {
+        e.path().to_string()
+    };
+    let doc = format!("{at}(document {}{resource})", e.document());
     EngineError::Invalid {
         file: path.to_path_buf(),
         line: if e.line() > 0 {
@@ -209,7 +256,11 @@ fn parse_error(e: &IstioError, block: &BlockText, path: &Path, key: &str) -> Eng
             block.first_line
         },
         column: e.column() + block.indent,
-        path: format!("{at}(document {}{resource}) {}", e.document(), e.path()),
+        path: if inner.is_empty() {
+            doc
+        } else {
+            format!("{doc} {inner}")
+        },
         message: e.problem().to_string(),
     }
 }

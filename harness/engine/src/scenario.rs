@@ -6,7 +6,7 @@ mod file;
 mod http2;
 mod lifecycle;
 pub(crate) mod lint_source;
-mod locate;
+pub(crate) mod locate;
 mod middlebox;
 mod service_version;
 mod user;

@@ -57,9 +57,9 @@ pub enum Problem {
         /// The value found.
         api_version: String,
     },
-    /// `kind` is not ServiceEntry, VirtualService or DestinationRule.
+    /// `kind` is not one of the kinds meshsim reads.
     #[error(
-        "unsupported kind `{kind}` (expected ServiceEntry, VirtualService, DestinationRule or IstioOperator){}",
+        "unsupported kind `{kind}` (expected ServiceEntry, VirtualService, DestinationRule, PeerAuthentication or IstioOperator){}",
         hint(suggestion)
     )]
     UnsupportedKind {

@@ -13,11 +13,19 @@
 //! - `retries`: VirtualService `retries` against route timeouts, methods and
 //!   the hosts' failure modes (fact sheet §1, §2);
 //! - `hosts`: ports, resolution and idle timeouts (§3, §4, §7);
+//! - `ports`: declared protocols against what flows (§7.1, §7.3);
+//! - `egress`: REGISTRY_ONLY against the hosts and ports called (§3.4);
+//! - `inbound`: the application's bind address against where the inbound
+//!   sidecar forwards (INC-15);
+//! - `mtls`: STRICT against callers without a sidecar (§8);
 //! - `rules`: the table of codes, severities, titles, fixes and demos.
 
 mod context;
+mod egress;
 mod hosts;
+mod inbound;
 mod mtls;
+mod ports;
 mod retries;
 mod rules;
 #[cfg(test)]
@@ -25,7 +33,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use context::{HostFacts, IdleLimit, LintContext};
+pub use context::{AppFacts, AppListen, HostFacts, IdleLimit, LintContext};
 pub use rules::{RULES, Rule};
 
 use crate::model::{ResourceMeta, Resources};
@@ -141,7 +149,11 @@ pub fn lint(res: &Resources, ctx: &LintContext) -> Vec<Finding> {
         out.extend(retries::no_per_try_timeout_toward_blackhole(vs, ctx));
         out.extend(retries::reset_retries_on_non_idempotent(vs, ctx));
         out.extend(retries::retry_on_drops_defaults(vs));
+        out.extend(ports::http_rules_on_tcp_port(vs, res, ctx));
     }
+    out.extend(ports::http2_port_to_http1_app(res, ctx));
+    out.extend(egress::registry_only_undeclared(res, ctx));
+    out.extend(inbound::app_unreachable_from_inbound(ctx));
     out.extend(hosts::resolution_none_with_dns_changes(res, ctx));
     out.extend(hosts::idle_timeout_vs_keepalive(res, ctx));
     out.extend(hosts::idle_timeout_vs_middlebox(res, ctx));

@@ -169,6 +169,7 @@ fn ctx_with_plaintext_caller() -> LintContext {
             },
         )]),
         services: vec![orders()],
+        ..LintContext::default()
     }
 }
 

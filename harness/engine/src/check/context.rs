@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use meshsim_core::units::format_duration;
-use meshsim_istio::lint::{HostFacts, IdleLimit, LintContext};
-use meshsim_net::{OnExpired, OnExpiry};
+use meshsim_istio::lint::{AppFacts, AppListen, HostFacts, IdleLimit, LintContext};
+use meshsim_net::{Bind, OnExpired, OnExpiry};
 use meshsim_upstream::StopMode;
 
-use crate::scenario::{Action, MiddleboxKind, PodStop, Scenario};
+use crate::scenario::{Action, MiddleboxKind, Mitigation, PodStop, Scenario, ServiceSpec};
 
 /// One call the scenario's applications make.
 struct Caller<'a> {
@@ -38,6 +38,10 @@ pub(crate) fn build(scenario: &Scenario) -> LintContext {
             facts.plaintext_callers.insert(call.who.to_string());
         }
         facts.methods.insert(call.method.to_ascii_uppercase());
+        if let Some((scheme, port)) = scheme_and_port(call.url) {
+            facts.schemes.insert(scheme);
+            facts.ports.extend(port);
+        }
         if let Some(pod) = call.pod {
             path_facts(scenario, pod, facts);
         }
@@ -52,7 +56,56 @@ pub(crate) fn build(scenario: &Scenario) -> LintContext {
             .iter()
             .map(|s| s.service.clone())
             .collect(),
+        apps: scenario
+            .services
+            .iter()
+            .map(|s| (s.service.fqdn(), app_facts(s)))
+            .collect(),
+        istio_version: Some(scenario.istio_version),
     }
+}
+
+/// `ctx` with the Services' ports as `mitigation` declares them anew.
+pub(crate) fn for_mitigation(ctx: &LintContext, mitigation: &Mitigation) -> LintContext {
+    let mut out = ctx.clone();
+    for svc in &mut out.services {
+        if let Some(ports) = mitigation.services.get(&svc.name) {
+            svc.ports.clone_from(ports);
+        }
+    }
+    out
+}
+
+/// The application behind a service: its sidecar and each Deployment's
+/// bind address; meshsim's serving applications speak HTTP/1.1 only.
+fn app_facts(s: &ServiceSpec) -> AppFacts {
+    let listen = |b: Bind| match b {
+        Bind::Any => AppListen::Any,
+        Bind::Host => AppListen::PodIp,
+        Bind::Loopback => AppListen::Localhost,
+    };
+    AppFacts {
+        sidecar: s.sidecar,
+        listen: s
+            .deployments()
+            .into_iter()
+            .map(|d| (d.name, listen(d.listen)))
+            .collect(),
+        http2: false,
+    }
+}
+
+/// The scheme of `url` (lower case) and its port, explicit or the
+/// scheme's default (http 80, https 443; none for others).
+fn scheme_and_port(url: &str) -> Option<(String, Option<u16>)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let port = uri.port_u16().or(match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    });
+    Some((scheme, port))
 }
 
 fn callers(scenario: &Scenario) -> Vec<Caller<'_>> {

@@ -3,9 +3,12 @@
 //! with where it sits in the file, *not* validated, so that lint can report
 //! every problem of a block rather than stop at the first.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::file::ScenarioFile;
+use serde_saphyr::Spanned;
+
+use super::file::{ScenarioFile, ServicePortFile};
 use super::{Scenario, validate};
 use crate::error::EngineError;
 
@@ -20,6 +23,43 @@ pub(crate) struct IstioBlock {
     pub(crate) name_column: usize,
     /// The block's text and its origin, if it has one.
     pub(crate) block: Option<BlockText>,
+    /// Where the mitigation's `services` re-declare ports, by service name.
+    pub(crate) services: BTreeMap<String, ServiceLines>,
+}
+
+/// Where a service's ports are written in the scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServiceLines {
+    /// Key path of the entry, e.g. `world.services[0]` or
+    /// `mitigations[1].services[0]`.
+    pub(crate) key: String,
+    /// Line and column of its `name`.
+    pub(crate) name: (usize, usize),
+    /// Line and column of each port's `name`, in order.
+    pub(crate) ports: Vec<(usize, usize)>,
+}
+
+/// What [`split`] gives: the scenario, its mitigations' blocks and where
+/// the world's services are written.
+pub(crate) struct Split {
+    /// The scenario without its mitigations' Istio resources.
+    pub(crate) scenario: Scenario,
+    /// Every mitigation's block, in file order.
+    pub(crate) blocks: Vec<IstioBlock>,
+    /// Where `world.services` are written, by service name.
+    pub(crate) world_services: BTreeMap<String, ServiceLines>,
+}
+
+fn at<T>(s: &Spanned<T>) -> (usize, usize) {
+    (s.referenced.line() as usize, s.referenced.column() as usize)
+}
+
+fn lines(key: String, name: &Spanned<String>, ports: &[ServicePortFile]) -> ServiceLines {
+    ServiceLines {
+        key,
+        name: at(name),
+        ports: ports.iter().map(|p| at(&p.name)).collect(),
+    }
 }
 
 /// An `istio: |` block's text and how its positions map onto the file.
@@ -39,7 +79,7 @@ pub(crate) struct BlockText {
 /// # Errors
 /// Those of [`Scenario::parse`] for anything but the mitigations' `istio`
 /// blocks.
-pub(crate) fn split(text: &str, path: &Path) -> Result<(Scenario, Vec<IstioBlock>), EngineError> {
+pub(crate) fn split(text: &str, path: &Path) -> Result<Split, EngineError> {
     let mut file: ScenarioFile = match serde_saphyr::from_str(text) {
         Ok(f) => f,
         // The same error, with its location and suggestion, as `run` gives.
@@ -55,21 +95,35 @@ pub(crate) fn split(text: &str, path: &Path) -> Result<(Scenario, Vec<IstioBlock
             }));
         }
     };
-    let blocks = file
-        .mitigations
-        .iter()
-        .map(|m| IstioBlock {
+    let blocks = (file.mitigations.iter().enumerate())
+        .map(|(i, m)| IstioBlock {
             mitigation: m.name.value.clone(),
             name_line: m.name.referenced.line() as usize,
             name_column: m.name.referenced.column() as usize,
             block: m.istio.as_ref().map(|b| block_text(text, b)),
+            services: (m.services.iter().enumerate())
+                .map(|(k, s)| {
+                    let key = format!("mitigations[{i}].services[{k}]");
+                    (s.name.value.clone(), lines(key, &s.name, &s.ports.value))
+                })
+                .collect(),
+        })
+        .collect();
+    let world_services = (file.world.services.iter().enumerate())
+        .map(|(k, s)| {
+            let key = format!("world.services[{k}]");
+            (s.name.value.clone(), lines(key, &s.name, &s.ports))
         })
         .collect();
     for m in &mut file.mitigations {
         m.istio = None;
     }
     let scenario = validate::scenario(file, text, path)?;
-    Ok((scenario, blocks))
+    Ok(Split {
+        scenario,
+        blocks,
+        world_services,
+    })
 }
 
 /// Where a block scalar's lines start: serde-saphyr points a block scalar

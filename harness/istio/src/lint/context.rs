@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::kube::KubeService;
+use crate::version::IstioVersion;
 
 /// What the lint rules may know beyond the resources; [`Default`] knows
 /// nothing, so only the context-free rules fire (plain Istio files).
@@ -14,6 +15,38 @@ pub struct LintContext {
     pub hosts: BTreeMap<String, HostFacts>,
     /// The mesh's Kubernetes Services (port names and `appProtocol`).
     pub services: Vec<KubeService>,
+    /// The applications behind the mesh's Services, by Service FQDN
+    /// (default: none known).
+    pub apps: BTreeMap<String, AppFacts>,
+    /// The Istio version the sidecars run (`None`: unknown; the rules that
+    /// depend on it stay silent).
+    pub istio_version: Option<IstioVersion>,
+}
+
+/// What a scenario knows about the application behind one Service.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppFacts {
+    /// Whether its pods have a sidecar (inbound capture).
+    pub sidecar: bool,
+    /// The addresses each Deployment's application binds, by Deployment
+    /// (version) name (empty name: the one Deployment of an unversioned
+    /// service).
+    pub listen: BTreeMap<String, AppListen>,
+    /// Whether it serves HTTP/2 cleartext (h2c) besides HTTP/1.1 (default
+    /// false: meshsim's serving applications speak HTTP/1.1 only).
+    pub http2: bool,
+}
+
+/// The addresses an application binds (`app.listen`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AppListen {
+    /// `0.0.0.0`: every address of the pod (the default).
+    #[default]
+    Any,
+    /// The pod's address only.
+    PodIp,
+    /// `127.0.0.1` only.
+    Localhost,
 }
 
 /// What a scenario knows about one host.
@@ -36,6 +69,12 @@ pub struct HostFacts {
     /// Callers without a sidecar (pod or service names): they send
     /// plaintext, which a STRICT workload refuses.
     pub plaintext_callers: BTreeSet<String>,
+    /// The ports the scenario's applications call it on (from their URLs;
+    /// default ports by scheme).
+    pub ports: BTreeSet<u16>,
+    /// The URL schemes they call it with, lower case (`http`, `https`,
+    /// `mysql`...).
+    pub schemes: BTreeSet<String>,
 }
 
 /// A middlebox idle timer on the path to a host.

@@ -21,6 +21,9 @@ const PASSTHROUGH_IDLE: Duration = Duration::from_secs(300);
 pub(crate) fn port_protocol(res: &Resources, ctx: &LintContext) -> Vec<Finding> {
     let mut out = Vec::new();
     for se in res.service_entries.iter().filter(|se| !se.from_kubernetes) {
+        if se.hosts.iter().all(|h| only_plain_http(ctx, h)) {
+            continue;
+        }
         for (j, p) in se.ports.iter().enumerate() {
             if p.is_sniffed() {
                 let message = format!(
@@ -37,10 +40,20 @@ pub(crate) fn port_protocol(res: &Resources, ctx: &LintContext) -> Vec<Finding> 
             }
         }
     }
-    for svc in res.kube_services.iter().chain(&ctx.services) {
+    let services = res.kube_services.iter().chain(&ctx.services);
+    for svc in services.filter(|s| !only_plain_http(ctx, &s.fqdn())) {
         out.extend(service_ports(svc));
     }
     out
+}
+
+/// Whether the scenario knows that every call to `host` is plain HTTP
+/// (`http://`): sniffing finds the HTTP request line at once and takes the
+/// HTTP chain (§7.2), so an undeclared protocol is harmless there.
+fn only_plain_http(ctx: &LintContext, host: &str) -> bool {
+    ctx.hosts
+        .get(host)
+        .is_some_and(|f| !f.schemes.is_empty() && f.schemes.iter().all(|s| s == "http"))
 }
 
 fn service_ports(svc: &KubeService) -> Vec<Finding> {
@@ -217,6 +230,9 @@ pub(crate) fn idle_timeout_vs_keepalive(res: &Resources, ctx: &LintContext) -> V
         let Some(keepalive) = facts.keepalive_timeout else {
             continue;
         };
+        if super::egress::blocked(res, ctx, host) {
+            continue;
+        }
         let code = if explicit_idle(res, host).is_some() {
             "MS0202"
         } else {
@@ -242,6 +258,9 @@ pub(crate) fn idle_timeout_vs_middlebox(res: &Resources, ctx: &LintContext) -> V
         let Some(limit) = &facts.idle_limit else {
             continue;
         };
+        if super::egress::blocked(res, ctx, host) {
+            continue;
+        }
         if keepalive_probe(res, host).is_some_and(|t| t < limit.idle) {
             continue;
         }

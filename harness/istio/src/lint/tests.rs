@@ -1,5 +1,6 @@
 //! One block per rule, each named after the behaviour it finds and citing
-//! the fact sheet section the rule rests on.
+//! the fact sheet section the rule rests on. The rules that need the
+//! scenario's mesh are in `tests/mesh.rs`.
 
 use std::time::Duration;
 
@@ -142,6 +143,8 @@ fn ms0102_unknown_retry_on_tokens_are_found_with_file_line_and_a_suggestion() {
         !f.iter().any(|f| f.code == "MS0001"),
         "not reported twice: {f:?}"
     );
+    let fixed = vs("    retries: { attempts: 2, retryOn: \"5xx,gateway-error\" }\n");
+    assert!(codes(&fixed, &empty()).is_empty());
 }
 
 /// Fact sheet §2.1: `attempts: 0` may not be combined with other fields.
@@ -170,6 +173,9 @@ fn ms0104_a_route_timeout_at_or_below_per_try_timeout_means_retries_never_run() 
         "{}",
         f[0].message
     );
+    let fixed =
+        vs("    timeout: 7s\n    retries: { attempts: 2, perTryTimeout: 2s, retryOn: \"5xx\" }\n");
+    assert!(codes(&fixed, &empty()).is_empty());
 }
 
 /// Fact sheet §1.2: the route timeout cuts the later attempts.
@@ -236,6 +242,11 @@ spec:
     retries: { attempts: 2, retryOn: \"5xx\" }
 ";
     assert_eq!(codes(matched, &empty()), vec!["MS0107"]);
+    let safe = matched.replace(
+        "retryOn: \"5xx\"",
+        "retryOn: \"connect-failure,refused-stream\"",
+    );
+    assert!(codes(&safe, &empty()).is_empty(), "nothing was sent");
     let catch_all =
         vs("    retries: { attempts: 2, retryOn: \"reset,connect-failure,refused-stream\" }\n");
     assert!(codes(&catch_all, &empty()).is_empty());
@@ -409,3 +420,5 @@ spec:
     assert_eq!((f[0].code, f[0].line), ("MS0001", Some(5)));
     assert!(f[0].message.contains("bogus"), "{}", f[0].message);
 }
+
+mod mesh;
