@@ -135,6 +135,29 @@ fn strict_mtls_none_is_found_with_its_plaintext_caller_and_the_fixes_are_not() {
     }
 }
 
+/// INC-14, §8: the probe rewrite is off and the namespace STRICT: the
+/// kubelet's probe is found (MS0302, at the PeerAuthentication), not with
+/// the rewrite, PERMISSIVE or an exec probe; the `tcp_socket` probe is
+/// found as one the sidecar answers (MS0303).
+#[test]
+fn strict_mtls_probes_none_is_found_with_its_probe_and_the_fixes_are_not() {
+    let check = check_file(&scenario("strict-mtls-probes.yaml"));
+    assert_eq!(
+        codes(&check, "none"),
+        ["MS0302"],
+        "{:?}",
+        of(&check, "none")
+    );
+    for fixed in ["probe-rewrite", "permissive", "exec-probe"] {
+        assert!(
+            codes(&check, fixed).is_empty(),
+            "{fixed}: {:?}",
+            of(&check, fixed)
+        );
+    }
+    assert_eq!(codes(&check, "tcp-probe"), ["MS0303"]);
+}
+
 /// Fact sheet §2.1, §2.2: the gRPC team's retryOn replaces Istio's default.
 #[test]
 fn http2_refused_streams_grpc_status_retries_are_found_dropping_refused_stream() {

@@ -26,6 +26,7 @@ mod hosts;
 mod inbound;
 mod mtls;
 mod ports;
+mod probes;
 mod retries;
 mod rules;
 #[cfg(test)]
@@ -158,6 +159,8 @@ pub fn lint(res: &Resources, ctx: &LintContext) -> Vec<Finding> {
     out.extend(hosts::idle_timeout_vs_keepalive(res, ctx));
     out.extend(hosts::idle_timeout_vs_middlebox(res, ctx));
     out.extend(mtls::strict_with_plaintext_callers(res, ctx));
+    out.extend(probes::strict_with_probe_through_sidecar(res, ctx));
+    out.extend(probes::tcp_probe_answered_by_sidecar(ctx));
     out.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
     out.dedup();
     out

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use meshsim_core::units::format_duration;
+use meshsim_istio::inject::rewrites_probes;
 use meshsim_istio::lint::{AppFacts, AppListen, HostFacts, IdleLimit, LintContext};
 use meshsim_net::{Bind, OnExpired, OnExpiry};
 use meshsim_upstream::StopMode;
@@ -65,12 +66,20 @@ pub(crate) fn build(scenario: &Scenario) -> LintContext {
     }
 }
 
-/// `ctx` with the Services' ports as `mitigation` declares them anew.
+/// `ctx` with the Services' ports as `mitigation` declares them anew, and
+/// its pod template changes (annotations, readiness probe).
 pub(crate) fn for_mitigation(ctx: &LintContext, mitigation: &Mitigation) -> LintContext {
     let mut out = ctx.clone();
     for svc in &mut out.services {
         if let Some(ports) = mitigation.services.get(&svc.name) {
             svc.ports.clone_from(ports);
+        }
+        let template = mitigation.pod_templates.get(&svc.name);
+        if let Some((t, app)) = template.zip(out.apps.get_mut(&svc.fqdn())) {
+            app.rewrite_probes = rewrites_probes(&t.annotations, app.rewrite_probes);
+            if let Some(p) = &t.readiness_probe {
+                app.readiness_probe = Some(p.action.clone());
+            }
         }
     }
     out
@@ -92,6 +101,8 @@ fn app_facts(s: &ServiceSpec) -> AppFacts {
             .map(|d| (d.name, listen(d.listen)))
             .collect(),
         http2: false,
+        readiness_probe: s.readiness_probe.as_ref().map(|p| p.action.clone()),
+        rewrite_probes: rewrites_probes(&s.annotations, true),
     }
 }
 

@@ -101,10 +101,12 @@ pub(crate) fn split(text: &str, path: &Path) -> Result<Split, EngineError> {
             name_line: m.name.referenced.line() as usize,
             name_column: m.name.referenced.column() as usize,
             block: m.istio.as_ref().map(|b| block_text(text, b)),
+            // Only the services whose ports the mitigation declares anew.
             services: (m.services.iter().enumerate())
-                .map(|(k, s)| {
+                .filter_map(|(k, s)| {
+                    let ports = &s.ports.as_ref()?.value;
                     let key = format!("mitigations[{i}].services[{k}]");
-                    (s.name.value.clone(), lines(key, &s.name, &s.ports.value))
+                    Some((s.name.value.clone(), lines(key, &s.name, ports)))
                 })
                 .collect(),
         })

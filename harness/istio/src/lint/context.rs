@@ -35,6 +35,13 @@ pub struct AppFacts {
     /// Whether it serves HTTP/2 cleartext (h2c) besides HTTP/1.1 (default
     /// false: meshsim's serving applications speak HTTP/1.1 only).
     pub http2: bool,
+    /// The pods' readiness probe as the pod spec writes it (before Istio's
+    /// injector); `None`: no probe.
+    pub readiness_probe: Option<crate::inject::PodProbeAction>,
+    /// Whether Istio's injector rewrites the pods' probes
+    /// (`sidecar.istio.io/rewriteAppHTTPProbers`; Istio's default is true,
+    /// this field's default false).
+    pub rewrite_probes: bool,
 }
 
 /// The addresses an application binds (`app.listen`).

@@ -52,7 +52,7 @@ pub(crate) fn strict_with_plaintext_callers(res: &Resources, ctx: &LintContext) 
 }
 
 /// The policy whose mode decides (workload, else namespace, else mesh).
-fn deciding<'r>(
+pub(super) fn deciding<'r>(
     res: &'r Resources,
     namespace: &str,
     labels: &BTreeMap<String, String>,

@@ -170,6 +170,22 @@ pub const RULES: &[Rule] = &[
         demo: Some("scenarios/strict-mtls-non-mesh-client.yaml"),
     },
     Rule {
+        code: "MS0302",
+        severity: Severity::Error,
+        title: "STRICT mTLS on the port a readiness probe reaches through the sidecar (probe rewrite off)",
+        fix: "drop sidecar.istio.io/rewriteAppHTTPProbers: \"false\" (Istio rewrites probes to pilot-agent's 15020 by default), use an exec probe, or keep the probe's port PERMISSIVE (portLevelMtls)",
+        fact: "§6.1, §8; incidents.md INC-14",
+        demo: Some("scenarios/strict-mtls-probes.yaml"),
+    },
+    Rule {
+        code: "MS0303",
+        severity: Severity::Warning,
+        title: "a tcp_socket readiness probe the sidecar answers: it passes whatever the app does",
+        fix: "let Istio rewrite the probe (Istio >= 1.12, probe rewrite on), or probe with http_get (rewritten) or exec",
+        fact: "§6.1; incidents.md INC-14; Istio 1.12 upgrade notes",
+        demo: None,
+    },
+    Rule {
         code: "MS0401",
         severity: Severity::Error,
         title: "application listens on localhost only: the inbound sidecar (Istio >= 1.10) forwards to the pod IP",

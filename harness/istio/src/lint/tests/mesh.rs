@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::IstioVersion;
+use crate::inject::PodProbeAction;
 
 fn catalog(name: &str, app_protocol: Option<&str>) -> KubeService {
     KubeService {
@@ -42,6 +43,8 @@ fn mesh(svc: KubeService, listen: AppListen, version: (u32, u32)) -> LintContext
         sidecar: true,
         listen: BTreeMap::from([(String::new(), listen)]),
         http2: false,
+        readiness_probe: None,
+        rewrite_probes: true,
     };
     LintContext {
         hosts: [(CATALOG.to_string(), facts)].into(),
@@ -217,4 +220,51 @@ fn ms0206_registry_only_with_a_called_port_the_service_entry_lacks_is_found() {
     assert_eq!((f[0].code, f[0].document), ("MS0206", 2));
     assert!(f[0].message.contains("call port 8443"), "{}", f[0].message);
     assert!(codes(&declared, &vendor(80)).is_empty());
+}
+
+const STRICT: &str = "\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: default }
+spec:
+  mtls: { mode: STRICT }
+";
+
+/// `mesh` with a readiness probe `probe` and probe rewrite `rewrite`.
+fn probed(probe: PodProbeAction, rewrite: bool, version: (u32, u32)) -> LintContext {
+    let mut ctx = mesh(catalog("http", None), AppListen::Any, version);
+    let app = ctx.apps.get_mut(CATALOG).unwrap();
+    app.readiness_probe = Some(probe);
+    app.rewrite_probes = rewrite;
+    ctx
+}
+
+fn http_probe() -> PodProbeAction {
+    PodProbeAction::HttpGet {
+        path: "/healthz".into(),
+        port: 8080,
+    }
+}
+
+/// INC-14, §8: with the rewrite off the kubelet's plaintext probe meets the
+/// sidecar; under STRICT it is reset. Rewritten (Istio's default), or under
+/// PERMISSIVE, or with an exec probe, nothing is found.
+#[test]
+fn ms0302_strict_with_an_http_probe_through_the_sidecar_is_found() {
+    let found = codes(STRICT, &probed(http_probe(), false, (1, 24)));
+    assert_eq!(found, vec!["MS0302"]);
+    assert!(codes(STRICT, &probed(http_probe(), true, (1, 24))).is_empty());
+    assert!(codes(STRICT, &probed(PodProbeAction::Exec, false, (1, 24))).is_empty());
+    let permissive = STRICT.replace("STRICT", "PERMISSIVE");
+    assert!(codes(&permissive, &probed(http_probe(), false, (1, 24))).is_empty());
+}
+
+/// Istio's docs: all TCP ports appear open behind the sidecar, so a
+/// tcpSocket probe it answers passes blindly; rewritten from 1.12.
+#[test]
+fn ms0303_a_tcp_probe_the_sidecar_answers_is_found_until_istio_rewrites_it() {
+    let tcp = PodProbeAction::TcpSocket { port: 8080 };
+    assert_eq!(bare(&probed(tcp.clone(), true, (1, 11))), vec!["MS0303"]);
+    assert_eq!(bare(&probed(tcp.clone(), false, (1, 24))), vec!["MS0303"]);
+    assert!(bare(&probed(tcp, true, (1, 12))).is_empty());
 }
