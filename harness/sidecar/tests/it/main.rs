@@ -8,6 +8,7 @@ mod agent_wait;
 mod boot;
 mod circuit;
 mod dns;
+mod h2_port;
 mod http;
 mod http2;
 mod inbound;
