@@ -159,7 +159,8 @@ async fn peer_h2_get(w: &World) -> (u16, String) {
 /// Envoy's listeners use `codec_type: AUTO`: the inbound listener takes the
 /// h2c preface of a peer sidecar (its cluster speaks HTTP/2 to a port
 /// declared `http2`) and, on a port declared `http`, forwards HTTP/1.1 to
-/// the app with `:authority` as the `Host` header.
+/// the app with `:authority` as the `Host` header. The access log's
+/// `%PROTOCOL%` is Envoy's `HTTP/2`.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_inbound_listener_takes_h2c_and_gives_an_http1_app_the_authority_as_host() {
     let w = World::start(serving(false, None)).await;
