@@ -28,6 +28,7 @@
 //! - `gate`: a route's capacity and FIFO queue;
 //! - `handler`: one request, `route -> gate -> latency -> calls -> answer`;
 //! - `conn`: accept loops and connections, close or reset on stop;
+//! - `preface`: an HTTP/1.1 server's `400` to the HTTP/2 preface;
 //! - [`state`]: counters ([`ServeStats`]) and overrides.
 
 pub mod config;
@@ -35,6 +36,7 @@ mod conn;
 mod gate;
 mod handler;
 mod plan;
+mod preface;
 pub mod state;
 
 #[cfg(test)]

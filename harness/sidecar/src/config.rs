@@ -130,6 +130,13 @@ pub struct InboundConfig {
     /// The workload's PeerAuthentication (fact sheet §8). Default
     /// PERMISSIVE everywhere.
     pub peer_authn: crate::tls::PeerAuthn,
+    /// Declared ports whose inbound cluster speaks HTTP/2 to the application
+    /// (h2c with prior knowledge): Istio's `setUpstreamProtocol` gives the
+    /// inbound cluster `http2_protocol_options` when the port's protocol is
+    /// `http2`, `grpc` or `grpc-web` (fact sheet §7.1), whatever the
+    /// application speaks. An HTTP/1.1-only application answers the h2
+    /// preface with `400` and a close: `502 UPE`. Default none (HTTP/1.1).
+    pub http2_ports: Vec<u16>,
 }
 
 /// Where the inbound sidecar reaches the application (incidents.md INC-15).
@@ -153,15 +160,20 @@ impl Default for InboundConfig {
             sniffed_ports: Vec::new(),
             forward_to: InboundForward::PodIp,
             peer_authn: crate::tls::PeerAuthn::default(),
+            http2_ports: Vec::new(),
         }
     }
 }
 
 impl InboundConfig {
     /// The inbound cluster of `port`: [`InboundPort::cluster`], whose
-    /// upstream is `127.0.0.1:port` (STATIC) when forwarding to localhost.
+    /// upstream is `127.0.0.1:port` (STATIC) when forwarding to localhost,
+    /// speaking HTTP/2 when the port is one of `http2_ports`.
     pub fn cluster(&self, port: &InboundPort) -> Cluster {
         let mut cluster = port.cluster();
+        if self.http2_ports.contains(&port.port) {
+            cluster.upstream_protocol = UpstreamProtocol::Http2;
+        }
         if self.forward_to == InboundForward::Localhost {
             let localhost = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), port.port);
             cluster.discovery = Discovery::Static {

@@ -2,7 +2,8 @@
 //! pick the protocol by the original destination port, as Istio's per-port
 //! listeners and inbound filter chains do.
 //!
-//! Outbound, a destination port in `http_ports` gets an HTTP/1.1 connection manager
+//! Outbound, a destination port in `http_ports` gets an HTTP connection manager
+//! (HTTP/1.1, or HTTP/2 when the client opens with the h2c preface)
 //! (hyper's server: no `date` header, so that runs are byte-identical, and no
 //! header read timeout, as Istio's sidecar listeners have none); any other port
 //! is TCP-proxied to the original destination. Inbound, a declared HTTP port
@@ -19,6 +20,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use meshsim_net::{NetListener, NetStream};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -174,33 +176,59 @@ async fn serve_sniffed<S: DownstreamIo>(mut stream: S, down: Downstream, live: A
     }
 }
 
-/// The HTTP/1.1 connection manager of one downstream connection. While the
-/// sidecar drains, inbound responses carry `connection: close` and the
-/// connection closes after them (Envoy's `drain_close` with Istio's
-/// `immediate` drain strategy; outbound listeners are not drained).
+/// The HTTP connection manager of one downstream connection, with Envoy's
+/// `codec_type: AUTO` (Istio's listeners): the h2c preface picks HTTP/2 (a
+/// peer sidecar whose cluster speaks HTTP/2 to a port declared `http2` /
+/// `grpc`), anything else HTTP/1.1. While the sidecar drains, inbound
+/// HTTP/1.1 responses carry `connection: close` and the connection closes
+/// after them (Envoy's `drain_close` with Istio's `immediate` drain
+/// strategy; outbound listeners are not drained).
 async fn serve_http<S>(stream: S, down: Downstream, live: Arc<Live>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
+    let exec = TaskExec(live.current().env.clone());
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let sc = live.current();
+        let h1 = req.version() != http::Version::HTTP_2;
         async move {
             let env = sc.env.clone();
             let mut resp = router::handle(sc, down, req).await?;
-            if down.direction == Direction::Inbound && env.lifecycle.is_draining() {
+            if h1 && down.direction == Direction::Inbound && env.lifecycle.is_draining() {
                 resp.headers_mut()
                     .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
             }
             Ok::<_, crate::error::SidecarError>(resp)
         }
     });
-    let result = hyper::server::conn::http1::Builder::new()
+    let mut builder = auto::Builder::new(exec);
+    builder
+        .http1()
         .timer(TokioTimer::new())
         .auto_date_header(false)
-        .header_read_timeout(None)
+        .header_read_timeout(None);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .auto_date_header(false);
+    let result = builder
         .serve_connection(TokioIo::new(stream), service)
         .await;
     if let Err(e) = result {
         tracing::debug!(error = %e, "downstream connection ended with an error");
+    }
+}
+
+/// Runs the HTTP/2 connection manager's per-stream tasks as the sidecar's
+/// own tasks, so that shutdown ends them.
+#[derive(Clone)]
+struct TaskExec(Arc<crate::runtime::Env>);
+
+impl<F> hyper::rt::Executor<F> for TaskExec
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.0.tasks.spawn(fut);
     }
 }

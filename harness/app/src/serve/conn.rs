@@ -8,6 +8,8 @@
 //! expiry the connection is closed without a response, as Node's
 //! `keepAliveTimeout` does. Every task watches one stop signal; the mode it
 //! carries decides whether a connection's socket is closed (FIN) or reset.
+//! A connection's first bytes are read here (`preface`): an HTTP/2 preface
+//! gets Go's `400` and a close; other bytes go to hyper first.
 
 use std::io;
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::serve::StopMode;
 use crate::serve::handler::handle;
+use crate::serve::preface;
 use crate::serve::state::Server;
 use crate::tasks::Tracker;
 
@@ -73,12 +76,20 @@ pub(crate) async fn accept_loop(
 
 /// One connection, served until the client closes it, the idle timeout
 /// fires, or the server stops (the socket then closes as the stop mode says).
-async fn connection(stream: NetStream, server: Arc<Server>, mut stop: Stop) {
-    let io = ConnIo {
-        stream: Some(stream),
-        stop: stop.clone(),
-    };
+/// An HTTP/2 preface is answered `400` and closed first (`preface`).
+async fn connection(mut stream: NetStream, server: Arc<Server>, mut stop: Stop) {
     let idle = server.idle_timeout;
+    let first = tokio::select! {
+        biased;
+        _ = stopped(&mut stop) => return drop(ConnIo::new(stream, Vec::new(), stop)),
+        first = preface::read_first(&mut stream, idle) => first,
+    };
+    let read = match first {
+        preface::First::Other(read) => read,
+        preface::First::H2Preface => return preface::reject(stream).await,
+        preface::First::Idle => return,
+    };
+    let io = ConnIo::new(stream, read, stop.clone());
     let service = service_fn(move |req| handle(server.clone(), req));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -101,10 +112,20 @@ async fn connection(stream: NetStream, server: Arc<Server>, mut stop: Stop) {
 struct ConnIo {
     /// `Some` until dropped.
     stream: Option<NetStream>,
+    /// Bytes read before hyper took the connection, given to it first.
+    read: Vec<u8>,
     stop: Stop,
 }
 
 impl ConnIo {
+    fn new(stream: NetStream, read: Vec<u8>, stop: Stop) -> ConnIo {
+        ConnIo {
+            stream: Some(stream),
+            read,
+            stop,
+        }
+    }
+
     fn stream(&mut self) -> io::Result<&mut NetStream> {
         self.stream
             .as_mut()
@@ -127,7 +148,14 @@ impl AsyncRead for ConnIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut().stream() {
+        let this = self.get_mut();
+        if !this.read.is_empty() {
+            let n = this.read.len().min(buf.remaining());
+            buf.put_slice(&this.read[..n]);
+            this.read.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        match this.stream() {
             Ok(s) => Pin::new(s).poll_read(cx, buf),
             Err(e) => Poll::Ready(Err(e)),
         }

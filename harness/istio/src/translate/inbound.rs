@@ -4,6 +4,10 @@
 //! unset ports are listed in `sniffed_ports`, so other bytes are TCP), with
 //! Istio's inbound retry policy for the version, forwarding to the app at
 //! the pod's address (>= 1.10) or `127.0.0.1` ([`inbound_forward`]).
+//! A port declared `http2`, `grpc` or `grpc-web` (name or `appProtocol`)
+//! gets an inbound cluster that speaks HTTP/2 to the application (pilot's
+//! `setUpstreamProtocol` on the inbound cluster: `IsHTTP2()` sets
+//! `http2_protocol_options`; fact sheet §7.1), whatever the app speaks.
 
 use meshsim_sidecar::config::{InboundConfig, InboundPort};
 
@@ -17,6 +21,7 @@ use crate::version::{IstioVersion, inbound_forward};
 pub fn translate_inbound(services: &[&KubeService], version: IstioVersion) -> InboundConfig {
     let mut ports: Vec<InboundPort> = Vec::new();
     let mut sniffed_ports = Vec::new();
+    let mut http2_ports = Vec::new();
     for svc in services {
         for p in &svc.ports {
             if ports.iter().any(|q| q.port == p.target_port) {
@@ -27,6 +32,9 @@ pub fn translate_inbound(services: &[&KubeService], version: IstioVersion) -> In
                 sniffed_ports.push(p.target_port);
             }
             let grpc = matches!(protocol, Some(Protocol::Grpc | Protocol::GrpcWeb));
+            if grpc || protocol == Some(Protocol::Http2) {
+                http2_ports.push(p.target_port);
+            }
             ports.push(InboundPort {
                 port: p.target_port,
                 http: protocol.is_none_or(Protocol::is_http),
@@ -37,6 +45,7 @@ pub fn translate_inbound(services: &[&KubeService], version: IstioVersion) -> In
     InboundConfig {
         ports,
         sniffed_ports,
+        http2_ports,
         forward_to: inbound_forward(version),
         ..InboundConfig::default()
     }
@@ -92,6 +101,29 @@ mod tests {
             v126.ports[1].retry_policy.is_none(),
             "gRPC excluded from 1.26"
         );
+    }
+
+    /// Fact sheet §7.1: the inbound cluster of an `http2` / `grpc` /
+    /// `grpc-web` port (by name or `appProtocol`) speaks HTTP/2 to the app;
+    /// `http`, sniffed and TCP ports do not.
+    #[test]
+    fn http2_and_grpc_ports_get_an_inbound_cluster_speaking_http2() {
+        let mut s = svc(&[
+            ("http2-web", 8080),
+            ("grpc", 9090),
+            ("grpc-web", 9091),
+            ("http", 8081),
+            ("web", 8082),
+            ("tcp-db", 5432),
+            ("web-h2", 8083),
+        ]);
+        s.ports[6].app_protocol = Some("http2".into());
+        let inbound = translate_inbound(&[&s], v(24));
+        assert_eq!(inbound.http2_ports, vec![8080, 9090, 9091, 8083]);
+        let h2 = |port: usize| inbound.cluster(&inbound.ports[port]).upstream_protocol;
+        use meshsim_sidecar::config::UpstreamProtocol::{Http1, Http2};
+        let got: Vec<_> = (0..7).map(h2).collect();
+        assert_eq!(got, vec![Http2, Http2, Http2, Http1, Http1, Http1, Http2]);
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl PendingLine {
             start_time: sinks.start_time(started),
             method: parts.method.to_string(),
             path: path.unwrap_or_else(|| "-".to_string()),
-            protocol: format!("{:?}", parts.version),
+            protocol: protocol(parts.version),
             flags: ResponseFlags::DC,
             details: Some("downstream_remote_disconnect".to_string()),
             x_forwarded_for: header(parts, "x-forwarded-for"),
@@ -236,5 +236,14 @@ impl Body for LoggedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Envoy's `%PROTOCOL%` (`Http::Utility::getProtocolString`): `HTTP/1.1`,
+/// `HTTP/1.0`, and `HTTP/2` (not `HTTP/2.0`).
+fn protocol(version: http::Version) -> String {
+    match version {
+        http::Version::HTTP_2 => "HTTP/2".to_string(),
+        v => format!("{v:?}"),
     }
 }

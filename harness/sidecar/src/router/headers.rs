@@ -51,7 +51,10 @@ pub(super) fn authority(parts: &http::request::Parts) -> &str {
 }
 
 /// The request of one attempt; `attempt_count` is the 1-based attempt number
-/// when `x-envoy-attempt-count` is to be sent.
+/// when `x-envoy-attempt-count` is to be sent. A request that came over
+/// HTTP/2 carries its authority in the URI (`:authority`): as Envoy's
+/// HTTP/1.1 codec does, it becomes the `Host` header and the target the
+/// origin form (the HTTP/2 pool turns it back into `:authority`).
 pub(super) fn upstream_request(
     parts: &http::request::Parts,
     body: &Bytes,
@@ -62,6 +65,9 @@ pub(super) fn upstream_request(
     *req.uri_mut() = parts.uri.clone();
     *req.version_mut() = Version::HTTP_11;
     let mut headers = parts.headers.clone();
+    if parts.version == Version::HTTP_2 {
+        from_h2(&mut req, &mut headers);
+    }
     strip(&mut headers, HOP_BY_HOP);
     strip(&mut headers, ENVOY_RETRY_HEADERS);
     if let Some(attempt) = attempt_count {
@@ -72,6 +78,23 @@ pub(super) fn upstream_request(
     }
     *req.headers_mut() = headers;
     req
+}
+
+/// `:authority` to `Host` (unless one came too) and the URI to its origin
+/// form.
+fn from_h2(req: &mut Request<Full<Bytes>>, headers: &mut HeaderMap) {
+    let uri = req.uri().clone();
+    if let Some(authority) = uri.authority()
+        && !headers.contains_key(HOST)
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(HOST, v);
+    }
+    if let Some(pq) = uri.path_and_query()
+        && let Ok(origin) = http::Uri::try_from(pq.as_str())
+    {
+        *req.uri_mut() = origin;
+    }
 }
 
 /// Response headers as the downstream sees them: hop-by-hop removed,

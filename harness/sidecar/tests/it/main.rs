@@ -9,6 +9,7 @@ mod app_probe;
 mod boot;
 mod circuit;
 mod dns;
+mod h2_port;
 mod http;
 mod http2;
 mod inbound;

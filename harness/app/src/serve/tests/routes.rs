@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::support::*;
 use crate::serve::{Capacity, RouteSpec};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_first_matching_route_answers_its_status_and_body_after_its_latency() {
@@ -191,4 +192,51 @@ async fn latency_jitter_is_drawn_from_the_seed() {
         "{a:?}"
     );
     assert!(a.windows(2).any(|w| w[0] != w[1]), "{a:?}");
+}
+
+/// Fact sheet §7.1 (an HTTP/1-only server behind a port named `http2` /
+/// `grpc` rejects the h2 preface): the app answers `PRI * HTTP/2.0` as Go's
+/// net/http does, `400 Bad Request` with `Connection: close`, then closes,
+/// without serving a request.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_h2_preface_is_answered_400_and_the_connection_closed() {
+    let net = sim();
+    let app = start(&net, "10.0.0.2", config(vec![route("/", 200, SEC)])).await;
+    let client = net.stack("10.0.0.9".parse().unwrap());
+    let mut s = client.connect(addr("10.0.0.2:80"), SEC).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    let stats = app.handle.shutdown().await;
+    assert_eq!((stats.served, stats.connections), (0, 1));
+}
+
+/// The first bytes read to tell the preface apart are given to the HTTP/1.1
+/// server: a request line split over several writes is served.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_request_whose_first_bytes_arrive_apart_is_served() {
+    let net = sim();
+    let _app = start(&net, "10.0.0.2", config(vec![route("/", 200, SEC)])).await;
+    let client = net.stack("10.0.0.9".parse().unwrap());
+    let mut s = client.connect(addr("10.0.0.2:80"), SEC).await.unwrap();
+    for part in [
+        "P",
+        "RI",
+        "NT /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    ] {
+        s.write_all(part.as_bytes()).await.unwrap();
+        tokio::time::sleep(MS).await;
+    }
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200 OK"),
+        "{got:?}"
+    );
 }

@@ -12,7 +12,10 @@
 //!   too (retriable under `refused-stream`), and the connection drains;
 //! - the connection closed or failed under the stream: `connection
 //!   termination` (UC);
-//! - a malformed frame or header block: `protocol error` (502 UPE).
+//! - a malformed frame or header block, or bytes that are not HTTP/2 at all
+//!   (an HTTP/1.1 server answering the h2c preface with `HTTP/1.1 400`): the
+//!   codec fails (Envoy's `CodecClient::onData` marks `protocol_error_` and
+//!   closes), so `protocol error` (502 UPE).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -199,10 +202,20 @@ pub(crate) fn classify_stream_error(e: &h2::Error) -> ResetReason {
     if e.is_remote() && e.is_go_away() && e.reason() == Some(Reason::NO_ERROR) {
         return ResetReason::RemoteRefusedStreamReset;
     }
-    if e.is_library() && e.reason() == Some(Reason::PROTOCOL_ERROR) {
+    if e.is_library() && e.reason().is_some_and(is_codec_error) {
         return ResetReason::ProtocolError;
     }
     ResetReason::ConnectionTermination
+}
+
+/// Errors `h2` raises on the peer's bytes (a frame too large, such as the
+/// first bytes of `HTTP/1.1 400`, a frame out of place, a bad header block):
+/// Envoy's codec reports them all as a protocol error.
+fn is_codec_error(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::PROTOCOL_ERROR | Reason::FRAME_SIZE_ERROR | Reason::COMPRESSION_ERROR
+    )
 }
 
 /// An HTTP/2 response body, giving flow-control credit back as it is read.
