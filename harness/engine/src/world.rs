@@ -162,7 +162,7 @@ async fn externals(
 /// `scenario` with the service ports `mitigation` declares anew and its
 /// pod template changes (annotations, readiness probe); `None` when it
 /// changes no service.
-fn with_service_ports(scenario: &Scenario, mitigation: &Mitigation) -> Option<Scenario> {
+fn with_service_changes(scenario: &Scenario, mitigation: &Mitigation) -> Option<Scenario> {
     if mitigation.services.is_empty() && mitigation.pod_templates.is_empty() {
         return None;
     }
@@ -190,7 +190,7 @@ impl World {
         net: Net,
         deps: RunDeps,
     ) -> Result<World, EngineError> {
-        let renamed = with_service_ports(scenario, mitigation);
+        let renamed = with_service_changes(scenario, mitigation);
         let scenario = renamed.as_ref().unwrap_or(scenario);
         let seed = deps.seed;
         let fail = |what: &str, e: std::io::Error| EngineError::World {

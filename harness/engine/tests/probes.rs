@@ -123,6 +123,7 @@ fn strict_without_probe_rewrite_takes_every_pod_out_within_three_periods_and_cal
 fn the_probe_rewrite_sends_the_kubelet_to_pilot_agent_and_the_pods_stay_ready_under_strict() {
     let m = run(&scenario("1.24", HTTP, "", "0.0.0.0", STRICT, ""));
     assert_eq!(m.errors, 0, "{:?}", m.errors_by_kind);
+    assert_eq!(m.probes.len(), 2);
     for p in &m.probes {
         assert!(p.rewritten);
         assert!(
@@ -144,6 +145,7 @@ fn the_probe_rewrite_sends_the_kubelet_to_pilot_agent_and_the_pods_stay_ready_un
 fn pods_failing_their_probe_leave_the_endpoints_and_come_back_when_it_passes() {
     let timeline = "{ at: 10s, app.set: { service: orders, status: 503, for: 40s } }";
     let m = run(&scenario("1.24", HTTP, "", "0.0.0.0", PERMISSIVE, timeline));
+    assert_eq!(m.probes.len(), 2);
     let mut back_at: f64 = 0.0;
     for p in &m.probes {
         let out = p.first_not_ready_s.unwrap_or_else(|| panic!("{p:?}"));
@@ -171,6 +173,7 @@ fn pods_failing_their_probe_leave_the_endpoints_and_come_back_when_it_passes() {
 fn a_tcp_probe_masks_an_unreachable_app_before_istio_1_12_and_catches_it_from_1_12() {
     let tcp = "{ tcp_socket: {}, period: 10s }";
     let old = run(&scenario("1.11", tcp, "", "localhost", PERMISSIVE, ""));
+    assert_eq!(old.probes.len(), 2);
     for p in &old.probes {
         assert!(
             !p.rewritten && p.check.starts_with("tcp-socket :8080"),
@@ -188,6 +191,7 @@ fn a_tcp_probe_masks_an_unreachable_app_before_istio_1_12_and_catches_it_from_1_
         old.errors_by_kind
     );
     let new = run(&scenario("1.12", tcp, "", "localhost", PERMISSIVE, ""));
+    assert_eq!(new.probes.len(), 2);
     for p in &new.probes {
         assert!(p.rewritten, "{p:?}");
         assert!(p.first_not_ready_s.is_some(), "{p:?}");

@@ -63,7 +63,7 @@ pub(crate) fn text(result: &RunResult, indent: &str) -> Option<String> {
 pub(crate) fn markdown_overview(result: &RunResult) -> Option<String> {
     grid(result).map(|g| {
         format!(
-            "## Readiness probes\n\nThe kubelet's probes of the services' pods; a NotReady pod is not an endpoint. \"NotReady for\" counts until the end of the run.\n\n{}",
+            "## Readiness probes\n\nThe kubelet's probes of the services' pods; a NotReady pod is not an endpoint. \"NotReady for\" counts until the end of the run or the pod's stop.\n\n{}",
             g.markdown()
         )
     })

@@ -177,7 +177,8 @@ pub async fn spawn_with_resolver(
         sidecar.env.tasks.spawn(task);
     }
     let (admin_addr, readiness_addr) = bind_admin(&sidecar, &live).await?;
-    // No agent life here; its status port serves only the app probers.
+    // No agent life here: the status port is bound for the app probers (it
+    // answers /quitquitquit and /drain as pilot-agent's does).
     let probers = sidecar.config.admin.as_ref().map(|a| &a.app_probers);
     let status_addr = match probers.is_some_and(|p| !p.probes.is_empty()) {
         true => agent::status_server(&sidecar).await?,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use meshsim_core::units::format_duration;
-use meshsim_istio::inject::rewrites_probes;
+use meshsim_istio::inject::{REWRITE_PROBES_ANNOTATION, rewrites_probes};
 use meshsim_istio::lint::{AppFacts, AppListen, HostFacts, IdleLimit, LintContext};
 use meshsim_net::{Bind, OnExpired, OnExpiry};
 use meshsim_upstream::StopMode;
@@ -76,7 +76,11 @@ pub(crate) fn for_mitigation(ctx: &LintContext, mitigation: &Mitigation) -> Lint
         }
         let template = mitigation.pod_templates.get(&svc.name);
         if let Some((t, app)) = template.zip(out.apps.get_mut(&svc.fqdn())) {
-            app.rewrite_probes = rewrites_probes(&t.annotations, app.rewrite_probes);
+            // The run merges the annotations and reads the merged value
+            // with Istio's default (on) behind it.
+            if t.annotations.contains_key(REWRITE_PROBES_ANNOTATION) {
+                app.rewrite_probes = rewrites_probes(&t.annotations, true);
+            }
             if let Some(p) = &t.readiness_probe {
                 app.readiness_probe = Some(p.action.clone());
             }

@@ -95,7 +95,7 @@ struct PodRun {
     server: ServerHandle,
     sidecar: Option<SidecarHandle>,
     /// The kubelet's readiness prober (`None`: the service has no probe,
-    /// so the pod is Ready while it runs).
+    /// so the pod is Ready while it runs; or the pod is lost or stopping).
     prober: Option<kubelet::Prober>,
 }
 
@@ -202,8 +202,8 @@ impl Mesh {
         }
     }
 
-    /// kube-proxy: every service port's VIP to its pods' target port (the
-    /// endpoints change with the same delay as EDS).
+    /// kube-proxy: every service port's VIP to its Ready pods' target port
+    /// (the endpoints change with the same delay as EDS).
     fn program_kube_proxy(&self, pods: &[Vec<PodRun>]) {
         for (svc, list) in self.services.iter().zip(pods) {
             for port in &svc.service.ports {
@@ -311,7 +311,7 @@ fn push(sidecar: &SidecarHandle, assignments: &BTreeMap<String, Vec<Endpoint>>) 
 }
 
 /// Every EDS cluster's endpoints (`outbound|PORT||fqdn` and one per
-/// DestinationRule subset): the live pods, selected by their labels
+/// DestinationRule subset): the running, Ready pods, selected by their labels
 /// ([`meshsim_istio::eds_assignments`]).
 fn assignments(
     resources: &meshsim_istio::Resources,
@@ -449,16 +449,7 @@ async fn start_pod(
     let server = meshsim_app::serve(serve_config(env, svc, dep), stack, deps)
         .await
         .map_err(|e| std::io::Error::other(format!("app of pod {name}: {e}")))?;
-    let prober = injected_probe(env, svc).zip(svc.readiness_probe.as_ref());
-    let prober = prober.map(|(injected, spec)| {
-        env.kubelet.watch(kubelet::PodProbe {
-            pod: (name.clone(), address),
-            rewritten: injected.agent.is_some(),
-            action: injected.kubelet,
-            spec: spec.clone(),
-            running,
-        })
-    });
+    let prober = watch(env, svc, (name.clone(), address), running);
     Ok(PodRun {
         index: slot.index,
         version: slot.version,
@@ -472,12 +463,33 @@ async fn start_pod(
     })
 }
 
+/// The kubelet's prober of the pod `pod` (name, address) of `svc`, when
+/// the service has a readiness probe.
+fn watch(
+    env: &MeshEnv,
+    svc: &ServiceSpec,
+    pod: (String, IpAddr),
+    running: bool,
+) -> Option<kubelet::Prober> {
+    let spec = svc.readiness_probe.as_ref()?;
+    let injected = injected_probe(env, svc)?;
+    Some(env.kubelet.watch(kubelet::PodProbe {
+        pod,
+        rewritten: injected.agent.is_some(),
+        action: injected.kubelet,
+        spec: spec.clone(),
+        running,
+    }))
+}
+
 async fn stop_pod(net: &Net, pod: PodRun) {
     stop_pod_with(net, pod, StopMode::Close).await;
 }
 
-/// Stops a pod's application as `how` says, then its sidecar.
-async fn stop_pod_with(net: &Net, pod: PodRun, how: StopMode) {
+/// Stops a pod's application as `how` says, then its sidecar. The
+/// kubelet stops probing it first: it is no longer a pod of the service.
+async fn stop_pod_with(net: &Net, mut pod: PodRun, how: StopMode) {
+    drop(pod.prober.take());
     net.set_inbound_capture(pod.address, None);
     pod.server.stop(how).await;
     if let Some(s) = pod.sidecar {

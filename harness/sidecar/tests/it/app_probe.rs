@@ -91,6 +91,21 @@ async fn kubelet_get(net: &Net, port: u16, path: &str) -> Option<u16> {
     text.split(' ').nth(1)?.parse().ok()
 }
 
+/// The whole answer to the kubelet's GET of `path` on 15020.
+async fn kubelet_body(net: &Net, path: &str) -> String {
+    let dst = addr(&format!("{POD}:15020"));
+    let mut s = net
+        .stack(ip(KUBELET))
+        .connect(dst, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {dst}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn under_strict_the_kubelets_probe_of_the_app_port_gets_no_response_but_the_rewritten_one_passes()
  {
@@ -126,6 +141,11 @@ async fn a_probe_path_the_injector_did_not_hand_over_is_400() {
     let _sidecar = pod(&net, MtlsMode::Permissive, http_probe("/healthz", 8080)).await;
     let status = kubelet_get(&net, 15020, "/app-health/other/livez").await;
     assert_eq!(status, Some(400));
+    let body = kubelet_body(&net, "/app-health/other/livez").await;
+    assert!(
+        body.ends_with("app prober config does not exists for /app-health/other/livez"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]

@@ -85,7 +85,8 @@ impl Mesh {
 
     /// `pod.delete`: the pod stops as `how` says (a black-holed pod keeps
     /// running unreachable, like a lost node), leaves EDS after the EDS
-    /// delay, and its ReplicaSet's replacement is ready after `pod_start`.
+    /// delay, and its ReplicaSet's replacement starts after `pod_start` (an
+    /// endpoint then, or once its readiness probe passes).
     pub(crate) async fn delete_pod(self: &Arc<Self>, name: &str, how: PodStop) {
         let found = {
             let mut pods = self.pods.lock().await;

@@ -63,7 +63,8 @@ impl Mesh {
 
     /// `service.scale` of one Deployment (the service's only one when
     /// `version` is `None`): new pods serve at once and reach the endpoints
-    /// after the EDS delay; removed pods (the version's highest-numbered)
+    /// after the EDS delay (with a readiness probe: after their first
+    /// passing probe and the EDS delay); removed pods (the version's highest-numbered)
     /// stop at once (connections closed) and leave the endpoints only after
     /// the delay, so callers meanwhile hit them. Other versions are untouched.
     pub(crate) async fn scale(self: &Arc<Self>, name: &str, version: Option<&str>, replicas: u32) {

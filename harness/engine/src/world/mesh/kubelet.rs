@@ -142,15 +142,18 @@ impl Kubelet {
     /// Starts probing `probe`'s pod.
     pub(crate) fn watch(&self, probe: PodProbe) -> Prober {
         let ready = Arc::new(AtomicBool::new(probe.running));
+        let now = Instant::now();
         let record = Arc::new(Mutex::new(Record {
             result: ProbeResult {
                 pod: probe.pod.0.clone(),
-                check: describe(&probe.action, probe.spec.timeout),
+                check: describe(&probe.action, &probe.spec),
                 rewritten: probe.rewritten,
+                first_not_ready_s: (!probe.running)
+                    .then(|| round3((now - self.start).as_secs_f64())),
                 ..ProbeResult::default()
             },
             // A pod started during the run is NotReady until it passes.
-            not_ready_since: (!probe.running).then(Instant::now),
+            not_ready_since: (!probe.running).then_some(now),
         }));
         self.records
             .lock()
@@ -186,6 +189,41 @@ fn first_tick(spec: &ProbeSpec) -> Duration {
     Duration::from_nanos(u64::try_from(ticks * period).unwrap_or(u64::MAX))
 }
 
+/// The run of equal probe results so far (the kubelet's `resultRun`).
+#[derive(Debug, Clone, Copy)]
+struct Streak {
+    last_ok: bool,
+    run: u32,
+}
+
+impl Streak {
+    /// A running pod starts Ready and settled; a new one with no result.
+    fn new(running: bool, success_threshold: u32) -> Streak {
+        let run = if running { success_threshold } else { 0 };
+        Streak {
+            last_ok: running,
+            run,
+        }
+    }
+
+    /// Counts one result; `(a failure streak starts, readiness flips)` for
+    /// a pod that was `ready`.
+    fn step(&mut self, ok: bool, ready: bool, spec: &ProbeSpec) -> (bool, bool) {
+        self.run = if ok == self.last_ok {
+            self.run.saturating_add(1)
+        } else {
+            1
+        };
+        self.last_ok = ok;
+        let threshold = if ok {
+            spec.success_threshold
+        } else {
+            spec.failure_threshold
+        };
+        (self.run == 1 && !ok, ready != ok && self.run >= threshold)
+    }
+}
+
 /// One pod's prober worker.
 struct Worker {
     net: Net,
@@ -201,27 +239,13 @@ impl Worker {
         let spec = &self.probe.spec;
         let mut ticker = tokio::time::interval_at(Instant::now() + first, spec.period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        // The run of equal results so far (a running pod: Ready, settled).
-        let mut last_ok = self.probe.running;
-        let mut run = if last_ok { spec.success_threshold } else { 0 };
+        let mut streak = Streak::new(self.probe.running, spec.success_threshold);
         loop {
             ticker.tick().await;
             let outcome = probe_once(&self.net, &self.probe).await;
             let ok = outcome.is_ok();
-            run = if ok == last_ok {
-                run.saturating_add(1)
-            } else {
-                1
-            };
-            let streak_start = run == 1 && !ok;
-            last_ok = ok;
             let was_ready = self.ready.load(Ordering::Relaxed);
-            let threshold = if ok {
-                spec.success_threshold
-            } else {
-                spec.failure_threshold
-            };
-            let flips = was_ready != ok && run >= threshold;
+            let (streak_start, flips) = streak.step(ok, was_ready, spec);
             let mut r = lock(&self.record);
             r.result.probes += 1;
             if let Err(why) = &outcome {
@@ -270,14 +294,20 @@ fn round3(s: f64) -> f64 {
 }
 
 /// `kubectl describe pod`'s line for a probe.
-fn describe(action: &PodProbeAction, timeout: Duration) -> String {
-    let t = meshsim_core::units::format_duration(timeout);
+fn describe(action: &PodProbeAction, spec: &ProbeSpec) -> String {
+    let d = meshsim_core::units::format_duration;
+    let timing = format!(
+        "delay={} timeout={} period={} #success={} #failure={}",
+        d(spec.initial_delay),
+        d(spec.timeout),
+        d(spec.period),
+        spec.success_threshold,
+        spec.failure_threshold
+    );
     match action {
-        PodProbeAction::HttpGet { path, port } => {
-            format!("http-get http://:{port}{path} timeout={t}")
-        }
-        PodProbeAction::TcpSocket { port } => format!("tcp-socket :{port} timeout={t}"),
-        PodProbeAction::Exec => format!("exec timeout={t}"),
+        PodProbeAction::HttpGet { path, port } => format!("http-get http://:{port}{path} {timing}"),
+        PodProbeAction::TcpSocket { port } => format!("tcp-socket :{port} {timing}"),
+        PodProbeAction::Exec => format!("exec {timing}"),
     }
 }
 
@@ -337,24 +367,29 @@ async fn http_get(
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {dst}\r\nUser-Agent: kube-probe/1.31\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     );
-    let broke = |e: std::io::Error| match e.kind() {
+    let broke = |op: &str, e: std::io::Error| match e.kind() {
         std::io::ErrorKind::ConnectionReset => {
-            format!("read tcp {local}->{dst}: read: connection reset by peer")
+            format!("{op} tcp {local}->{dst}: {op}: connection reset by peer")
         }
+        std::io::ErrorKind::BrokenPipe => format!("write tcp {local}->{dst}: write: broken pipe"),
         _ => "EOF".to_string(),
     };
-    s.write_all(req.as_bytes()).await.map_err(broke)?;
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| broke("write", e))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(2).any(|w| w == b"\r\n") {
         match s.read(&mut buf).await {
             Ok(0) => return Err("EOF".to_string()),
             Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(broke(e)),
+            Err(e) => return Err(broke("read", e)),
         }
     }
     let line = String::from_utf8_lossy(&head);
-    let code = line.split(' ').nth(1).and_then(|c| c.parse().ok());
+    let mut words = line.split(' ');
+    let http = words.next().is_some_and(|v| v.starts_with("HTTP/1."));
+    let code = words.next().filter(|_| http).and_then(|c| c.parse().ok());
     code.ok_or_else(|| {
         "net/http: HTTP/1.x transport connection broken: malformed HTTP response".to_string()
     })
@@ -375,6 +410,26 @@ mod tests {
         }
     }
 
+    /// The kubelet's thresholds: a Ready pod flips after
+    /// `failure_threshold` failures in a row (a success in between starts
+    /// over), back after `success_threshold` successes; one streak event.
+    #[test]
+    fn readiness_flips_only_after_the_thresholds_in_a_row() {
+        let mut s = spec(10, 0);
+        s.success_threshold = 2;
+        let mut streak = Streak::new(true, 2);
+        assert_eq!(streak.step(false, true, &s), (true, false));
+        assert_eq!(streak.step(true, true, &s), (false, false));
+        assert_eq!(streak.step(false, true, &s), (true, false));
+        assert_eq!(streak.step(false, true, &s), (false, false));
+        assert_eq!(streak.step(false, true, &s), (false, true));
+        assert_eq!(streak.step(false, false, &s), (false, false));
+        assert_eq!(streak.step(true, false, &s), (false, false));
+        assert_eq!(streak.step(true, false, &s), (false, true));
+        let mut new = Streak::new(false, 1);
+        assert_eq!(new.step(true, false, &spec(10, 0)), (false, true));
+    }
+
     #[test]
     fn a_new_pods_first_probe_is_the_first_tick_after_the_initial_delay() {
         assert_eq!(first_tick(&spec(10, 0)), Duration::ZERO);
@@ -389,14 +444,14 @@ mod tests {
             path: "/app-health/orders/readyz".into(),
             port: 15020,
         };
-        let t = Duration::from_secs(1);
+        let s = spec(10, 0);
         assert_eq!(
-            describe(&http, t),
-            "http-get http://:15020/app-health/orders/readyz timeout=1s"
+            describe(&http, &s),
+            "http-get http://:15020/app-health/orders/readyz delay=0s timeout=1s period=10s #success=1 #failure=3"
         );
         assert_eq!(
-            describe(&PodProbeAction::TcpSocket { port: 8080 }, t),
-            "tcp-socket :8080 timeout=1s"
+            describe(&PodProbeAction::TcpSocket { port: 8080 }, &s),
+            "tcp-socket :8080 delay=0s timeout=1s period=10s #success=1 #failure=3"
         );
     }
 }
