@@ -7,7 +7,7 @@
 //! app's start is its delay against the first mitigation (the baseline,
 //! usually `none`): what the mitigation costs in start-up time.
 
-use meshsim_core::{MitigationResult, PodLifecycleResult, RunResult};
+use meshsim_core::{MitigationResult, PodEvent, PodLifecycleResult, RunResult};
 
 use crate::figure;
 use crate::grid::{Align, Grid, escape};
@@ -101,15 +101,16 @@ pub(crate) fn markdown(m: &MitigationResult) -> Option<String> {
     }
     let mut out = String::from("#### Pod lifecycle events\n\n");
     for p in &m.pods {
-        let mut grid = Grid::new(&[("at", Align::Right), ("event", Align::Left)]);
-        for e in &p.events {
-            grid.push(vec![figure::at(e.at_s), e.what.clone()]);
-        }
-        out.push_str(&format!(
-            "Pod `{}`:\n\n{}\n",
-            escape(&p.pod),
-            grid.markdown()
-        ));
+        out.push_str(&event_log(&p.pod, &p.events));
     }
     Some(out)
+}
+
+/// One pod's events as a Markdown table under its name.
+pub(crate) fn event_log(pod: &str, events: &[PodEvent]) -> String {
+    let mut grid = Grid::new(&[("at", Align::Right), ("event", Align::Left)]);
+    for e in events {
+        grid.push(vec![figure::at(e.at_s), e.what.clone()]);
+    }
+    format!("Pod `{}`:\n\n{}\n", escape(pod), grid.markdown())
 }

@@ -7,7 +7,7 @@
 use meshsim_core::{MitigationResult, ProbeResult, RunResult};
 
 use crate::figure;
-use crate::grid::{Align, Grid, escape};
+use crate::grid::{Align, Grid};
 
 const COLUMNS: [(&str, Align); 7] = [
     ("mitigation", Align::Left),
@@ -77,15 +77,7 @@ pub(crate) fn markdown(m: &MitigationResult) -> Option<String> {
     }
     let mut out = String::from("#### Readiness probe events\n\n");
     for p in m.probes.iter().filter(|p| !p.events.is_empty()) {
-        let mut grid = Grid::new(&[("at", Align::Right), ("event", Align::Left)]);
-        for e in &p.events {
-            grid.push(vec![figure::at(e.at_s), e.what.clone()]);
-        }
-        out.push_str(&format!(
-            "Pod `{}`:\n\n{}\n",
-            escape(&p.pod),
-            grid.markdown()
-        ));
+        out.push_str(&crate::pod::event_log(&p.pod, &p.events));
     }
     Some(out)
 }

@@ -72,9 +72,16 @@ fn probe(action: ProbeAction) -> BTreeMap<String, AppProbe> {
     BTreeMap::from([(READYZ.to_string(), probe)])
 }
 
-/// The kubelet's GET from the node; `None` when the connection broke
-/// before a status line (its probe then fails).
+/// The kubelet's GET from the node: the status, `None` when the
+/// connection broke before a status line (its probe then fails).
 async fn kubelet_get(net: &Net, port: u16, path: &str) -> Option<u16> {
+    let answer = kubelet_answer(net, port, path).await?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// The whole answer to the kubelet's GET of `path` on `port`; `None` when
+/// the connect failed.
+async fn kubelet_answer(net: &Net, port: u16, path: &str) -> Option<String> {
     let dst = addr(&format!("{POD}:{port}"));
     let mut s = net
         .stack(ip(KUBELET))
@@ -87,23 +94,13 @@ async fn kubelet_get(net: &Net, port: u16, path: &str) -> Option<u16> {
     s.write_all(req.as_bytes()).await.ok()?;
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf).await;
-    let text = String::from_utf8_lossy(&buf);
-    text.split(' ').nth(1)?.parse().ok()
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// The whole answer to the kubelet's GET of `path` on 15020.
-async fn kubelet_body(net: &Net, path: &str) -> String {
-    let dst = addr(&format!("{POD}:15020"));
-    let mut s = net
-        .stack(ip(KUBELET))
-        .connect(dst, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {dst}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    String::from_utf8_lossy(&buf).into_owned()
+/// A pod with a rewritten `tcpSocket` probe of port 8080.
+async fn tcp_probed_pod(net: &Net) -> SidecarHandle {
+    let tcp = probe(ProbeAction::TcpSocket { port: 8080 });
+    pod(net, MtlsMode::Permissive, tcp).await
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -141,7 +138,9 @@ async fn a_probe_path_the_injector_did_not_hand_over_is_400() {
     let _sidecar = pod(&net, MtlsMode::Permissive, http_probe("/healthz", 8080)).await;
     let status = kubelet_get(&net, 15020, "/app-health/other/livez").await;
     assert_eq!(status, Some(400));
-    let body = kubelet_body(&net, "/app-health/other/livez").await;
+    let body = kubelet_answer(&net, 15020, "/app-health/other/livez")
+        .await
+        .unwrap();
     assert!(
         body.ends_with("app prober config does not exists for /app-health/other/livez"),
         "{body}"
@@ -172,12 +171,7 @@ async fn an_app_slower_than_the_probe_timeout_is_500_at_the_timeout() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_tcp_probe_of_a_dead_app_passes_through_the_sidecar_and_fails_when_rewritten() {
     let net = Net::sim(SimConfig::default());
-    let _sidecar = pod(
-        &net,
-        MtlsMode::Permissive,
-        probe(ProbeAction::TcpSocket { port: 8080 }),
-    )
-    .await;
+    let _sidecar = tcp_probed_pod(&net).await;
     let kubelet = net.stack(ip(KUBELET));
     let plain = kubelet
         .connect(addr(&format!("{POD}:8080")), Duration::from_secs(1))
@@ -193,12 +187,7 @@ async fn a_tcp_probe_of_a_dead_app_passes_through_the_sidecar_and_fails_when_rew
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_app_on_localhost_only_fails_a_probe_sent_to_the_pod_address() {
     let net = Net::sim(SimConfig::default());
-    let _sidecar = pod(
-        &net,
-        MtlsMode::Permissive,
-        probe(ProbeAction::TcpSocket { port: 8080 }),
-    )
-    .await;
+    let _sidecar = tcp_probed_pod(&net).await;
     let _local = net
         .stack(ip(POD))
         .listen_bound(8080, Bind::Loopback)
