@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use meshsim_core::{ProxyLog, Rate, SimRng};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use crate::AppError;
 use crate::pool::PoolKey;

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use meshsim_core::{Collector, ErrorKind, Outcome, ProxyLog, RequestRecord, SimRng};
 use meshsim_net::Stack;
+use meshsim_net::clock::Instant;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::AppError;
 use crate::config::{AppConfig, AppDeps, Call, Plan};

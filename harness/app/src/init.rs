@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use meshsim_core::{ErrorKind, Outcome, ResponseFlags, SimRng};
 use meshsim_net::Stack;
+use meshsim_net::clock::Instant;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::AppError;
 use crate::config::{AppConfig, AppDeps, Plan};

@@ -56,7 +56,7 @@
 //!         rng: SimRng::new(7),
 //!         proxy_log: ProxyLog::new(),
 //!         ids: RequestIds::new(),
-//!         start: tokio::time::Instant::now(),
+//!         start: meshsim_net::clock::Instant::now(),
 //!         sink: RecordSink::new(|_| {}),
 //!     };
 //!     let b = serve(config, net.stack("10.0.0.2".parse().unwrap()), deps).await.unwrap();

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use meshsim_core::SimRng;
 use meshsim_net::Stack;
+use meshsim_net::clock::{Instant, sleep_until};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until};
 
 use crate::AppError;
 use crate::config::{AppConfig, AppDeps, Call, Plan, check_resolvable};

@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::client::conn::http1::SendRequest;
+use meshsim_net::clock::Instant;
 use tokio::task::AbortHandle;
-use tokio::time::Instant;
 
 use crate::profile::{CheckoutOrder, ClientProfile, IdleOverflow};
 

@@ -12,7 +12,7 @@ use http::header::{CONNECTION, HOST, HeaderMap};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use meshsim_core::{ErrorKind, Outcome, RequestRecord, ResponseFlags};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use crate::classify::{Stage, classify};
 use crate::config::Call;
@@ -106,7 +106,7 @@ where
 {
     match deadline {
         None => fut.await,
-        Some(at) => tokio::time::timeout_at(at, fut)
+        Some(at) => meshsim_net::clock::timeout_at(at, fut)
             .await
             .unwrap_or(Err(ErrorKind::RequestTimeout)),
     }
@@ -128,7 +128,7 @@ async fn tries(shared: &Shared, call: &Call, id: u64, trip: &mut Trip) -> Result
         let Some(wait) = wait else {
             return Err(kind);
         };
-        tokio::time::sleep(wait).await;
+        meshsim_net::clock::sleep(wait).await;
         done += 1;
         shared.counters.app_retries.fetch_add(1, Ordering::Relaxed);
     }

@@ -74,11 +74,11 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn idle_waits_for_finished_and_aborted_tasks_alike() {
         let t = Tracker::new();
-        t.spawn(tokio::time::sleep(Duration::from_secs(1)));
+        t.spawn(meshsim_net::clock::sleep(Duration::from_secs(1)));
         let forever = t.spawn(std::future::pending());
         assert_eq!(t.live(), 2);
         forever.abort();
-        let start = tokio::time::Instant::now();
+        let start = meshsim_net::clock::Instant::now();
         t.idle().await;
         assert_eq!(t.live(), 0);
         assert_eq!(start.elapsed(), Duration::from_secs(1));

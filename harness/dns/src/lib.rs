@@ -40,7 +40,7 @@
 //!     // The ALB rotates its IPs; a TTL-honouring client sees it only after the TTL.
 //!     zones.set_a("api.partner.example", vec!["52.1.1.11".parse().unwrap()], Duration::from_secs(60));
 //!     assert!(resolver.lookup_ip("api.partner.example").await.unwrap().from_cache);
-//!     tokio::time::sleep(Duration::from_secs(61)).await;
+//!     meshsim_net::clock::sleep(Duration::from_secs(61)).await;
 //!     let fresh = resolver.lookup_ip("api.partner.example").await.unwrap();
 //!     assert_eq!(fresh.addrs, vec!["52.1.1.11".parse::<std::net::IpAddr>().unwrap()]);
 //!     assert_eq!(server.stats().queries, 2);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use hickory_proto::rr::{Name, RecordType};
 use meshsim_core::SimRng;
 use meshsim_net::Stack;
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use crate::DnsError;
 use crate::wire::{normalize, parse_name, query_bytes};

@@ -174,7 +174,7 @@ async fn udp_loop(
                 } else {
                     let udp = udp.clone();
                     delayed.spawn(async move {
-                        tokio::time::sleep(delay).await;
+                        meshsim_net::clock::sleep(delay).await;
                         send(&udp, &bytes, from).await;
                     });
                 }
@@ -220,20 +220,21 @@ async fn tcp_loop(
 /// client closes it, an I/O error, or the idle timeout.
 async fn serve_tcp(mut stream: NetStream, zones: ZoneSet, stats: SharedStats) {
     loop {
-        let frame = match tokio::time::timeout(TCP_IDLE_TIMEOUT, read_frame(&mut stream)).await {
-            Ok(Ok(Some(frame))) => frame,
-            Ok(Ok(None)) | Err(_) => return,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "dns tcp connection failed");
-                return;
-            }
-        };
+        let frame =
+            match meshsim_net::clock::timeout(TCP_IDLE_TIMEOUT, read_frame(&mut stream)).await {
+                Ok(Ok(Some(frame))) => frame,
+                Ok(Ok(None)) | Err(_) => return,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "dns tcp connection failed");
+                    return;
+                }
+            };
         let Served::Reply { bytes, delay, .. } = account(&zones, &stats, &frame, Transport::Tcp)
         else {
             continue;
         };
         if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            meshsim_net::clock::sleep(delay).await;
         }
         if write_frame(&mut stream, &bytes).await.is_err() {
             return;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use meshsim_app::{AppConfig, AppDeps, RecordSink, RequestIds};
 use meshsim_core::{Collector, MitigationResult, RunMode, RunResult, SimRng, TimelineMark};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, SimConfig};
-use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{Mitigation, Scenario};
@@ -225,7 +225,7 @@ async fn drive(
     }
     let timeline = scenario.timeline.iter().filter(|e| e.at < duration);
     for event in timeline {
-        tokio::time::sleep_until(start + event.at).await;
+        meshsim_net::clock::sleep_until(start + event.at).await;
         tracing::debug!(at = ?event.at, what = %event.action.describe(), "timeline");
         world.apply(&event.action).await;
     }

@@ -18,10 +18,10 @@ use std::time::Duration;
 use meshsim_app::{BehaviourOverride, RecordSink};
 use meshsim_core::{ProxyLog, SimRng};
 use meshsim_dns::{DnsHandle, ZoneSet};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Capture, DnsFirewall, FirewallHandle, IdleTimer, IdleTimerHandle, Net, Stack};
 use meshsim_sidecar::SidecarDeps;
 use meshsim_upstream::UpstreamHandle;
-use tokio::time::Instant;
 
 use crate::error::EngineError;
 use crate::scenario::{
@@ -456,7 +456,7 @@ impl World {
         if let Some(w) = window {
             let h = h.clone();
             self.mesh.spawn(async move {
-                tokio::time::sleep(w).await;
+                meshsim_net::clock::sleep(w).await;
                 let _ = h.set_http2(before);
             });
         }

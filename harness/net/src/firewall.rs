@@ -56,9 +56,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::clock::Instant;
 use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::RData;
-use tokio::time::Instant;
 
 use crate::NetError;
 use crate::middlebox::Verdict;

@@ -65,6 +65,7 @@
 //! });
 //! ```
 
+pub mod clock;
 pub mod firewall;
 pub mod keepalive;
 pub mod middlebox;

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::clock::Instant;
 
 /// What a middlebox does with one packet of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

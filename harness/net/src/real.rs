@@ -205,13 +205,13 @@ impl World {
     ) -> io::Result<NetStream> {
         if self.path_dropped(from, target.ip()) {
             // A silent drop: no RST, no answer, whether or not anything listens.
-            tokio::time::sleep(timeout.min(SYN_GIVE_UP)).await;
+            crate::clock::sleep(timeout.min(SYN_GIVE_UP)).await;
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("connect to {target} timed out"),
             ));
         }
-        let deadline = tokio::time::Instant::now() + timeout.min(SYN_GIVE_UP);
+        let deadline = crate::clock::Instant::now() + timeout.min(SYN_GIVE_UP);
         self.pass_firewalls(from, target, deadline).await?;
         let real_target = self.resolve_tcp(target)?;
         let socket = TcpSocket::new_v4()?;
@@ -247,9 +247,9 @@ impl World {
         socket: TcpSocket,
         real_target: SocketAddr,
         target: SocketAddr,
-        deadline: tokio::time::Instant,
+        deadline: crate::clock::Instant,
     ) -> io::Result<TcpStream> {
-        match tokio::time::timeout_at(deadline, socket.connect(real_target)).await {
+        match crate::clock::timeout_at(deadline, socket.connect(real_target)).await {
             Ok(r) => {
                 let tcp = r?;
                 tcp.set_nodelay(true)?;
@@ -581,7 +581,7 @@ impl RealListener {
                 SocketAddr::new(self.world.scenario_ip(real_peer.ip()), real_peer.port());
             let mut original_dst = None;
             if self.proxy {
-                match tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_v2(&mut tcp)).await {
+                match crate::clock::timeout(PROXY_HEADER_TIMEOUT, read_proxy_v2(&mut tcp)).await {
                     Ok(Ok((src, dst))) => {
                         peer = src;
                         original_dst = Some(dst);

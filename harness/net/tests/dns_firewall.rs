@@ -6,12 +6,12 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, sleep};
 use meshsim_net::{
     Cidr, DnsFirewall, FirewallEventKind, FirewallHandle, Learning, Net, NetStream, OnExpired,
     OnUnknown, SimConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep};
 
 #[path = "support/firewall.rs"]
 mod support;

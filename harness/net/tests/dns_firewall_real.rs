@@ -10,9 +10,9 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, sleep, timeout};
 use meshsim_net::{DnsFirewall, FirewallHandle, Learning, Net, NetStream, OnExpired, OnUnknown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep, timeout};
 
 /// Long enough for a test's traffic, short enough to wait out.
 #[path = "support/firewall.rs"]

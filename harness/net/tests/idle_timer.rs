@@ -6,12 +6,12 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, sleep};
 use meshsim_net::{
     IdleEventKind, IdleTimer, IdleTimerHandle, IdleTimerStats, Keepalive, Net, NetError, NetStream,
     OnExpiry, SimConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep};
 
 const IDLE: Duration = Duration::from_secs(350);
 
@@ -83,7 +83,7 @@ async fn an_idle_flow_past_the_timer_is_reset_on_its_next_packet() {
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     assert_eq!(start.elapsed(), Duration::from_millis(1), "the box answers");
     // The server never saw the request and is not told.
-    let r = tokio::time::timeout(Duration::from_secs(60), s.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(60), s.read(&mut b)).await;
     assert!(r.is_err(), "the server heard something: {r:?}");
 }
 
@@ -96,7 +96,7 @@ async fn the_far_end_of_a_reset_flow_is_reset_when_it_sends() {
     let mut b = [0u8; 1];
     let err = s.read(&mut b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
-    let r = tokio::time::timeout(Duration::from_secs(60), c.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(60), c.read(&mut b)).await;
     assert!(r.is_err(), "the client heard the forgotten flow: {r:?}");
 }
 
@@ -157,7 +157,7 @@ async fn a_dropped_flow_hangs_and_keepalive_then_detects_it_as_with_a_black_hole
     let err = c.read(&mut b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert_eq!(start.elapsed(), ka.give_up_after());
-    let r = tokio::time::timeout(Duration::from_secs(60), s.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(60), s.read(&mut b)).await;
     assert!(r.is_err(), "the server heard the dropped flow: {r:?}");
     assert_eq!(handle.stats().dropped, 1);
 }
@@ -173,7 +173,7 @@ async fn data_into_a_dropped_flow_times_out_after_the_retransmission_give_up() {
     let err = c.read(&mut b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert_eq!(start.elapsed(), SimConfig::default().retransmission_give_up);
-    let r = tokio::time::timeout(Duration::from_secs(1), s.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(1), s.read(&mut b)).await;
     assert!(r.is_err(), "the request crossed a dropped flow: {r:?}");
 }
 
@@ -272,7 +272,7 @@ async fn a_reader_parked_before_a_write_into_a_dropped_flow_times_out_with_it() 
     sleep(IDLE * 2).await;
     let start = Instant::now();
     w.write_all(b"q").await.unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(3600), reader).await;
+    let ended = meshsim_net::clock::timeout(Duration::from_secs(3600), reader).await;
     let err = ended
         .expect("the reader never gave up")
         .unwrap()

@@ -6,9 +6,9 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_net::{Keepalive, Net, NetStream, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -66,7 +66,7 @@ async fn without_keepalive_an_idle_black_holed_flow_hangs() {
     let (mut c, _s) = pair(&net).await;
     net.set_blackhole(ip("10.0.0.2"), true);
     let mut b = [0u8; 1];
-    let r = tokio::time::timeout(Duration::from_secs(7200), c.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(7200), c.read(&mut b)).await;
     assert!(r.is_err(), "an idle flow without keepalive ended: {r:?}");
 }
 
@@ -76,7 +76,7 @@ async fn keepalive_is_torn_down_at_the_next_read_even_when_nobody_was_reading() 
     let (mut c, _s) = pair(&net).await;
     c.set_keepalive(Some(KA)).unwrap();
     net.set_blackhole(ip("10.0.0.2"), true);
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(60)).await;
     net.set_blackhole(ip("10.0.0.2"), false);
     let mut b = [0u8; 1];
     assert_eq!(
@@ -90,7 +90,7 @@ async fn a_segment_heard_restarts_the_keepalive_idle_clock() {
     let net = net();
     let (mut c, mut s) = pair(&net).await;
     c.set_keepalive(Some(KA)).unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(5)).await;
     s.write_all(b"x").await.unwrap();
     let written = Instant::now();
     let mut b = [0u8; 1];
@@ -116,7 +116,7 @@ async fn a_torn_down_end_tells_the_peer_nothing_and_resets_its_next_segment() {
     );
     drop(c); // close(2) of a connection the kernel already gave up: nothing sent
     net.set_blackhole(ip("10.0.0.2"), false);
-    let quiet = tokio::time::timeout(Duration::from_secs(60), s.read(&mut b)).await;
+    let quiet = meshsim_net::clock::timeout(Duration::from_secs(60), s.read(&mut b)).await;
     assert!(quiet.is_err(), "the peer heard of the teardown: {quiet:?}");
     s.write_all(b"late").await.unwrap();
     assert_eq!(
@@ -134,7 +134,7 @@ async fn a_probe_reaching_a_host_whose_socket_is_gone_is_answered_with_a_reset()
     // The server's process dies during a drop: its RST is lost.
     net.set_blackhole(ip("10.0.0.2"), true);
     s.reset();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(5)).await;
     net.set_blackhole(ip("10.0.0.2"), false);
     let mut b = [0u8; 1];
     let err = c.read(&mut b).await.unwrap_err();
@@ -166,7 +166,7 @@ async fn switching_keepalive_off_stops_the_probes() {
     c.set_keepalive(None).unwrap();
     net.set_blackhole(ip("10.0.0.2"), true);
     let mut b = [0u8; 1];
-    let r = tokio::time::timeout(Duration::from_secs(3600), c.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(3600), c.read(&mut b)).await;
     assert!(
         r.is_err(),
         "keepalive switched off still ended the flow: {r:?}"

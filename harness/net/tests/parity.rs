@@ -76,7 +76,7 @@ parity!(
         let _l = server.listen(80).await.unwrap();
         net.set_blackhole(ip("10.0.0.2"), true);
         let client = net.stack(ip("10.0.0.1"));
-        let start = tokio::time::Instant::now();
+        let start = meshsim_net::clock::Instant::now();
         let timeout = Duration::from_millis(300);
         let err = client
             .connect(addr("10.0.0.2:80"), timeout)
@@ -139,9 +139,11 @@ parity!(
         net.set_blackhole(ip("10.0.0.2"), true);
         c.write_all(b"lost?").await.unwrap();
         let mut buf = [0u8; 8];
-        let waited = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await;
+        let waited =
+            meshsim_net::clock::timeout(Duration::from_millis(200), s.read(&mut buf)).await;
         assert!(waited.is_err(), "data crossed a black hole");
-        let waited = tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await;
+        let waited =
+            meshsim_net::clock::timeout(Duration::from_millis(200), c.read(&mut buf)).await;
         assert!(
             waited.is_err(),
             "the client heard something across a black hole"
@@ -290,7 +292,8 @@ parity!(udp_datagrams_arrive_and_vanish_across_a_drop, |net| {
     assert_eq!(from, a.local_addr());
     net.set_blackhole(ip("10.0.0.53"), true);
     a.send_to(b"q2", b.local_addr()).await.unwrap();
-    let waited = tokio::time::timeout(Duration::from_millis(200), b.recv_from(&mut buf)).await;
+    let waited =
+        meshsim_net::clock::timeout(Duration::from_millis(200), b.recv_from(&mut buf)).await;
     assert!(waited.is_err(), "a datagram crossed a black hole");
 });
 
@@ -354,7 +357,7 @@ parity!(
         c.set_keepalive(Some(k)).unwrap();
         // Idle well past time + interval x probes: every probe is answered.
         let mut b = [0u8; 1];
-        let idle = tokio::time::timeout(Duration::from_millis(2500), c.read(&mut b)).await;
+        let idle = meshsim_net::clock::timeout(Duration::from_millis(2500), c.read(&mut b)).await;
         assert!(
             idle.is_err(),
             "an idle connection to a live peer ended: {idle:?}"

@@ -5,9 +5,9 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, NetStream, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -90,7 +90,7 @@ async fn an_idle_black_holed_flow_hangs_until_a_timer_ends_it() {
     net.set_blackhole(ip("10.0.0.2"), true);
     s.reset(); // the RST is dropped too
     let mut b = [0u8; 1];
-    let r = tokio::time::timeout(Duration::from_secs(3600), c.read(&mut b)).await;
+    let r = meshsim_net::clock::timeout(Duration::from_secs(3600), c.read(&mut b)).await;
     assert!(r.is_err(), "an idle flow across a drop must hang: {r:?}");
 }
 
@@ -102,7 +102,7 @@ async fn lifting_a_drop_delivers_what_was_written_meanwhile() {
     c.write_all(b"late").await.unwrap();
     let net2 = net.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        meshsim_net::clock::sleep(Duration::from_secs(30)).await;
         net2.set_blackhole(ip("10.0.0.2"), false);
     });
     let start = Instant::now();
@@ -117,7 +117,7 @@ async fn closing_with_unread_data_sends_a_reset() {
     let net = Net::sim(SimConfig::default());
     let (mut c, s) = pair(&net).await;
     c.write_all(b"unread").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1)).await; // let it arrive
+    meshsim_net::clock::sleep(Duration::from_millis(1)).await; // let it arrive
     drop(s);
     let mut b = [0u8; 1];
     let err = c.read(&mut b).await.unwrap_err();
@@ -202,7 +202,7 @@ async fn data_that_arrived_before_a_drop_can_still_be_read() {
     let net = Net::sim(SimConfig::default());
     let (mut c, mut s) = pair(&net).await;
     c.write_all(b"early").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await; // arrived, not read yet
+    meshsim_net::clock::sleep(Duration::from_millis(5)).await; // arrived, not read yet
     net.set_blackhole(ip("10.0.0.2"), true);
     let mut b = [0u8; 5];
     s.read_exact(&mut b).await.unwrap();
@@ -222,7 +222,7 @@ async fn a_reader_parked_before_a_drop_still_gives_up_on_its_unanswered_data() {
     let written = Instant::now();
     let net2 = net.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(3)).await;
         net2.set_blackhole(ip("10.0.0.2"), true);
     });
     let mut b = [0u8; 1];
@@ -274,7 +274,7 @@ async fn closing_with_data_still_in_flight_sends_fin_then_reset() {
     drop(s); // the request has not arrived yet
     let mut b = [0u8; 1];
     assert_eq!(c.read(&mut b).await.unwrap(), 0, "FIN first");
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(20)).await;
     assert_eq!(
         c.write(b"x").await.unwrap_err().kind(),
         ErrorKind::ConnectionReset
@@ -296,7 +296,7 @@ async fn a_reader_parked_before_a_write_into_a_drop_gives_up_with_the_write() {
     net.set_blackhole(ip("10.0.0.2"), true);
     let written = Instant::now();
     w.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(3600), reader).await;
+    let ended = meshsim_net::clock::timeout(Duration::from_secs(3600), reader).await;
     let err = ended
         .expect("the reader never gave up")
         .unwrap()

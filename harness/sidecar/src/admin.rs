@@ -52,7 +52,7 @@ pub(crate) async fn run(listener: NetListener, live: Arc<Live>, port: Port) {
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                meshsim_net::clock::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
     }

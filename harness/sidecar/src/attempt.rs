@@ -241,7 +241,7 @@ pub(crate) async fn send(
     let request_sent = true;
     let response = lease.send_request(req);
     let outcome = match per_try_timeout {
-        Some(t) => tokio::time::timeout(t, response).await.ok(),
+        Some(t) => meshsim_net::clock::timeout(t, response).await.ok(),
         None => Some(response.await),
     };
     let result = match outcome {

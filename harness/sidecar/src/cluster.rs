@@ -31,8 +31,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use meshsim_net::clock::Instant;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::attempt::{Attempt, AttemptResult};
 use crate::circuit::CircuitBreaker;
@@ -170,7 +170,7 @@ impl ClusterState {
     /// connect timeout. False when it did not come.
     pub(crate) async fn wait_ready(&self) -> bool {
         let mut rx = self.ready.subscribe();
-        tokio::time::timeout(self.config.connect_timeout, rx.wait_for(|r| *r))
+        meshsim_net::clock::timeout(self.config.connect_timeout, rx.wait_for(|r| *r))
             .await
             .is_ok_and(|r| r.is_ok())
     }

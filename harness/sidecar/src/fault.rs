@@ -120,7 +120,7 @@ pub(crate) async fn inject(env: &Env, fault: &FaultInjection) -> Injected {
         let delay = env.draw(|rng| delay_for(fault, rng.next_u64()));
         if let Some(delay) = delay {
             flags.insert(ResponseFlags::DI);
-            tokio::time::sleep(delay).await;
+            meshsim_net::clock::sleep(delay).await;
         }
     }
     let abort = match fault.abort {

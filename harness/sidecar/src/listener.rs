@@ -49,7 +49,7 @@ pub(crate) async fn run(listener: NetListener, live: Arc<Live>, direction: Direc
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => return,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                meshsim_net::clock::sleep(Duration::from_millis(1)).await;
             }
         }
     }

@@ -318,7 +318,7 @@ impl Pool {
         addr: SocketAddr,
         slot: Permit,
     ) -> Result<Conn, AttemptFailure> {
-        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let deadline = meshsim_net::clock::Instant::now() + self.connect_timeout;
         let mut stream = match self.env.stack.connect(addr, self.connect_timeout).await {
             Ok(stream) => stream,
             Err(e) => {

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use meshsim_core::{ProxyLogEntry, ResponseFlags};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 pub(crate) use body::ProxyBody;
 
@@ -267,7 +267,7 @@ async fn forward(sc: &Sidecar, req: &DownstreamRequest, route: &Route) -> Reply 
         .filter(|t| !t.is_zero())
         .map(|t| req.received + t);
     let end = match deadline {
-        Some(d) => tokio::time::timeout_at(d, attempts(sc, req, cluster, &mut run))
+        Some(d) => meshsim_net::clock::timeout_at(d, attempts(sc, req, cluster, &mut run))
             .await
             .unwrap_or(End::RouteTimeout),
         None => attempts(sc, req, cluster, &mut run).await,
@@ -385,7 +385,7 @@ async fn retry_after_backoff(
         Some(b) => sc.env.draw(|rng| b.next_backoff(rng)),
         None => std::time::Duration::ZERO,
     };
-    tokio::time::sleep(wait).await;
+    meshsim_net::clock::sleep(wait).await;
     sc.env
         .cluster_now(&cluster.config.name, cluster)
         .ok_or(End::NoHealthyUpstream)

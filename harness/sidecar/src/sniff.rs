@@ -62,7 +62,7 @@ pub(crate) async fn sniff<S: AsyncRead + Unpin>(
     stream: &mut S,
     timeout: Option<Duration>,
 ) -> Option<Sniffed> {
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = timeout.map(|t| meshsim_net::clock::Instant::now() + t);
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -75,7 +75,7 @@ pub(crate) async fn sniff<S: AsyncRead + Unpin>(
         }
         let read = stream.read(&mut chunk);
         let read = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, read).await {
+            Some(at) => match meshsim_net::clock::timeout_at(at, read).await {
                 Ok(r) => r,
                 Err(_) => {
                     return Some(Sniffed {

@@ -90,7 +90,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn shutdown_ends_every_task_and_refuses_new_ones() {
         let tasks = Tasks::default();
-        tasks.spawn(async { tokio::time::sleep(Duration::from_secs(3600)).await });
+        tasks.spawn(async { meshsim_net::clock::sleep(Duration::from_secs(3600)).await });
         tasks.spawn(async {});
         tokio::task::yield_now().await;
         assert_eq!(tasks.len(), 1);

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use bytes::{Buf as _, BytesMut};
 use meshsim_net::NetStream;
+use meshsim_net::clock::Instant;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::error::UpstreamError;
 use crate::request::{RequestHead, read_request};
@@ -131,7 +131,7 @@ impl Connection {
         self.shared.stats.request(head.attempt_count());
         let answer = self.shared.answer(head.route_path());
         if !answer.latency.is_zero() {
-            until_stopped(&mut self.cmd, tokio::time::sleep(answer.latency)).await?;
+            until_stopped(&mut self.cmd, meshsim_net::clock::sleep(answer.latency)).await?;
         }
         self.responses += 1;
         let limit = self.shared.config.max_requests_per_connection;
@@ -171,7 +171,7 @@ async fn read_more(stream: &mut NetStream, buf: &mut BytesMut, deadline: Option<
     buf.reserve(READ_CHUNK);
     let read = stream.read_buf(buf);
     let result = match deadline {
-        Some(at) => match tokio::time::timeout_at(at, read).await {
+        Some(at) => match meshsim_net::clock::timeout_at(at, read).await {
             Ok(r) => r,
             Err(_) => return Read::Idle,
         },

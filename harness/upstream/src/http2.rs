@@ -31,10 +31,10 @@ use h2::server::{Connection, SendResponse};
 use h2::{Reason, RecvStream};
 use http::{Request, Response};
 use meshsim_net::NetStream;
+use meshsim_net::clock::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use crate::config::Http2Mode;
 use crate::server::{Command, Shared, stopped};
@@ -46,7 +46,7 @@ pub(crate) async fn serve(
     mut cmd: watch::Receiver<Command>,
 ) {
     let _open = shared.stats.connection_opened();
-    let opened = tokio::time::Instant::now();
+    let opened = meshsim_net::clock::Instant::now();
     let goaway = shared.goaway_signal();
     let mode = shared.http2_mode();
     let mut io = Resettable::new(stream);
@@ -190,7 +190,7 @@ impl Served<'_> {
 /// Sleeps until `at`; never returns for `None`.
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => meshsim_net::clock::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -215,7 +215,7 @@ async fn answer(
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let answer = shared.answer(path);
     if !answer.latency.is_zero() {
-        tokio::time::sleep(answer.latency).await;
+        meshsim_net::clock::sleep(answer.latency).await;
     }
     let data = Bytes::copy_from_slice(answer.body);
     let end = data.is_empty() || parts.method == http::Method::HEAD;

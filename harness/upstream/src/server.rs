@@ -249,7 +249,7 @@ async fn accept_loop(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    meshsim_net::clock::sleep(ACCEPT_BACKOFF).await;
                 }
             },
         }

@@ -7,9 +7,9 @@ mod client;
 use std::time::Duration;
 
 use client::{CLIENT_IP, Client, SERVER_IP, ip};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, SimConfig};
 use meshsim_upstream::{RouteSpec, StopMode, UpstreamConfig, spawn};
-use tokio::time::Instant;
 
 /// What one client saw: (virtual nanoseconds since start, connection, event).
 type Transcript = Vec<(u128, usize, String)>;
@@ -24,7 +24,7 @@ async fn client_script(
     let mut seen = Vec::new();
     let mut conn: Option<Client> = None;
     for i in 0..12u64 {
-        tokio::time::sleep(Duration::from_millis(150 + 7 * id as u64)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(150 + 7 * id as u64)).await;
         let event = match conn.as_mut() {
             None => match Client::connect(&stack, addr).await {
                 Ok(c) => {
@@ -79,9 +79,9 @@ fn run_once(seed: u64) -> (Transcript, String) {
         let clients: Vec<_> = (0..3)
             .map(|id| tokio::spawn(client_script(id, net.clone(), server.addr(), start)))
             .collect();
-        tokio::time::sleep(Duration::from_millis(620)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(620)).await;
         server.stop(StopMode::Reset).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(500)).await;
         server.start().await.unwrap();
         let mut transcript = Vec::new();
         for c in clients {

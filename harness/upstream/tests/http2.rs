@@ -63,7 +63,7 @@ async fn http2_mode_serves_the_same_routes_as_http1() {
     let up = server(&net, Http2Mode::default()).await;
     let mut c = client(&net, &up).await;
     assert_eq!(get(&mut c, "/").await.unwrap(), (200, Bytes::from("ok")));
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     assert_eq!(get(&mut c, "/slow").await.unwrap().0, 200);
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert_eq!((up.stats().connections, up.stats().requests), (1, 2));
@@ -91,7 +91,7 @@ async fn stop_close_in_http2_mode_is_a_graceful_goaway_that_lets_in_flight_strea
     let up = server(&net, Http2Mode::default()).await;
     let mut c = client(&net, &up).await;
     let (resp, ()) = tokio::join!(get(&mut c, "/slow"), async {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(10)).await;
         up.stop(StopMode::Close).await;
     });
     assert_eq!(resp.unwrap().0, 200, "the in-flight stream finished");
@@ -149,12 +149,12 @@ async fn go_away_drains_every_open_connection_and_new_connections_are_still_serv
     let up = server(&net, Http2Mode::default()).await;
     let mut c = client(&net, &up).await;
     let (resp, ()) = tokio::join!(get(&mut c, "/slow"), async {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(10)).await;
         up.go_away();
     });
     assert_eq!(resp.unwrap().0, 200, "the in-flight stream finished");
     assert_eq!(up.stats().goaways_sent, 1);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     assert_eq!(
         up.stats().active_connections,
         0,
@@ -179,20 +179,20 @@ async fn max_connection_age_sends_goaway_when_the_connection_is_that_old() {
         ..Http2Mode::default()
     };
     let up = server(&net, mode).await;
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     let mut c = client(&net, &up).await;
     assert_eq!(get(&mut c, "/").await.unwrap().0, 200);
-    tokio::time::sleep_until(start + Duration::from_millis(900)).await;
+    meshsim_net::clock::sleep_until(start + Duration::from_millis(900)).await;
     assert_eq!(up.stats().goaways_sent, 0, "younger than its max age");
-    tokio::time::sleep_until(start + Duration::from_millis(1100)).await;
+    meshsim_net::clock::sleep_until(start + Duration::from_millis(1100)).await;
     assert_eq!(up.stats().goaways_sent, 1);
     assert_eq!(up.stats().active_connections, 0, "no stream open: closed");
     // A later connection's age counts from its own accept.
     let mut later = client(&net, &up).await;
     assert_eq!(get(&mut later, "/").await.unwrap().0, 200);
-    tokio::time::sleep_until(start + Duration::from_millis(2000)).await;
+    meshsim_net::clock::sleep_until(start + Duration::from_millis(2000)).await;
     assert_eq!(up.stats().goaways_sent, 1);
-    tokio::time::sleep_until(start + Duration::from_millis(2200)).await;
+    meshsim_net::clock::sleep_until(start + Duration::from_millis(2200)).await;
     assert_eq!(up.stats().goaways_sent, 2);
     up.shutdown().await;
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use client::{CONNECT_TIMEOUT, Client, sim};
 use meshsim_net::Net;
+use meshsim_net::clock::Instant;
 use meshsim_upstream::{RouteSpec, StopMode, UpstreamConfig, spawn};
-use tokio::time::Instant;
 
 fn slow(latency: Duration) -> UpstreamConfig {
     UpstreamConfig {
@@ -32,7 +32,7 @@ async fn stop_reset_gives_blocked_reader_connection_reset_and_refuses_new_connec
     c.get("/").await.unwrap();
     // The pooled connection sits idle, its owner blocked reading.
     let reader = tokio::spawn(async move { c.read_response().await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(1)).await;
     server.stop(StopMode::Reset).await;
     let err = reader.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionReset);
@@ -53,7 +53,7 @@ async fn stop_reset_fails_a_request_in_flight_with_connection_reset() {
         .unwrap();
     let mut c = Client::connect(&client_stack, server.addr()).await.unwrap();
     let request = tokio::spawn(async move { c.get("/").await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(1)).await;
     server.stop(StopMode::Reset).await;
     assert_eq!(
         request.await.unwrap().unwrap_err().kind(),
@@ -89,7 +89,7 @@ async fn stop_close_mid_latency_closes_without_a_response() {
         .unwrap();
     let mut c = Client::connect(&client_stack, server.addr()).await.unwrap();
     let request = tokio::spawn(async move { c.get("/").await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(1)).await;
     let stopped_at = Instant::now();
     server.stop(StopMode::Close).await;
     assert!(
@@ -141,7 +141,7 @@ async fn blackholed_connection_stalls_and_resumes_after_start() {
     c.send(b"GET / HTTP/1.1\r\n\r\n")
         .await
         .expect("writes succeed across a drop");
-    let stalled = tokio::time::timeout(Duration::from_secs(10), c.read_response()).await;
+    let stalled = meshsim_net::clock::timeout(Duration::from_secs(10), c.read_response()).await;
     assert!(stalled.is_err(), "nothing arrives while black-holed");
     server.start().await.unwrap();
     assert_eq!(c.read_response().await.unwrap().status, 200);
@@ -185,7 +185,7 @@ async fn shutdown_leaves_no_task_running_and_closes_connections() {
     let mut idle = Client::connect(&client_stack, server.addr()).await.unwrap();
     let mut busy = Client::connect(&client_stack, server.addr()).await.unwrap();
     busy.send(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     assert_eq!(
         metrics.num_alive_tasks(),
         baseline + 3,
@@ -216,14 +216,14 @@ async fn real_socket_server_answers_over_loopback() {
     let server = spawn(UpstreamConfig::default(), stack.clone(), 0)
         .await
         .unwrap();
-    let mut c = tokio::time::timeout(
+    let mut c = meshsim_net::clock::timeout(
         Duration::from_secs(10),
         Client::connect(&stack, server.addr()),
     )
     .await
     .expect("connect in time")
     .unwrap();
-    let r = tokio::time::timeout(Duration::from_secs(10), c.get("/"))
+    let r = meshsim_net::clock::timeout(Duration::from_secs(10), c.get("/"))
         .await
         .expect("answer in time")
         .unwrap();
@@ -244,7 +244,7 @@ async fn dropping_the_handle_aborts_every_task() {
     c.get("/").await.unwrap();
     drop(server);
     // Aborted tasks are released at the runtime's next turn.
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(1)).await;
     assert_eq!(metrics.num_alive_tasks(), baseline);
     assert_eq!(c.read_to_close().await.unwrap(), b"");
 }

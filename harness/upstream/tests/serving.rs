@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use client::{Client, sim};
+use meshsim_net::clock::Instant;
 use meshsim_upstream::{RouteSpec, UpstreamConfig, spawn};
-use tokio::time::Instant;
 
 fn route(prefix: &str, status: u16, body_bytes: usize, latency_ms: u64) -> RouteSpec {
     RouteSpec {
@@ -220,7 +220,7 @@ async fn request_before_keepalive_expiry_restarts_the_idle_clock() {
         .unwrap();
     let mut c = Client::connect(&client_stack, server.addr()).await.unwrap();
     c.get("/").await.unwrap();
-    tokio::time::sleep(Duration::from_secs(59)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(59)).await;
     c.get("/").await.unwrap();
     let answered = Instant::now();
     assert_eq!(c.read_to_close().await.unwrap(), b"");
@@ -245,7 +245,7 @@ async fn request_racing_the_idle_close_gets_no_response() {
     // wrote it, so this wakes the client at the very tick the server's idle
     // timer fires: request and FIN cross on the wire, the client still
     // believing the connection idle and reusable.
-    tokio::time::sleep(Duration::from_secs(60) - Duration::from_millis(1)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(60) - Duration::from_millis(1)).await;
     c.send(b"GET / HTTP/1.1\r\n\r\n")
         .await
         .expect("the write itself succeeds");
@@ -293,7 +293,7 @@ async fn no_keepalive_timeout_keeps_idle_connections_forever() {
     let server = spawn(config, server_stack, 80).await.unwrap();
     let mut c = Client::connect(&client_stack, server.addr()).await.unwrap();
     c.get("/").await.unwrap();
-    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(24 * 3600)).await;
     assert_eq!(c.get("/").await.unwrap().status, 200);
     assert_eq!(server.stats().connections, 1);
     server.shutdown().await;
@@ -326,9 +326,9 @@ async fn client_reset_mid_request_does_not_stop_the_server() {
         .unwrap();
     let mut gone = Client::connect(&client_stack, server.addr()).await.unwrap();
     gone.send(b"GET / HTTP/1.1\r\nhost:").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(1)).await;
     gone.stream.reset();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     assert_eq!(server.stats().active_connections, 0);
     let mut c = Client::connect(&client_stack, server.addr()).await.unwrap();
     assert_eq!(c.get("/").await.unwrap().status, 200);

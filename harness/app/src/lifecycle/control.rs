@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, sleep_until};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until};
 
 use crate::drive::Shared;
 

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use meshsim_core::Outcome;
+use meshsim_net::clock::Instant;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::control::{AppControl, killed};
 use crate::config::Call;

@@ -108,7 +108,7 @@ async fn a_connection_past_max_age_is_closed_when_returned() {
     go.max_connection_age = Some(60 * SEC);
     let mut pool = Pool::default();
     let (c, _s, _) = conn(1).await;
-    tokio::time::advance(60 * SEC).await;
+    meshsim_net::clock::advance(60 * SEC).await;
     assert!(!pool.give_back(key(), c, &go, Instant::now()));
     assert_eq!(pool.idle_count(&key()), 0);
 }
@@ -134,7 +134,7 @@ async fn okhttp_style_checkout_takes_the_oldest_connection_first() {
     let jvm = profile("jvm");
     let mut pool = Pool::default();
     let (old, _so, _) = conn(1).await;
-    tokio::time::advance(SEC).await;
+    meshsim_net::clock::advance(SEC).await;
     let (young, _sy, _) = conn(2).await;
     assert!(pool.give_back(key(), young, &jvm, Instant::now()));
     assert!(pool.give_back(key(), old, &jvm, Instant::now()));
@@ -163,7 +163,7 @@ async fn okhttp_style_overflow_evicts_the_longest_idle_connection() {
             pool.give_back(key(), c, &jvm, Instant::now()),
             "returned {n} kept"
         );
-        tokio::time::advance(SEC).await;
+        meshsim_net::clock::advance(SEC).await;
     }
     assert_eq!(pool.idle_count(&key()), 5);
     let (_, first) = joins.remove(0);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use meshsim_core::{ProxyLog, SimRng};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use crate::ids::{RecordSink, RequestIds};
 use crate::profile::ClientProfile;

@@ -68,7 +68,7 @@ pub(crate) async fn accept_loop(
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                meshsim_net::clock::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }

@@ -12,7 +12,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use meshsim_core::{ErrorKind, Outcome};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use crate::request::call_once;
 use crate::serve::config::CallMode;
@@ -67,7 +67,7 @@ async fn admit(server: &Server, i: usize) -> Option<Permit> {
 async fn serve_route(server: &Server, i: usize) -> StatusCode {
     let route = &server.plan.routes[i];
     let now = server.effective(i);
-    tokio::time::sleep(now.latency + server.jitter(i)).await;
+    meshsim_net::clock::sleep(now.latency + server.jitter(i)).await;
     if let Some(forced) = now.status {
         return forced;
     }

@@ -40,7 +40,9 @@ pub(crate) enum First {
 pub(crate) async fn read_first(stream: &mut NetStream, idle: Option<Duration>) -> First {
     let read = read_until_decided(stream);
     match idle {
-        Some(t) => tokio::time::timeout(t, read).await.unwrap_or(First::Idle),
+        Some(t) => meshsim_net::clock::timeout(t, read)
+            .await
+            .unwrap_or(First::Idle),
         None => read.await,
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use meshsim_core::{Collector, MitigationResult, ProxyLog, SimRng};
 use meshsim_dns::{DnsHandle, ZoneSet, spawn};
 use meshsim_net::Net;
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::fixture::*;
 use crate::{AppConfig, AppDeps, ClientProfile, DriveStats, drive};
@@ -48,7 +48,7 @@ async fn rotate(profile: ClientProfile, rate: &str, secs: u64) -> (MitigationRes
     };
     let collector = Arc::new(Mutex::new(Collector::new(SEC)));
     let flip = async {
-        tokio::time::sleep(5 * SEC).await;
+        meshsim_net::clock::sleep(5 * SEC).await;
         zones.set_a("alb.example", vec![ip(NEW)], Duration::from_secs(60));
     };
     let (stats, ()) = tokio::join!(

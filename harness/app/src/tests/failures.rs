@@ -49,7 +49,7 @@ async fn requests_unfinished_at_the_end_of_the_drain_are_request_timeouts() {
     let mut app = App::new("go", "http://10.0.0.2/", "1/s");
     app.load_for = 2 * SEC;
     app.drain_for = 5 * SEC;
-    let started = tokio::time::Instant::now();
+    let started = meshsim_net::clock::Instant::now();
     let (records, stats) = run_app(&net, app).await;
     assert_eq!(started.elapsed(), 7 * SEC, "the drain bounds the run");
     assert_eq!((stats.scheduled, stats.completed), (2, 0));

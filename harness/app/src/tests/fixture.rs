@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::{ProxyLog, ProxyLogEntry, RequestRecord, ResponseFlags, SimRng};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, NetStream, SimConfig, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::config::{AppConfig, AppDeps, CallSpec, Plan};
 use crate::drive::{DriveStats, RunDeps, run};
@@ -97,7 +97,7 @@ pub(crate) async fn serve_on(
 /// connections end.
 pub(crate) async fn wait_closed(seen: &Arc<Mutex<Seen>>, n: usize) {
     let mut rx = seen.lock().unwrap().closed.subscribe();
-    let waited = tokio::time::timeout(60 * SEC, rx.wait_for(|c| *c >= n))
+    let waited = meshsim_net::clock::timeout(60 * SEC, rx.wait_for(|c| *c >= n))
         .await
         .is_ok();
     assert!(waited, "only {} of {n} connections closed", *rx.borrow());
@@ -108,7 +108,7 @@ async fn connection(mut stream: NetStream, script: Script, seen: Arc<Mutex<Seen>
     loop {
         let head = match script.idle_close {
             Some(idle) => {
-                match tokio::time::timeout(idle, read_head(&mut stream, &mut buf)).await {
+                match meshsim_net::clock::timeout(idle, read_head(&mut stream, &mut buf)).await {
                     Ok(h) => h,
                     Err(_) => return, // idle keep-alive timeout: drop = FIN
                 }
@@ -127,7 +127,7 @@ async fn connection(mut stream: NetStream, script: Script, seen: Arc<Mutex<Seen>
             return;
         }
         if !script.delay.is_zero() {
-            tokio::time::sleep(script.delay).await;
+            meshsim_net::clock::sleep(script.delay).await;
         }
         if let Some((log, flags, attempts)) = &script.proxy {
             let entry = ProxyLogEntry {

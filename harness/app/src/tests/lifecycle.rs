@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::{ErrorKind, Outcome, RequestRecord};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 use super::fixture::*;
 use crate::drive::DriveStats;
@@ -51,7 +51,7 @@ async fn run_lc(net: &Net, app: App, lc: Lifecycle) -> (Vec<RequestRecord>, Driv
 fn signal_at(control: &AppControl, at: Duration, term: Option<Duration>) {
     let control = control.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(at).await;
+        meshsim_net::clock::sleep(at).await;
         match term {
             Some(keep) => control.terminate(keep),
             None => control.kill(),

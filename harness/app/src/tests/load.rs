@@ -31,7 +31,7 @@ async fn a_slow_response_never_delays_the_next_request() {
         ..Script::default()
     };
     serve(&net, "10.0.0.2:80".parse().unwrap(), slow).await;
-    let started = tokio::time::Instant::now();
+    let started = meshsim_net::clock::Instant::now();
     let (records, stats) = run_app(&net, App::new("go", "http://10.0.0.2/", "10/s")).await;
     assert_eq!(stats.scheduled, 100);
     for r in &records {

@@ -55,7 +55,7 @@ async fn a_pooled_connection_stays_pinned_to_the_old_ip_after_dns_changes() {
     let names = app.names.clone();
     names.set("alb.example", ip("10.0.0.10"));
     let flip = async {
-        tokio::time::sleep(2 * SEC).await;
+        meshsim_net::clock::sleep(2 * SEC).await;
         names.set("alb.example", ip("10.0.0.11"));
     };
     let ((records, stats), ()) = tokio::join!(run_app(&net, app), flip);
@@ -83,7 +83,7 @@ async fn without_keepalive_the_client_follows_dns_at_the_next_request() {
     let names = app.names.clone();
     names.set("alb.example", ip("10.0.0.10"));
     let flip = async {
-        tokio::time::sleep(2 * SEC).await;
+        meshsim_net::clock::sleep(2 * SEC).await;
         names.set("alb.example", ip("10.0.0.11"));
     };
     tokio::join!(run_app(&net, app), flip);
@@ -108,7 +108,7 @@ async fn max_connection_age_makes_a_pooled_client_re_resolve() {
     let names = app.names.clone();
     names.set("alb.example", ip("10.0.0.10"));
     let flip = async {
-        tokio::time::sleep(2 * SEC).await;
+        meshsim_net::clock::sleep(2 * SEC).await;
         names.set("alb.example", ip("10.0.0.11"));
     };
     let ((records, stats), ()) = tokio::join!(run_app(&net, app), flip);

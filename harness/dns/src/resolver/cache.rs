@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::CachePolicy;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
+use meshsim_net::clock::Instant;
 use meshsim_net::{NetUdp, Stack};
-use tokio::time::Instant;
 
 use super::cache::{Answer, Negative};
 use crate::wire::{read_frame, wire_key, write_frame};
@@ -74,11 +74,12 @@ pub(crate) async fn udp_try(
     // We send no EDNS, so a compliant answer fits in 512 bytes; room to spare.
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
-        let (n, from) = match tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await {
-            Err(_) => return Err(TryError::Timeout),
-            Ok(Err(e)) => return Err(TryError::Io(e.kind())),
-            Ok(Ok(got)) => got,
-        };
+        let (n, from) =
+            match meshsim_net::clock::timeout_at(deadline, socket.recv_from(&mut buf)).await {
+                Err(_) => return Err(TryError::Timeout),
+                Ok(Err(e)) => return Err(TryError::Io(e.kind())),
+                Ok(Ok(got)) => got,
+            };
         if !ctx.servers.contains(&from) {
             continue;
         }
@@ -117,7 +118,7 @@ async fn tcp_try(server: SocketAddr, q: &Question, ctx: &Ctx<'_>) -> Result<Answ
             }
         }
     };
-    match tokio::time::timeout(ctx.timeout, exchange).await {
+    match meshsim_net::clock::timeout(ctx.timeout, exchange).await {
         Err(_) => Err(TryError::Timeout),
         Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Err(TryError::Timeout),
         Ok(Err(e)) => Err(TryError::Io(e.kind())),

@@ -4,7 +4,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use meshsim_core::outcome::DnsFailure;
 use meshsim_dns::{Behaviour, CachePolicy, handle_query};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::{example_zones, parse, query, resolver, secs, sim_server};
 

@@ -16,7 +16,7 @@ async fn run(seed: u64) -> (Vec<String>, meshsim_dns::DnsStats) {
         ..Default::default()
     };
     let r = Resolver::new(net.stack(ip(CLIENT_IP)), config, SimRng::fork(seed, "dns"));
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     let mut seen = Vec::new();
     for step in 0..30u64 {
         match step {
@@ -28,7 +28,7 @@ async fn run(seed: u64) -> (Vec<String>, meshsim_dns::DnsStats) {
         }
         let result = r.lookup_ip("api.example.com").await;
         seen.push(format!("{:?} {result:?}", start.elapsed()));
-        tokio::time::sleep(secs(7)).await;
+        meshsim_net::clock::sleep(secs(7)).await;
     }
     let stats = server.stats();
     server.shutdown().await;

@@ -26,7 +26,7 @@ async fn the_server_answers_over_real_loopback_udp() {
         .await
         .unwrap();
     let mut buf = [0u8; 512];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(10), client.recv_from(&mut buf))
+    let (n, _) = meshsim_net::clock::timeout(Duration::from_secs(10), client.recv_from(&mut buf))
         .await
         .unwrap()
         .unwrap();

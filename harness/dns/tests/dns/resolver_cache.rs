@@ -9,15 +9,15 @@ use meshsim_dns::{CachePolicy, Resolver, ResolverConfig};
 use super::{CLIENT_IP, example_zones, ip, resolver, secs, sim_server};
 
 /// Sleeps until `at` after `start`.
-async fn at(start: tokio::time::Instant, offset: Duration) {
-    tokio::time::sleep_until(start + offset).await;
+async fn at(start: meshsim_net::clock::Instant, offset: Duration) {
+    meshsim_net::clock::sleep_until(start + offset).await;
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn honour_ttl_does_not_query_again_at_59s_and_does_at_61s() {
     let (net, server) = sim_server(&example_zones()).await;
     let r = resolver(&net, vec![server.addr()], CachePolicy::HonourTtl);
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     assert!(!r.lookup_ip("api.example.com").await.unwrap().from_cache);
     at(start, secs(59)).await;
     let hit = r.lookup_ip("api.example.com").await.unwrap();
@@ -52,7 +52,7 @@ async fn fixed_ttl_keeps_answers_for_the_fixed_time_whatever_the_record_ttl() {
     zones.set_ttl("api.example.com", secs(5));
     let (net, server) = sim_server(&zones).await;
     let r = resolver(&net, vec![server.addr()], CachePolicy::FixedTtl(secs(30)));
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     r.lookup_ip("api.example.com").await.unwrap();
     zones.set_a("api.example.com", vec![ip("10.0.0.99")], secs(5));
     at(start, secs(29)).await;
@@ -76,7 +76,7 @@ async fn forever_keeps_the_first_answer_after_the_records_change() {
     let r = resolver(&net, vec![server.addr()], CachePolicy::Forever);
     r.lookup_ip("api.example.com").await.unwrap();
     zones.set_a("api.example.com", vec![ip("10.0.0.99")], secs(60));
-    tokio::time::sleep(secs(86_400)).await;
+    meshsim_net::clock::sleep(secs(86_400)).await;
     let hit = r.lookup_ip("api.example.com").await.unwrap();
     assert_eq!((hit.addrs, hit.from_cache), (vec![ip("10.0.0.5")], true));
     assert_eq!(server.stats().queries, 1);
@@ -92,7 +92,7 @@ async fn honour_ttl_caches_nxdomain_for_the_soa_minimum() {
     let zones = example_zones();
     let (net, server) = sim_server(&zones).await;
     let r = resolver(&net, vec![server.addr()], CachePolicy::HonourTtl);
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     assert_eq!(
         r.lookup_ip("new.example.com").await.unwrap_err().failure(),
         DnsFailure::NxDomain
@@ -127,7 +127,7 @@ async fn negative_ttl_setting_overrides_the_soa_minimum() {
     );
     assert_eq!(r.lookup_ip("api.example.com").await.unwrap().ttl, secs(60));
     r.lookup_ip("x.example.com").await.unwrap_err();
-    tokio::time::sleep(secs(3)).await;
+    meshsim_net::clock::sleep(secs(3)).await;
     assert_eq!(
         r.lookup_ip("x.example.com").await.unwrap_err().failure(),
         DnsFailure::NxDomain
@@ -139,7 +139,7 @@ async fn negative_ttl_setting_overrides_the_soa_minimum() {
 async fn fixed_ttl_caches_negative_answers_for_ten_seconds_like_the_jvm() {
     let (net, server) = sim_server(&example_zones()).await;
     let r = resolver(&net, vec![server.addr()], CachePolicy::FixedTtl(secs(300)));
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     r.lookup_ip("gone.example.com").await.unwrap_err();
     at(start, secs(9)).await;
     r.lookup_ip("gone.example.com").await.unwrap_err();
@@ -175,7 +175,7 @@ async fn the_ttl_of_a_cname_chain_is_its_smallest_record_ttl() {
     let r = resolver(&net, vec![server.addr()], CachePolicy::HonourTtl);
     let l = r.lookup_ip("www.example.com").await.unwrap();
     assert_eq!((l.addrs, l.ttl), (vec![ip("10.0.0.5")], secs(20)));
-    tokio::time::sleep(secs(21)).await;
+    meshsim_net::clock::sleep(secs(21)).await;
     r.lookup_ip("www.example.com").await.unwrap();
     assert_eq!(server.stats().queries, 2);
 }

@@ -7,8 +7,8 @@ use meshsim_core::outcome::DnsFailure;
 use meshsim_dns::{
     Behaviour, CachePolicy, DnsError, Resolver, ResolverConfig, ZoneSet, handle_query, spawn,
 };
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, NetUdp, SimConfig};
-use tokio::time::Instant;
 
 use super::{CLIENT_IP, example_zones, ip, resolver, secs, sim_server};
 

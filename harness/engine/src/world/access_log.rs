@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use meshsim_core::HopAccessLog;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{AccessLogSample, SidecarHandle};
-use tokio::time::Instant;
 
 use crate::scenario::Scenario;
 

@@ -42,7 +42,7 @@ pub(super) fn own_resolver(
                     handle.learn(name, &addrs, ttl.max(refresh));
                 }
             }
-            tokio::time::sleep(refresh).await;
+            meshsim_net::clock::sleep(refresh).await;
         }
     })
 }

@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use meshsim_app::{AppConfig, AppControl, AppError, DriveStats, RecordSink, RequestIds};
 use meshsim_core::{PodLifecycleResult, ProxyLog};
+use meshsim_net::clock::{Instant, sleep_until};
 use meshsim_net::{Capture, Net, Stack};
 use meshsim_sidecar::{AccessLogSample, Phase, SidecarHandle};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until};
 
 use super::mesh::Mesh;
 use crate::scenario::{LifecycleSpec, PodSettings, PodSpec};

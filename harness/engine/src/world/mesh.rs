@@ -18,9 +18,9 @@ use meshsim_app::{
     ServerHandle, StopMode,
 };
 use meshsim_core::{ProxyLog, SimRng};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Capture, InboundCapture, Net};
 use meshsim_sidecar::{Endpoint, SidecarDeps, SidecarHandle};
-use tokio::time::Instant;
 
 use crate::scenario::{Mitigation, Scenario, ServiceSpec, ServiceVersion};
 use deploy::Slot;
@@ -262,7 +262,7 @@ impl Mesh {
         let me = self.clone();
         let delay = self.env.eds_delay;
         self.spawn(async move {
-            tokio::time::sleep(delay).await;
+            meshsim_net::clock::sleep(delay).await;
             me.push_endpoints().await;
         });
     }

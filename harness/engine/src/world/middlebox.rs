@@ -7,8 +7,8 @@
 //! only says which counters it has, in its own order, and which events.
 
 use meshsim_core::{MiddleboxEvent, MiddleboxResult};
+use meshsim_net::clock::Instant;
 use meshsim_net::{FirewallEvent, FirewallHandle, IdleTimerEvent, IdleTimerHandle, IdleTimerStats};
-use tokio::time::Instant;
 
 /// The `kind` of an idle-timer box, as the scenario writes it.
 pub(crate) const IDLE_TIMER: &str = "idle_timer";

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::clock::Instant;
 
 use super::{Core, OnUnknown};
 
@@ -41,7 +41,7 @@ pub(crate) async fn syn_retransmitted(
     let mut wait = SYN_RTO_INITIAL;
     let mut at = Instant::now() + wait;
     while at < deadline {
-        tokio::time::sleep_until(at).await;
+        crate::clock::sleep_until(at).await;
         let fws = firewalls();
         let crossing = fws.iter().filter(|f| f.crosses(from, target.ip()));
         if crossing.clone().all(|f| f.admits(target.ip())) {
@@ -54,6 +54,6 @@ pub(crate) async fn syn_retransmitted(
         wait *= 2;
         at += wait;
     }
-    tokio::time::sleep_until(deadline).await;
+    crate::clock::sleep_until(deadline).await;
     false
 }

@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::time::Instant;
+use crate::clock::Instant;
 
 use super::World;
 use crate::firewall::{self, DnsFirewall, FirewallHandle, FwFlow, OnUnknown};

@@ -99,7 +99,7 @@ impl World {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(IpAddr::V4(self.loopback_for(host)), 0))?;
         let port = socket.local_addr()?.port();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = crate::clock::Instant::now() + timeout;
         let tcp = self.handshake(socket, real, target, deadline).await?;
         Ok(NetStream::Real(RealStream {
             tcp,

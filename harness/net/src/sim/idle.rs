@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::clock::Instant;
 
 use crate::middlebox::{Counters, IdleEventKind, IdleTimer, IdleTimerEvent, OnExpiry, Verdict};
 

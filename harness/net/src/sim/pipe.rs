@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::clock::{Instant, Sleep};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::futures::OwnedNotified;
-use tokio::time::{Instant, Sleep};
 
 use super::idle::IdleFlow;
 use super::world::World;
@@ -240,8 +240,8 @@ impl SimStream {
     /// Waits on the stream's timer until `at`; returns true if it already passed.
     fn wait_until(&mut self, cx: &mut Context<'_>, at: Instant) -> bool {
         match &mut self.timer {
-            Some(t) => t.as_mut().reset(at),
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            Some(t) => t.as_mut().reset(at.wall()),
+            None => self.timer = Some(Box::pin(crate::clock::sleep_until(at))),
         }
         let t = self.timer.as_mut().expect("timer set above");
         t.as_mut().poll(cx).is_ready()

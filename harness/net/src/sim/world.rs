@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::clock::Instant;
 use bytes::Bytes;
 use meshsim_core::SimRng;
 use tokio::sync::{Notify, mpsc};
-use tokio::time::Instant;
 
 use super::idle::{IdleBox, IdleFlow};
 use super::pipe::{Conn, SimStream};
@@ -296,7 +296,7 @@ impl World {
         let give_up = timeout.min(self.config.syn_give_up);
         let deadline = Instant::now() + give_up;
         if self.path_dropped(from, target.ip()).is_some() {
-            tokio::time::sleep_until(deadline).await;
+            crate::clock::sleep_until(deadline).await;
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("connect to {target} timed out after {give_up:?}"),
@@ -304,7 +304,7 @@ impl World {
         }
         let rtt = self.latency(from, target.ip()) + self.latency(target.ip(), from);
         if rtt >= give_up {
-            tokio::time::sleep_until(deadline).await;
+            crate::clock::sleep_until(deadline).await;
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("connect to {target} timed out"),
@@ -322,7 +322,7 @@ impl World {
             }
             Some(OnUnknown::Drop) => {}
             Some(OnUnknown::Reset) => {
-                tokio::time::sleep(rtt).await;
+                crate::clock::sleep(rtt).await;
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
                     format!("connection to {target} refused (reset by a firewall)"),
@@ -330,7 +330,7 @@ impl World {
             }
         }
         if !rtt.is_zero() {
-            tokio::time::sleep(rtt).await;
+            crate::clock::sleep(rtt).await;
         }
         let (local, tx) = {
             let mut st = self.lock();
@@ -558,7 +558,7 @@ impl SimUdp {
                     buf[..n].copy_from_slice(&d.data[..n]);
                     return Ok((n, d.from));
                 }
-                Some(Err(at)) => tokio::time::sleep_until(at).await,
+                Some(Err(at)) => crate::clock::sleep_until(at).await,
                 None => self.queue.notify.notified().await,
             }
         }

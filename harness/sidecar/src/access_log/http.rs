@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use meshsim_core::ResponseFlags;
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::sink::LogWriter;
 use super::{AccessLogEntry, AccessLogSample};

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::{AccessLogLine, HopAccessLog, ResponseFlags};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::{AccessLogEntry, clock, format_istio_line};
 

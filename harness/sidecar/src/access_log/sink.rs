@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::{AccessLogEntry, clock, format_istio_line, json};
 use crate::config::{AccessLogConfig, AccessLogEncoding};

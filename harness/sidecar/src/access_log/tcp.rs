@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use meshsim_core::ResponseFlags;
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::AccessLogEntry;
 use super::http::{PendingLine, Sinks};

@@ -53,7 +53,7 @@ pub(crate) async fn answer(
         InboundForward::PodIp => stack.host(),
         InboundForward::Localhost => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    let outcome = tokio::time::timeout(probe.timeout, run(stack, host, probe, head)).await;
+    let outcome = meshsim_net::clock::timeout(probe.timeout, run(stack, host, probe, head)).await;
     match outcome {
         Ok(Some(status)) => ProbeAnswer::status(status),
         Ok(None) | Err(_) => ProbeAnswer::status(500),

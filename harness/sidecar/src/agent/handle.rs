@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::{Drain, Phase, shutdown};
 use crate::SidecarHandle;

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use meshsim_net::clock::Instant;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::Phase;
 use crate::config::{Endpoint, SidecarConfig};

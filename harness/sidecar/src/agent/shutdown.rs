@@ -40,7 +40,7 @@ pub(crate) async fn terminate(env: Arc<Env>, drain: Drain) {
     if drain.exit_on_zero_active_connections {
         wait_for_zero_connections(&env, drain.minimum_drain_duration).await;
     } else {
-        tokio::time::sleep(drain.termination_drain_duration).await;
+        meshsim_net::clock::sleep(drain.termination_drain_duration).await;
         tracing::info!("graceful termination period complete, terminating proxy");
     }
     exit(&env);
@@ -49,9 +49,9 @@ pub(crate) async fn terminate(env: Arc<Env>, drain: Drain) {
 /// Sleeps `minimum`, then every second reads the active downstream
 /// connections, until there are none or the stat does not exist.
 async fn wait_for_zero_connections(env: &Env, minimum: Duration) {
-    tokio::time::sleep(minimum).await;
+    meshsim_net::clock::sleep(minimum).await;
     loop {
-        tokio::time::sleep(ACTIVE_CONNECTION_CHECK_DELAY).await;
+        meshsim_net::clock::sleep(ACTIVE_CONNECTION_CHECK_DELAY).await;
         match active_connections(env) {
             None => {
                 tracing::info!("downstream_cx_active not available, skipping the check");

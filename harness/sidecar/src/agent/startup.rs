@@ -80,14 +80,14 @@ pub async fn boot_with_resolver(
 /// The phases, one after the other. A bind failure makes Envoy exit.
 async fn run(live: Arc<Live>, startup: Startup) {
     let env = live.current().env.clone();
-    tokio::time::sleep(startup.admin).await;
+    meshsim_net::clock::sleep(startup.admin).await;
     if let Err(e) = bind_admin(&live).await {
         return crash(&env, "admin", &e);
     }
     env.lifecycle.advance(Phase::AdminUp);
-    tokio::time::sleep(startup.xds).await;
+    meshsim_net::clock::sleep(startup.xds).await;
     push::release(&live);
-    tokio::time::sleep(startup.warm).await;
+    meshsim_net::clock::sleep(startup.warm).await;
     initialized(&live).await;
     if env.lifecycle.phase() > Phase::Ready {
         // Terminated before its workers started: they never will.

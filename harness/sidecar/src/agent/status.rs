@@ -59,7 +59,7 @@ async fn run(listener: NetListener, env: Arc<Env>, probers: Arc<AppProbers>) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
             Err(e) => {
                 tracing::warn!(error = %e, "status accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                meshsim_net::clock::sleep(std::time::Duration::from_millis(1)).await;
             }
         }
     }

@@ -11,9 +11,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_net::{NetStream, Stack};
 use tokio::io::AsyncWriteExt;
-use tokio::time::Instant;
 
 use super::app_probe::status_code;
 use super::wire::{HeadError, read_body, read_head};
@@ -142,7 +142,7 @@ pub async fn wait_ready(
                 last = failure;
             }
         }
-        tokio::time::sleep(opts.period).await;
+        meshsim_net::clock::sleep(opts.period).await;
     }
     Err(SidecarError::ProxyNotReady {
         readiness,
@@ -153,7 +153,7 @@ pub async fn wait_ready(
 
 /// One poll, bounded by `timeout`.
 async fn poll(stack: &Stack, readiness: SocketAddr, timeout: Duration) -> Result<(), PollFailure> {
-    match tokio::time::timeout(timeout, get(stack, readiness, timeout)).await {
+    match meshsim_net::clock::timeout(timeout, get(stack, readiness, timeout)).await {
         Err(_) => Err(PollFailure::Timeout),
         Ok(Err(failure)) => Err(failure),
         Ok(Ok(200)) => Ok(()),

@@ -200,7 +200,7 @@ pub(crate) async fn refresh_loop(
         let outcome = apply(&cluster, answer, port);
         cluster.mark_ready();
         let wait = env.draw(|rng| next_refresh(&cluster.config.dns, outcome, rng));
-        tokio::time::sleep(wait).await;
+        meshsim_net::clock::sleep(wait).await;
     }
 }
 

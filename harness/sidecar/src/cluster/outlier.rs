@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use meshsim_core::SimRng;
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::ClusterState;
 use crate::attempt::{AttemptFailure, ResetReason};
@@ -346,7 +346,7 @@ pub(crate) async fn interval_loop(cluster: Arc<ClusterState>) {
     };
     let mut next = Instant::now() + interval;
     loop {
-        tokio::time::sleep_until(next).await;
+        meshsim_net::clock::sleep_until(next).await;
         cluster.outlier_sweep();
         next += interval;
     }

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use meshsim_core::SimRng;
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, SimConfig};
 use proptest::prelude::*;
-use tokio::time::Instant;
 
 use super::outlier::HostResult;
 use super::*;

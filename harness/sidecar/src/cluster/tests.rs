@@ -174,7 +174,7 @@ async fn dns_clusters_wait_for_their_first_answer_bounded_by_the_connect_timeout
         }),
         env(),
     );
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     assert!(!c.wait_ready().await);
     assert_eq!(start.elapsed(), Duration::from_secs(10));
     c.mark_ready();

@@ -37,7 +37,7 @@ pub struct AccessLogConfig {
     /// elapsed since it. `None` (default): the sidecar's spawn. Give every
     /// sidecar of a run the run's start so that their lines agree.
     #[serde(skip)]
-    pub origin: Option<tokio::time::Instant>,
+    pub origin: Option<meshsim_net::clock::Instant>,
 }
 
 impl Default for AccessLogConfig {

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::Connection;
 use hyper_util::rt::TokioIo;
+use meshsim_net::clock::Instant;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use super::Pool;
 use crate::circuit::Permit;
@@ -162,7 +162,7 @@ pub(super) async fn run<F: Future>(
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
+        Some(d) => meshsim_net::clock::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

@@ -34,7 +34,7 @@ async fn a_cancelled_pending_request_leaves_the_queue_and_its_connection_still_c
         (0, 1),
         "left the queue; CancelPolicy::Default keeps the connect"
     );
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(5)).await;
     assert_eq!((pool.queue_len(), pool.idle_len()), ((0, 0), 1));
     assert_eq!(pool.env.stats.snapshot().upstream_rq_cancelled, 1);
 }
@@ -44,7 +44,7 @@ async fn a_connection_granted_to_a_request_cancelled_before_taking_it_goes_back_
     let (pool, _listener) = pool_with_upstream().await;
     let q = queued(pool.take_or_queue(SocketAddr::from(UP)).unwrap());
     // The connect finishes and grants the connection while nobody polls `q`.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(5)).await;
     assert_eq!((pool.queue_len(), pool.idle_len()), ((0, 0), 0));
     drop(q);
     assert_eq!(pool.idle_len(), 1, "not leaked");

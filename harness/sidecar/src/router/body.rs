@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+use meshsim_net::clock::{Instant, Sleep};
 
 use crate::attempt::UpstreamIncoming;
 use crate::error::SidecarError;
@@ -73,7 +73,8 @@ impl UpstreamBody {
         lease: Lease,
         deadline: Option<(Instant, Duration)>,
     ) -> UpstreamBody {
-        let deadline = deadline.map(|(at, len)| (Box::pin(tokio::time::sleep_until(at)), len));
+        let deadline =
+            deadline.map(|(at, len)| (Box::pin(meshsim_net::clock::sleep_until(at)), len));
         let done = inner.is_end_stream();
         let mut body = UpstreamBody {
             inner,

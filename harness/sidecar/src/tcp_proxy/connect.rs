@@ -37,7 +37,7 @@ pub(super) async fn establish(
         let name = &cluster.config.name;
         sc.env.stats.cluster(name, |c| c.upstream_cx_total += 1);
         let timeout = cluster.config.connect_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = meshsim_net::clock::Instant::now() + timeout;
         match sc.env.stack.connect(target.connect_to, timeout).await {
             Ok(mut up) => {
                 if let Err(e) = up.set_keepalive(cluster.config.pool.tcp_keepalive) {

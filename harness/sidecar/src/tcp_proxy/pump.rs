@@ -2,8 +2,8 @@
 //! the `tcp_proxy` timers.
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
 
 use super::CLEAN;
 use crate::config::TcpProxySettings;
@@ -95,7 +95,7 @@ async fn pass<W: AsyncWrite + Unpin>(
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => meshsim_net::clock::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

@@ -4,9 +4,9 @@ use std::io;
 use std::sync::Arc;
 
 use meshsim_net::NetStream;
+use meshsim_net::clock::Instant;
 use rustls::pki_types::ServerName;
 use rustls::{AlertDescription, ClientConfig};
-use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::{ClusterTls, TLS_MODE_ISTIO, TLS_MODE_LABEL, UpstreamIo, WorkloadIdentity};
@@ -75,7 +75,7 @@ impl Connector {
         deadline: Instant,
     ) -> Result<UpstreamIo, AttemptFailure> {
         let connect = TlsConnector::from(self.config.clone()).connect(self.sni.clone(), stream);
-        match tokio::time::timeout_at(deadline, connect).await {
+        match meshsim_net::clock::timeout_at(deadline, connect).await {
             Ok(Ok(tls)) => Ok(UpstreamIo::Tls(Box::new(tls))),
             Ok(Err(e)) => Err(AttemptFailure {
                 reason: failure_reason(&e),

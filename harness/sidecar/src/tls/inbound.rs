@@ -91,7 +91,7 @@ async fn first_flight(
     stream: &mut NetStream,
     timeout: Option<Duration>,
 ) -> Option<(Vec<u8>, Hello)> {
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = timeout.map(|t| meshsim_net::clock::Instant::now() + t);
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -101,7 +101,7 @@ async fn first_flight(
         }
         let read = stream.read(&mut chunk);
         let read = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, read).await {
+            Some(at) => match meshsim_net::clock::timeout_at(at, read).await {
                 Ok(r) => r,
                 Err(_) => return Some((bytes, Hello::NotTls)),
             },

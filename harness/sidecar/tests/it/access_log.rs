@@ -76,7 +76,7 @@ async fn access_log_line_of_a_200_is_istios_default_text_format() {
         Action::RespondAfter(Duration::from_millis(12), 200, "hello")
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(5)).await;
     let resp = get(&w, "10.0.2.1:80", API, "/charge?x=1").await;
     assert_eq!(resp.status, 200);
     assert_eq!(
@@ -195,7 +195,7 @@ async fn access_log_line_of_a_tcp_connection() {
         let (mut s, _) = listener.accept().await.unwrap();
         let mut buf = [0u8; 5];
         s.read_exact(&mut buf).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(30)).await;
         s.write_all(b"hello, world").await.unwrap();
     });
     let mut c = w

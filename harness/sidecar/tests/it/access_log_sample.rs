@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{AccessLogConfig, AccessLogSample, Discovery, SidecarConfig};
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -57,7 +57,7 @@ async fn run_script(file_log: bool) -> (Vec<String>, AccessLogSample) {
     let mut statuses = Vec::new();
     for id in 1..=7 {
         statuses.push(w.get("10.0.2.1:80", API, id).await.status);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        meshsim_net::clock::sleep(Duration::from_secs(1)).await;
     }
     assert_eq!(statuses, [200, 503, 200, 503, 404, 200, 503]);
     (w.sidecar.access_log(), sample)

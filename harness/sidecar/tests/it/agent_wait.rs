@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::agent::{PollFailure, WaitReady, wait_ready};
 use meshsim_sidecar::{SidecarConfig, SidecarError, Startup};
-use tokio::time::Instant;
 
 use crate::boot::{eds_routed, with_admin};
 use crate::support::*;

@@ -156,7 +156,7 @@ async fn an_app_slower_than_the_probe_timeout_is_500_at_the_timeout() {
         Action::RespondAfter(slow, 200, "")
     })
     .await;
-    let start = tokio::time::Instant::now();
+    let start = meshsim_net::clock::Instant::now();
     assert_eq!(kubelet_get(&net, 15020, READYZ).await, Some(500));
     let took = start.elapsed();
     assert!(

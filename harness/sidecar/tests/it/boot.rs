@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, sleep_until};
 use meshsim_sidecar::{AdminConfig, Discovery, Endpoint, Phase, SidecarConfig, Startup};
-use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
 

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Discovery, ScriptedResolver};
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -50,7 +50,7 @@ async fn strict_dns_drains_a_removed_hosts_idle_connections_at_the_next_refresh(
     assert_eq!(w.get("52.1.1.10:80", HOST, 1).await.body_text(), "a");
     w.resolver
         .set(HOST, vec![ip("52.1.1.11")], Duration::from_secs(5));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(6)).await;
     // Refreshed at TTL (5 s) + jitter < 100 ms: the idle connection to .10 was closed then.
     let closed = a.closed_by_peer()[0].expect("drained") - start;
     assert!(
@@ -76,7 +76,7 @@ async fn strict_dns_lets_a_busy_connection_of_a_removed_host_finish_then_closes_
     })
     .await;
     let change = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(500)).await;
         w.resolver
             .set(HOST, vec![ip("52.1.1.11")], Duration::from_secs(60));
     };
@@ -86,7 +86,7 @@ async fn strict_dns_lets_a_busy_connection_of_a_removed_host_finish_then_closes_
         (200, "slow"),
         "in-flight request completes"
     );
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     assert!(
         a.closed_by_peer()[0].is_some(),
         "closed after its in-flight request"
@@ -113,16 +113,16 @@ async fn an_empty_dns_answer_leaves_no_host_503_uh_no_healthy_upstream() {
 async fn a_failed_refresh_keeps_the_hosts_and_counts_update_failure() {
     let w = world(strict(), &["52.1.1.10"], 5).await;
     let _a = Upstream::ok(&w.net, addr("52.1.1.10:80"), "a").await;
-    tokio::time::sleep(Duration::from_millis(1)).await; // the first resolution ran
+    meshsim_net::clock::sleep(Duration::from_millis(1)).await; // the first resolution ran
     w.resolver.fail(HOST);
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(6)).await;
     assert_eq!(w.get("52.1.1.10:80", HOST, 1).await.body_text(), "a");
     let dns = &w.sidecar.stats().dns["outbound|80||api"];
     assert_eq!((dns.update_success, dns.update_failure), (1, 1));
     // The failure retries at the refresh rate (60 s), not the old TTL.
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(30)).await;
     assert_eq!(w.sidecar.stats().dns["outbound|80||api"].update_attempt, 2);
-    tokio::time::sleep(Duration::from_secs(31)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(31)).await;
     assert_eq!(w.sidecar.stats().dns["outbound|80||api"].update_attempt, 3);
 }
 
@@ -134,7 +134,7 @@ async fn logical_dns_keeps_existing_connections_and_uses_the_new_first_address_f
     assert_eq!(w.get("52.1.1.10:80", HOST, 1).await.body_text(), "a");
     w.resolver
         .set(HOST, vec![ip("52.1.1.12")], Duration::from_secs(5));
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(6)).await;
     // The pooled connection to .10 is not drained and is reused.
     assert_eq!(w.get("52.1.1.10:80", HOST, 2).await.body_text(), "a");
     assert!(a.closed_by_peer()[0].is_none());
@@ -158,10 +158,10 @@ async fn logical_dns_an_empty_answer_is_an_update_failure_that_keeps_the_address
     let w = world(logical(), &["52.1.1.10"], 5).await;
     let a = Upstream::ok(&w.net, addr("52.1.1.10:80"), "a").await;
     let dns = || w.sidecar.stats().dns["outbound|80||api"].clone();
-    tokio::time::sleep(Duration::from_millis(1)).await; // the first resolution ran
+    meshsim_net::clock::sleep(Duration::from_millis(1)).await; // the first resolution ran
     w.resolver.set(HOST, vec![], Duration::from_secs(5));
     // The second resolution (TTL 5 s + jitter < 100 ms) gets the empty answer.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(6)).await;
     let d = dns();
     assert_eq!(
         (
@@ -176,9 +176,9 @@ async fn logical_dns_an_empty_answer_is_an_update_failure_that_keeps_the_address
     assert_eq!(w.get("52.1.1.10:80", HOST, 1).await.body_text(), "a");
     assert_eq!(a.requests().len(), 1);
     // Next try at (5 s + jitter) + 60 s exactly: not yet at 64.9 s, done by 65.2 s.
-    tokio::time::sleep(Duration::from_millis(58_900)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(58_900)).await;
     assert_eq!(dns().update_attempt, 2);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(300)).await;
     let d = dns();
     assert_eq!((d.update_attempt, d.update_failure), (3, 2));
 }
@@ -189,7 +189,7 @@ struct SlowResolver(Duration, Arc<ScriptedResolver>);
 impl meshsim_sidecar::Resolve for SlowResolver {
     fn resolve<'a>(&'a self, name: &'a str) -> meshsim_sidecar::ResolveFuture<'a> {
         Box::pin(async move {
-            tokio::time::sleep(self.0).await;
+            meshsim_net::clock::sleep(self.0).await;
             self.1.resolve(name).await
         })
     }
@@ -278,13 +278,13 @@ async fn strict_dns_follows_the_scenario_dns_server_at_its_ttl() {
     let get = || one_get(&net);
     assert_eq!(get().await.body_text(), "a");
     zones.set_a(HOST, vec![ip("52.1.1.11")], Duration::from_secs(30));
-    tokio::time::sleep(Duration::from_secs(29)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(29)).await;
     assert_eq!(
         get().await.body_text(),
         "a",
         "before the TTL the old host stays"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         get().await.body_text(),
         "b",
@@ -297,7 +297,7 @@ async fn strict_dns_follows_the_scenario_dns_server_at_its_ttl() {
     assert_eq!(b.requests().len(), 1);
     // NXDOMAIN: the name is gone, the cluster has no host.
     zones.remove(HOST);
-    tokio::time::sleep(Duration::from_secs(31)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(31)).await;
     assert_eq!(get().await.body_text(), "no healthy upstream");
     sc.shutdown().await;
     dns.shutdown().await;

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Discovery, OutboundTrafficPolicy, SidecarConfig};
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -221,7 +221,7 @@ async fn shutdown_unbinds_the_capture_port_and_closes_pooled_connections() {
     w.get("52.1.1.10:80", "api", 1).await;
     let World { app, sidecar, .. } = w;
     sidecar.shutdown().await;
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     assert!(
         up.closed_by_peer()[0].is_some(),
         "pooled upstream connection closed"

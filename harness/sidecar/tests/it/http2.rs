@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_upstream::Http2Mode;
-use tokio::time::Instant;
 
 use crate::support::*;
 

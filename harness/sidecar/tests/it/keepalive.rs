@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_net::{Keepalive, Net};
 use meshsim_sidecar::{Cluster, PoolSettings, Route, SidecarConfig, VirtualHost};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -113,7 +113,7 @@ async fn request_after_flow_dies(w: &World, up: &FlowUpstream) -> (Resp, Duratio
     assert_eq!(w.get(UPSTREAM, "api", 1).await.status, 200);
     let flow = up.peers()[0];
     w.net.set_flow_blackhole(flow, addr(UPSTREAM), true);
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(60)).await;
     let start = Instant::now();
     let resp = w.get(UPSTREAM, "api", 2).await;
     (resp, start.elapsed())
@@ -170,7 +170,7 @@ async fn with_keepalive_an_idle_pooled_connection_to_a_live_upstream_is_kept_and
     let up = FlowUpstream::spawn(&w.net).await;
     assert_eq!(w.get(UPSTREAM, "api", 1).await.status, 200);
     // 200 s: many probe rounds, within the passthrough idle timeout (5 min).
-    tokio::time::sleep(Duration::from_secs(200)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(200)).await;
     assert_eq!(w.get(UPSTREAM, "api", 2).await.status, 200);
     assert_eq!(up.peers().len(), 1);
     let stats = w.sidecar.stats();

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{
     Discovery, Endpoint, LbPolicy, OutlierDetection, SidecarConfig, SidecarError,
 };
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -58,7 +58,7 @@ async fn an_eds_cluster_waits_for_its_first_assignment_then_uses_its_endpoints()
     let _a = Upstream::ok(&w.net, addr("10.1.0.1:8080"), "a").await;
     let start = Instant::now();
     let push = async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        meshsim_net::clock::sleep(Duration::from_secs(2)).await;
         w.sidecar
             .update_endpoints(CLUSTER, endpoints(&["10.1.0.1:8080"]))
             .unwrap();
@@ -100,7 +100,7 @@ async fn a_removed_eds_endpoints_idle_connection_is_closed_at_once() {
     w.sidecar
         .update_endpoints(CLUSTER, endpoints(&["10.1.0.2:8080"]))
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(5)).await;
     let closed = a.closed_by_peer()[0].expect("idle connection closed");
     assert!(closed - at <= Duration::from_millis(2), "{:?}", closed - at);
     assert_eq!(w.get(VIP, HOST, 2).await.body_text(), "b");
@@ -120,14 +120,14 @@ async fn a_removed_eds_endpoints_busy_connection_finishes_its_request_then_close
         .update_endpoints(CLUSTER, endpoints(&["10.1.0.1:8080"]))
         .unwrap();
     let push = async {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        meshsim_net::clock::sleep(Duration::from_secs(1)).await;
         w.sidecar
             .update_endpoints(CLUSTER, endpoints(&["10.1.0.2:8080"]))
             .unwrap();
     };
     let (r, ()) = tokio::join!(w.get(VIP, HOST, 1), push);
     assert_eq!((r.status, r.body_text().as_str()), (200, "slow"));
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     assert!(a.closed_by_peer()[0].is_some());
 }
 
@@ -169,10 +169,10 @@ async fn five_consecutive_5xx_eject_a_host_which_gets_no_request_until_the_sweep
     );
     // Ejected just after 0 s (network latency); the sweeps run every 10 s
     // from the start, so the one at 40 s is the first 30 s after it.
-    tokio::time::sleep(Duration::from_secs(39)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(39)).await;
     w.get(VIP, HOST, 99).await;
     assert_eq!(bad.requests().len(), 5, "still ejected at 39 s");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(2)).await;
     for id in 20..24 {
         w.get(VIP, HOST, id).await;
     }
@@ -261,7 +261,7 @@ async fn least_request_keeps_new_requests_away_from_a_host_with_requests_in_flig
         tasks.push(tokio::spawn(
             async move { conn.try_get(HOST, "/", id).await },
         ));
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(10)).await;
     }
     let (h, f) = (hung.requests().len(), fast.requests().len());
     assert_eq!(h + f, 40);

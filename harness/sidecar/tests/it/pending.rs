@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::{Instant, sleep};
 use meshsim_sidecar::{Cluster, Discovery, SidecarConfig};
-use tokio::time::{Instant, sleep};
 
 use crate::support::*;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Cluster, PoolSettings, SidecarConfig};
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -62,7 +62,7 @@ async fn a_fin_seen_while_idle_removes_the_connection_so_the_next_request_uses_a
     )
     .await;
     assert_eq!(w.get("52.1.1.10:80", "api", 1).await.status, 200);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(2)).await;
     let r = w.get("52.1.1.10:80", "api", 2).await;
     assert_eq!(
         r.status, 200,
@@ -83,7 +83,7 @@ async fn upstream_idle_timeout_closes_pooled_connections() {
     let up = Upstream::ok(&w.net, addr("52.1.1.10:80"), "ok").await;
     let start = Instant::now();
     w.get("52.1.1.10:80", "api", 1).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(3)).await;
     let closed = up.closed_by_peer()[0].expect("the sidecar closed its idle connection");
     let after = closed - start;
     assert!(
@@ -120,9 +120,9 @@ async fn max_connection_duration_drains_then_closes_when_idle() {
     let up = Upstream::ok(&w.net, addr("52.1.1.10:80"), "ok").await;
     let start = Instant::now();
     w.get("52.1.1.10:80", "api", 1).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(5)).await;
     w.get("52.1.1.10:80", "api", 2).await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    meshsim_net::clock::sleep(Duration::from_secs(6)).await;
     let closed = up.closed_by_peer()[0].expect("closed at max duration") - start;
     assert!(
         closed >= Duration::from_secs(10) && closed < Duration::from_millis(10_010),

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Discovery, Endpoint, SidecarConfig, SidecarError};
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -47,7 +47,7 @@ async fn a_pushed_route_serves_new_requests_while_one_in_flight_keeps_its_route(
     .await;
     let _b = Upstream::ok(&w.net, addr("10.1.0.2:80"), "b").await;
     let push_then_get = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(100)).await;
         w.sidecar.apply(two_clusters("b")).unwrap();
         w.get(VIP, HOST, 2).await
     };
@@ -99,7 +99,7 @@ async fn a_changed_cluster_is_replaced_and_the_old_ones_connections_drained() {
     let mut changed = c;
     changed.pool.max_requests_per_connection = Some(100);
     let push = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(100)).await;
         let at = Instant::now();
         w.sidecar.apply(routed(HOST, changed, None, None)).unwrap();
         at
@@ -208,7 +208,7 @@ async fn a_retry_after_a_push_replaced_the_cluster_goes_to_the_new_cluster() {
     w.net.set_blackhole(ip("10.1.0.1"), true);
     let _b = Upstream::ok(&w.net, addr("10.1.0.2:80"), "b").await;
     let push = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(500)).await;
         w.sidecar.apply(routed(HOST, new, retry, None)).unwrap();
     };
     let (r, ()) = tokio::join!(w.get(VIP, HOST, 1), push);
@@ -229,7 +229,7 @@ async fn a_retry_after_a_push_removed_the_cluster_is_503_no_healthy_upstream() {
     let mut only_b = two_clusters("b");
     only_b.clusters.retain(|c| c.name == "b");
     let push = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        meshsim_net::clock::sleep(Duration::from_millis(500)).await;
         w.sidecar.apply(only_b).unwrap();
     };
     let (r, ()) = tokio::join!(w.get(VIP, HOST, 1), push);

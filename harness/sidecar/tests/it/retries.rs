@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Discovery, RetryPolicy, SidecarConfig};
-use tokio::time::Instant;
 
 use crate::support::*;
 

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::fault::{FaultAbort, FaultDelay, FaultInjection, FractionalPercent};
 use meshsim_sidecar::route::{ClusterWeight, HeaderMatch, HeaderMatcher, RouteMatcher};
 use meshsim_sidecar::{Cluster, Discovery, Route, SidecarConfig, VirtualHost};
-use tokio::time::Instant;
 
 use crate::support::{Action, Upstream, World, addr, cluster, policy};
 

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use meshsim_net::InboundCapture;
+use meshsim_net::clock::{Instant, sleep, sleep_until};
 use meshsim_sidecar::{Drain, InboundConfig, InboundPort, Phase, SidecarConfig, Startup};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::boot::with_admin;
 use crate::support::*;

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use meshsim_net::NetStream;
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Discovery, SidecarConfig, TcpProxySettings, TcpRoute};
 use meshsim_upstream::MYSQL_GREETING;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -69,7 +69,7 @@ async fn server_first(w: &World, at: &str) -> meshsim_upstream::UpstreamHandle {
 /// never came.
 async fn greeting(c: &mut NetStream, within: Duration) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; MYSQL_GREETING.len()];
-    tokio::time::timeout(within, c.read_exact(&mut buf))
+    meshsim_net::clock::timeout(within, c.read_exact(&mut buf))
         .await
         .ok()?
         .ok()?;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::{ProxyLog, SimRng};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Capture, Net, NetStream, SimConfig, Stack};
 use meshsim_sidecar::{
     Cluster, LbPolicy, RetryOn, RetryPolicy, Route, ScriptedResolver, SidecarConfig, SidecarDeps,
@@ -13,7 +14,6 @@ use meshsim_sidecar::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 pub(crate) const POD: &str = "10.0.0.1";
 
@@ -396,7 +396,7 @@ async fn serve(
         let keep = match script(conn, index_on_conn) {
             Action::Respond(status, body) => respond(&mut stream, status, body).await,
             Action::RespondAfter(d, status, body) => {
-                tokio::time::sleep(d).await;
+                meshsim_net::clock::sleep(d).await;
                 respond(&mut stream, status, body).await
             }
             Action::RespondWith(status, extra, body) => {
@@ -406,7 +406,7 @@ async fn serve(
                 let _ = stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nten bytes!")
                     .await;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                meshsim_net::clock::sleep(Duration::from_millis(10)).await;
                 stream.reset();
                 return;
             }
@@ -469,7 +469,7 @@ async fn read_request(
         let mut chunk = [0u8; 4096];
         let read = stream.read(&mut chunk);
         let n = match idle_close {
-            Some(t) => match tokio::time::timeout(t, read).await {
+            Some(t) => match meshsim_net::clock::timeout(t, read).await {
                 Ok(r) => r,
                 Err(_) => return ReadEnd::Idle,
             },

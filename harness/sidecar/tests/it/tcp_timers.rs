@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use meshsim_core::ResponseFlags;
+use meshsim_net::clock::Instant;
 use meshsim_net::{Keepalive, Net, NetListener};
 use meshsim_sidecar::{
     Cluster, Discovery, LbPolicy, PoolSettings, SidecarConfig, TcpProxySettings, TcpRoute,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::support::*;
 
@@ -170,7 +170,7 @@ async fn max_downstream_connection_duration_closes_a_busy_connection_flagged_dt(
             break start.elapsed();
         }
         match c.read(&mut b).await {
-            Ok(1) => tokio::time::sleep(Duration::from_secs(5)).await,
+            Ok(1) => meshsim_net::clock::sleep(Duration::from_secs(5)).await,
             _ => break start.elapsed(),
         }
     };

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use meshsim_net::clock::Instant;
 use meshsim_sidecar::{Discovery, RetryOn};
 use proptest::prelude::*;
-use tokio::time::Instant;
 
 use crate::support::*;
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::{ErrorKind, Outcome, ProxyLog, SimRng};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::support::*;
 use crate::config::{AppConfig, AppDeps};

@@ -4,7 +4,7 @@
 use std::io;
 
 use meshsim_core::{ProxyLog, SimRng};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::support::*;
 use crate::AppError;
@@ -79,7 +79,7 @@ async fn shutdown_closes_listeners_and_connections_and_leaves_no_task() {
     read_reply(&mut idle).await.unwrap();
     let mut busy = connect(&net, addr("10.0.0.2:80")).await;
     send(&mut busy, "/", "").await;
-    tokio::time::sleep(SEC).await;
+    meshsim_net::clock::sleep(SEC).await;
     assert_eq!(app.handle.stats().in_flight, 1);
     let started = Instant::now();
     let stats = app.handle.shutdown().await;
@@ -108,7 +108,7 @@ async fn stop_with_reset_resets_every_open_connection() {
     let app = start(&net, "10.0.0.2", config(vec![route("/", 200, 10 * SEC)])).await;
     let mut busy = connect(&net, addr("10.0.0.2:80")).await;
     send(&mut busy, "/", "").await;
-    tokio::time::sleep(SEC).await;
+    meshsim_net::clock::sleep(SEC).await;
     app.handle.stop(StopMode::Reset).await;
     let err = read_to_end(&mut busy).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);

@@ -68,7 +68,7 @@ async fn a_capacity_override_lets_queued_requests_in_at_once() {
             get(&net, addr("10.0.0.2:80"), "/").await.1
         }));
     }
-    tokio::time::sleep(SEC).await;
+    meshsim_net::clock::sleep(SEC).await;
     assert_eq!(app.handle.stats().queued, 2);
     let wider = BehaviourOverride {
         capacity: Some(3),

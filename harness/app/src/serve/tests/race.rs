@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use meshsim_core::{ErrorKind, Outcome, ProxyLog, RequestRecord, SimRng};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use super::support::*;
 use crate::config::{AppConfig, AppDeps};

@@ -85,7 +85,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let mut s = connect(&net, addr("10.0.0.2:80")).await;
     send(&mut s, "/", "").await;
     read_reply(&mut s).await.unwrap();
-    let answered = tokio::time::Instant::now();
+    let answered = meshsim_net::clock::Instant::now();
     read_to_end(&mut s).await.expect("a FIN, not a reset");
     assert!(
         about(answered.elapsed(), 5 * SEC),
@@ -108,7 +108,7 @@ async fn without_an_idle_timeout_a_keep_alive_connection_stays_open() {
     let mut s = connect(&net, addr("10.0.0.2:80")).await;
     send(&mut s, "/", "").await;
     read_reply(&mut s).await.unwrap();
-    let closed = tokio::time::timeout(3600 * SEC, read_to_end(&mut s)).await;
+    let closed = meshsim_net::clock::timeout(3600 * SEC, read_to_end(&mut s)).await;
     assert!(closed.is_err(), "closed after {closed:?}");
     send(&mut s, "/", "").await;
     assert_eq!(read_reply(&mut s).await.unwrap().status, 200);
@@ -132,7 +132,7 @@ async fn requests_beyond_capacity_wait_their_turn_in_arrival_order() {
             get(&net, addr("10.0.0.2:80"), "/").await.1
         }));
         // Arrival order is the order of the sends.
-        tokio::time::sleep(10 * MS).await;
+        meshsim_net::clock::sleep(10 * MS).await;
     }
     let stats = app.handle.stats();
     assert_eq!((stats.in_flight, stats.queued), (1, 2));
@@ -157,7 +157,7 @@ async fn a_saturated_app_answers_503_at_once_beyond_its_queue_limit() {
         clients.push(tokio::spawn(async move {
             get(&net, addr("10.0.0.2:80"), "/").await
         }));
-        tokio::time::sleep(10 * MS).await;
+        meshsim_net::clock::sleep(10 * MS).await;
     }
     let (rejected, took) = get(&net, addr("10.0.0.2:80"), "/").await;
     assert_eq!(rejected.status, 503);
@@ -231,7 +231,7 @@ async fn a_request_whose_first_bytes_arrive_apart_is_served() {
         "NT /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
     ] {
         s.write_all(part.as_bytes()).await.unwrap();
-        tokio::time::sleep(MS).await;
+        meshsim_net::clock::sleep(MS).await;
     }
     let mut got = Vec::new();
     s.read_to_end(&mut got).await.unwrap();

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meshsim_core::{ProxyLog, RequestRecord, SimRng};
+use meshsim_net::clock::Instant;
 use meshsim_net::{Net, NetStream, SimConfig, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 use crate::ids::{RecordSink, RequestIds};
 use crate::serve::{RouteSpec, ServeConfig, ServeDeps, ServerHandle, serve};

@@ -22,7 +22,7 @@ fn retrying(attempts: u32, backoff: Duration, max_backoff: Duration) -> App {
 fn listen_at(net: &Net, at: Duration, script: Script) {
     let net = net.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(at).await;
+        meshsim_net::clock::sleep(at).await;
         serve(&net, "10.0.0.2:80".parse().unwrap(), script).await;
     });
 }

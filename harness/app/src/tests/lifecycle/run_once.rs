@@ -98,7 +98,7 @@ async fn run_once_succeeds_once_a_listener_appears_within_the_retries() {
     let net = sim();
     let late = net.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(ms(3500)).await;
+        meshsim_net::clock::sleep(ms(3500)).await;
         serve(&late, "10.0.0.2:80".parse().unwrap(), Script::default()).await;
     });
     let mut app = calls(&["http://10.0.0.2/"]);

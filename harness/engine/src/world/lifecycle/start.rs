@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use meshsim_app::{AppConfig, AppDeps, CallSpec, Lifecycle};
 use meshsim_core::SimRng;
+use meshsim_net::clock::sleep;
 use meshsim_sidecar::SidecarDeps;
 use meshsim_sidecar::agent::{WaitReady, wait_ready};
-use tokio::time::sleep;
 
 use super::{AGENT_STATUS_PORT, Pod, READINESS_PORT};
 use crate::scenario::{CaptureInstall, InitContainerSpec, PROXY_UID};
@@ -288,7 +288,7 @@ impl Pod {
                 app_waits(&stack, readiness, &log, load_end).await;
             }
             sleep(warmup).await;
-            let begin = tokio::time::Instant::now().saturating_duration_since(start);
+            let begin = meshsim_net::clock::Instant::now().saturating_duration_since(start);
             let lc = Lifecycle {
                 begin,
                 control: Some(control),
@@ -308,12 +308,12 @@ async fn app_waits(
     stack: &meshsim_net::Stack,
     readiness: std::net::SocketAddr,
     log: &super::Log,
-    until: tokio::time::Instant,
+    until: meshsim_net::clock::Instant,
 ) {
     let opts = WaitReady {
         period: Duration::from_secs(1),
         request_timeout: Duration::from_secs(1),
-        give_up: until.saturating_duration_since(tokio::time::Instant::now()),
+        give_up: until.saturating_duration_since(meshsim_net::clock::Instant::now()),
     };
     match wait_ready(stack, readiness, opts).await {
         Ok(_) => log.note("app: the sidecar answered /healthz/ready 200"),

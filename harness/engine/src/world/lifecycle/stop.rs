@@ -17,8 +17,8 @@
 //! application exited.
 
 use meshsim_core::units::format_duration;
+use meshsim_net::clock::{sleep, sleep_until};
 use tokio::sync::watch;
-use tokio::time::{sleep, sleep_until};
 
 use super::{Pod, exited, signalled};
 
@@ -91,7 +91,7 @@ impl Pod {
             format_duration(now + grace),
             format_duration(grace)
         ));
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = meshsim_net::clock::Instant::now() + grace;
         let both = async {
             tokio::join!(self.stop_app(), self.stop_proxy());
         };

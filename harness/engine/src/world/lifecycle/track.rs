@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use meshsim_app::RecordSink;
 use meshsim_core::{PodEvent, PodLifecycleResult, RequestRecord};
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 /// The pod's event log, times from the run's start.
 #[derive(Clone)]

@@ -48,7 +48,7 @@ impl Mesh {
         let me = self.clone();
         let delay = self.env.push_delay;
         self.spawn(async move {
-            tokio::time::sleep(delay).await;
+            meshsim_net::clock::sleep(delay).await;
             me.apply_resources().await;
         });
     }
@@ -117,7 +117,7 @@ impl Mesh {
         let me = self.clone();
         let delay = self.env.pod_start;
         self.spawn(async move {
-            tokio::time::sleep(delay).await;
+            meshsim_net::clock::sleep(delay).await;
             me.replace_pod(si, version).await;
         });
     }

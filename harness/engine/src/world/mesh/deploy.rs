@@ -180,7 +180,7 @@ impl Mesh {
         if let Some(w) = window {
             let me = self.clone();
             self.spawn(async move {
-                tokio::time::sleep(w).await;
+                meshsim_net::clock::sleep(w).await;
                 me.end_app_set(si, &versions, id).await;
             });
         }

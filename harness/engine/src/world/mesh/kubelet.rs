@@ -25,9 +25,9 @@ use std::time::Duration;
 use meshsim_core::{PodEvent, ProbeResult, SimRng};
 use meshsim_istio::inject::PodProbeAction;
 use meshsim_net::Net;
+use meshsim_net::clock::{Instant, MissedTickBehavior};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::scenario::{NODE_ADDRESS, ProbeSpec};
 
@@ -237,7 +237,7 @@ struct Worker {
 impl Worker {
     async fn run(self, first: Duration) {
         let spec = &self.probe.spec;
-        let mut ticker = tokio::time::interval_at(Instant::now() + first, spec.period);
+        let mut ticker = meshsim_net::clock::interval_at(Instant::now() + first, spec.period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut streak = Streak::new(self.probe.running, spec.success_threshold);
         loop {
@@ -330,7 +330,7 @@ async fn probe_once(net: &Net, probe: &PodProbe) -> Result<(), String> {
             let dst = SocketAddr::new(host, *port);
             let url = format!("http://{dst}{path}");
             let get = http_get(net, dst, path, timeout);
-            match tokio::time::timeout(timeout, get).await {
+            match meshsim_net::clock::timeout(timeout, get).await {
                 Ok(Ok(status)) if (200..400).contains(&status) => Ok(()),
                 Ok(Ok(status)) => Err(format!("HTTP probe failed with statuscode: {status}")),
                 Ok(Err(why)) => Err(format!("Get \"{url}\": {why}")),

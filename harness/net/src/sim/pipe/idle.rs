@@ -2,7 +2,7 @@
 //! [`crate::middlebox`]): every packet asks them for a verdict; a box that
 //! forgot the flow answers the sender with its own RST or black-holes it.
 
-use tokio::time::Instant;
+use crate::clock::Instant;
 
 use super::Conn;
 use crate::middlebox::Verdict;

@@ -16,8 +16,8 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
+use crate::clock::{Instant, sleep, sleep_until};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, sleep_until};
 
 use super::Conn;
 use crate::Keepalive;

@@ -87,6 +87,6 @@ async fn a_tcp_proxy_line_without_flags_is_a_success_and_with_flags_a_failure() 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn sample_start_time_counts_virtual_time_from_its_origin() {
     let s = AccessLogSample::new(Instant::now());
-    tokio::time::sleep(Duration::from_millis(5_042)).await;
+    meshsim_net::clock::sleep(Duration::from_millis(5_042)).await;
     assert_eq!(s.start_time(Instant::now()), "1970-01-01T00:00:05.042Z");
 }

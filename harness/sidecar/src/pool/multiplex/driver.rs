@@ -29,7 +29,7 @@ pub(super) async fn connect(
     addr: SocketAddr,
     slot: Permit,
 ) -> Result<(u64, H2Conn), AttemptFailure> {
-    let deadline = tokio::time::Instant::now() + pool.connect_timeout;
+    let deadline = meshsim_net::clock::Instant::now() + pool.connect_timeout;
     let stream = match pool.env.stack.connect(addr, pool.connect_timeout).await {
         Ok(mut stream) => {
             // Envoy's `upstream_connection_options.tcp_keepalive`, as on

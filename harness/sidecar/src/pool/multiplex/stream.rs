@@ -107,7 +107,7 @@ pub(crate) async fn send(
     let (host, reused) = (lease.peer(), lease.reused());
     let exchange = exchange(&mut lease, req);
     let outcome = match per_try_timeout {
-        Some(t) => tokio::time::timeout(t, exchange).await.ok(),
+        Some(t) => meshsim_net::clock::timeout(t, exchange).await.ok(),
         None => Some(exchange.await),
     };
     let result = match outcome {
