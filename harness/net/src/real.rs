@@ -49,10 +49,17 @@ use crate::middlebox::Verdict;
 use crate::stream::{NetListener, NetStream, NetUdp};
 use crate::{Bind, Keepalive, NetError, firewall};
 
+mod config;
+mod end;
 mod fw;
+mod idle;
+mod keepalive;
 mod loopback;
 
+pub use config::RealConfig;
+use end::End;
 use fw::{FwLink, reset_error};
+use idle::IdleLink;
 
 /// How long a capture listener waits for a connection's PROXY header.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +68,7 @@ const SYN_GIVE_UP: Duration = Duration::from_secs(127);
 const PROXY_V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 
 pub(crate) struct World {
+    config: RealConfig,
     // Short critical sections only; never held across an await.
     state: Mutex<State>,
     /// Notified whenever a drop starts or ends, so stalled readers re-check.
@@ -88,11 +96,16 @@ struct State {
     firewalls: Vec<Arc<firewall::Core>>,
     /// Firewall state of connects not yet accepted, by `(client, server)`.
     fw_pending: BTreeMap<(SocketAddr, SocketAddr), Arc<FwLink>>,
+    /// Idle-timer middleboxes, in the order they were added.
+    idle_boxes: Vec<Arc<crate::sim::idle::IdleBox>>,
+    /// Idle-timer state of connects not yet accepted, by `(client, server)`.
+    idle_pending: BTreeMap<(SocketAddr, SocketAddr), Arc<IdleLink>>,
 }
 
 impl World {
-    pub(crate) fn new() -> Arc<World> {
+    pub(crate) fn new(config: RealConfig) -> Arc<World> {
         Arc::new(World {
+            config,
             state: Mutex::new(State::default()),
             faults: Arc::new(Notify::new()),
         })
@@ -220,11 +233,13 @@ impl World {
         // accepting end before the handshake.
         let local = SocketAddr::new(from, socket.local_addr()?.port());
         let fw = self.open_fw_link(local, target);
+        let idle = self.open_idle_link(local, target);
         let tcp = self.handshake(socket, real_target, target, deadline).await;
         let mut tcp = match tcp {
             Ok(tcp) => tcp,
             Err(e) => {
                 let _ = self.take_fw_link(local, target);
+                let _ = self.take_idle_link(local, target);
                 return Err(e);
             }
         };
@@ -239,6 +254,7 @@ impl World {
             peer: target,
             original_dst: None,
             fw,
+            end: End::new(0, idle),
         }))
     }
 
@@ -389,6 +405,8 @@ pub struct RealStream {
     /// The firewalls' state, shared with the other end, when the flow
     /// crosses a firewall.
     fw: Option<Arc<FwLink>>,
+    /// The idle timers, the emulated kernel timers and what they decided.
+    end: End,
 }
 
 impl std::fmt::Debug for RealStream {
@@ -419,19 +437,29 @@ impl RealStream {
         drop(self.tcp);
     }
 
-    pub(crate) fn set_keepalive(&self, settings: Option<Keepalive>) -> io::Result<()> {
+    /// The kernel's keepalive (whole seconds), and the emulation that
+    /// sees the in-process path (see `keepalive`).
+    pub(crate) fn set_keepalive(&mut self, settings: Option<Keepalive>) -> io::Result<()> {
         let sock = socket2::SockRef::from(&self.tcp);
-        let Some(k) = settings else {
-            return sock.set_keepalive(false);
-        };
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(whole_seconds(k.time))
-            .with_interval(whole_seconds(k.interval))
-            .with_retries(k.probes);
-        sock.set_tcp_keepalive(&ka)
+        match settings {
+            None => sock.set_keepalive(false)?,
+            Some(k) => {
+                let ka = socket2::TcpKeepalive::new()
+                    .with_time(whole_seconds(k.time))
+                    .with_interval(whole_seconds(k.interval))
+                    .with_retries(k.probes);
+                sock.set_tcp_keepalive(&ka)?;
+            }
+        }
+        self.emulate_keepalive(settings);
+        Ok(())
     }
 
+    /// The settings as given (the emulation's), else the kernel's.
     pub(crate) fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        if let Some(k) = self.end.keepalive() {
+            return Ok(Some(k));
+        }
         let sock = socket2::SockRef::from(&self.tcp);
         if !sock.keepalive()? {
             return Ok(None);
@@ -445,6 +473,7 @@ impl RealStream {
 
     fn dropped(&self) -> bool {
         self.fw.as_ref().is_some_and(|f| f.dropped())
+            || self.end.idle.as_ref().is_some_and(|l| l.dropped())
             || self.world.flow_dropped(self.local, self.peer)
     }
 
@@ -456,14 +485,6 @@ impl RealStream {
             let _ = self.tcp.set_zero_linger();
         }
         reset
-    }
-
-    /// What the firewalls do with a packet of the flow now.
-    fn fw_verdict(&self) -> Verdict {
-        match &self.fw {
-            Some(f) => f.packet(&self.world),
-            None => Verdict::Forward,
-        }
     }
 
     /// Ready when the world's faults change (a drop starts or ends, a
@@ -487,31 +508,48 @@ impl AsyncRead for RealStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Pin::new(&mut this.tcp).poll_read(cx, buf);
+        }
+        let poll = this.poll_read_path(cx, buf);
+        if poll.is_pending() {
+            this.end.park(cx);
+        }
+        poll
+    }
+}
+
+impl RealStream {
+    /// A read through the in-process path: it stalls across a black hole
+    /// (until it ends, or this end's give-up), and what the kernel hands
+    /// over is the peer's packet reaching the boxes.
+    fn poll_read_path(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         loop {
-            if this.fw_reset() {
-                return Poll::Ready(Err(reset_error(this.peer)));
+            if let Some(e) = self.known_error() {
+                return Poll::Ready(Err(e));
             }
-            if this.dropped() {
-                // Stalled until the drop ends.
-                if this.poll_faults(cx).is_pending() {
+            if self.gave_up(Some(cx)) {
+                continue;
+            }
+            if self.read_stalled() {
+                // Stalled until the faults change.
+                if self.poll_faults(cx).is_pending() {
                     return Poll::Pending;
                 }
                 continue;
             }
-            // A firewalled flow also waits for a cut by the other end.
-            if this.fw.is_some() && this.poll_faults(cx).is_ready() {
+            // A boxed flow also waits for a cut by the other end.
+            if self.has_boxes() && self.poll_faults(cx).is_ready() {
                 continue;
             }
             let before = buf.filled().len();
-            if let Err(e) = std::task::ready!(Pin::new(&mut this.tcp).poll_read(cx, buf)) {
-                return Poll::Ready(Err(e));
-            }
-            // Data or EOF: the peer's packet reaches the firewall.
-            match this.fw_verdict() {
-                Verdict::Forward => return Poll::Ready(Ok(())),
-                // Lost for good: the flow is black-holed from now on.
-                Verdict::Drop => buf.set_filled(before),
-                Verdict::Reset | Verdict::ResetBoth => buf.set_filled(before),
+            let got = std::task::ready!(Pin::new(&mut self.tcp).poll_read(cx, buf));
+            if let Some(r) = self.arrived(got, buf, before) {
+                return Poll::Ready(r);
             }
         }
     }
@@ -524,15 +562,25 @@ impl AsyncWrite for RealStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.fw_reset() {
-            return Poll::Ready(Err(reset_error(this.peer)));
+        if let Some(e) = this.known_error() {
+            return Poll::Ready(Err(e));
         }
-        // Accepted by the kernel but never delivered: dropped, or answered
-        // by a firewall's RST (seen by the next operation).
-        if this.dropped() || this.fw_verdict() != Verdict::Forward {
+        if this.gave_up(None) {
+            return Poll::Ready(Err(end::timed_out()));
+        }
+        if buf.is_empty() {
+            return Pin::new(&mut this.tcp).poll_write(cx, buf);
+        }
+        // Answered by a box's RST (seen by the next operation): accepted by
+        // the kernel but never delivered.
+        if matches!(this.send_verdict(), Verdict::Reset | Verdict::ResetBoth) {
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut this.tcp).poll_write(cx, buf)
+        // Into a black hole the data waits in the kernel, unread.
+        let dropped = this.dropped();
+        let n = std::task::ready!(Pin::new(&mut this.tcp).poll_write(cx, buf))?;
+        this.wrote(dropped);
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -541,12 +589,12 @@ impl AsyncWrite for RealStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.fw.is_some() {
-            if this.fw_reset() {
-                return Poll::Ready(Err(reset_error(this.peer)));
+        if this.has_boxes() {
+            if let Some(e) = this.known_error() {
+                return Poll::Ready(Err(e));
             }
-            // The FIN is a packet too; a dropped one never arrives.
-            if this.fw_verdict() != Verdict::Forward {
+            // The FIN is a packet too; one a box answers never arrives.
+            if matches!(this.send_verdict(), Verdict::Reset | Verdict::ResetBoth) {
                 return Poll::Ready(Ok(()));
             }
         }
@@ -604,6 +652,7 @@ impl RealListener {
                 peer,
                 original_dst,
                 fw: self.world.take_fw_link(peer, self.addr),
+                end: End::new(1, self.world.take_idle_link(peer, self.addr)),
             };
             return Ok((NetStream::Real(stream), peer));
         }
