@@ -13,7 +13,10 @@
 //! - **real** ([`Net::real`]): kernel sockets on 127.0.0.0/8. Every scenario
 //!   address is mapped onto a loopback address and every listener binds port 0;
 //!   a destination that maps to nothing off loopback is refused with a clear
-//!   error, so real mode cannot send a packet off the machine.
+//!   error, so real mode cannot send a packet off the machine. Black holes
+//!   and middleboxes are kept in the process around the kernel sockets,
+//!   with the kernel timers they hide (keepalive, retransmission give-up)
+//!   emulated on real time ([`Net::real_with`], [`RealConfig`]).
 //!
 //! **Capture** models istio-init's iptables rules: a [`Stack`] made with
 //! [`Net::pod_stack`] and a [`Capture`] sends its outbound TCP connects to the
@@ -445,8 +448,8 @@ impl Net {
     /// Both backends take it. Real mode (see [`real`]) checks it in the
     /// process, around the kernel sockets: a cut flow fails with
     /// `ECONNRESET` at both ends without a RST on the wire (the sockets are
-    /// set to close with one), a black-holed flow stalls without the
-    /// kernel's retransmission give-up (924.6 s in sim mode), and a dropped
+    /// set to close with one), a black-holed flow stalls until keepalive or
+    /// the retransmission give-up ([`RealConfig`]) ends it, and a dropped
     /// connect waits on real time.
     ///
     /// # Errors

@@ -12,8 +12,23 @@
 //! original destination, which the listener reads before handing the stream over.
 //!
 //! Drops: a black-holed address makes connects wait for their timeout; on an
-//! established flow, reads stall and writes are discarded while it lasts (the
-//! kernel's retransmission is not modelled in this mode).
+//! established flow, reads stall while it lasts and writes go into the
+//! kernel unread, so they arrive when it ends, as after a retransmission
+//! (module `end`). The kernel's timers cannot see a drop kept in the
+//! process, so the backend runs them itself, on real time, with the
+//! settings of [`RealConfig`]: data held in a black hole makes its writer
+//! fail with `ETIMEDOUT` after the retransmission give-up (Linux
+//! `tcp_retries2`, 924.6 s), and a stream with keepalive on gets emulated
+//! probes (module `keepalive`) that cross the in-process path, so a black
+//! hole or a middlebox's drop tears it down with `ETIMEDOUT` and an idle
+//! timer sees them; the kernel's own probes run too.
+//!
+//! Idle-timer middleboxes ([`crate::middlebox`], module `idle`) are kept
+//! like the firewalls below: one shared state per connection, a verdict per
+//! packet (write, shutdown, data-or-EOF-or-RST read, keepalive probe); a
+//! box's RST makes the end that sent the packet fail with `ECONNRESET`, the
+//! other end is not told, and a FIN or RST the peer's kernel sends into a
+//! forgotten flow is eaten where the reader meets it.
 //!
 //! DNS-learning firewalls ([`crate::firewall`], module `fw`): a crossing
 //! connect to an unlearned address is refused at once (`OnUnknown::Reset`)
@@ -26,9 +41,10 @@
 //! (a parked reader is woken through the world's `faults` notification;
 //! no RST crosses the wire, but an end that has seen the reset closes its
 //! socket with one, SO_LINGER 0); a black hole
-//! behaves as a flow black hole above, with no give-up. Snooping firewalls
+//! behaves as a flow black hole above. Snooping firewalls
 //! learn from DNS answers as [`RealUdp`]'s `send_to` sends them. Without a
-//! firewall installed a stream pays only `Option` checks. (A connect whose
+//! firewall or idle timer installed a stream pays only `Option` checks and
+//! a black-hole lookup per operation. (A connect whose
 //! connection is never accepted leaves its small state registered until the
 //! same ends connect again.)
 

@@ -238,6 +238,9 @@ impl RealStream {
         };
         if passed {
             self.end.failed = true;
+            if let Some(k) = &self.end.keepalive {
+                k.shared.fail();
+            }
         }
         passed
     }

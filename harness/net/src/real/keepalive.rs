@@ -137,7 +137,9 @@ impl Shared {
         }
     }
 
-    fn fail(&self) {
+    /// The end is torn down (by the keepalive, or by the retransmission
+    /// give-up, which ends the keepalive too).
+    pub(super) fn fail(&self) {
         let waker = {
             let mut st = self.lock();
             st.failed = true;
@@ -191,7 +193,7 @@ async fn run(path: ProbePath, ka: Keepalive, shared: Arc<Shared>) {
             sleep_until(due).await;
             continue;
         }
-        if path.is_reset() {
+        if path.is_reset() || shared.failed() {
             return;
         }
         if shared.lock().unacked {
