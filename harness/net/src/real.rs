@@ -535,42 +535,6 @@ impl AsyncRead for RealStream {
     }
 }
 
-impl RealStream {
-    /// A read through the in-process path: it stalls across a black hole
-    /// (until it ends, or this end's give-up), and what the kernel hands
-    /// over is the peer's packet reaching the boxes.
-    fn poll_read_path(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if let Some(e) = self.known_error() {
-                return Poll::Ready(Err(e));
-            }
-            if self.gave_up(Some(cx)) {
-                continue;
-            }
-            if self.read_stalled() {
-                // Stalled until the faults change.
-                if self.poll_faults(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                continue;
-            }
-            // A boxed flow also waits for a cut by the other end.
-            if self.has_boxes() && self.poll_faults(cx).is_ready() {
-                continue;
-            }
-            let before = buf.filled().len();
-            let got = std::task::ready!(Pin::new(&mut self.tcp).poll_read(cx, buf));
-            if let Some(r) = self.arrived(got, buf, before) {
-                return Poll::Ready(r);
-            }
-        }
-    }
-}
-
 impl AsyncWrite for RealStream {
     fn poll_write(
         self: Pin<&mut Self>,

@@ -17,9 +17,9 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 
-use tokio::io::ReadBuf;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::fw::FwLink;
@@ -130,6 +130,40 @@ fn box_reset() -> io::Error {
 // === impl RealStream (in-process path) ===
 
 impl RealStream {
+    /// A read through the in-process path: it stalls across a black hole
+    /// (until it ends, or this end's give-up), and what the kernel hands
+    /// over is the peer's packet reaching the boxes.
+    pub(super) fn poll_read_path(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if let Some(e) = self.known_error() {
+                return Poll::Ready(Err(e));
+            }
+            if self.gave_up(Some(cx)) {
+                continue;
+            }
+            if self.read_stalled() {
+                // Stalled until the faults change.
+                if self.poll_faults(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            // A boxed flow also waits for a cut by the other end.
+            if self.has_boxes() && self.poll_faults(cx).is_ready() {
+                continue;
+            }
+            let before = buf.filled().len();
+            let got = std::task::ready!(Pin::new(&mut self.tcp).poll_read(cx, buf));
+            if let Some(r) = self.arrived(got, buf, before) {
+                return Poll::Ready(r);
+            }
+        }
+    }
+
     /// Switches the emulated keepalive on (settings floored at 1 ms) or off.
     pub(super) fn emulate_keepalive(&mut self, settings: Option<Keepalive>) {
         self.end.keepalive = settings.map(|k| {
