@@ -44,9 +44,8 @@
 //! port 53 passes. What real mode cannot express: a cut flow fails with
 //! `ECONNRESET` at both ends without a RST on the wire (an end that has
 //! seen the reset closes its socket with one, SO_LINGER 0); a black-holed
-//! flow stalls
-//! forever (the kernel's retransmission give-up, 924.6 s in sim, is not
-//! modelled, nor is a RST an application sends into it dropped); a segment
+//! flow stalls until the emulated keepalive or retransmission give-up ends
+//! it (a RST an application sends into it is not dropped); a segment
 //! already in the receiving kernel when the flow is cut is discarded by the
 //! reader, not held back on the way.
 

@@ -19,8 +19,9 @@
 use std::time::Duration;
 
 /// Keepalive settings. Envoy and Istio give them in whole seconds; the real
-/// backend rounds `time` and `interval` down to whole seconds (at least 1 s),
-/// the simulated backend takes them as they are.
+/// backend gives the kernel `time` and `interval` rounded down to whole
+/// seconds (at least 1 s) and runs its in-process emulation with them as
+/// they are, as the simulated backend does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keepalive {
     /// Idle time before the first probe (`TCP_KEEPIDLE`). Linux default 7200 s.

@@ -13,7 +13,10 @@
 //! - **real** ([`Net::real`]): kernel sockets on 127.0.0.0/8. Every scenario
 //!   address is mapped onto a loopback address and every listener binds port 0;
 //!   a destination that maps to nothing off loopback is refused with a clear
-//!   error, so real mode cannot send a packet off the machine.
+//!   error, so real mode cannot send a packet off the machine. Black holes
+//!   and middleboxes are kept in the process around the kernel sockets,
+//!   with the kernel timers they hide (keepalive, retransmission give-up)
+//!   emulated on real time ([`Net::real_with`], [`RealConfig`]).
 //!
 //! **Capture** models istio-init's iptables rules: a [`Stack`] made with
 //! [`Net::pod_stack`] and a [`Capture`] sends its outbound TCP connects to the
@@ -89,6 +92,7 @@ pub use keepalive::Keepalive;
 pub use middlebox::{
     IdleEventKind, IdleTimer, IdleTimerEvent, IdleTimerHandle, IdleTimerStats, OnExpiry,
 };
+pub use real::RealConfig;
 pub use sim::SimConfig;
 pub use stream::{NetListener, NetStream, NetUdp};
 
@@ -96,6 +100,12 @@ pub use stream::{NetListener, NetStream, NetUdp};
 pub const OUTBOUND_CAPTURE_PORT: u16 = 15001;
 /// Istio's inbound capture port.
 pub const INBOUND_CAPTURE_PORT: u16 = 15006;
+/// How long Linux retransmits a segment nobody acknowledges before the
+/// connection fails with `ETIMEDOUT` (`tcp_retries2` = 15 with `TCP_RTO_MIN`
+/// 200 ms: the kernel's `ip-sysctl` documentation gives "a hypothetical
+/// timeout of 924.6 seconds" as the lower bound of the effective timeout).
+/// The default of both backends' give-up.
+pub const RETRANSMISSION_GIVE_UP: Duration = Duration::from_millis(924_600);
 
 /// Errors of the Net seam that are not plain socket errors.
 #[derive(Debug, thiserror::Error)]
@@ -271,10 +281,16 @@ impl Net {
         }
     }
 
-    /// A real network on loopback.
+    /// A real network on loopback, with [`RealConfig`]'s defaults.
     pub fn real() -> Net {
+        Net::real_with(RealConfig::default())
+    }
+
+    /// A real network on loopback whose in-process timers (see [`real`])
+    /// take `config`.
+    pub fn real_with(config: RealConfig) -> Net {
         Net {
-            backend: Backend::Real(real::World::new()),
+            backend: Backend::Real(real::World::new(config)),
             inbound: Arc::default(),
             services: Arc::default(),
         }
@@ -406,19 +422,22 @@ impl Net {
     /// answers its next packet with a RST or black-holes it. Only flows
     /// opened after this call cross it.
     ///
+    /// Both backends take it. Real mode (see [`real`]) keeps the box in the
+    /// process, around the kernel sockets, as it does a firewall: the two
+    /// ends of a connection share the flow's state, each write, shutdown,
+    /// data-or-EOF read and emulated keepalive probe is a packet, and a
+    /// box's RST makes its end fail with `ECONNRESET` (at once rather than
+    /// one one-way latency later).
+    ///
     /// # Errors
-    /// [`NetError::Unsupported`] in real mode (loopback sockets offer no path
-    /// to put a box on); [`NetError::ZeroIdleTime`] for a zero idle time.
+    /// [`NetError::ZeroIdleTime`] for a zero idle time.
     pub fn add_idle_timer(&self, timer: IdleTimer) -> Result<IdleTimerHandle, NetError> {
         if timer.idle.is_zero() {
             return Err(NetError::ZeroIdleTime);
         }
         match &self.backend {
             Backend::Sim(w) => Ok(w.add_idle_timer(timer)),
-            Backend::Real(_) => Err(NetError::Unsupported {
-                what: "an idle-timer middlebox",
-                mode: "real",
-            }),
+            Backend::Real(w) => Ok(w.add_idle_timer(timer)),
         }
     }
 
@@ -430,8 +449,8 @@ impl Net {
     /// Both backends take it. Real mode (see [`real`]) checks it in the
     /// process, around the kernel sockets: a cut flow fails with
     /// `ECONNRESET` at both ends without a RST on the wire (the sockets are
-    /// set to close with one), a black-holed flow stalls without the
-    /// kernel's retransmission give-up (924.6 s in sim mode), and a dropped
+    /// set to close with one), a black-holed flow stalls until keepalive or
+    /// the retransmission give-up ([`RealConfig`]) ends it, and a dropped
     /// connect waits on real time.
     ///
     /// # Errors

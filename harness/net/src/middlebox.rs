@@ -27,9 +27,13 @@
 //! no timer; nothing happens to a flow nobody sends on (the Azure option
 //! that resets both ends at expiry is not modelled).
 //!
-//! Only the simulated backend has middleboxes; the real backend refuses them
-//! with [`crate::NetError::Unsupported`] (kernel loopback sockets have no
-//! path to put a box on; in-process relays would be needed).
+//! Both backends have them. The simulated path asks the box per segment.
+//! The real backend ([`crate::real`]) keeps the box in the process around
+//! the kernel sockets, on real time: the two ends of a connection share the
+//! flow's state, each write, shutdown, data-or-EOF read and emulated
+//! keepalive probe of either end is a packet, a box's RST reaches its end
+//! at once, and a FIN the kernel sends when a process closes its socket
+//! meets the box where the other end reads it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -12,8 +12,23 @@
 //! original destination, which the listener reads before handing the stream over.
 //!
 //! Drops: a black-holed address makes connects wait for their timeout; on an
-//! established flow, reads stall and writes are discarded while it lasts (the
-//! kernel's retransmission is not modelled in this mode).
+//! established flow, reads stall while it lasts and writes go into the
+//! kernel unread, so they arrive when it ends, as after a retransmission
+//! (module `end`). The kernel's timers cannot see a drop kept in the
+//! process, so the backend runs them itself, on real time, with the
+//! settings of [`RealConfig`]: data held in a black hole makes its writer
+//! fail with `ETIMEDOUT` after the retransmission give-up (Linux
+//! `tcp_retries2`, 924.6 s), and a stream with keepalive on gets emulated
+//! probes (module `keepalive`) that cross the in-process path, so a black
+//! hole or a middlebox's drop tears it down with `ETIMEDOUT` and an idle
+//! timer sees them; the kernel's own probes run too.
+//!
+//! Idle-timer middleboxes ([`crate::middlebox`], module `idle`) are kept
+//! like the firewalls below: one shared state per connection, a verdict per
+//! packet (write, shutdown, data-or-EOF-or-RST read, keepalive probe); a
+//! box's RST makes the end that sent the packet fail with `ECONNRESET`, the
+//! other end is not told, and a FIN or RST the peer's kernel sends into a
+//! forgotten flow is eaten where the reader meets it.
 //!
 //! DNS-learning firewalls ([`crate::firewall`], module `fw`): a crossing
 //! connect to an unlearned address is refused at once (`OnUnknown::Reset`)
@@ -26,9 +41,10 @@
 //! (a parked reader is woken through the world's `faults` notification;
 //! no RST crosses the wire, but an end that has seen the reset closes its
 //! socket with one, SO_LINGER 0); a black hole
-//! behaves as a flow black hole above, with no give-up. Snooping firewalls
+//! behaves as a flow black hole above. Snooping firewalls
 //! learn from DNS answers as [`RealUdp`]'s `send_to` sends them. Without a
-//! firewall installed a stream pays only `Option` checks. (A connect whose
+//! firewall or idle timer installed a stream pays only `Option` checks and
+//! a black-hole lookup per operation. (A connect whose
 //! connection is never accepted leaves its small state registered until the
 //! same ends connect again.)
 
@@ -49,10 +65,17 @@ use crate::middlebox::Verdict;
 use crate::stream::{NetListener, NetStream, NetUdp};
 use crate::{Bind, Keepalive, NetError, firewall};
 
+mod config;
+mod end;
 mod fw;
+mod idle;
+mod keepalive;
 mod loopback;
 
+pub use config::RealConfig;
+use end::End;
 use fw::{FwLink, reset_error};
+use idle::IdleLink;
 
 /// How long a capture listener waits for a connection's PROXY header.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +84,7 @@ const SYN_GIVE_UP: Duration = Duration::from_secs(127);
 const PROXY_V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 
 pub(crate) struct World {
+    config: RealConfig,
     // Short critical sections only; never held across an await.
     state: Mutex<State>,
     /// Notified whenever a drop starts or ends, so stalled readers re-check.
@@ -88,11 +112,16 @@ struct State {
     firewalls: Vec<Arc<firewall::Core>>,
     /// Firewall state of connects not yet accepted, by `(client, server)`.
     fw_pending: BTreeMap<(SocketAddr, SocketAddr), Arc<FwLink>>,
+    /// Idle-timer middleboxes, in the order they were added.
+    idle_boxes: Vec<Arc<crate::sim::idle::IdleBox>>,
+    /// Idle-timer state of connects not yet accepted, by `(client, server)`.
+    idle_pending: BTreeMap<(SocketAddr, SocketAddr), Arc<IdleLink>>,
 }
 
 impl World {
-    pub(crate) fn new() -> Arc<World> {
+    pub(crate) fn new(config: RealConfig) -> Arc<World> {
         Arc::new(World {
+            config,
             state: Mutex::new(State::default()),
             faults: Arc::new(Notify::new()),
         })
@@ -220,11 +249,13 @@ impl World {
         // accepting end before the handshake.
         let local = SocketAddr::new(from, socket.local_addr()?.port());
         let fw = self.open_fw_link(local, target);
+        let idle = self.open_idle_link(local, target);
         let tcp = self.handshake(socket, real_target, target, deadline).await;
         let mut tcp = match tcp {
             Ok(tcp) => tcp,
             Err(e) => {
                 let _ = self.take_fw_link(local, target);
+                let _ = self.take_idle_link(local, target);
                 return Err(e);
             }
         };
@@ -239,6 +270,7 @@ impl World {
             peer: target,
             original_dst: None,
             fw,
+            end: End::new(0, idle),
         }))
     }
 
@@ -389,6 +421,8 @@ pub struct RealStream {
     /// The firewalls' state, shared with the other end, when the flow
     /// crosses a firewall.
     fw: Option<Arc<FwLink>>,
+    /// The idle timers, the emulated kernel timers and what they decided.
+    end: End,
 }
 
 impl std::fmt::Debug for RealStream {
@@ -419,19 +453,29 @@ impl RealStream {
         drop(self.tcp);
     }
 
-    pub(crate) fn set_keepalive(&self, settings: Option<Keepalive>) -> io::Result<()> {
+    /// The kernel's keepalive (whole seconds), and the emulation that
+    /// sees the in-process path (see `keepalive`).
+    pub(crate) fn set_keepalive(&mut self, settings: Option<Keepalive>) -> io::Result<()> {
         let sock = socket2::SockRef::from(&self.tcp);
-        let Some(k) = settings else {
-            return sock.set_keepalive(false);
-        };
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(whole_seconds(k.time))
-            .with_interval(whole_seconds(k.interval))
-            .with_retries(k.probes);
-        sock.set_tcp_keepalive(&ka)
+        match settings {
+            None => sock.set_keepalive(false)?,
+            Some(k) => {
+                let ka = socket2::TcpKeepalive::new()
+                    .with_time(whole_seconds(k.time))
+                    .with_interval(whole_seconds(k.interval))
+                    .with_retries(k.probes);
+                sock.set_tcp_keepalive(&ka)?;
+            }
+        }
+        self.emulate_keepalive(settings);
+        Ok(())
     }
 
+    /// The settings as given (the emulation's), else the kernel's.
     pub(crate) fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        if let Some(k) = self.end.keepalive() {
+            return Ok(Some(k));
+        }
         let sock = socket2::SockRef::from(&self.tcp);
         if !sock.keepalive()? {
             return Ok(None);
@@ -445,6 +489,7 @@ impl RealStream {
 
     fn dropped(&self) -> bool {
         self.fw.as_ref().is_some_and(|f| f.dropped())
+            || self.end.idle.as_ref().is_some_and(|l| l.dropped())
             || self.world.flow_dropped(self.local, self.peer)
     }
 
@@ -456,14 +501,6 @@ impl RealStream {
             let _ = self.tcp.set_zero_linger();
         }
         reset
-    }
-
-    /// What the firewalls do with a packet of the flow now.
-    fn fw_verdict(&self) -> Verdict {
-        match &self.fw {
-            Some(f) => f.packet(&self.world),
-            None => Verdict::Forward,
-        }
     }
 
     /// Ready when the world's faults change (a drop starts or ends, a
@@ -487,33 +524,14 @@ impl AsyncRead for RealStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        loop {
-            if this.fw_reset() {
-                return Poll::Ready(Err(reset_error(this.peer)));
-            }
-            if this.dropped() {
-                // Stalled until the drop ends.
-                if this.poll_faults(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                continue;
-            }
-            // A firewalled flow also waits for a cut by the other end.
-            if this.fw.is_some() && this.poll_faults(cx).is_ready() {
-                continue;
-            }
-            let before = buf.filled().len();
-            if let Err(e) = std::task::ready!(Pin::new(&mut this.tcp).poll_read(cx, buf)) {
-                return Poll::Ready(Err(e));
-            }
-            // Data or EOF: the peer's packet reaches the firewall.
-            match this.fw_verdict() {
-                Verdict::Forward => return Poll::Ready(Ok(())),
-                // Lost for good: the flow is black-holed from now on.
-                Verdict::Drop => buf.set_filled(before),
-                Verdict::Reset | Verdict::ResetBoth => buf.set_filled(before),
-            }
+        if buf.remaining() == 0 {
+            return Pin::new(&mut this.tcp).poll_read(cx, buf);
         }
+        let poll = this.poll_read_path(cx, buf);
+        if poll.is_pending() {
+            this.end.park(cx);
+        }
+        poll
     }
 }
 
@@ -524,15 +542,25 @@ impl AsyncWrite for RealStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.fw_reset() {
-            return Poll::Ready(Err(reset_error(this.peer)));
+        if let Some(e) = this.known_error() {
+            return Poll::Ready(Err(e));
         }
-        // Accepted by the kernel but never delivered: dropped, or answered
-        // by a firewall's RST (seen by the next operation).
-        if this.dropped() || this.fw_verdict() != Verdict::Forward {
+        if this.gave_up(None) {
+            return Poll::Ready(Err(end::timed_out()));
+        }
+        if buf.is_empty() {
+            return Pin::new(&mut this.tcp).poll_write(cx, buf);
+        }
+        // Answered by a box's RST (seen by the next operation): accepted by
+        // the kernel but never delivered.
+        if matches!(this.send_verdict(), Verdict::Reset | Verdict::ResetBoth) {
             return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut this.tcp).poll_write(cx, buf)
+        // Into a black hole the data waits in the kernel, unread.
+        let dropped = this.dropped();
+        let n = std::task::ready!(Pin::new(&mut this.tcp).poll_write(cx, buf))?;
+        this.wrote(dropped);
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -541,12 +569,12 @@ impl AsyncWrite for RealStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.fw.is_some() {
-            if this.fw_reset() {
-                return Poll::Ready(Err(reset_error(this.peer)));
+        if this.has_boxes() {
+            if let Some(e) = this.known_error() {
+                return Poll::Ready(Err(e));
             }
-            // The FIN is a packet too; a dropped one never arrives.
-            if this.fw_verdict() != Verdict::Forward {
+            // The FIN is a packet too; one a box answers never arrives.
+            if matches!(this.send_verdict(), Verdict::Reset | Verdict::ResetBoth) {
                 return Poll::Ready(Ok(()));
             }
         }
@@ -604,6 +632,7 @@ impl RealListener {
                 peer,
                 original_dst,
                 fw: self.world.take_fw_link(peer, self.addr),
+                end: End::new(1, self.world.take_idle_link(peer, self.addr)),
             };
             return Ok((NetStream::Real(stream), peer));
         }

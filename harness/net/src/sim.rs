@@ -32,7 +32,7 @@
 //! latency is delivered at the next millisecond boundary; virtual-time
 //! assertions should use whole-millisecond latencies.
 
-mod idle;
+pub(crate) mod idle;
 mod pipe;
 mod world;
 

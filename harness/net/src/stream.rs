@@ -52,9 +52,10 @@ impl NetStream {
     /// Switches TCP keepalive on with `settings`, or off with `None`
     /// (Envoy's `upstream_connection_options.tcp_keepalive`). See
     /// [`crate::keepalive`] for what the probes do. In real mode the kernel
-    /// probes (time and interval in whole seconds, at least 1 s); a black hole
-    /// set with [`crate::Net::set_blackhole`] does not stop loopback probes
-    /// there, so only the simulated backend detects black-holed flows.
+    /// probes (time and interval in whole seconds, at least 1 s), and so
+    /// does an in-process emulation with the settings as given, whose probes
+    /// cross the black holes and middleboxes the kernel cannot see (see
+    /// [`crate::real`]); [`NetStream::keepalive`] reads back its settings.
     ///
     /// # Errors
     /// Real mode: the kernel's `setsockopt` error.

@@ -1,6 +1,7 @@
 //! The idle-timer middlebox of the simulated network (incidents.md A4: AWS
 //! NLB / NAT gateway 350 s with RST, Azure LB 4 min silent drop, GCP Cloud
-//! NAT 1200 s), on virtual time.
+//! NAT 1200 s), on virtual time. The same behaviours on loopback sockets:
+//! `idle_timer_real.rs`.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
@@ -244,18 +245,6 @@ async fn a_zero_idle_time_is_an_error() {
         })
         .unwrap_err();
     assert!(matches!(err, NetError::ZeroIdleTime), "{err}");
-}
-
-#[tokio::test]
-async fn the_real_backend_refuses_an_idle_timer() {
-    let err = Net::real()
-        .add_idle_timer(IdleTimer {
-            clients: vec![ip("10.0.0.1")],
-            idle: IDLE,
-            on_expiry: OnExpiry::Drop,
-        })
-        .unwrap_err();
-    assert!(matches!(err, NetError::Unsupported { .. }), "{err}");
 }
 
 /// hyper reads and writes one connection from one task: its read is parked

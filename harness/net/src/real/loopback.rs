@@ -109,6 +109,7 @@ impl World {
             peer: target,
             original_dst: None,
             fw: None,
+            end: super::End::new(0, None),
         }))
     }
 }

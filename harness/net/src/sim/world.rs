@@ -49,7 +49,7 @@ impl Default for SimConfig {
             base_latency: Duration::from_micros(50),
             jitter: Duration::ZERO,
             syn_give_up: Duration::from_secs(127),
-            retransmission_give_up: Duration::from_millis(924_600),
+            retransmission_give_up: crate::RETRANSMISSION_GIVE_UP,
         }
     }
 }
