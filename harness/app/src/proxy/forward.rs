@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use crate::classify::{Stage, classify};
 use crate::pool::PoolKey;
 use crate::proxy::reply::{Body, Failure, bad_gateway, bad_request};
-use crate::proxy::upstream::{Upstreams, open};
+use crate::proxy::upstream::{Upstream, Upstreams, open};
 use crate::proxy::{Proxy, bump};
 use crate::request::says_close;
 
@@ -134,28 +134,73 @@ fn origin_form(req: Request<Incoming>, target: &Target, keep_alive: bool) -> Req
 
 /// Sends `req` on the client connection's upstream connection to `key` (or
 /// a new one) and returns the response head; the connection is kept for the
-/// next request unless either side says it closes.
+/// next request unless either side says it closes. A kept connection found
+/// closed before the request was written is replaced by a new one, as Go's
+/// transport retries a request when "nothing was written".
 async fn send(
     proxy: &Proxy,
     upstreams: &Upstreams,
     key: &PoolKey,
     req: Request<Incoming>,
 ) -> Result<Response<Incoming>, Failure> {
-    let mut up = match upstreams.checkout(key, &proxy.profile) {
-        Some(up) => up,
-        None => open(proxy, key).await?,
+    let req = match upstreams.checkout(key, &proxy.profile) {
+        Some(up) => match exchange(up, req).await {
+            Ok(done) => return Ok(keep(proxy, upstreams, key, done)),
+            Err(Attempt::Unsent(req, _)) => *req,
+            Err(Attempt::Failed(failure)) => return Err(failure),
+        },
+        None => req,
     };
+    match exchange(open(proxy, key).await?, req).await {
+        Ok(done) => Ok(keep(proxy, upstreams, key, done)),
+        Err(Attempt::Unsent(_, failure) | Attempt::Failed(failure)) => Err(failure),
+    }
+}
+
+/// Why one exchange on one upstream connection failed.
+enum Attempt {
+    /// Before the request was written: it can go on another connection.
+    Unsent(Box<Request<Incoming>>, Failure),
+    /// After: the request (and its body) is gone.
+    Failed(Failure),
+}
+
+/// `req` on `up`, up to the response head.
+async fn exchange(
+    mut up: Upstream,
+    req: Request<Incoming>,
+) -> Result<(Upstream, Response<Incoming>), Attempt> {
     let addr = up.addr;
-    let fail = |e: hyper::Error| Failure::Upstream {
+    let fail = |e: &hyper::Error| Failure::Upstream {
         addr,
-        kind: classify(Stage::Exchange, &e),
+        kind: classify(Stage::Exchange, e),
     };
-    up.sender.ready().await.map_err(fail)?;
-    let response = up.sender.send_request(req).await.map_err(fail)?;
+    if let Err(e) = up.sender.ready().await {
+        return Err(Attempt::Unsent(Box::new(req), fail(&e)));
+    }
+    match up.sender.try_send_request(req).await {
+        Ok(response) => Ok((up, response)),
+        Err(mut e) => {
+            let failure = fail(e.error());
+            match e.take_message() {
+                Some(req) => Err(Attempt::Unsent(Box::new(req), failure)),
+                None => Err(Attempt::Failed(failure)),
+            }
+        }
+    }
+}
+
+/// Keeps the connection for the next request, unless either side closes it.
+fn keep(
+    proxy: &Proxy,
+    upstreams: &Upstreams,
+    key: &PoolKey,
+    (up, response): (Upstream, Response<Incoming>),
+) -> Response<Incoming> {
     if proxy.profile.keep_alive && !says_close(response.headers()) {
         upstreams.give_back(key.clone(), up);
     }
-    Ok(response)
+    response
 }
 
 /// The sidecar's answer, for the client: the same status, end-to-end headers

@@ -128,3 +128,17 @@ async fn a_relayed_answer_keeps_the_envoy_headers() {
     // An IP literal is dialled as it is: no DNS query.
     assert_eq!(w.dns.stats().queries, 0);
 }
+
+/// A kept upstream connection the sidecar closed while it was idle is
+/// replaced by a new one: the client sees no error.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_upstream_connection_closed_while_idle_is_replaced_without_an_error() {
+    let w = world(Fake::OneShot).await;
+    let mut c = client(&w.net, &w.proxy).await;
+    for _ in 0..3 {
+        let reply = exchange(&mut c, "GET http://api.partner.example/ HTTP/1.1\r\n\r\n").await;
+        assert_eq!((reply.status, reply.body.as_slice()), (200, &b"ok"[..]));
+    }
+    let stats = w.proxy.stats();
+    assert_eq!((stats.upstream_connections, stats.bad_gateway), (3, 0));
+}

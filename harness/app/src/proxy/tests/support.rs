@@ -46,6 +46,9 @@ pub(crate) enum Fake {
     /// Raw bytes: reads to EOF, then writes back what it read with
     /// `|eof` appended and closes (a tunnel's half-close).
     Echo,
+    /// Answers one request `200` without `connection: close`, then closes
+    /// the connection (FIN) as an idle timeout would.
+    OneShot,
 }
 
 /// The local reply body of fact sheet §5.1, "connection termination" row.
@@ -84,6 +87,7 @@ async fn accept(listener: NetListener, fake: Fake, sidecar: Sidecar) {
         tokio::spawn(async move {
             match fake {
                 Fake::Echo => echo(stream).await,
+                Fake::OneShot => one_shot(stream, sidecar.clone()).await,
                 _ => http(stream, fake, sidecar.clone()).await,
             }
             sidecar.closed.send_modify(|n| *n += 1);
@@ -97,6 +101,26 @@ async fn echo(mut stream: NetStream) {
         read.extend_from_slice(b"|eof");
         let _ = stream.write_all(&read).await;
     }
+}
+
+async fn one_shot(mut stream: NetStream, sidecar: Sidecar) {
+    let mut read = Vec::new();
+    while !read.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return;
+        }
+        read.push(byte[0]);
+    }
+    let seen = Seen {
+        original_dst: stream.original_dst(),
+        head: String::from_utf8_lossy(&read).into_owned(),
+        body: Vec::new(),
+    };
+    sidecar.seen.lock().unwrap().push(seen);
+    let _ = stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        .await;
 }
 
 async fn http(stream: NetStream, fake: Fake, sidecar: Sidecar) {
