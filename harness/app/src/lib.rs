@@ -15,6 +15,8 @@
 //!
 //! Module map:
 //! - [`profile`]: [`ClientProfile`] and the named profiles;
+//! - [`proxy`]: [`serve_proxy()`], the pod's forward HTTP proxy (`curl -x`)
+//!   dialling through the pod's captured stack, and its [`ProxyHandle`];
 //! - [`target`]: [`parse_url`] and [`Target`];
 //! - [`schedule`]: [`Arrival`] and the merged open-loop schedule;
 //! - [`config`]: [`AppConfig`], [`CallSpec`], [`AppDeps`];
@@ -74,6 +76,7 @@ pub mod init;
 pub mod lifecycle;
 mod pool;
 pub mod profile;
+pub mod proxy;
 mod request;
 mod resolve;
 pub mod retry;
@@ -92,6 +95,7 @@ pub use ids::{RecordSink, RequestIds};
 pub use init::{InitFailure, run_once};
 pub use lifecycle::{AppControl, Lifecycle, drive_lifecycle};
 pub use profile::{CheckoutOrder, ClientProfile, IdleOverflow};
+pub use proxy::{ProxyConfig, ProxyHandle, ProxyStats, serve_proxy};
 pub use retry::{AppRetry, RetryOn};
 pub use schedule::Arrival;
 pub use serve::{

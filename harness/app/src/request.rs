@@ -268,7 +268,7 @@ fn build_request(
 }
 
 /// Whether the server said it closes the connection after this response.
-fn says_close(headers: &HeaderMap) -> bool {
+pub(crate) fn says_close(headers: &HeaderMap) -> bool {
     headers
         .get_all(CONNECTION)
         .iter()

@@ -40,7 +40,7 @@ mod preface;
 pub mod state;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

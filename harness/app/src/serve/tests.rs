@@ -6,4 +6,4 @@ mod lifecycle;
 mod overrides;
 mod race;
 mod routes;
-mod support;
+pub(crate) mod support;
