@@ -262,7 +262,7 @@ impl World {
         if let Some(dst) = original_dst {
             tcp.write_all(&proxy_v2_header(local, dst)?).await?;
         }
-        Ok(NetStream::Real(RealStream {
+        Ok(NetStream::Real(Box::new(RealStream {
             tcp,
             world: self.clone(),
             faults: None,
@@ -271,7 +271,7 @@ impl World {
             original_dst: None,
             fw,
             end: End::new(0, idle),
-        }))
+        })))
     }
 
     async fn handshake(
@@ -634,7 +634,7 @@ impl RealListener {
                 fw: self.world.take_fw_link(peer, self.addr),
                 end: End::new(1, self.world.take_idle_link(peer, self.addr)),
             };
-            return Ok((NetStream::Real(stream), peer));
+            return Ok((NetStream::Real(Box::new(stream)), peer));
         }
     }
 

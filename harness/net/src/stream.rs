@@ -20,7 +20,7 @@ pub enum NetStream {
     /// In-memory.
     Sim(SimStream),
     /// Kernel socket.
-    Real(RealStream),
+    Real(Box<RealStream>),
 }
 
 impl NetStream {

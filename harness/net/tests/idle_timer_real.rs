@@ -13,12 +13,12 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, sleep, timeout};
 use meshsim_net::{
     IdleEventKind, IdleTimer, IdleTimerHandle, IdleTimerStats, Keepalive, Net, NetError, NetStream,
     OnExpiry, RealConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep, timeout};
 
 const IDLE: Duration = Duration::from_millis(200);
 /// Past the box's timer, with room for a late timer.

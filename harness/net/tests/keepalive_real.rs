@@ -14,9 +14,9 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use meshsim_net::clock::{Instant, timeout};
 use meshsim_net::{DnsFirewall, Keepalive, Learning, Net, NetStream, OnExpired, RealConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, timeout};
 
 /// time 100 ms, interval 50 ms, 3 probes: a dead flow goes after 250 ms idle.
 const KA: Keepalive = Keepalive {

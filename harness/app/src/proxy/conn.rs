@@ -44,7 +44,7 @@ pub(crate) async fn accept_loop(listener: NetListener, proxy: Arc<Proxy>) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
             Err(e) => {
                 tracing::warn!(error = %e, "proxy accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                meshsim_net::clock::sleep(ACCEPT_BACKOFF).await;
             }
         }
     }

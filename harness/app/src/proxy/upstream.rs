@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use meshsim_net::NetStream;
-use tokio::time::Instant;
+use meshsim_net::clock::Instant;
 
 use crate::classify::{Stage, classify};
 use crate::pool::{PoolKey, reusable};

@@ -19,8 +19,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use crate::clock::{Instant, Sleep};
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::time::{Instant, Sleep};
 
 use super::fw::FwLink;
 use super::idle::IdleLink;
@@ -266,7 +266,7 @@ impl RealStream {
                 let timer = self
                     .end
                     .give_up
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    .get_or_insert_with(|| Box::pin(crate::clock::sleep_until(deadline)));
                 timer.as_mut().poll(cx).is_ready()
             }
         };

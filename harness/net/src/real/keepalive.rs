@@ -24,8 +24,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
+use crate::clock::{Instant, sleep, sleep_until};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, sleep_until};
 
 use super::World;
 use super::end::path_verdict;

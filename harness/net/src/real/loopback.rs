@@ -101,7 +101,7 @@ impl World {
         let port = socket.local_addr()?.port();
         let deadline = crate::clock::Instant::now() + timeout;
         let tcp = self.handshake(socket, real, target, deadline).await?;
-        Ok(NetStream::Real(RealStream {
+        Ok(NetStream::Real(Box::new(RealStream {
             tcp,
             world: self.clone(),
             faults: None,
@@ -110,6 +110,6 @@ impl World {
             original_dst: None,
             fw: None,
             end: super::End::new(0, None),
-        }))
+        })))
     }
 }

@@ -63,7 +63,7 @@ async fn a_connect_timeout_gets_a_502_after_the_profiles_connect_timeout() {
     let listener = pod.listen(3128).await.unwrap();
     let handle = serve_proxy(listener, pod, config, meshsim_core::SimRng::new(1));
     let mut c = client(&net, &handle).await;
-    let started = tokio::time::Instant::now();
+    let started = meshsim_net::clock::Instant::now();
     let reply = exchange(&mut c, "GET http://10.9.0.1/ HTTP/1.1\r\n\r\n").await;
     assert!(
         own(&reply, 502, "connect to 10.9.0.1:80 timed out after 5s"),
