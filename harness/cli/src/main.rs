@@ -64,6 +64,16 @@ enum Command {
         /// scenario's first).
         #[arg(long, value_name = "NAME", requires = "with")]
         with_base: Option<String>,
+        /// Run over kernel TCP/UDP sockets on 127.0.0.0/8 with the wall
+        /// clock instead of the simulated network (not deterministic).
+        #[arg(long)]
+        real: bool,
+        /// With --real: wall seconds per scenario second, e.g. 0.02 plays a
+        /// 15-minute incident in 18 s. Every duration scales (timeline,
+        /// TTLs, timeouts, idle timers, back-off; rates inversely); reports
+        /// stay in scenario units and state the scale.
+        #[arg(long, value_name = "F", requires = "real")]
+        time_scale: Option<f64>,
     },
     /// Lint scenario files and Istio YAML before rollout, like `istioctl
     /// analyze`: each finding has a stable code, a severity, the resource,
@@ -142,6 +152,8 @@ fn run(cli: Cli) -> Result<Verdict> {
             no_write,
             with,
             with_base,
+            real,
+            time_scale,
         } => {
             let interrupted = watch_ctrl_c();
             let opts = RunOptions {
@@ -149,6 +161,8 @@ fn run(cli: Cli) -> Result<Verdict> {
                 mitigations,
                 duration,
                 interrupted: Some(interrupted),
+                real,
+                time_scale,
             };
             let out = (!no_write).then_some(out.as_path());
             let scenarios = load_all(&scenarios, &with, with_base.as_deref())?;

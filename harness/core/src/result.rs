@@ -37,6 +37,11 @@ pub struct RunResult {
     pub seed: u64,
     /// Sim or real.
     pub mode: RunMode,
+    /// Real mode's `--time-scale`: wall seconds per scenario second. Every
+    /// time in the result is in scenario units whatever the scale. Absent
+    /// when time was not scaled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
     /// Length of the load phase, in seconds.
     pub duration_s: f64,
     /// The timeline events, in order, as `(at, what)`.

@@ -143,6 +143,7 @@ pub(crate) fn sample() -> RunResult {
         ],
         mitigations: vec![none(), retries()],
         partial: false,
+        time_scale: None,
     }
 }
 
