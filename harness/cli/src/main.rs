@@ -14,6 +14,7 @@ mod check;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use meshsim_core::RunResult;
 use meshsim_core::units::parse_duration;
 use meshsim_engine::{RunOptions, Scenario};
 use meshsim_report::Format;
@@ -74,6 +75,12 @@ enum Command {
         /// stay in scenario units and state the scale.
         #[arg(long, value_name = "F", requires = "real")]
         time_scale: Option<f64>,
+        /// With --real: also run each scenario simulated (same seed,
+        /// mitigations and duration) and print, per mitigation, whether the
+        /// two agree (verdict, dominant error kind, error rate within 3
+        /// points or 25 %); exit 1 if any does not.
+        #[arg(long, requires = "real")]
+        agree: bool,
     },
     /// Lint scenario files and Istio YAML before rollout, like `istioctl
     /// analyze`: each finding has a stable code, a severity, the resource,
@@ -154,6 +161,7 @@ fn run(cli: Cli) -> Result<Verdict> {
             with_base,
             real,
             time_scale,
+            agree,
         } => {
             let interrupted = watch_ctrl_c();
             let opts = RunOptions {
@@ -166,7 +174,11 @@ fn run(cli: Cli) -> Result<Verdict> {
             };
             let out = (!no_write).then_some(out.as_path());
             let scenarios = load_all(&scenarios, &with, with_base.as_deref())?;
-            run_scenarios(&scenarios, &opts, format, out)
+            let (verdict, results) = run_scenarios(&scenarios, &opts, format, out)?;
+            if !agree {
+                return Ok(verdict);
+            }
+            agree_with_sim(&scenarios, &results, &opts)
         }
         Command::List { dir } => list(&dir).map(|()| Verdict::Held),
         Command::Check { files, format } => Ok(if check::run(&files, format)? {
@@ -205,8 +217,9 @@ fn run_scenarios(
     opts: &RunOptions,
     format: Format,
     out: Option<&Path>,
-) -> Result<Verdict> {
+) -> Result<(Verdict, Vec<RunResult>)> {
     let mut all_held = true;
+    let mut results = Vec::new();
     let mut stdout = std::io::stdout().lock();
     for scenario in scenarios {
         let mut write_err = None;
@@ -233,8 +246,46 @@ fn run_scenarios(
         if result.partial {
             anyhow::bail!("interrupted: reports hold the mitigations that finished");
         }
+        results.push(result);
     }
-    Ok(if all_held {
+    let verdict = if all_held {
+        Verdict::Held
+    } else {
+        Verdict::Failed
+    };
+    Ok((verdict, results))
+}
+
+/// Runs every scenario simulated with the options of its real run and
+/// prints how the two agree.
+fn agree_with_sim(
+    scenarios: &[Scenario],
+    reals: &[RunResult],
+    real_opts: &RunOptions,
+) -> Result<Verdict> {
+    let sim_opts = RunOptions {
+        real: false,
+        time_scale: None,
+        ..real_opts.clone()
+    };
+    let mut all_agree = true;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "\n## Agreement of the real run with the simulation\n"
+    )?;
+    for (scenario, real) in scenarios.iter().zip(reals) {
+        let sim = meshsim_engine::run(scenario, &sim_opts, |_| {})
+            .with_context(|| format!("running {} (sim)", scenario.path.display()))?;
+        let rows = meshsim_engine::agree::compare(&sim, real, Default::default());
+        all_agree &= rows.iter().all(|r| r.agrees());
+        writeln!(
+            stdout,
+            "{}",
+            meshsim_engine::agree::markdown(&sim.scenario, &rows)
+        )?;
+    }
+    Ok(if all_agree {
         Verdict::Held
     } else {
         Verdict::Failed

@@ -35,6 +35,7 @@ compile_error!(
      (add `--cfg tokio_unstable` to RUSTFLAGS, or unset it)"
 );
 
+pub mod agree;
 pub mod check;
 mod error;
 pub mod expect;

@@ -215,15 +215,15 @@ pub fn run_mitigation_real(
         .build()
         .map_err(EngineError::Runtime)?;
     rt.block_on(async {
-        let scale = time_scale
-            .map(meshsim_net::clock::TimeScale::start)
-            .transpose()
+        // Scaled or not, timers run on the precise clock (tokio's wheel
+        // fires on whole milliseconds). Every task of this runtime runs on
+        // this thread: the scale holds for the whole world.
+        let scale = meshsim_net::clock::TimeScale::start(time_scale.unwrap_or(1.0))
             .map_err(|e| EngineError::InvalidOption {
                 message: e.to_string(),
-            })?;
-        // Every task of this runtime runs on this thread: the scale holds
-        // for the whole world.
-        let _scaled = scale.as_ref().map(meshsim_net::clock::TimeScale::enter);
+            })?
+            .with_precise_timers();
+        let _scaled = scale.enter();
         let net = Net::real_with(RealConfig::default());
         drive(scenario, mitigation, net, seed, duration).await
     })

@@ -240,7 +240,7 @@ impl SimStream {
     /// Waits on the stream's timer until `at`; returns true if it already passed.
     fn wait_until(&mut self, cx: &mut Context<'_>, at: Instant) -> bool {
         match &mut self.timer {
-            Some(t) => t.as_mut().reset(at.wall()),
+            Some(t) => t.as_mut().reset(at),
             None => self.timer = Some(Box::pin(crate::clock::sleep_until(at))),
         }
         let t = self.timer.as_mut().expect("timer set above");
