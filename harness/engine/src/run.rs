@@ -225,8 +225,38 @@ pub fn run_mitigation_real(
             .with_precise_timers();
         let _scaled = scale.enter();
         let net = Net::real_with(RealConfig::default());
-        drive(scenario, mitigation, net, seed, duration).await
+        let result = drive(scenario, mitigation, net, seed, duration).await;
+        let left = tasks_left().await;
+        if left > 0 {
+            LEFTOVER_TASKS.fetch_add(left as u64, Ordering::SeqCst);
+            tracing::warn!(left, mitigation = %mitigation.name, "tasks still alive after the world shut down");
+        }
+        result
     })
+}
+
+/// Tasks found alive after a real world shut down, over the process's life
+/// (see [`leftover_tasks`]).
+static LEFTOVER_TASKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many tasks real runs of this process left alive after their world
+/// shut down: 0 when every component stops what it spawned (the runtime
+/// would drop them anyway, but a leak inside a run is a leak in `meshsim up`).
+pub fn leftover_tasks() -> u64 {
+    LEFTOVER_TASKS.load(Ordering::SeqCst)
+}
+
+/// Tasks alive on this runtime besides the caller, once aborted tasks have
+/// had the scheduler's turns they need to be freed.
+async fn tasks_left() -> usize {
+    let handle = tokio::runtime::Handle::current();
+    for _ in 0..1000 {
+        if handle.metrics().num_alive_tasks() == 0 {
+            return 0;
+        }
+        tokio::task::yield_now().await;
+    }
+    handle.metrics().num_alive_tasks()
 }
 
 /// A sink that numbers a pod's calls after the calls of the pods before it.
