@@ -300,7 +300,7 @@ impl World {
         proxy: bool,
     ) -> io::Result<NetListener> {
         let ip = self.loopback_for(addr.ip());
-        let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), 0)).await?;
+        let listener = bind_listener(SocketAddr::new(IpAddr::V4(ip), 0))?;
         let real = listener.local_addr()?;
         let scen = if addr.port() == 0 {
             SocketAddr::new(addr.ip(), real.port())
@@ -345,6 +345,16 @@ impl World {
             addr: scen,
         }))
     }
+}
+
+/// A kernel listener with Linux's largest default accept queue
+/// (`net.core.somaxconn`, 4096 since Linux 5.4): a queue that overflows
+/// drops SYNs, and the kernel's 1 s SYN retransmission is not scaled with
+/// `--time-scale`, so a burst of connects must not meet a short queue.
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// The kernel takes keepalive times in whole seconds, at least 1.

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpSocket;
 
 use super::{RealListener, RealStream, World};
 use crate::stream::{NetListener, NetStream};
@@ -35,7 +35,7 @@ impl World {
 
     async fn listen_loopback(self: &Arc<Self>, addr: SocketAddr) -> io::Result<NetListener> {
         let ip = self.loopback_for(addr.ip());
-        let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(ip), 0)).await?;
+        let listener = super::bind_listener(SocketAddr::new(IpAddr::V4(ip), 0))?;
         let real = listener.local_addr()?;
         let port = if addr.port() == 0 {
             real.port()
