@@ -39,8 +39,8 @@ pub struct RunResult {
     pub mode: RunMode,
     /// Real mode's `--time-scale`: wall seconds per scenario second. Every
     /// time in the result is in scenario units whatever the scale. Absent
-    /// when time was not scaled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (`null`) when time was not scaled.
+    #[serde(default)]
     pub time_scale: Option<f64>,
     /// Length of the load phase, in seconds.
     pub duration_s: f64,

@@ -46,6 +46,7 @@
 //!     summary: "nothing happens".into(),
 //!     seed: 7,
 //!     mode: RunMode::Sim,
+//!     time_scale: None,
 //!     duration_s: 90.0,
 //!     events: vec![],
 //!     mitigations: vec![],

@@ -38,9 +38,14 @@ fn header(result: &RunResult) -> String {
         escape(&result.scenario),
         escape(&result.summary),
         result.seed,
-        overview::mode(result.mode),
+        overview::mode(result),
         figure::at(result.duration_s),
     );
+    if let Some(f) = result.time_scale {
+        out.push_str(&format!(
+            "\n> **Time scaled:** one scenario second lasted {f} s of wall time; every time here is in scenario units.\n"
+        ));
+    }
     if result.partial {
         out.push_str("\n> **Partial run:** stopped before every mitigation finished.\n");
     }

@@ -10,11 +10,13 @@ use meshsim_core::{ExpectationResult, MitigationResult, RunMode, RunResult};
 use crate::figure;
 use crate::grid::{Align, Grid, one_line};
 
-/// `sim` or `real`.
-pub(crate) fn mode(mode: RunMode) -> &'static str {
-    match mode {
-        RunMode::Sim => "sim",
-        RunMode::Real => "real",
+/// `sim`, `real`, or `real, time x0.02` when a real run's time was scaled
+/// (every time shown stays in scenario units).
+pub(crate) fn mode(result: &RunResult) -> String {
+    match (result.mode, result.time_scale) {
+        (RunMode::Sim, _) => "sim".into(),
+        (RunMode::Real, None) => "real".into(),
+        (RunMode::Real, Some(f)) => format!("real, time x{f}"),
     }
 }
 

@@ -54,7 +54,7 @@ fn header(result: &RunResult) -> String {
         "{} (seed {}, {}, {}): {}\n",
         one_line(&result.scenario),
         result.seed,
-        overview::mode(result.mode),
+        overview::mode(result),
         figure::at(result.duration_s),
         one_line(&result.summary),
     );

@@ -32,6 +32,7 @@ fn json_is_pretty_with_a_trailing_newline_and_keys_in_field_order() {
         "summary",
         "seed",
         "mode",
+        "time_scale",
         "duration_s",
         "events",
         "mitigations",

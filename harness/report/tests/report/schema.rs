@@ -250,3 +250,24 @@ fn schema_declares_json_schema_draft_2020_12() {
         json!("https://json-schema.org/draft/2020-12/schema")
     );
 }
+
+#[test]
+fn a_time_scaled_real_run_validates_and_states_its_scale_in_every_text_format() {
+    let mut run = sample();
+    run.mode = meshsim_core::RunMode::Real;
+    run.time_scale = Some(0.02);
+    let v = rendered(&run);
+    assert_eq!(v["time_scale"], json!(0.02));
+    assert!(violations(&v).is_empty(), "{:?}", violations(&v));
+    let table = meshsim_report::render(&run, meshsim_report::Format::Table);
+    assert!(
+        table.lines().next().unwrap().contains("real, time x0.02"),
+        "{table}"
+    );
+    let md = meshsim_report::render(&run, meshsim_report::Format::Markdown);
+    assert!(md.contains("- mode: real, time x0.02"), "{md}");
+    assert!(
+        md.contains("one scenario second lasted 0.02 s of wall time"),
+        "{md}"
+    );
+}
