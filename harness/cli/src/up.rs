@@ -66,7 +66,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
     drop(stdout);
     watch_signals(up.stopper());
     let stats = up.wait()?;
-    println!("{}", stats.summary_line());
+    writeln!(std::io::stdout().lock(), "{}", stats.summary_line())?;
     Ok(())
 }
 

@@ -46,6 +46,7 @@ fn run(s: &Scenario, seed: u64) -> MitigationResult {
         mitigations: vec!["m".into()],
         duration: None,
         interrupted: None,
+        ..Default::default()
     };
     meshsim_engine::run(s, &opts, |_| {})
         .unwrap()

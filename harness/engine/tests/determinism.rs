@@ -16,6 +16,7 @@ fn json(scenario: &Scenario, seed: u64) -> String {
         mitigations: vec!["none".into(), "resolution-dns".into()],
         duration: Some(Duration::from_secs(420)),
         interrupted: None,
+        ..Default::default()
     };
     let result = meshsim_engine::run(scenario, &opts, |_| {}).unwrap();
     meshsim_report::json(&result)

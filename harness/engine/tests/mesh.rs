@@ -29,6 +29,7 @@ fn run_for(
         mitigations: mitigations.iter().map(|m| m.to_string()).collect(),
         duration,
         interrupted: None,
+        ..Default::default()
     };
     meshsim_engine::run(s, &opts, |_| {}).unwrap().mitigations
 }

@@ -37,6 +37,7 @@ fn an_istio_operators_registry_only_turns_passthrough_calls_into_direct_502s() {
         mitigations: Vec::new(),
         duration: None,
         interrupted: None,
+        ..Default::default()
     };
     let r = meshsim_engine::run(&s, &opts, |_| {}).unwrap().mitigations;
     assert_eq!((r[0].name.as_str(), r[0].errors), ("allow-any", 0));

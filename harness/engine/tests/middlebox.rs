@@ -211,6 +211,7 @@ fn each_mitigation_reports_the_idle_timer_counters_and_log_with_expired_flows_on
         mitigations: vec!["none".into(), "tcp-keepalive".into()],
         duration: Some(std::time::Duration::from_secs(1300)),
         interrupted: None,
+        ..Default::default()
     };
     let r = meshsim_engine::run(&s, &opts, |_| {}).unwrap();
     let counters = |name: &str| {
