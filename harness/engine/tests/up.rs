@@ -194,3 +194,28 @@ fn an_unknown_mitigation_is_refused_naming_the_known_ones() {
     assert!(err.contains("no mitigation \"nope\""), "{err}");
     assert!(err.contains("resolution-dns"), "{err}");
 }
+
+/// A time scale out of range is refused before anything is bound, with
+/// the range in the message.
+#[test]
+fn a_time_scale_out_of_range_is_refused() {
+    let opts = UpOptions {
+        time_scale: Some(0.0),
+        ..UpOptions::default()
+    };
+    let err = up::start(alb(), opts).unwrap_err().to_string();
+    assert!(err.contains("time scale 0 is out of range"), "{err}");
+}
+
+/// With a time scale the world comes up and answers as unscaled.
+#[test]
+fn a_scaled_world_still_serves_curl_through_the_sidecar() {
+    let opts = UpOptions {
+        time_scale: Some(0.5),
+        ..UpOptions::default()
+    };
+    let up = up::start(alb(), opts).unwrap();
+    assert!(curl_charge(&up).starts_with("HTTP/1.1 200 OK\r\n"));
+    up.stop();
+    up.wait().unwrap();
+}
