@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod check;
+mod ctl;
+mod up;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -97,6 +99,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: check::CheckFormat,
     },
+    /// Start one mitigation's world in real mode on loopback and keep it up:
+    /// prints the DNS server, each pod's forward proxy (`curl -x`), each
+    /// upstream, the sidecars' admin and readiness ports and the control
+    /// endpoint, so dig, curl or a real app can join; faults are fired with
+    /// `meshsim ctl`. Stops on Ctrl-C, SIGTERM or `meshsim ctl stop`.
+    Up(up::UpArgs),
+    /// Fire timeline actions into a world `meshsim up` keeps running, read
+    /// its figures, stop it. Exit 0: done; 1: refused by the world; 2:
+    /// cannot reach it.
+    Ctl(ctl::CtlArgs),
     /// List the scenarios of a catalogue folder with their mitigations.
     List {
         /// The folder.
@@ -180,6 +192,8 @@ fn run(cli: Cli) -> Result<Verdict> {
             }
             agree_with_sim(&scenarios, &results, &opts)
         }
+        Command::Up(args) => up::run(args).map(|()| Verdict::Held),
+        Command::Ctl(args) => ctl::run(args),
         Command::List { dir } => list(&dir).map(|()| Verdict::Held),
         Command::Check { files, format } => Ok(if check::run(&files, format)? {
             Verdict::Failed

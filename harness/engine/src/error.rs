@@ -54,6 +54,16 @@ pub enum EngineError {
         /// What is wrong.
         message: String,
     },
+    /// `meshsim ctl`: nothing answers HTTP at the control address.
+    #[error(
+        "cannot reach the control endpoint at {addr}: {source} (is `meshsim up` running? it prints the address as MESHSIM_CTL)"
+    )]
+    ControlUnreachable {
+        /// The address tried.
+        addr: std::net::SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// The runtime could not be created.
     #[error("cannot start the runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -13,7 +13,9 @@
 //! - `world`: spawning DNS, upstreams and sidecars, applying timeline actions;
 //! - [`run`](mod@run): the matrix, one paused-clock runtime per mitigation;
 //! - [`check`](mod@check): `meshsim check`, lint of every mitigation's Istio
-//!   resources with what the scenario knows (and of plain Istio files).
+//!   resources with what the scenario knows (and of plain Istio files);
+//! - [`up`]: `meshsim up`, one mitigation's world in real mode that stays up
+//!   for real clients, with a control endpoint for timeline actions.
 //!
 //! ```
 //! use std::path::Path;
@@ -41,9 +43,11 @@ mod error;
 pub mod expect;
 pub mod run;
 pub mod scenario;
+pub mod up;
 mod world;
 
 pub use check::{CheckFinding, FileCheck, check_file, check_text};
 pub use error::EngineError;
 pub use run::{RunOptions, run};
 pub use scenario::{FirewallSpec, MiddleboxKind, MiddleboxSpec, Scenario};
+pub use up::{UpOptions, UpStats};

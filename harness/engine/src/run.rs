@@ -260,7 +260,7 @@ async fn tasks_left() -> usize {
 }
 
 /// A sink that numbers a pod's calls after the calls of the pods before it.
-fn offset_sink(collector: Arc<Mutex<Collector>>, first_call: usize) -> RecordSink {
+pub(crate) fn offset_sink(collector: Arc<Mutex<Collector>>, first_call: usize) -> RecordSink {
     RecordSink::new(move |mut r| {
         r.call += first_call;
         collector

@@ -51,6 +51,21 @@ pub(crate) struct World {
     terminations: std::collections::BTreeMap<String, tokio::sync::watch::Sender<bool>>,
     /// Time zero of the run.
     start: Instant,
+    /// Envoy admin (15000) and readiness (15021) of each entry pod's
+    /// sidecar started with the world, by pod, in file order.
+    sidecar_ports: Vec<SidecarPorts>,
+}
+
+/// Where an entry pod's sidecar serves admin and readiness (scenario
+/// addresses).
+#[derive(Debug, Clone)]
+pub(crate) struct SidecarPorts {
+    /// The pod.
+    pub(crate) pod: String,
+    /// Envoy admin (`pod-ip:15000`).
+    pub(crate) admin: Option<SocketAddr>,
+    /// pilot-agent's readiness (`pod-ip:15021`).
+    pub(crate) readiness: Option<SocketAddr>,
 }
 
 /// An installed middlebox.
@@ -230,6 +245,7 @@ impl World {
                 .map_err(|e| fail("mesh CA", std::io::Error::other(e.to_string())))?,
         );
         let mut sidecars = Vec::new();
+        let mut sidecar_ports = Vec::new();
         // A pod with a lifecycle starts its own sidecar when kubelet does.
         for pod in scenario
             .pods
@@ -246,6 +262,11 @@ impl World {
                 .await
                 .map_err(|e| fail(&format!("sidecar of pod {}", pod.name), e))?;
             samples.attach_entry(&pod.name, &h);
+            sidecar_ports.push(SidecarPorts {
+                pod: pod.name.clone(),
+                admin: h.admin_addr(),
+                readiness: h.readiness_addr(),
+            });
             sidecars.push(Arc::new(h));
         }
         let env = mesh::MeshEnv {
@@ -285,6 +306,7 @@ impl World {
             middleboxes,
             box_tasks,
             start: deps.start,
+            sidecar_ports,
         })
     }
 
@@ -349,6 +371,11 @@ impl World {
             drain_for: times.1,
         };
         Some((cx, terminate))
+    }
+
+    /// Admin and readiness of the entry pods' sidecars.
+    pub(crate) fn sidecar_ports(&self) -> &[SidecarPorts] {
+        &self.sidecar_ports
     }
 
     /// The DNS server's address.

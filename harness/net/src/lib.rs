@@ -486,6 +486,16 @@ impl Net {
             Backend::Real(w) => w.lookup_tcp(scenario),
         }
     }
+
+    /// In real mode, the loopback address a scenario UDP socket is bound
+    /// on (the DNS server's: `dig @ip -p port` asks it); `None` in sim mode
+    /// or when nothing is bound there.
+    pub fn real_udp_addr(&self, scenario: SocketAddr) -> Option<SocketAddr> {
+        match &self.backend {
+            Backend::Sim(_) => None,
+            Backend::Real(w) => w.lookup_udp(scenario),
+        }
+    }
 }
 
 /// The network as seen by one process on one host.

@@ -206,6 +206,10 @@ impl World {
         self.lock().tcp.get(&scenario).copied()
     }
 
+    pub(crate) fn lookup_udp(&self, scenario: SocketAddr) -> Option<SocketAddr> {
+        self.lock().udp.get(&scenario).copied()
+    }
+
     /// Where a connect to scenario address `target` really goes.
     fn resolve_tcp(&self, target: SocketAddr) -> io::Result<SocketAddr> {
         let st = self.lock();

@@ -4,6 +4,7 @@
 //! timeline, the mitigations and the expectations; [`world`] the world
 //! (network, DNS, external hosts, pods, address ownership).
 
+mod action;
 mod control_plane;
 mod http2;
 mod lifecycle;
