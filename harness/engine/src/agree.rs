@@ -223,7 +223,7 @@ mod tests {
         let real = run(vec![m("x", 100, &[("503 UC", 100)], false)]);
         let a = &compare(&sim, &real, Tolerance::default())[0];
         assert!(!a.verdict_agrees && !a.kind_agrees && a.rate_agrees);
-        assert!(markdown("s", &[a.clone()]).contains("**no**: verdict, dominant kind"));
+        assert!(markdown("s", std::slice::from_ref(a)).contains("**no**: verdict, dominant kind"));
     }
 
     #[test]

@@ -215,15 +215,9 @@ pub fn run_mitigation_real(
         .build()
         .map_err(EngineError::Runtime)?;
     rt.block_on(async {
-        // Scaled or not, timers run on the precise clock (tokio's wheel
-        // fires on whole milliseconds). Every task of this runtime runs on
-        // this thread: the scale holds for the whole world.
-        let scale = meshsim_net::clock::TimeScale::start(time_scale.unwrap_or(1.0))
-            .map_err(|e| EngineError::InvalidOption {
-                message: e.to_string(),
-            })?
-            .with_precise_timers();
-        let _scaled = scale.enter();
+        // Every task of this runtime runs on this thread: the scale holds
+        // for the whole world.
+        let _scaled = real_clock(time_scale)?.enter();
         let net = Net::real_with(RealConfig::default());
         let result = drive(scenario, mitigation, net, seed, duration).await;
         let left = tasks_left().await;
@@ -233,6 +227,22 @@ pub fn run_mitigation_real(
         }
         result
     })
+}
+
+/// The clock of a real world: scaled by `time_scale` (wall seconds per
+/// scenario second) when given, and, scaled or not, with its timers on the
+/// precise clock thread (tokio's wheel fires on whole milliseconds).
+///
+/// # Errors
+/// [`EngineError::InvalidOption`] for a scale out of range.
+pub(crate) fn real_clock(
+    time_scale: Option<f64>,
+) -> Result<meshsim_net::clock::TimeScale, EngineError> {
+    meshsim_net::clock::TimeScale::start(time_scale.unwrap_or(1.0))
+        .map(meshsim_net::clock::TimeScale::with_precise_timers)
+        .map_err(|e| EngineError::InvalidOption {
+            message: e.to_string(),
+        })
 }
 
 /// Tasks found alive after a real world shut down, over the process's life

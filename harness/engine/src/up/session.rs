@@ -134,16 +134,8 @@ pub(super) fn run(
         .build()
         .map_err(EngineError::Runtime)?;
     rt.block_on(async move {
-        let scale = setup
-            .opts
-            .time_scale
-            .map(meshsim_net::clock::TimeScale::start)
-            .transpose()
-            .map_err(|e| EngineError::InvalidOption {
-                message: e.to_string(),
-            })?;
         // Every task of this runtime runs on this thread.
-        let _scaled = scale.as_ref().map(meshsim_net::clock::TimeScale::enter);
+        let _scaled = crate::run::real_clock(setup.opts.time_scale)?.enter();
         let (session, endpoints, control, commands) = Session::open(&setup).await?;
         let _ = ready.send(endpoints);
         let mut session = session;
