@@ -56,6 +56,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
     if let Some(path) = &args.state {
         write_state(path, up.endpoints())?;
     }
+    watch_signals(up.stopper())?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(up.endpoints().render().as_bytes())?;
     writeln!(
@@ -64,7 +65,6 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
     )?;
     stdout.flush()?;
     drop(stdout);
-    watch_signals(up.stopper());
     let stats = up.wait()?;
     writeln!(std::io::stdout().lock(), "{}", stats.summary_line())?;
     Ok(())
@@ -80,32 +80,34 @@ fn write_state(path: &Path, endpoints: &meshsim_engine::up::Endpoints) -> Result
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM stops the world (a second Ctrl-C quits at once).
-fn watch_signals(stopper: meshsim_engine::up::Stopper) {
+/// Ctrl-C or SIGTERM stops the world (a second Ctrl-C quits at once). The
+/// handlers are installed before this returns, so a signal sent as soon as
+/// the ready line is read is never the default one (death by SIGINT).
+fn watch_signals(stopper: meshsim_engine::up::Stopper) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut interrupt, mut terminate) = {
+        let _in_rt = rt.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
         rt.block_on(async {
-            let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            };
             tokio::select! {
                 biased;
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
         });
         eprintln!("meshsim up: stopping (Ctrl-C again to quit now)");
         stopper.stop();
-        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+        if rt.block_on(interrupt.recv()).is_some() {
             std::process::exit(130);
         }
     });
+    Ok(())
 }
