@@ -11,6 +11,8 @@ use meshsim_net::clock::Instant;
 use meshsim_net::{Net, RealConfig, SimConfig};
 
 use crate::error::EngineError;
+
+mod lag;
 use crate::scenario::{Mitigation, Scenario};
 use crate::world::{PodOutcome, RunDeps, World, run_pod};
 
@@ -219,7 +221,9 @@ pub fn run_mitigation_real(
         // for the whole world.
         let _scaled = real_clock(time_scale)?.enter();
         let net = Net::real_with(RealConfig::default());
+        let lag = lag::Watch::start();
         let result = drive(scenario, mitigation, net, seed, duration).await;
+        lag.stop().await.warn_if_behind(&mitigation.name);
         let left = tasks_left().await;
         if left > 0 {
             LEFTOVER_TASKS.fetch_add(left as u64, Ordering::SeqCst);
