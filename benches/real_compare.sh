@@ -30,12 +30,16 @@
 #    with the same A records (host-record, local-ttl 300), no-resolv,
 #    no-hosts, no upstream servers, default cache, on 127.0.0.1;
 # 4. runs wrk (a short warm-up, then the measured run) against each HTTP
-#    target and dnsperf against each DNS server, one after the other.
+#    target and dnsperf against each DNS server, one after the other, ROUNDS
+#    times in turn (direct, HAProxy, sidecar, direct, ...), and reports each
+#    figure's median over the rounds: interleaving spreads a busy neighbour's
+#    load over all targets alike.
 # Everything listens and connects on 127.0.0.0/8 only. Every process the
 # script starts is stopped when it exits, on success or failure (trap).
 #
 # Knobs (environment):
 #   THREADS=1              sidecar runtime workers = HAProxy nbthread
+#   ROUNDS=3               measured rounds (medians are reported)
 #   WRK_THREADS=1 WRK_CONNECTIONS=32 WRK_DURATION=10s WRK_WARMUP=2s
 #   BODY_BYTES=64          upstream response body
 #   DNSPERF_SECONDS=10 DNSPERF_CLIENTS=4 DNSPERF_OUTSTANDING=100
@@ -47,6 +51,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 
 THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-1}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
 WRK_DURATION=${WRK_DURATION:-10s}
@@ -204,6 +209,17 @@ run_dnsperf() {
     ' "$out"
 }
 
+# Median of each column over the lines of file $1 (one line per round).
+medians() {
+    local n i out=()
+    n=$(head -1 "$1" | wc -w)
+    for i in $(seq "$n"); do
+        out+=("$(cut -d' ' -f"$i" "$1" | sort -g | awk '{ v[NR] = $1 }
+            END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }')")
+    done
+    echo "${out[*]}"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { if (a >= b) print "met"; else print "not met" }'; }
@@ -217,10 +233,12 @@ setup_notes() {
     echo "- $(haproxy -v | head -1 | cut -d' ' -f1-3), dnsmasq $(dnsmasq -v | head -1 | awk '{ print $3 }'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')"
     echo "- wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION --latency (after a $WRK_WARMUP warm-up); upstream body $BODY_BYTES B, HTTP/1.1 keep-alive"
     echo "- sidecar: $THREADS tokio worker thread(s) (the upstream on a runtime of its own, 1 thread), access log off, no tracing subscriber; HAProxy nbthread $THREADS, no log"
+    echo "- load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares its cores)"
     echo "- dnsperf -l $DNSPERF_SECONDS -c $DNSPERF_CLIENTS -q $DNSPERF_OUTSTANDING${DNSPERF_QPS:+ -Q $DNSPERF_QPS}, ${#RECORDS[@]} A names in turn; both servers single-threaded"
 }
 
 main() {
+    LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
     install_tools
     start_realbench
     start_haproxy
@@ -229,13 +247,20 @@ main() {
     for r in "${RECORDS[@]}"; do echo "${r%/*} A"; done >"$WORK/queries.txt"
     : >"$WORK/raw.txt"
 
-    log "wrk: direct, haproxy, sidecar"
-    read -r d_rps d_p50 d_p99 d_err <<<"$(run_wrk direct "$UPSTREAM")"
-    read -r h_rps h_p50 h_p99 h_err <<<"$(run_wrk haproxy "127.0.0.1:$HAPROXY_PORT")"
-    read -r s_rps s_p50 s_p99 s_err <<<"$(run_wrk sidecar "$SIDECAR")"
-    log "dnsperf: meshsim-dns, dnsmasq"
-    read -r m_qps m_avg m_lost <<<"$(run_dnsperf meshsim-dns "$MESHSIM_DNS")"
-    read -r q_qps q_avg q_lost <<<"$(run_dnsperf dnsmasq "127.0.0.1:$DNSMASQ_PORT")"
+    local round
+    for round in $(seq "$ROUNDS"); do
+        log "round $round/$ROUNDS: wrk direct, haproxy, sidecar; dnsperf meshsim-dns, dnsmasq"
+        run_wrk direct "$UPSTREAM" >>"$WORK/direct.txt"
+        run_wrk haproxy "127.0.0.1:$HAPROXY_PORT" >>"$WORK/haproxy.txt"
+        run_wrk sidecar "$SIDECAR" >>"$WORK/sidecar.txt"
+        run_dnsperf meshsim-dns "$MESHSIM_DNS" >>"$WORK/meshsim-dns.txt"
+        run_dnsperf dnsmasq "127.0.0.1:$DNSMASQ_PORT" >>"$WORK/dnsmasq.txt"
+    done
+    read -r d_rps d_p50 d_p99 d_err <<<"$(medians "$WORK/direct.txt")"
+    read -r h_rps h_p50 h_p99 h_err <<<"$(medians "$WORK/haproxy.txt")"
+    read -r s_rps s_p50 s_p99 s_err <<<"$(medians "$WORK/sidecar.txt")"
+    read -r m_qps m_avg m_lost <<<"$(medians "$WORK/meshsim-dns.txt")"
+    read -r q_qps q_avg q_lost <<<"$(medians "$WORK/dnsmasq.txt")"
 
     local h_add s_add
     h_add=$(minus "$h_p99" "$d_p99")
@@ -247,6 +272,9 @@ main() {
         echo "Produced by \`bash benches/real_compare.sh\`."
         echo
         setup_notes
+        echo
+        echo "Each figure is the median of $ROUNDS rounds run in turn (per-round figures:"
+        echo "\`real_compare-raw.txt\` beside this file)."
         echo
         echo "## HTTP/1.1 through a proxy (wrk)"
         echo

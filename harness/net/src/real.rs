@@ -55,6 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -94,6 +95,9 @@ pub(crate) struct World {
     state: Mutex<State>,
     /// Notified whenever a drop starts or ends, so stalled readers re-check.
     faults: Arc<Notify>,
+    /// Whether any address or flow is black-holed: while none is, the
+    /// per-operation drop checks of every stream skip the state lock.
+    any_drop: AtomicBool,
 }
 
 #[derive(Default)]
@@ -132,6 +136,7 @@ impl World {
             config,
             state: Mutex::new(State::default()),
             faults: Arc::new(Notify::new()),
+            any_drop: AtomicBool::new(false),
         })
     }
 
@@ -183,6 +188,7 @@ impl World {
             } else {
                 st.blackholed.remove(&ip);
             }
+            self.note_drops(&st);
         }
         self.faults.notify_waiters();
     }
@@ -212,16 +218,29 @@ impl World {
             } else {
                 st.flows.remove(&key);
             }
+            self.note_drops(&st);
         }
         self.faults.notify_waiters();
     }
 
+    /// Called with the state locked after a drop changed.
+    fn note_drops(&self, st: &State) {
+        let any = !st.blackholed.is_empty() || !st.flows.is_empty();
+        self.any_drop.store(any, Ordering::Release);
+    }
+
     fn flow_dropped(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        if !self.any_drop.load(Ordering::Acquire) {
+            return false;
+        }
         let key = if a <= b { (a, b) } else { (b, a) };
         self.path_dropped(a.ip(), b.ip()) || self.lock().flows.contains(&key)
     }
 
     fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
+        if !self.any_drop.load(Ordering::Acquire) {
+            return false;
+        }
         let st = self.lock();
         st.blackholed.contains(&a) || st.blackholed.contains(&b)
     }
