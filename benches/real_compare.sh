@@ -231,7 +231,7 @@ setup_notes() {
     local cpu
     cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
     echo "- date: $(date -u '+%F %H:%M UTC'), host: $(hostname -s), CPU: ${cpu:-unknown} x $(nproc), kernel $(uname -r)"
-    echo "- meshsim commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)'), $(rustc --version), release profile"
+    echo "- meshsim commit $COMMIT, $(rustc --version), release profile"
     echo "- $(haproxy -v | head -1 | cut -d' ' -f1-3), dnsmasq $(dnsmasq -v | head -1 | awk '{ print $3 }'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')"
     echo "- wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION --latency (after a $WRK_WARMUP warm-up); upstream body $BODY_BYTES B, HTTP/1.1 keep-alive"
     echo "- sidecar: $THREADS tokio worker thread(s) (the upstream on a runtime of its own, 1 thread), access log off, no tracing subscriber; HAProxy nbthread $THREADS, no log"
@@ -241,6 +241,8 @@ setup_notes() {
 
 main() {
     LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    # Results of earlier runs do not make the tree dirty.
+    COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!benches/runs' || echo ' (dirty)')"
     install_tools
     start_realbench
     start_haproxy
