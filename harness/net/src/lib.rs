@@ -471,6 +471,26 @@ impl Net {
         }
     }
 
+    /// Envoy's `allow_requests_without_proxy_protocol` on the capture
+    /// listener at scenario address `listener` (a sidecar's `pod:15001` or
+    /// `pod:15006`): with `Some(dst)`, a connection that does not start with
+    /// the PROXY protocol v2 signature is accepted as it is (no byte
+    /// consumed) as a captured connection whose original destination is
+    /// `dst`; connections with a header still carry their own. `None`
+    /// removes the setting: such connections are dropped again. Applies to
+    /// connections accepted after the call, whether the listener exists yet
+    /// or not. It lets a plain client (a load generator) reach a sidecar's
+    /// capture port directly.
+    ///
+    /// Real mode only: in sim mode a captured connect carries its original
+    /// destination in-band and there is no header to miss, so the setting
+    /// has no effect.
+    pub fn set_capture_fallback(&self, listener: SocketAddr, original_dst: Option<SocketAddr>) {
+        if let Backend::Real(w) = &self.backend {
+            w.set_capture_fallback(listener, original_dst);
+        }
+    }
+
     /// One-way latency added to every packet to or from `ip` (sim mode; real
     /// mode ignores it). Added on top of the network's base latency.
     pub fn set_host_latency(&self, ip: IpAddr, one_way: Duration) {

@@ -9,7 +9,10 @@
 //!
 //! Capture uses the PROXY protocol v2 (crate `ppp`): a captured connect goes to
 //! the sidecar's capture listener and first writes a header carrying the
-//! original destination, which the listener reads before handing the stream over.
+//! original destination, which the listener reads before handing the stream
+//! over, per connection and off the accept loop (module `capture`, which also
+//! keeps the fallback of [`crate::Net::set_capture_fallback`] for clients
+//! that send no header).
 //!
 //! Drops: a black-holed address makes connects wait for their timeout; on an
 //! established flow, reads stall while it lasts and writes go into the
@@ -52,6 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -65,6 +69,7 @@ use crate::middlebox::Verdict;
 use crate::stream::{NetListener, NetStream, NetUdp};
 use crate::{Bind, Keepalive, NetError, firewall};
 
+mod capture;
 mod config;
 mod end;
 mod fw;
@@ -72,6 +77,7 @@ mod idle;
 mod keepalive;
 mod loopback;
 
+use capture::Origin;
 pub use config::RealConfig;
 use end::End;
 use fw::{FwLink, reset_error};
@@ -89,6 +95,9 @@ pub(crate) struct World {
     state: Mutex<State>,
     /// Notified whenever a drop starts or ends, so stalled readers re-check.
     faults: Arc<Notify>,
+    /// Whether any address or flow is black-holed: while none is, the
+    /// per-operation drop checks of every stream skip the state lock.
+    any_drop: AtomicBool,
 }
 
 #[derive(Default)]
@@ -116,6 +125,9 @@ struct State {
     idle_boxes: Vec<Arc<crate::sim::idle::IdleBox>>,
     /// Idle-timer state of connects not yet accepted, by `(client, server)`.
     idle_pending: BTreeMap<(SocketAddr, SocketAddr), Arc<IdleLink>>,
+    /// Capture listener (scenario address) -> the original destination of
+    /// its connections that come without a PROXY header.
+    capture_fallback: BTreeMap<SocketAddr, SocketAddr>,
 }
 
 impl World {
@@ -124,6 +136,7 @@ impl World {
             config,
             state: Mutex::new(State::default()),
             faults: Arc::new(Notify::new()),
+            any_drop: AtomicBool::new(false),
         })
     }
 
@@ -156,6 +169,10 @@ impl World {
         let _ = self.loopback_for(ip);
     }
 
+    fn scenario_addr(&self, real: SocketAddr) -> SocketAddr {
+        SocketAddr::new(self.scenario_ip(real.ip()), real.port())
+    }
+
     fn scenario_ip(&self, real: IpAddr) -> IpAddr {
         match real {
             IpAddr::V4(v4) => self.lock().ips_rev.get(&v4).copied().unwrap_or(real),
@@ -171,8 +188,21 @@ impl World {
             } else {
                 st.blackholed.remove(&ip);
             }
+            self.note_drops(&st);
         }
         self.faults.notify_waiters();
+    }
+
+    pub(crate) fn set_capture_fallback(&self, listener: SocketAddr, dst: Option<SocketAddr>) {
+        let mut st = self.lock();
+        match dst {
+            Some(d) => st.capture_fallback.insert(listener, d),
+            None => st.capture_fallback.remove(&listener),
+        };
+    }
+
+    fn capture_fallback(&self, listener: SocketAddr) -> Option<SocketAddr> {
+        self.lock().capture_fallback.get(&listener).copied()
     }
 
     pub(crate) fn is_blackholed(&self, ip: IpAddr) -> bool {
@@ -188,16 +218,29 @@ impl World {
             } else {
                 st.flows.remove(&key);
             }
+            self.note_drops(&st);
         }
         self.faults.notify_waiters();
     }
 
+    /// Called with the state locked after a drop changed.
+    fn note_drops(&self, st: &State) {
+        let any = !st.blackholed.is_empty() || !st.flows.is_empty();
+        self.any_drop.store(any, Ordering::Release);
+    }
+
     fn flow_dropped(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        if !self.any_drop.load(Ordering::Acquire) {
+            return false;
+        }
         let key = if a <= b { (a, b) } else { (b, a) };
         self.path_dropped(a.ip(), b.ip()) || self.lock().flows.contains(&key)
     }
 
     fn path_dropped(&self, a: IpAddr, b: IpAddr) -> bool {
+        if !self.any_drop.load(Ordering::Acquire) {
+            return false;
+        }
         let st = self.lock();
         st.blackholed.contains(&a) || st.blackholed.contains(&b)
     }
@@ -324,6 +367,7 @@ impl World {
             addr: scen,
             proxy,
             bind: Bind::Any,
+            handshakes: capture::Handshakes::default(),
         }))
     }
 
@@ -604,6 +648,8 @@ pub struct RealListener {
     addr: SocketAddr,
     proxy: bool,
     bind: Bind,
+    /// A capture listener's PROXY header reads in flight.
+    handshakes: capture::Handshakes,
 }
 
 impl std::fmt::Debug for RealListener {
@@ -615,41 +661,58 @@ impl std::fmt::Debug for RealListener {
 }
 
 impl RealListener {
+    /// The next connection. On a capture listener, the next one whose
+    /// PROXY header has been read (or which the fallback takes as it is):
+    /// headers are read per connection, off this loop (module `capture`),
+    /// and a connection whose header is bad or late is dropped.
     pub(crate) async fn accept(&self) -> io::Result<(NetStream, SocketAddr)> {
-        loop {
-            let (mut tcp, real_peer) = self.listener.accept().await?;
+        if !self.proxy {
+            let (tcp, real_peer) = self.listener.accept().await?;
             tcp.set_nodelay(true)?;
-            let mut peer =
-                SocketAddr::new(self.world.scenario_ip(real_peer.ip()), real_peer.port());
-            let mut original_dst = None;
-            if self.proxy {
-                match crate::clock::timeout(PROXY_HEADER_TIMEOUT, read_proxy_v2(&mut tcp)).await {
-                    Ok(Ok((src, dst))) => {
-                        peer = src;
-                        original_dst = Some(dst);
+            let peer = self.world.scenario_addr(real_peer);
+            return Ok(self.accepted(tcp, peer, None));
+        }
+        loop {
+            tokio::select! {
+                biased;
+                started = self.handshakes.next() => match started {
+                    Ok((tcp, real_peer, origin)) => {
+                        let (peer, dst) = match origin {
+                            Origin::Header { src, dst } => (src, dst),
+                            Origin::Fallback { dst } => (self.world.scenario_addr(real_peer), dst),
+                        };
+                        return Ok(self.accepted(tcp, peer, Some(dst)));
                     }
-                    Ok(Err(e)) => {
-                        tracing::debug!(%real_peer, error = %e, "dropping capture connection");
-                        continue;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%real_peer, "no PROXY header in time; dropping connection");
-                        continue;
-                    }
+                    Err(e) => tracing::debug!(error = %e, "dropping capture connection"),
+                },
+                accepted = self.listener.accept() => {
+                    let (tcp, real_peer) = accepted?;
+                    tcp.set_nodelay(true)?;
+                    let fallback = self.world.capture_fallback(self.addr);
+                    self.handshakes.start(tcp, real_peer, fallback);
                 }
             }
-            let stream = RealStream {
-                tcp,
-                world: self.world.clone(),
-                faults: None,
-                local: self.local_addr(),
-                peer,
-                original_dst,
-                fw: self.world.take_fw_link(peer, self.addr),
-                end: End::new(1, self.world.take_idle_link(peer, self.addr)),
-            };
-            return Ok((NetStream::Real(Box::new(stream)), peer));
         }
+    }
+
+    /// The stream of an accepted connection from (scenario) `peer`.
+    fn accepted(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        original_dst: Option<SocketAddr>,
+    ) -> (NetStream, SocketAddr) {
+        let stream = RealStream {
+            tcp,
+            world: self.world.clone(),
+            faults: None,
+            local: self.local_addr(),
+            peer,
+            original_dst,
+            fw: self.world.take_fw_link(peer, self.addr),
+            end: End::new(1, self.world.take_idle_link(peer, self.addr)),
+        };
+        (NetStream::Real(Box::new(stream)), peer)
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {

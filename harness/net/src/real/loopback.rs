@@ -57,6 +57,7 @@ impl World {
             addr: key,
             proxy: false,
             bind: Bind::Loopback,
+            handshakes: super::capture::Handshakes::default(),
         }))
     }
 
