@@ -63,9 +63,17 @@ async fn read_until_decided(stream: &mut NetStream) -> First {
     }
 }
 
-/// Answers the preface as Go does and closes (FIN).
+/// How long Go's server waits between its FIN and closing the socket
+/// (`rstAvoidanceDelay` in net/http's `closeWriteAndWait`).
+const RST_AVOIDANCE_DELAY: Duration = Duration::from_millis(500);
+
+/// Answers the preface as Go does: the 400, a FIN, then 500 ms before the
+/// socket closes. The rest of the preface is never read, and a kernel closes
+/// a socket with unread data with a RST: Go waits so that the client reads
+/// the 400 first (over real sockets, without the wait, the sidecar sees a
+/// reset instead of the 400).
 pub(crate) async fn reject(mut stream: NetStream) {
-    if stream.write_all(BAD_REQUEST).await.is_ok() {
-        let _ = stream.shutdown().await;
+    if stream.write_all(BAD_REQUEST).await.is_ok() && stream.shutdown().await.is_ok() {
+        meshsim_net::clock::sleep(RST_AVOIDANCE_DELAY).await;
     }
 }
