@@ -291,7 +291,16 @@ fn agree_with_sim(
     for (scenario, real) in scenarios.iter().zip(reals) {
         let sim = meshsim_engine::run(scenario, &sim_opts, |_| {})
             .with_context(|| format!("running {} (sim)", scenario.path.display()))?;
+        if sim.partial || real.partial {
+            anyhow::bail!("interrupted: no agreement for {}", sim.scenario);
+        }
         let rows = meshsim_engine::agree::compare(&sim, real, Default::default());
+        if rows.len() != real.mitigations.len() || rows.len() != sim.mitigations.len() {
+            anyhow::bail!(
+                "{}: the simulated and real runs do not have the same mitigations",
+                sim.scenario
+            );
+        }
         all_agree &= rows.iter().all(|r| r.agrees());
         writeln!(
             stdout,

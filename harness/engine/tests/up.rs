@@ -142,6 +142,28 @@ fn apply_with_an_unknown_key_gets_400_naming_the_key() {
     up.wait().unwrap();
 }
 
+/// A request from a web page (browsers always send `Origin`, `meshsim ctl`
+/// and curl never do) is refused: a page open in a local browser cannot
+/// stop the world or fire faults through the loopback control endpoint.
+#[test]
+fn a_request_with_an_origin_header_is_refused_and_changes_nothing() {
+    let up = up_without_app();
+    let addr = up.endpoints().control;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = format!(
+        "POST /stop HTTP/1.1\r\nhost: {addr}\r\norigin: http://evil.example\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    // Still up: the control endpoint answers.
+    let stats = client::request(addr, "GET", "/stats", "").unwrap();
+    assert_eq!(stats.status, 200);
+    up.stop();
+    up.wait().unwrap();
+}
+
 /// `GET /endpoints` serves what `start` returned; `POST /stop` stops the
 /// world, whose sockets are then closed (the proxy and the control
 /// endpoint refuse connections).

@@ -12,9 +12,11 @@
 //! fast as tokio's clock. Every duration of a run (timeline, TTLs, timeouts,
 //! idle timers, back-off, arrival gaps) is therefore scaled uniformly, and
 //! every measurement (latency, event times) comes out in scenario units
-//! without the code knowing. Only what the kernel times itself escapes the
-//! scale (TCP's own timers on loopback, which meshsim's real backend
-//! emulates where a scenario depends on them); tokio's timer wheel rounds
+//! without the code knowing. Only what times itself escapes the scale: the
+//! kernel (TCP's own timers on loopback, which meshsim's real backend
+//! emulates where a scenario depends on them) and hyper's own timer (the
+//! app servers' header-read timeout that serves as their keep-alive idle
+//! timeout, on tokio's clock); tokio's timer wheel rounds
 //! wall deadlines up to the millisecond, so with `F = 0.02` a timer may fire
 //! up to 50 scenario milliseconds late.
 //!
@@ -168,6 +170,19 @@ fn mul(d: Duration, by: f64) -> Duration {
     Duration::try_from_secs_f64(d.as_secs_f64() * by).unwrap_or(FAR)
 }
 
+/// `d × by` in whole nanoseconds, rounded up (`up`) or down: the two
+/// conversions between scenario and wall time round so that a timer set for
+/// scenario instant `x` never reads `now() < x` when it fires.
+fn scaled(d: Duration, by: f64, up: bool) -> Duration {
+    let exact = d.as_nanos() as f64 * by;
+    let nanos = if up { exact.ceil() } else { exact.floor() };
+    if nanos >= u64::MAX as f64 {
+        FAR
+    } else {
+        Duration::from_nanos(nanos as u64)
+    }
+}
+
 /// A point in scenario time. Like tokio's `Instant` (and equal to it when
 /// no scale is in force), but scaled around the [`TimeScale`]'s epoch.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -219,11 +234,12 @@ impl Instant {
     /// APIs that take a deadline (`Sleep::reset`).
     pub fn wall(self) -> tokio::time::Instant {
         let Some(s) = scale() else { return self.0 };
+        // Rounded later in both branches: a timer never fires early.
         if self.0 >= s.epoch {
-            let d = mul(self.0 - s.epoch, s.factor);
+            let d = scaled(self.0 - s.epoch, s.factor, true);
             s.epoch.checked_add(d).unwrap_or(s.epoch + FAR)
         } else {
-            let d = mul(s.epoch - self.0, s.factor);
+            let d = scaled(s.epoch - self.0, s.factor, false);
             s.epoch.checked_sub(d).unwrap_or(self.0)
         }
     }
@@ -233,12 +249,13 @@ impl Instant {
         let Some(s) = scale() else {
             return Instant(wall);
         };
-        let scenario = |d: Duration| mul(d, 1.0 / s.factor);
+        // Rounded later in both branches, as `wall`.
+        let per = 1.0 / s.factor;
         if wall >= s.epoch {
-            let d = scenario(wall - s.epoch);
+            let d = scaled(wall - s.epoch, per, true);
             Instant(s.epoch.checked_add(d).unwrap_or(s.epoch + FAR))
         } else {
-            let d = scenario(s.epoch - wall);
+            let d = scaled(s.epoch - wall, per, false);
             Instant(s.epoch.checked_sub(d).unwrap_or(wall))
         }
     }
@@ -404,6 +421,22 @@ mod tests {
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
             let e = TimeScale::start(bad).unwrap_err();
             assert!(e.to_string().contains("out of range"), "{e}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_scaled_timer_never_wakes_before_its_scenario_deadline() {
+        for factor in [0.02, 0.3, 0.7, 3.0] {
+            let _on = TimeScale::start(factor).unwrap().enter();
+            for ns in [1u64, 7, 999, 1_000_001, 123_456_789_013] {
+                let deadline = now() + Duration::from_nanos(ns);
+                sleep_until(deadline).await;
+                assert!(
+                    now() >= deadline,
+                    "{factor} {ns}: {:?} < {deadline:?}",
+                    now()
+                );
+            }
         }
     }
 

@@ -81,7 +81,7 @@ impl Lag {
                 mitigation,
                 late_wakes = self.late,
                 wakes = self.wakes,
-                worst_ms = self.worst.as_secs_f64() * 1e3,
+                worst_scenario_ms = self.worst.as_secs_f64() * 1e3,
                 "the real run fell behind its clock (timers fired late): its figures reflect the \
                  machine's load, not only the scenario; give a larger --time-scale or free the cores"
             );
@@ -106,7 +106,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
-    async fn the_watcher_counts_its_wakes_and_a_blocked_thread_as_late() {
+    async fn the_watcher_counts_its_wakes_and_a_wake_after_a_time_jump_as_late() {
         let w = Watch::start();
         clock::sleep(Duration::from_millis(52)).await;
         // Paused time wakes every 5 ms exactly: ten wakes, none late.
@@ -118,7 +118,8 @@ mod tests {
                 worst: Duration::ZERO
             }
         );
-        // The thread is busy for 100 ms: the next wake comes 97 ms late.
+        // The clock jumps 100 ms while the watcher waits (as when the thread
+        // is busy): its next wake comes 97 ms late.
         clock::advance(Duration::from_millis(100)).await;
         tokio::task::yield_now().await;
         let seen = w.stop().await;

@@ -117,6 +117,14 @@ async fn answer(
     stop_after: &AtomicBool,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
+    // A web page open in a local browser can POST to loopback; browsers
+    // always send `Origin` then, `meshsim ctl` and curl never do.
+    if req.headers().contains_key(hyper::header::ORIGIN) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "requests from a web page (with an Origin header) are refused; use meshsim ctl".into(),
+        );
+    }
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/endpoints") => json(&s.endpoints),
         (Method::GET, "/stats") => stats(s).await,

@@ -25,6 +25,13 @@ struct Entry {
     waker: Mutex<Option<Waker>>,
 }
 
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // Every entry was counted live by `register`.
+        service().live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Entry {
     fn fire(&self) {
         self.fired.store(true, Ordering::Release);
@@ -67,7 +74,12 @@ struct Service {
     heap: Mutex<BinaryHeap<Slot>>,
     changed: Condvar,
     seq: AtomicU64,
+    /// Timers registered and not yet dropped: slots beyond that are stale.
+    live: AtomicU64,
 }
+
+/// Below this many slots, stale ones are left for their deadline to drop.
+const PRUNE_FROM: usize = 4096;
 
 fn service() -> &'static Service {
     static SERVICE: OnceLock<&'static Service> = OnceLock::new();
@@ -76,6 +88,7 @@ fn service() -> &'static Service {
             heap: Mutex::new(BinaryHeap::new()),
             changed: Condvar::new(),
             seq: AtomicU64::new(0),
+            live: AtomicU64::new(0),
         }));
         // One thread for the process: it holds no socket and no task, only
         // the heap, and sleeps while it is empty.
@@ -115,6 +128,13 @@ impl Service {
     fn register(&self, at: WallInstant, entry: &Arc<Entry>) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        // A timer dropped or reset before its deadline leaves its slot; when
+        // stale slots outnumber live ones, drop them (amortised O(1) per
+        // registration, so memory follows the live timers, not the rate).
+        let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+        if heap.len() >= PRUNE_FROM && heap.len() as u64 > 2 * live {
+            heap.retain(|s| s.entry.strong_count() > 0);
+        }
         let earliest = heap.peek().is_none_or(|top| at < top.at);
         heap.push(Slot {
             at,
@@ -145,10 +165,21 @@ impl Timer {
         self.at
     }
 
-    /// Moves the deadline; the old registration is abandoned.
+    /// Moves the deadline; the old registration is abandoned, its waker
+    /// carried to the new one (as tokio's `Sleep::reset`: the task waiting
+    /// is woken at the new deadline even if it does not poll again first).
     pub(super) fn reset(&mut self, at: WallInstant) {
         self.at = at;
-        self.entry = None;
+        let waker = self
+            .entry
+            .take()
+            .and_then(|e| e.waker.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(w) = waker {
+            let e = Arc::new(Entry::default());
+            *e.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+            service().register(at, &e);
+            self.entry = Some(e);
+        }
     }
 
     pub(super) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -170,5 +201,66 @@ impl Timer {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::task::Wake;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A waker that reports each wake on a channel.
+    struct Tell(Mutex<mpsc::Sender<()>>);
+
+    impl Wake for Tell {
+        fn wake(self: Arc<Self>) {
+            let _ = self.0.lock().unwrap().send(());
+        }
+    }
+
+    #[test]
+    fn a_timer_wakes_its_task_at_its_deadline_and_is_then_ready() {
+        let (tx, rx) = mpsc::channel();
+        let waker = Waker::from(Arc::new(Tell(Mutex::new(tx))));
+        let mut cx = Context::from_waker(&waker);
+        let mut t = Timer::new(WallInstant::now() + Duration::from_millis(2));
+        assert!(t.poll(&mut cx).is_pending());
+        rx.recv_timeout(Duration::from_secs(10)).expect("woken");
+        assert!(t.poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_reset_timer_wakes_its_task_at_the_new_deadline_without_another_poll() {
+        let (tx, rx) = mpsc::channel();
+        let waker = Waker::from(Arc::new(Tell(Mutex::new(tx))));
+        let mut cx = Context::from_waker(&waker);
+        let mut t = Timer::new(WallInstant::now() + Duration::from_secs(3600));
+        assert!(t.poll(&mut cx).is_pending());
+        // tokio's `Sleep::reset` keeps the registered waker.
+        t.reset(WallInstant::now() + Duration::from_millis(2));
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("woken at the new deadline");
+        assert!(t.poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn timers_dropped_before_their_deadline_do_not_pile_up_in_the_heap() {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let far = WallInstant::now() + Duration::from_secs(3600);
+        for _ in 0..3 * PRUNE_FROM {
+            let mut t = Timer::new(far);
+            assert!(t.poll(&mut cx).is_pending());
+        }
+        // Each registration pruned once stale slots outnumbered live ones:
+        // the heap holds a bounded number of slots, not one per timer.
+        let len = service().heap.lock().unwrap().len();
+        assert!(
+            len < 2 * PRUNE_FROM,
+            "{len} slots for at most a few live timers"
+        );
     }
 }

@@ -116,13 +116,21 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
+        let had_budget = tokio::task::coop::has_budget_remaining();
         if let Poll::Ready(v) = this.future.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        // tokio polls its delay even when the future used up the task's
-        // budget; so do we, without the budget.
-        match this.sleep.poll(cx) {
+        // As tokio's `Timeout`: when the future used up the task's budget,
+        // the delay is still polled, outside the budget, so a timeout fires
+        // even around a future that keeps the task busy.
+        let delay = if had_budget && !tokio::task::coop::has_budget_remaining() {
+            let mut free = tokio::task::coop::unconstrained(this.sleep.as_mut());
+            Pin::new(&mut free).poll(cx)
+        } else {
+            this.sleep.poll(cx)
+        };
+        match delay {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }
