@@ -63,10 +63,7 @@ impl RunOptions {
                     .into(),
             );
         }
-        if let Err(e) = meshsim_net::clock::TimeScale::start(f) {
-            return invalid(e.to_string());
-        }
-        Ok(())
+        real_clock(Some(f)).map(|_| ())
     }
 }
 

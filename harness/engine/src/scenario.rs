@@ -604,13 +604,7 @@ impl Scenario {
     /// [`EngineError::Invalid`] for the first problem found.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, EngineError> {
         let file: file::ScenarioFile = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
-            let mut message = first_line(&e.to_string());
-            if let Some(s) = locate::suggestion(&message) {
-                message.push_str(&format!("; did you mean `{s}`?"));
-            }
+            let (line, column, message) = yaml_error(&e);
             EngineError::Invalid {
                 file: path.to_path_buf(),
                 line,
@@ -667,6 +661,19 @@ fn call_labels(pods: &[PodSpec], services: &[ServiceSpec]) -> Vec<(String, Strin
 
 /// serde-saphyr's message without its source snippet, and without its own
 /// `error: line L column C: ` prefix (the engine prints the location itself).
+/// serde-saphyr's error as (line, column, first line of the message with a
+/// "did you mean" for a misspelt key).
+fn yaml_error(e: &serde_saphyr::Error) -> (usize, usize, String) {
+    let (line, column) = e
+        .location()
+        .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+    let mut message = first_line(&e.to_string());
+    if let Some(s) = locate::suggestion(&message) {
+        message.push_str(&format!("; did you mean `{s}`?"));
+    }
+    (line, column, message)
+}
+
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or_default();
     let line = line.strip_prefix("error: ").unwrap_or(line);

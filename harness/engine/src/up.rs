@@ -141,11 +141,7 @@ pub fn start(scenario: Scenario, opts: UpOptions) -> Result<Up, EngineError> {
     }
     .clone();
     // Checked here; the scale itself starts on the world's thread.
-    if let Some(f) = opts.time_scale {
-        meshsim_net::clock::TimeScale::start(f).map_err(|e| EngineError::InvalidOption {
-            message: e.to_string(),
-        })?;
-    }
+    crate::run::real_clock(opts.time_scale)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopper = Stopper(Arc::new(stop_tx));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -162,12 +162,8 @@ pub fn factor() -> f64 {
 pub fn to_wall(d: Duration) -> Duration {
     match scale() {
         None => d,
-        Some(s) => mul(d, s.factor),
+        Some(s) => scaled(d, s.factor, true),
     }
-}
-
-fn mul(d: Duration, by: f64) -> Duration {
-    Duration::try_from_secs_f64(d.as_secs_f64() * by).unwrap_or(FAR)
 }
 
 /// `d × by` in whole nanoseconds, rounded up (`up`) or down: the two

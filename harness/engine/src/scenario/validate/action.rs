@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use super::super::file::EventFile;
-use super::super::{Action, Scenario, first_line, locate};
+use super::super::{Action, Scenario, locate, yaml_error};
 use super::{Ctx, Targets, timeline};
 use crate::error::EngineError;
 
@@ -72,13 +72,7 @@ impl Scenario {
 
 /// serde-saphyr's error at its place in the text as given.
 fn parse_error(wrapped: &str, e: &serde_saphyr::Error) -> EngineError {
-    let (line, column) = e
-        .location()
-        .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
-    let mut message = first_line(&e.to_string());
-    if let Some(s) = locate::suggestion(&message) {
-        message.push_str(&format!("; did you mean `{s}`?"));
-    }
+    let (line, column, message) = yaml_error(e);
     let path = locate::key_path(wrapped, line, column);
     let (line, column) = if line > 1 { (line - 1, column) } else { (0, 0) };
     invalid(line, column, &path, &message)
