@@ -115,6 +115,25 @@ fn nat_idle_timeout_none_is_found_and_the_idle_timeout_and_keepalive_fixes_are_n
     }
 }
 
+/// incidents.md A4 (Azure LB "TCP reset on idle" resets both ends at
+/// expiry, so the pool drops the connection before reusing it): MS0204 is
+/// not raised for such a box, as the run shows no error for it
+/// (`engine::middlebox::a_box_resetting_both_ends_at_expiry_closes_the_pooled_connection_before_it_is_reused`).
+#[test]
+fn a_box_resetting_both_ends_at_expiry_raises_no_idle_timeout_finding() {
+    let path = scenario("nat-idle-timeout.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let reset = text.replace("on_expiry: reset", "on_expiry: reset_at_expiry");
+    assert_ne!(reset, text, "the scenario names its on_expiry");
+    let check = check_text(&reset, &path);
+    assert!(check.errors.is_empty(), "{:?}", check.errors);
+    assert!(
+        !codes(&check, "none").contains(&"MS0204"),
+        "{:?}",
+        of(&check, "none")
+    );
+}
+
 /// Fact sheet §8, INC-13: STRICT while `legacy-batch` has no sidecar is
 /// found where it is in force, not under PERMISSIVE or the port exception.
 #[test]

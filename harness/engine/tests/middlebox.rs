@@ -131,7 +131,16 @@ fn a_bad_middlebox_is_rejected_with_its_line_and_reason() {
             "kind: firewall",
             "unknown middlebox kind",
         ),
-        ("on_expiry: reset", "on_expiry: close", "use reset or drop"),
+        (
+            "on_expiry: reset",
+            "on_expiry: close",
+            "use reset, drop, reset_at_expiry",
+        ),
+        (
+            "idle: 350s",
+            "preset: aws-elb",
+            "unknown preset \"aws-elb\"",
+        ),
         ("idle: 350s", "idle: 0s", "out of range"),
         (
             "name: nat,",
@@ -246,4 +255,73 @@ fn each_mitigation_reports_the_idle_timer_counters_and_log_with_expired_flows_on
     // more per flow (the net crate's `IdleTimerStats::resets`).
     assert_eq!(counters("none"), want(2, 2, 4));
     assert_eq!(counters("tcp-keepalive"), want(1, 0, 0));
+}
+
+/// incidents.md A4: each product's default idle time and behaviour at
+/// expiry, by name; `idle` and `on_expiry` written next to a preset win.
+#[test]
+fn a_preset_fills_the_products_idle_time_and_expiry_and_explicit_keys_override_it() {
+    let cases = [
+        ("preset: aws-nat-gateway", 350, OnExpiry::Reset),
+        ("preset: aws-network-firewall", 350, OnExpiry::Drop),
+        ("preset: azure-lb", 240, OnExpiry::Drop),
+        ("preset: azure-lb-tcp-reset", 240, OnExpiry::ResetAtExpiry),
+        ("preset: gcp-cloud-nat", 1200, OnExpiry::Drop),
+        ("preset: gcp-cloud-nat, idle: 10m", 600, OnExpiry::Drop),
+        ("preset: azure-lb, on_expiry: reset", 240, OnExpiry::Reset),
+    ];
+    for (keys, secs, on_expiry) in cases {
+        let text = idle().replace("idle: 350s, on_expiry: reset", keys);
+        let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
+        let want = MiddleboxKind::IdleTimer {
+            idle: std::time::Duration::from_secs(secs),
+            on_expiry,
+        };
+        assert_eq!(s.middleboxes[0].kind, want, "{keys}");
+    }
+}
+
+#[test]
+fn an_idle_timer_without_idle_or_preset_is_rejected_naming_the_presets() {
+    let (line, _, _, message) = invalid(&idle().replace("idle: 350s, ", ""));
+    assert_eq!(line, 12);
+    assert!(
+        message.contains("`idle` (e.g. 350s) or a `preset`"),
+        "{message}"
+    );
+    assert!(message.contains("aws-nat-gateway") && message.contains("gcp-cloud-nat"));
+}
+
+/// incidents.md A4 (Azure Load Balancer's optional "TCP reset on idle":
+/// RST to both ends when the flow expires) and fact sheet §4.1 (Envoy's
+/// pool drops a connection its peer reset while idle): the pooled
+/// connection is closed at 350 s, before the next request at 400 s, which
+/// dials anew, so nothing fails where the silent and reset-on-next-packet
+/// flavours fail every reuse.
+#[test]
+fn a_box_resetting_both_ends_at_expiry_closes_the_pooled_connection_before_it_is_reused() {
+    let text = idle().replace("on_expiry: reset", "on_expiry: reset_at_expiry");
+    let s = Scenario::parse(&text, Path::new("t.yaml")).unwrap();
+    let r = run_seeded(&s, 1);
+    let none = mitigation(&r, "none");
+    assert_eq!((none.requests, none.errors), (6, 0), "{:?}", labels(none));
+    let boxes = &none.middleboxes[0];
+    let count = |name: &str| {
+        boxes
+            .counters
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.count)
+    };
+    // Every request dials anew: the connections of the requests at 0, 400,
+    // ..., 1600 s expire 350 s later (the last one's lies past the run's
+    // end), each with a RST to both ends, logged at the moment of expiry.
+    assert_eq!(count("tracked"), Some(6), "{boxes:?}");
+    assert_eq!(count("expired"), Some(5), "{boxes:?}");
+    assert_eq!(count("resets"), Some(10), "{boxes:?}");
+    let first = &boxes.events[..2];
+    assert!(
+        first.iter().all(|e| (e.at_s - 350.0).abs() < 0.01),
+        "{first:?}"
+    );
 }

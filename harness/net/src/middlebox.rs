@@ -18,14 +18,28 @@
 //!   both ends: the flow is black-holed from the first packet after expiry
 //!   on, with the semantics of [`crate::Net::set_flow_blackhole`]
 //!   (retransmission give-up, keepalive `ETIMEDOUT`).
+//! - [`OnExpiry::ResetAtExpiry`] (Azure Load Balancer with "TCP reset on
+//!   idle"): the moment the flow expires the box sends a RST to both ends,
+//!   each reaching its end one one-way latency later, so an idle pooled
+//!   connection is closed before anyone reuses it. A packet that still
+//!   reaches the box afterwards is answered with a RST.
 //!
 //! The box counts what it does and logs, per forgotten flow, when it expired
 //! and its first reset or drop ([`IdleTimerHandle::events`]).
 //!
 //! New connections after expiry are new flows and pass. Expiry is detected
 //! lazily, on the flow's next packet, so the cost is one lock per packet and
-//! no timer; nothing happens to a flow nobody sends on (the Azure option
-//! that resets both ends at expiry is not modelled).
+//! no timer; with `Reset` and `Drop` nothing happens to a flow nobody sends
+//! on. With `ResetAtExpiry` an end's parked read waits for the expiry as for
+//! any arrival (the moment moves with every packet), and the box's counters
+//! and log record the expiry when an end next reads, writes or is dropped.
+//!
+//! **Per direction.** The AWS NAT gateway answers packets from the inside
+//! with a RST but has no mapping left for packets from the outside, which
+//! it drops. `Reset` answers both directions: the outside end of a
+//! forgotten flow gets a RST where it would retransmit into the void until
+//! it gives up. What the inside (the client the report measures) sees is
+//! the same either way: it learns nothing until it sends, then is reset.
 //!
 //! Both backends have them. The simulated path asks the box per segment.
 //! The real backend ([`crate::real`]) keeps the box in the process around
@@ -63,6 +77,9 @@ pub enum OnExpiry {
     Reset,
     /// Drop it and every later packet of the flow (Azure LB by default).
     Drop,
+    /// RST both ends at the moment of expiry (Azure LB with "TCP reset on
+    /// idle").
+    ResetAtExpiry,
 }
 
 /// An idle-timer middlebox between `clients` and everything else.
@@ -84,7 +101,8 @@ pub struct IdleTimerStats {
     pub tracked: u64,
     /// Flows it forgot and then saw a packet of.
     pub expired: u64,
-    /// RSTs it sent in answer to packets of forgotten flows.
+    /// RSTs it sent: in answer to packets of forgotten flows, or to both
+    /// ends at expiry.
     pub resets: u64,
     /// Flows it black-holed after expiry.
     pub dropped: u64,

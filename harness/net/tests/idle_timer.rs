@@ -293,3 +293,74 @@ async fn the_log_shows_when_a_flow_was_forgotten_and_when_the_box_reset_it() {
         (ip("10.0.0.1"), addr("10.0.0.2:80"))
     );
 }
+
+/// incidents.md A4 (Azure Load Balancer's "TCP reset on idle": RST to both
+/// ends when the idle timeout is reached): two parked readers are reset at
+/// the moment of expiry plus their one-way latency, with no packet sent.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_box_resetting_at_expiry_resets_both_parked_ends_when_the_flow_expires() {
+    let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await;
+    // The last packet (the server's answer) left the server 1 ms ago.
+    let start = Instant::now();
+    let (mut bc, mut bs) = ([0u8; 1], [0u8; 1]);
+    let (rc, rs) = tokio::join!(c.read(&mut bc), s.read(&mut bs));
+    assert_eq!(rc.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(rs.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    assert_eq!(start.elapsed(), IDLE, "expiry (IDLE - 1 ms) + 1 ms");
+    let stats = handle.stats();
+    assert_eq!((stats.expired, stats.resets), (1, 2), "{stats:?}");
+    let (events, _) = handle.events();
+    let kinds: Vec<IdleEventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [IdleEventKind::Expired, IdleEventKind::Reset]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.at == start + IDLE - Duration::from_millis(1))
+    );
+}
+
+/// incidents.md A4: the timer restarts with every packet, so a flow with
+/// traffic more often than the timer is never reset; once quiet it is.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn traffic_more_often_than_the_timer_moves_the_reset_at_expiry_later() {
+    let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
+    let (mut c, mut s) = pair(&net).await;
+    let reader = tokio::spawn(async move {
+        let mut b = [0u8; 16];
+        let mut got = 0;
+        loop {
+            match s.read(&mut b).await {
+                Ok(n) => got += n,
+                Err(e) => return (got, e.kind(), Instant::now()),
+            }
+        }
+    });
+    for _ in 0..5 {
+        c.write_all(b"q").await.unwrap();
+        sleep(IDLE - Duration::from_secs(10)).await;
+    }
+    let last = Instant::now() - (IDLE - Duration::from_secs(10));
+    let (got, kind, at) = reader.await.unwrap();
+    assert_eq!((got, kind), (5, ErrorKind::ConnectionReset));
+    assert_eq!(at, last + IDLE + Duration::from_millis(1));
+    assert_eq!(handle.stats().expired, 1);
+}
+
+/// A flow both ends closed (FIN each way) before the timer ran out is gone
+/// from the box: nothing is reset or counted.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_flow_closed_before_it_expires_is_never_reset_at_expiry() {
+    let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await;
+    c.shutdown().await.unwrap();
+    s.shutdown().await.unwrap();
+    sleep(IDLE * 2).await;
+    let mut b = [0u8; 1];
+    assert_eq!(c.read(&mut b).await.unwrap(), 0, "EOF, not a reset");
+    assert_eq!(s.read(&mut b).await.unwrap(), 0, "EOF, not a reset");
+    let stats = handle.stats();
+    assert_eq!((stats.expired, stats.resets), (0, 0), "{stats:?}");
+}

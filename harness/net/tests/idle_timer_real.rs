@@ -326,3 +326,24 @@ async fn the_log_shows_when_a_flow_was_forgotten_and_when_the_box_reset_it_on_lo
         (ip("10.0.0.1"), addr("10.0.0.2:80"))
     );
 }
+
+/// incidents.md A4 (Azure Load Balancer's "TCP reset on idle"): over
+/// loopback too, two parked readers are reset once the flow has been quiet
+/// for the box's timer, with no packet sent; both ends' later writes fail.
+#[tokio::test]
+async fn a_box_resetting_at_expiry_resets_both_parked_ends_when_the_flow_expires_on_loopback() {
+    let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await.unwrap();
+    let start = Instant::now();
+    let (ec, es) = tokio::join!(read_err(&mut c), read_err(&mut s));
+    assert_eq!(ec.kind(), ErrorKind::ConnectionReset);
+    assert_eq!(es.kind(), ErrorKind::ConnectionReset);
+    assert!(
+        start.elapsed() >= IDLE,
+        "reset before the box's timer ran out"
+    );
+    assert!(c.write_all(b"q").await.is_err());
+    let stats = handle.stats();
+    assert_eq!((stats.expired, stats.resets), (1, 2), "{stats:?}");
+}

@@ -172,6 +172,12 @@ fn path_facts(scenario: &Scenario, pod: &str, facts: &mut HostFacts) {
         .filter(|m| m.pods.iter().any(|p| p == pod))
     {
         match &mb.kind {
+            // A box that resets both ends at expiry closes idle pooled
+            // connections before anyone reuses them: no idle limit to heed.
+            MiddleboxKind::IdleTimer {
+                on_expiry: OnExpiry::ResetAtExpiry,
+                ..
+            } => {}
             MiddleboxKind::IdleTimer { idle, on_expiry } => {
                 if facts.idle_limit.as_ref().is_none_or(|l| l.idle > *idle) {
                     facts.idle_limit = Some(IdleLimit {

@@ -69,7 +69,7 @@ pub(crate) struct WorldFile {
 }
 
 /// `world.middleboxes[]`: a stateful box on the path of some pods:
-/// `kind: idle_timer` (`idle`, `on_expiry`) or `kind: dns_firewall` (the
+/// `kind: idle_timer` (`preset`, `idle`, `on_expiry`) or `kind: dns_firewall` (the
 /// other keys).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +78,8 @@ pub(crate) struct MiddleboxFile {
     pub(crate) name: Spanned<String>,
     #[serde(default)]
     pub(crate) pods: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(crate) preset: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) idle: Option<Spanned<HumanDuration>>,
     #[serde(default)]

@@ -28,8 +28,9 @@ pub enum MiddleboxKind {
     IdleTimer {
         /// `idle`: how long a flow may go without packets.
         idle: Duration,
-        /// `on_expiry`: `reset` (default; AWS NLB / NAT gateway) or `drop`
-        /// (Azure LB by default, AWS Network Firewall).
+        /// `on_expiry`: `reset` (default; AWS NLB / NAT gateway), `drop`
+        /// (Azure LB by default, AWS Network Firewall, GCP Cloud NAT) or
+        /// `reset_at_expiry` (Azure LB with "TCP reset on idle").
         on_expiry: OnExpiry,
     },
     /// `kind: dns_firewall`: an egress firewall that admits only addresses

@@ -45,6 +45,9 @@ pub(super) struct End {
     held_since: Option<Instant>,
     /// The retransmission give-up timer, armed by a reader.
     give_up: Option<Pin<Box<Sleep>>>,
+    /// The reset at expiry of an idle timer resetting both ends, armed by
+    /// a reader: its moment and its timer.
+    expiry: Option<(Instant, Pin<Box<Sleep>>)>,
     /// The stream's parked reader, woken when a write starts the give-up.
     read_waker: Option<Waker>,
     /// Emulated keepalive, when switched on.
@@ -60,6 +63,7 @@ impl End {
             failed: false,
             held_since: None,
             give_up: None,
+            expiry: None,
             read_waker: None,
             keepalive: None,
         }
@@ -142,7 +146,7 @@ impl RealStream {
             if let Some(e) = self.known_error() {
                 return Poll::Ready(Err(e));
             }
-            if self.gave_up(Some(cx)) {
+            if self.gave_up(Some(cx)) || self.expiry_passed(cx) {
                 continue;
             }
             if self.read_stalled() {
@@ -162,6 +166,25 @@ impl RealStream {
                 return Poll::Ready(r);
             }
         }
+    }
+
+    /// Whether the moment an idle timer resets both ends at expiry has come
+    /// (read again: the reset is known); otherwise a parked read wakes at it.
+    fn expiry_passed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(at) = self.end.idle.as_ref().and_then(|l| l.reset_at_expiry()) else {
+            return false;
+        };
+        let (deadline, timer) = self
+            .end
+            .expiry
+            .get_or_insert_with(|| (at, Box::pin(crate::clock::sleep_until(at))));
+        if *deadline != at {
+            *deadline = at;
+            timer.as_mut().reset(at);
+        }
+        // The clock rounds so a timer never fires before its instant; the
+        // check keeps a read from spinning if it ever did.
+        timer.as_mut().poll(cx).is_ready() && Instant::now() >= at
     }
 
     /// Switches the emulated keepalive on (settings floored at 1 ms) or off.

@@ -19,6 +19,11 @@
 //! `ECONNRESET`, the other end is not told), with `Drop` the flow is
 //! black-holed from then on.
 //!
+//! A box resetting both ends at expiry
+//! ([`OnExpiry::ResetAtExpiry`](crate::OnExpiry)) needs no packet: each
+//! end's parked read waits for the moment of expiry on a timer, and both
+//! ends' later operations fail with `ECONNRESET` from then on.
+//!
 //! What loopback cannot express: the box's RST reaches its end at once (the
 //! simulated path takes one one-way latency); data a slow reader finds in
 //! its kernel after the flow expired meets the verdict there, though the
@@ -29,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::World;
+use crate::clock::Instant;
 use crate::middlebox::{IdleTimer, IdleTimerHandle, Verdict};
 use crate::sim::idle::{IdleBox, IdleFlow};
 
@@ -42,9 +48,22 @@ pub(crate) struct IdleLink {
 }
 
 impl IdleLink {
-    /// Whether a box answered side `side` with a RST.
+    /// Whether a box answered side `side` with a RST, or reset both ends
+    /// when the flow expired.
     pub(super) fn is_reset(&self, side: usize) -> bool {
         self.reset[side].load(Ordering::Acquire)
+            || self
+                .reset_at_expiry()
+                .is_some_and(|at| at <= Instant::now())
+    }
+
+    /// When a box resetting both ends at expiry does so, as things stand
+    /// now (every packet moves it); `None` when no such box is crossed.
+    pub(super) fn reset_at_expiry(&self) -> Option<Instant> {
+        self.flows
+            .iter()
+            .filter_map(IdleFlow::reset_at_expiry)
+            .min()
     }
 
     /// Whether a box black-holes the flow.

@@ -85,13 +85,12 @@ impl IdleFlow {
                 st.last = now;
                 return Verdict::Forward;
             }
-            st.forgotten = Some(now);
-            self.forgotten(st.last + self.idle, now);
+            self.forget(&mut st, now);
         }
         match self.on_expiry {
             OnExpiry::Drop => Verdict::Drop,
-            OnExpiry::Reset => {
-                if !is_rst {
+            OnExpiry::Reset | OnExpiry::ResetAtExpiry => {
+                if !is_rst && self.on_expiry == OnExpiry::Reset {
                     Counters::bump(&self.counters.resets);
                 }
                 Verdict::Reset
@@ -99,8 +98,34 @@ impl IdleFlow {
         }
     }
 
-    /// The box finds the flow forgotten (since `expired_at`) on a packet now.
-    fn forgotten(&self, expired_at: Instant, now: Instant) {
+    /// When a box resetting at expiry sends (or sent) both ends their RST:
+    /// the moment the flow expires, as things stand now (every packet moves
+    /// it). `None` for the other kinds. Counts and logs the expiry once it
+    /// has passed.
+    pub(crate) fn reset_at_expiry(&self) -> Option<Instant> {
+        let at = self.expiry_at()?;
+        if at <= Instant::now() {
+            let mut st = self.lock();
+            if st.forgotten.is_none() {
+                self.forget(&mut st, Instant::now());
+            }
+        }
+        Some(at)
+    }
+
+    /// [`IdleFlow::reset_at_expiry`] without counting or logging anything.
+    pub(crate) fn expiry_at(&self) -> Option<Instant> {
+        if self.on_expiry != OnExpiry::ResetAtExpiry {
+            return None;
+        }
+        let st = self.lock();
+        Some(st.forgotten.unwrap_or(st.last + self.idle))
+    }
+
+    /// The box finds the flow forgotten, now: it expired `idle` after its
+    /// last packet. Counts and logs the expiry and what the box did.
+    fn forget(&self, st: &mut FlowState, now: Instant) {
+        let expired_at = st.last + self.idle;
         Counters::bump(&self.counters.expired);
         let event = |at, kind| IdleTimerEvent {
             at,
@@ -108,21 +133,31 @@ impl IdleFlow {
             flow: self.ends,
         };
         self.counters.log(event(expired_at, IdleEventKind::Expired));
-        let kind = match self.on_expiry {
+        let (kind, at) = match self.on_expiry {
             OnExpiry::Drop => {
                 Counters::bump(&self.counters.dropped);
-                IdleEventKind::Dropped
+                (IdleEventKind::Dropped, now)
             }
-            OnExpiry::Reset => IdleEventKind::Reset,
+            OnExpiry::Reset => (IdleEventKind::Reset, now),
+            OnExpiry::ResetAtExpiry => {
+                // One RST to each end.
+                Counters::bump(&self.counters.resets);
+                Counters::bump(&self.counters.resets);
+                (IdleEventKind::Reset, expired_at)
+            }
         };
-        self.counters.log(event(now, kind));
+        self.counters.log(event(at, kind));
+        st.forgotten = Some(match self.on_expiry {
+            OnExpiry::ResetAtExpiry => expired_at,
+            _ => now,
+        });
     }
 
     /// Since when the box black-holes the flow, if it does.
     pub(crate) fn dropped_since(&self) -> Option<Instant> {
         match self.on_expiry {
             OnExpiry::Drop => self.lock().forgotten,
-            OnExpiry::Reset => None,
+            OnExpiry::Reset | OnExpiry::ResetAtExpiry => None,
         }
     }
 }

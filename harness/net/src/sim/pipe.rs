@@ -287,8 +287,9 @@ impl SimStream {
 
     /// Reads what has arrived by `horizon` (now, or the start of a drop).
     fn read_step(&self, buf: &mut ReadBuf<'_>, horizon: Instant, cx: &Context<'_>) -> ReadStep {
-        let mut inp = self.conn.dir(1 - self.side);
+        // Before the pipe's lock: the reset of a box at expiry reads both pipes.
         let reset_at = self.conn.reset_to(self.side);
+        let mut inp = self.conn.dir(1 - self.side);
         // A FIN that has arrived and been drained reads as EOF even if a RST
         // follows (Linux returns 0 once the FIN is queued).
         let fin_arrived = inp.fin_at.is_some_and(|f| f <= horizon);
@@ -541,7 +542,7 @@ impl Drop for SimStream {
             )
         };
         let already_reset =
-            self.conn.reset_state().is_some() || self.conn.reset_to(self.side).is_some();
+            self.conn.reset_state().is_some() || self.conn.sent_reset_to(self.side).is_some();
         if arrived_unread && !already_reset {
             // close(2) with unread received data sends a RST.
             self.conn

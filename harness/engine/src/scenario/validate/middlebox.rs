@@ -62,26 +62,46 @@ fn middlebox(
     })
 }
 
-/// `kind: idle_timer`: `idle` (required) and `on_expiry`; the firewall's
-/// keys are refused.
+/// An idle timer's defaults by product (incidents.md A4): `preset`'s name,
+/// its idle time in seconds and what a forgotten flow meets.
+const PRESETS: [(&str, u64, OnExpiry); 7] = [
+    ("aws-nlb", 350, OnExpiry::Reset),
+    ("aws-nat-gateway", 350, OnExpiry::Reset),
+    ("aws-network-firewall", 350, OnExpiry::Drop),
+    ("azure-lb", 240, OnExpiry::Drop),
+    ("azure-lb-tcp-reset", 240, OnExpiry::ResetAtExpiry),
+    ("azure-nat-gateway", 240, OnExpiry::Reset),
+    ("gcp-cloud-nat", 1200, OnExpiry::Drop),
+];
+
+/// `kind: idle_timer`: `preset` (a product's defaults), `idle` (required
+/// without a preset) and `on_expiry`, each overriding the preset; the
+/// firewall's keys are refused.
 fn idle_timer(cx: &Ctx<'_>, m: &MiddleboxFile) -> Result<MiddleboxKind, EngineError> {
     firewall::refuse_keys(cx, m, "idle_timer", &firewall::FIREWALL_KEYS)?;
-    let Some(idle) = &m.idle else {
-        let msg = "an idle_timer needs `idle` (e.g. 350s)";
-        return Err(cx.err(Some(&m.kind.referenced), "world.middleboxes", msg));
-    };
-    let on_expiry = match m.on_expiry.as_ref().map(|v| (v, v.value.as_str())) {
-        None | Some((_, "reset")) => OnExpiry::Reset,
-        Some((_, "drop")) => OnExpiry::Drop,
-        Some((v, other)) => {
-            let msg = format!("unknown on_expiry {other:?}; use reset or drop");
-            return Err(cx.err(Some(&v.referenced), "world.middleboxes", msg));
+    let names: Vec<(&str, usize)> = PRESETS.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+    let preset = firewall::choice(cx, &m.preset, "preset", &names)?.map(|i| PRESETS[i]);
+    let idle = match (&m.idle, preset) {
+        (Some(idle), _) => bounded(cx, idle, false, MAX_IDLE)?,
+        (None, Some((_, secs, _))) => Duration::from_secs(secs),
+        (None, None) => {
+            let known: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+            let msg = format!(
+                "an idle_timer needs `idle` (e.g. 350s) or a `preset` ({})",
+                known.join(", ")
+            );
+            return Err(cx.err(Some(&m.kind.referenced), "world.middleboxes", msg));
         }
     };
-    Ok(MiddleboxKind::IdleTimer {
-        idle: bounded(cx, idle, false, MAX_IDLE)?,
-        on_expiry,
-    })
+    let expiries = [
+        ("reset", OnExpiry::Reset),
+        ("drop", OnExpiry::Drop),
+        ("reset_at_expiry", OnExpiry::ResetAtExpiry),
+    ];
+    let on_expiry = firewall::choice(cx, &m.on_expiry, "on_expiry", &expiries)?
+        .or(preset.map(|p| p.2))
+        .unwrap_or_default();
+    Ok(MiddleboxKind::IdleTimer { idle, on_expiry })
 }
 
 /// The pods behind the box and their addresses: the named entry pods, or

@@ -6,6 +6,7 @@ use crate::clock::Instant;
 
 use super::Conn;
 use crate::middlebox::Verdict;
+use crate::sim::idle::IdleFlow;
 
 impl Conn {
     /// What the middleboxes (idle timers, then firewalls) do with a packet
@@ -63,8 +64,21 @@ impl Conn {
         }
     }
 
-    /// When a RST reaches side `side`: the peer's, or a middlebox's.
+    /// When a RST reaches side `side`: the peer's, or a middlebox's (one it
+    /// sent, or one a box resetting at expiry sends when the flow expires,
+    /// which may lie ahead: every packet moves it).
     pub(super) fn reset_to(&self, side: usize) -> Option<Instant> {
+        let sent = self.sent_reset_to(side);
+        let at_expiry = self.expiry_reset_to(side);
+        match (sent, at_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When a RST already sent reaches side `side`: the peer's, or a
+    /// middlebox's.
+    pub(super) fn sent_reset_to(&self, side: usize) -> Option<Instant> {
         let peer = match self.reset_state() {
             Some((from, at)) if from != side => Some(at),
             _ => None,
@@ -74,5 +88,29 @@ impl Conn {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// When the RST of a box resetting both ends at expiry reaches side
+    /// `side`; `None` when no such box is crossed, or the flow ended (a RST
+    /// from an end, or both FINs) before it expired.
+    fn expiry_reset_to(&self, side: usize) -> Option<Instant> {
+        if self.idle.is_empty() {
+            return None;
+        }
+        let at = self.idle.iter().filter_map(IdleFlow::expiry_at).min()?;
+        if self.reset_state().is_some_and(|(_, r)| r <= at) {
+            return None;
+        }
+        let fin = |s: usize| self.dir(s).fin_at.is_some_and(|f| f <= at);
+        if fin(0) && fin(1) {
+            return None;
+        }
+        // The flow was live when it expired: count and log it.
+        let at = self
+            .idle
+            .iter()
+            .filter_map(IdleFlow::reset_at_expiry)
+            .min()?;
+        Some(at + self.one_way(side))
     }
 }

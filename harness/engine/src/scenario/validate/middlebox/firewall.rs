@@ -47,6 +47,10 @@ pub(super) fn firewall(
         let msg = "`idle` is an idle_timer key; a dns_firewall forgets addresses by TTL";
         return Err(cx.err(Some(&idle.referenced), "world.middleboxes", msg));
     }
+    if let Some(preset) = &m.preset {
+        let msg = "`preset` is an idle_timer key (a cloud NAT or load balancer's defaults)";
+        return Err(cx.err(Some(&preset.referenced), "world.middleboxes", msg));
+    }
     let learning = choice(
         cx,
         &m.learn,
@@ -111,7 +115,8 @@ pub(super) fn refuse_keys(
     ];
     match keys.iter().zip(set).find(|(_, loc)| loc.is_some()) {
         Some((key, loc)) => {
-            let msg = format!("`{key}` is a dns_firewall key; an {kind} has idle and on_expiry");
+            let msg =
+                format!("`{key}` is a dns_firewall key; an {kind} has preset, idle and on_expiry");
             Err(cx.err(loc, "world.middleboxes", msg))
         }
         None => Ok(()),
@@ -138,7 +143,7 @@ fn duration(
         .transpose()
 }
 
-fn choice<T: Copy>(
+pub(super) fn choice<T: Copy>(
     cx: &Ctx<'_>,
     v: &Option<Spanned<String>>,
     key: &str,
