@@ -76,6 +76,7 @@ mod fw;
 mod idle;
 mod keepalive;
 mod loopback;
+mod ports;
 
 use capture::Origin;
 pub use config::RealConfig;
@@ -290,22 +291,29 @@ impl World {
         let deadline = crate::clock::Instant::now() + timeout.min(SYN_GIVE_UP);
         self.pass_firewalls(from, target, deadline).await?;
         let real_target = self.resolve_tcp(target)?;
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(IpAddr::V4(self.loopback_for(from)), 0))?;
-        // The port is bound now: the firewall state is registered for the
-        // accepting end before the handshake.
-        let local = SocketAddr::new(from, socket.local_addr()?.port());
-        let fw = self.open_fw_link(local, target);
-        let idle = self.open_idle_link(local, target);
-        let tcp = self.handshake(socket, real_target, target, deadline).await;
-        let mut tcp = match tcp {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                let _ = self.take_fw_link(local, target);
-                let _ = self.take_idle_link(local, target);
-                return Err(e);
-            }
-        };
+        // The firewall and idle-timer state is registered for the accepting
+        // end once the port is bound, before the handshake.
+        let link = |port| SocketAddr::new(from, port);
+        let (mut tcp, port, (fw, idle)) = self
+            .dial(
+                self.loopback_for(from),
+                real_target,
+                target,
+                deadline,
+                |port| {
+                    let local = link(port);
+                    (
+                        self.open_fw_link(local, target),
+                        self.open_idle_link(local, target),
+                    )
+                },
+                |port| {
+                    let _ = self.take_fw_link(link(port), target);
+                    let _ = self.take_idle_link(link(port), target);
+                },
+            )
+            .await?;
+        let local = link(port);
         if let Some(dst) = original_dst {
             tcp.write_all(&proxy_v2_header(local, dst)?).await?;
         }
@@ -319,26 +327,6 @@ impl World {
             fw,
             end: End::new(0, idle),
         })))
-    }
-
-    async fn handshake(
-        &self,
-        socket: TcpSocket,
-        real_target: SocketAddr,
-        target: SocketAddr,
-        deadline: crate::clock::Instant,
-    ) -> io::Result<TcpStream> {
-        match crate::clock::timeout_at(deadline, socket.connect(real_target)).await {
-            Ok(r) => {
-                let tcp = r?;
-                tcp.set_nodelay(true)?;
-                Ok(tcp)
-            }
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connect to {target} timed out"),
-            )),
-        }
     }
 
     pub(crate) async fn listen(

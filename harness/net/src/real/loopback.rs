@@ -9,7 +9,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpSocket;
 
 use super::{RealListener, RealStream, World};
 use crate::stream::{NetListener, NetStream};
@@ -97,11 +96,11 @@ impl World {
         target: SocketAddr,
         timeout: Duration,
     ) -> io::Result<NetStream> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(IpAddr::V4(self.loopback_for(host)), 0))?;
-        let port = socket.local_addr()?.port();
         let deadline = crate::clock::Instant::now() + timeout;
-        let tcp = self.handshake(socket, real, target, deadline).await?;
+        let ip = self.loopback_for(host);
+        let (tcp, port, ()) = self
+            .dial(ip, real, target, deadline, |_| (), |_| {})
+            .await?;
         Ok(NetStream::Real(Box::new(RealStream {
             tcp,
             world: self.clone(),
