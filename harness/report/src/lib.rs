@@ -15,6 +15,7 @@
 //! - [`mod@run_dir`] holds run directories (`<root>/<scenario>/<run-id>/`,
 //!   one fixed file name per format, and the `latest` pointer);
 //! - [`mod@load`] reads a run back from its JSON ([`read_run`]);
+//! - [`mod@schema`] holds the published JSON Schema and its checker;
 //! - [`mod@diff`] compares two runs mitigation by mitigation (`meshsim diff`);
 //! - [`error`] holds [`ReportError`];
 //! - internal: `access_log` (the sampled access-log lines of each sidecar
@@ -71,6 +72,7 @@ pub mod json;
 pub mod load;
 pub mod markdown;
 pub mod run_dir;
+pub mod schema;
 pub mod table;
 pub mod write;
 
