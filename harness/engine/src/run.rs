@@ -13,8 +13,10 @@ use meshsim_net::{Net, RealConfig, SimConfig};
 use crate::error::EngineError;
 
 mod lag;
+pub mod progress;
 use crate::scenario::{Mitigation, Scenario};
 use crate::world::{PodOutcome, RunDeps, World, run_pod};
+use progress::{Progress, RunEvent};
 
 /// Layout version of [`RunResult`] (see `reports/schema/`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -45,6 +47,10 @@ pub struct RunOptions {
     /// scales uniformly (see [`meshsim_net::clock`]); results stay in
     /// scenario units.
     pub time_scale: Option<f64>,
+    /// Told when each mitigation starts and ends and as the load reaches
+    /// each simulated second, for a progress display; never changes the
+    /// result (see [`progress`]). `None`: nothing is told.
+    pub progress: Option<Progress>,
 }
 
 impl RunOptions {
@@ -118,10 +124,19 @@ pub fn run(
             on_done(&result);
             break;
         }
+        let count = selected.len();
+        let tell = |event: RunEvent| opts.progress.iter().for_each(|p| p.emit(&event));
+        tell(RunEvent::MitigationStarted {
+            index: i,
+            count,
+            name: m.name.clone(),
+            duration,
+        });
+        let clock = (opts.progress.clone()).map(|p| Arc::new(progress::Clock::new(p, i, duration)));
         let mut r = if opts.real {
-            run_mitigation_real(scenario, m, seed, duration, opts.time_scale)?
+            real_mitigation(scenario, m, (seed, duration), opts.time_scale, clock)?
         } else {
-            run_mitigation(scenario, m, seed, duration)?
+            sim_mitigation(scenario, m, seed, duration, clock)?
         };
         r.expectations = scenario
             .expectations
@@ -130,6 +145,11 @@ pub fn run(
             .map(|x| x.evaluate(&r))
             .collect();
         result.mitigations.push(r);
+        tell(RunEvent::MitigationFinished {
+            index: i,
+            count,
+            name: m.name.clone(),
+        });
         // Reports written now say whether more mitigations are to come.
         result.partial = i + 1 < selected.len();
         on_done(&result);
@@ -173,6 +193,17 @@ pub fn run_mitigation(
     seed: u64,
     duration: Duration,
 ) -> Result<MitigationResult, EngineError> {
+    sim_mitigation(scenario, mitigation, seed, duration, None)
+}
+
+/// [`run_mitigation`], telling `clock` how far the load got.
+fn sim_mitigation(
+    scenario: &Scenario,
+    mitigation: &Mitigation,
+    seed: u64,
+    duration: Duration,
+    clock: Option<Arc<progress::Clock>>,
+) -> Result<MitigationResult, EngineError> {
     // Time only: a simulated world does no kernel I/O, and without an I/O
     // driver the runtime never polls epoll between virtual-time jumps.
     let mut builder = tokio::runtime::Builder::new_current_thread();
@@ -190,7 +221,7 @@ pub fn run_mitigation(
             jitter: scenario.network.jitter,
             ..SimConfig::default()
         });
-        drive(scenario, mitigation, net, seed, duration).await
+        drive(scenario, mitigation, net, (seed, duration), clock).await
     })
 }
 
@@ -209,6 +240,17 @@ pub fn run_mitigation_real(
     duration: Duration,
     time_scale: Option<f64>,
 ) -> Result<MitigationResult, EngineError> {
+    real_mitigation(scenario, mitigation, (seed, duration), time_scale, None)
+}
+
+/// [`run_mitigation_real`], telling `clock` how far the load got.
+fn real_mitigation(
+    scenario: &Scenario,
+    mitigation: &Mitigation,
+    (seed, duration): (u64, Duration),
+    time_scale: Option<f64>,
+    clock: Option<Arc<progress::Clock>>,
+) -> Result<MitigationResult, EngineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,7 +261,7 @@ pub fn run_mitigation_real(
         let _scaled = real_clock(time_scale)?.enter();
         let net = Net::real_with(RealConfig::default());
         let lag = lag::Watch::start();
-        let result = drive(scenario, mitigation, net, seed, duration).await;
+        let result = drive(scenario, mitigation, net, (seed, duration), clock).await;
         lag.stop().await.warn_if_behind(&mitigation.name);
         let left = tasks_left().await;
         if left > 0 {
@@ -286,8 +328,8 @@ async fn drive(
     scenario: &Scenario,
     mitigation: &Mitigation,
     net: Net,
-    seed: u64,
-    duration: Duration,
+    (seed, duration): (u64, Duration),
+    clock: Option<Arc<progress::Clock>>,
 ) -> Result<MitigationResult, EngineError> {
     let labels = scenario.call_labels();
     let bucket = scenario.bucket_for(duration);
@@ -310,7 +352,7 @@ async fn drive(
             calls: pod.calls.clone(),
             dns_servers: vec![world.dns_addr()],
         };
-        let sink = offset_sink(collector.clone(), first_call);
+        let sink = progress::observed(offset_sink(collector.clone(), first_call), clock.as_ref());
         first_call += pod.calls.len();
         let times = (duration, DRAIN_FOR);
         if let Some((cx, terminate)) =
