@@ -38,7 +38,7 @@ impl Bar {
         } else {
             ProgressBar::hidden()
         };
-        let style = ProgressStyle::with_template("{prefix} {wide_msg} [{bar:24}] {elapsed} wall")
+        let style = ProgressStyle::with_template("{prefix} {wide_msg} [{bar:16}] {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
@@ -52,8 +52,9 @@ impl Bar {
     /// Scenario `index` (from 0) named `name` starts.
     pub(crate) fn scenario(&self, index: usize, name: &str) {
         self.bar
-            .set_prefix(format!("scenario {}/{} {name}", index + 1, self.scenarios));
+            .set_prefix(format!("[{}/{}] {name}", index + 1, self.scenarios));
         self.bar.set_message("building");
+        self.bar.set_length(1);
         self.bar.set_position(0);
     }
 
@@ -84,7 +85,9 @@ impl Drop for Bar {
     }
 }
 
-/// Updates the bar for one engine event; `label` keeps `mitigation j/m name`.
+/// Updates the bar for one engine event, as `[j/m] sim 5m/15m name` (the
+/// time first: a narrow terminal cuts the end); `label` keeps `[j/m]` and the
+/// name.
 fn show(bar: &ProgressBar, label: &mut String, event: &RunEvent) {
     match event {
         RunEvent::MitigationStarted {
@@ -93,23 +96,27 @@ fn show(bar: &ProgressBar, label: &mut String, event: &RunEvent) {
             name,
             duration,
         } => {
-            *label = format!("mitigation {}/{count} {name}", index + 1);
+            *label = format!("[{}/{count}]\t{name}", index + 1);
             bar.set_length(duration.as_secs().max(1));
             bar.set_position(0);
-            bar.set_message(format!("{label}: sim 0s/{}", secs(duration.as_secs())));
+            bar.set_message(message(label, 0, duration.as_secs()));
         }
         RunEvent::SimulatedTime { reached, .. } => {
             let total = bar.length().unwrap_or(0);
             bar.set_position(reached.as_secs());
-            bar.set_message(format!(
-                "{label}: sim {}/{}",
-                secs(reached.as_secs()),
-                secs(total)
-            ));
+            bar.set_message(message(label, reached.as_secs(), total));
         }
-        RunEvent::MitigationFinished { .. } => bar.set_message(format!("{label}: done")),
+        RunEvent::MitigationFinished { .. } => {
+            bar.set_message(label.replacen('\t', " done ", 1));
+        }
         _ => {}
     }
+}
+
+/// `[2/4] sim 5m/15m resolution-dns` from the label `[2/4]\tresolution-dns`.
+fn message(label: &str, reached: u64, total: u64) -> String {
+    let sim = format!(" sim {}/{} ", secs(reached), secs(total));
+    label.replacen('\t', &sim, 1)
 }
 
 /// `1h2m3s`, `15m`, `42s`.
@@ -184,6 +191,14 @@ mod tests {
         assert_eq!(secs(42), "42s");
         assert_eq!(secs(900), "15m");
         assert_eq!(secs(3723), "1h2m3s");
+    }
+
+    #[test]
+    fn the_message_puts_simulated_time_before_the_mitigation_name() {
+        assert_eq!(
+            message("[2/4]\tresolution-dns", 300, 900),
+            "[2/4] sim 5m/15m resolution-dns"
+        );
     }
 
     #[test]
