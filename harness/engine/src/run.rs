@@ -90,30 +90,7 @@ pub fn run(
     let seed = opts.seed.unwrap_or(scenario.seed);
     let duration = opts.duration.unwrap_or(scenario.duration);
     tracing::info!(scenario = %scenario.name, seed, real = opts.real, "run starts");
-    let mut result = RunResult {
-        schema_version: SCHEMA_VERSION,
-        scenario: scenario.name.clone(),
-        summary: scenario.summary.clone(),
-        seed,
-        mode: if opts.real {
-            RunMode::Real
-        } else {
-            RunMode::Sim
-        },
-        time_scale: opts.time_scale.filter(|_| opts.real),
-        duration_s: duration.as_secs_f64(),
-        events: scenario
-            .timeline
-            .iter()
-            .filter(|e| e.at < duration)
-            .map(|e| TimelineMark {
-                at_s: e.at.as_secs_f64(),
-                what: e.action.describe(),
-            })
-            .collect(),
-        mitigations: Vec::new(),
-        partial: false,
-    };
+    let mut result = empty_result(scenario, opts, seed, duration);
     for (i, m) in selected.iter().enumerate() {
         if opts
             .interrupted
@@ -155,6 +132,39 @@ pub fn run(
         on_done(&result);
     }
     Ok(result)
+}
+
+/// The run's result before any mitigation ran.
+fn empty_result(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    seed: u64,
+    duration: Duration,
+) -> RunResult {
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        summary: scenario.summary.clone(),
+        seed,
+        mode: if opts.real {
+            RunMode::Real
+        } else {
+            RunMode::Sim
+        },
+        time_scale: opts.time_scale.filter(|_| opts.real),
+        duration_s: duration.as_secs_f64(),
+        events: scenario
+            .timeline
+            .iter()
+            .filter(|e| e.at < duration)
+            .map(|e| TimelineMark {
+                at_s: e.at.as_secs_f64(),
+                what: e.action.describe(),
+            })
+            .collect(),
+        mitigations: Vec::new(),
+        partial: false,
+    }
 }
 
 fn select<'a>(
