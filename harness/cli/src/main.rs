@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod check;
 mod ctl;
+mod diff;
+mod output;
+mod progress;
+mod rerender;
 mod up;
 
 use anyhow::{Context, Result};
@@ -50,10 +54,17 @@ enum Command {
         /// What to print: table, json or markdown.
         #[arg(long, default_value = "table")]
         format: Format,
-        /// Directory the reports (json, md, txt) are written to, after every
-        /// mitigation.
-        #[arg(long, default_value = "reports/runs")]
+        /// Root of the run directories: each scenario run writes every
+        /// format (result.json, report.txt, report.md...) to
+        /// OUT/<scenario>/<run-id>/, atomically, after every mitigation, and
+        /// OUT/<scenario>/latest names the newest run.
+        #[arg(long, default_value = "reports")]
         out: PathBuf,
+        /// Name of the run directory (a plain file name; default:
+        /// <UTC time>-seed<seed>-<mode>, e.g. 20261123T083015Z-seed1-sim).
+        /// `-2`, `-3`... is appended when it exists.
+        #[arg(long, value_name = "ID", conflicts_with = "no_write")]
+        run_id: Option<String>,
         /// Write no report files.
         #[arg(long)]
         no_write: bool,
@@ -109,6 +120,15 @@ enum Command {
     /// its figures, stop it. Exit 0: done; 1: refused by the world; 2:
     /// cannot reach it.
     Ctl(ctl::CtlArgs),
+    /// Re-render every format of a run (or those given with --format) from
+    /// its result.json into its directory, without running anything. Exit 0:
+    /// written; 2: the JSON cannot be read or is not a run of this version.
+    Report(rerender::ReportArgs),
+    /// Compare two runs mitigation by mitigation (error rate, p50/p99,
+    /// attempts per request, expectations) for regression suites. Exit 0:
+    /// nothing got worse beyond the thresholds; 1: a mitigation got worse
+    /// or is gone; 2: bad input or usage.
+    Diff(diff::DiffArgs),
     /// List the scenarios of a catalogue folder with their mitigations.
     List {
         /// The folder.
@@ -155,7 +175,7 @@ fn init_logs() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::StderrAroundBar::default)
         .try_init();
 }
 
@@ -168,6 +188,7 @@ fn run(cli: Cli) -> Result<Verdict> {
             duration,
             format,
             out,
+            run_id,
             no_write,
             with,
             with_base,
@@ -183,10 +204,14 @@ fn run(cli: Cli) -> Result<Verdict> {
                 interrupted: Some(interrupted),
                 real,
                 time_scale,
+                progress: None,
             };
-            let out = (!no_write).then_some(out.as_path());
+            let out = match no_write {
+                true => None,
+                false => Some(output::Output::new(&out, run_id.as_deref())?),
+            };
             let scenarios = load_all(&scenarios, &with, with_base.as_deref())?;
-            let (verdict, results) = run_scenarios(&scenarios, &opts, format, out)?;
+            let (verdict, results) = run_scenarios(&scenarios, &opts, format, out.as_ref())?;
             if !agree {
                 return Ok(verdict);
             }
@@ -194,6 +219,12 @@ fn run(cli: Cli) -> Result<Verdict> {
         }
         Command::Up(args) => up::run(args).map(|()| Verdict::Held),
         Command::Ctl(args) => ctl::run(args),
+        Command::Report(args) => rerender::run(args).map(|()| Verdict::Held),
+        Command::Diff(args) => Ok(if diff::run(args)? {
+            Verdict::Failed
+        } else {
+            Verdict::Held
+        }),
         Command::List { dir } => list(&dir).map(|()| Verdict::Held),
         Command::Check { files, format } => Ok(if check::run(&files, format)? {
             Verdict::Failed
@@ -212,7 +243,11 @@ fn load_all(paths: &[PathBuf], with: &[PathBuf], base: Option<&str>) -> Result<V
         for w in with {
             let m = scenario.add_user_mitigation_file(w, base)?;
             let what = m.description.as_deref().unwrap_or_default();
-            eprintln!("meshsim: {}: {} = {what}", scenario_name(p), m.name);
+            progress::eprint_line(&format!(
+                "meshsim: {}: {} = {what}",
+                scenario_name(p),
+                m.name
+            ));
         }
         scenarios.push(scenario);
     }
@@ -230,32 +265,19 @@ fn run_scenarios(
     scenarios: &[Scenario],
     opts: &RunOptions,
     format: Format,
-    out: Option<&Path>,
+    out: Option<&output::Output>,
 ) -> Result<(Verdict, Vec<RunResult>)> {
     let mut all_held = true;
     let mut results = Vec::new();
-    let mut stdout = std::io::stdout().lock();
-    for scenario in scenarios {
-        let mut write_err = None;
-        let result = meshsim_engine::run(scenario, opts, |so_far| {
-            if let Some(dir) = out
-                && let Err(e) =
-                    meshsim_report::write_all(std::slice::from_ref(so_far), dir, &Format::ALL)
-            {
-                write_err.get_or_insert(e);
-            }
-        })
-        .with_context(|| format!("running {}", scenario.path.display()))?;
-        if let Some(e) = write_err {
-            return Err(e).context("writing reports");
-        }
-        stdout.write_all(meshsim_report::render(&result, format).as_bytes())?;
-        if let Some(dir) = out
-            && format == Format::Table
-        {
-            let stem = dir.join(&result.scenario);
-            writeln!(stdout, "reports: {}.{{json,md,txt}}", stem.display())?;
-        }
+    let bar = progress::Bar::on_stderr(scenarios.len());
+    let opts = RunOptions {
+        progress: bar.hook(),
+        ..opts.clone()
+    };
+    for (i, scenario) in scenarios.iter().enumerate() {
+        bar.scenario(i, &scenario.name);
+        let (result, dir) = run_one(scenario, &opts, out)?;
+        bar.suspend(|| print_result(&result, format, dir.as_deref()))?;
         all_held &= result.all_expectations_passed();
         if result.partial {
             anyhow::bail!("interrupted: reports hold the mitigations that finished");
@@ -268,6 +290,46 @@ fn run_scenarios(
         Verdict::Failed
     };
     Ok((verdict, results))
+}
+
+/// Runs one scenario, writing its run directory after every mitigation and
+/// pointing `latest` at it at the end; returns the result and the directory.
+fn run_one(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    out: Option<&output::Output>,
+) -> Result<(RunResult, Option<PathBuf>)> {
+    let mut dir = out.map(output::Output::scenario);
+    let mut write_err = None;
+    let result = meshsim_engine::run(scenario, opts, |so_far| {
+        if let Some(d) = dir.as_mut()
+            && write_err.is_none()
+            && let Err(e) = d.write(so_far)
+        {
+            write_err = Some(e);
+        }
+    })
+    .with_context(|| format!("running {}", scenario.path.display()))?;
+    if let Some(e) = write_err {
+        return Err(e.context("writing reports"));
+    }
+    let written = match &dir {
+        Some(d) => d.finish()?.map(Path::to_path_buf),
+        None => None,
+    };
+    Ok((result, written))
+}
+
+/// Prints the result in `format`, and, under a table, where it was written.
+fn print_result(result: &RunResult, format: Format, dir: Option<&Path>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(meshsim_report::render(result, format).as_bytes())?;
+    if let Some(dir) = dir
+        && format == Format::Table
+    {
+        writeln!(stdout, "reports: {}/", dir.display())?;
+    }
+    Ok(())
 }
 
 /// Runs every scenario simulated with the options of its real run and
@@ -352,8 +414,8 @@ fn watch_ctrl_c() -> Arc<AtomicBool> {
             return;
         }
         f.store(true, Ordering::SeqCst);
-        eprintln!(
-            "meshsim: interrupted; finishing the mitigation in progress (Ctrl-C again to quit now)"
+        progress::eprint_line(
+            "meshsim: interrupted; finishing the mitigation in progress (Ctrl-C again to quit now)",
         );
         if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
             std::process::exit(130);

@@ -111,17 +111,20 @@ fn json_format_prints_the_run_result_and_reports_are_written() {
         "json",
         "--out",
         out_dir.to_str().unwrap(),
+        "--run-id",
+        "json-test",
     ]);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["scenario"], "tiny");
     assert_eq!(v["mitigations"][0]["requests"], 200);
-    for ext in ["json", "md", "txt"] {
-        assert!(
-            out_dir.join(format!("tiny.{ext}")).exists(),
-            "tiny.{ext} not written"
-        );
+    let run = out_dir.join("tiny").join("json-test");
+    for name in ["result.json", "report.md", "report.txt"] {
+        assert!(run.join(name).exists(), "{name} not written");
     }
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("result.json")).unwrap()).unwrap();
+    assert_eq!(written, v, "the file holds what was printed");
 }
 
 #[test]

@@ -48,6 +48,7 @@ mod world;
 
 pub use check::{CheckFinding, FileCheck, check_file, check_text};
 pub use error::EngineError;
+pub use run::progress::{Progress, RunEvent};
 pub use run::{RunOptions, run};
 pub use scenario::{FirewallSpec, MiddleboxKind, MiddleboxSpec, Scenario};
 pub use up::{UpOptions, UpStats};

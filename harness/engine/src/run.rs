@@ -13,8 +13,10 @@ use meshsim_net::{Net, RealConfig, SimConfig};
 use crate::error::EngineError;
 
 mod lag;
+pub mod progress;
 use crate::scenario::{Mitigation, Scenario};
 use crate::world::{PodOutcome, RunDeps, World, run_pod};
+use progress::{Progress, RunEvent};
 
 /// Layout version of [`RunResult`] (see `reports/schema/`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -45,6 +47,10 @@ pub struct RunOptions {
     /// scales uniformly (see [`meshsim_net::clock`]); results stay in
     /// scenario units.
     pub time_scale: Option<f64>,
+    /// Told when each mitigation starts and ends and as the load reaches
+    /// each simulated second, for a progress display; never changes the
+    /// result (see [`progress`]). `None`: nothing is told.
+    pub progress: Option<Progress>,
 }
 
 impl RunOptions {
@@ -84,7 +90,58 @@ pub fn run(
     let seed = opts.seed.unwrap_or(scenario.seed);
     let duration = opts.duration.unwrap_or(scenario.duration);
     tracing::info!(scenario = %scenario.name, seed, real = opts.real, "run starts");
-    let mut result = RunResult {
+    let mut result = empty_result(scenario, opts, seed, duration);
+    for (i, m) in selected.iter().enumerate() {
+        if opts
+            .interrupted
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            result.partial = true;
+            on_done(&result);
+            break;
+        }
+        let count = selected.len();
+        let tell = |event: RunEvent| opts.progress.iter().for_each(|p| p.emit(&event));
+        tell(RunEvent::MitigationStarted {
+            index: i,
+            count,
+            name: m.name.clone(),
+            duration,
+        });
+        let clock = (opts.progress.clone()).map(|p| Arc::new(progress::Clock::new(p, i, duration)));
+        let mut r = if opts.real {
+            real_mitigation(scenario, m, (seed, duration), opts.time_scale, clock)?
+        } else {
+            sim_mitigation(scenario, m, seed, duration, clock)?
+        };
+        r.expectations = scenario
+            .expectations
+            .iter()
+            .filter(|x| x.mitigation == m.name)
+            .map(|x| x.evaluate(&r))
+            .collect();
+        result.mitigations.push(r);
+        tell(RunEvent::MitigationFinished {
+            index: i,
+            count,
+            name: m.name.clone(),
+        });
+        // Reports written now say whether more mitigations are to come.
+        result.partial = i + 1 < selected.len();
+        on_done(&result);
+    }
+    Ok(result)
+}
+
+/// The run's result before any mitigation ran.
+fn empty_result(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    seed: u64,
+    duration: Duration,
+) -> RunResult {
+    RunResult {
         schema_version: SCHEMA_VERSION,
         scenario: scenario.name.clone(),
         summary: scenario.summary.clone(),
@@ -107,34 +164,7 @@ pub fn run(
             .collect(),
         mitigations: Vec::new(),
         partial: false,
-    };
-    for (i, m) in selected.iter().enumerate() {
-        if opts
-            .interrupted
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-        {
-            result.partial = true;
-            on_done(&result);
-            break;
-        }
-        let mut r = if opts.real {
-            run_mitigation_real(scenario, m, seed, duration, opts.time_scale)?
-        } else {
-            run_mitigation(scenario, m, seed, duration)?
-        };
-        r.expectations = scenario
-            .expectations
-            .iter()
-            .filter(|x| x.mitigation == m.name)
-            .map(|x| x.evaluate(&r))
-            .collect();
-        result.mitigations.push(r);
-        // Reports written now say whether more mitigations are to come.
-        result.partial = i + 1 < selected.len();
-        on_done(&result);
     }
-    Ok(result)
 }
 
 fn select<'a>(
@@ -173,6 +203,17 @@ pub fn run_mitigation(
     seed: u64,
     duration: Duration,
 ) -> Result<MitigationResult, EngineError> {
+    sim_mitigation(scenario, mitigation, seed, duration, None)
+}
+
+/// [`run_mitigation`], telling `clock` how far the load got.
+fn sim_mitigation(
+    scenario: &Scenario,
+    mitigation: &Mitigation,
+    seed: u64,
+    duration: Duration,
+    clock: Option<Arc<progress::Clock>>,
+) -> Result<MitigationResult, EngineError> {
     // Time only: a simulated world does no kernel I/O, and without an I/O
     // driver the runtime never polls epoll between virtual-time jumps.
     let mut builder = tokio::runtime::Builder::new_current_thread();
@@ -190,7 +231,7 @@ pub fn run_mitigation(
             jitter: scenario.network.jitter,
             ..SimConfig::default()
         });
-        drive(scenario, mitigation, net, seed, duration).await
+        drive(scenario, mitigation, net, (seed, duration), clock).await
     })
 }
 
@@ -209,6 +250,17 @@ pub fn run_mitigation_real(
     duration: Duration,
     time_scale: Option<f64>,
 ) -> Result<MitigationResult, EngineError> {
+    real_mitigation(scenario, mitigation, (seed, duration), time_scale, None)
+}
+
+/// [`run_mitigation_real`], telling `clock` how far the load got.
+fn real_mitigation(
+    scenario: &Scenario,
+    mitigation: &Mitigation,
+    (seed, duration): (u64, Duration),
+    time_scale: Option<f64>,
+    clock: Option<Arc<progress::Clock>>,
+) -> Result<MitigationResult, EngineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,7 +271,7 @@ pub fn run_mitigation_real(
         let _scaled = real_clock(time_scale)?.enter();
         let net = Net::real_with(RealConfig::default());
         let lag = lag::Watch::start();
-        let result = drive(scenario, mitigation, net, seed, duration).await;
+        let result = drive(scenario, mitigation, net, (seed, duration), clock).await;
         lag.stop().await.warn_if_behind(&mitigation.name);
         let left = tasks_left().await;
         if left > 0 {
@@ -286,8 +338,8 @@ async fn drive(
     scenario: &Scenario,
     mitigation: &Mitigation,
     net: Net,
-    seed: u64,
-    duration: Duration,
+    (seed, duration): (u64, Duration),
+    clock: Option<Arc<progress::Clock>>,
 ) -> Result<MitigationResult, EngineError> {
     let labels = scenario.call_labels();
     let bucket = scenario.bucket_for(duration);
@@ -310,7 +362,7 @@ async fn drive(
             calls: pod.calls.clone(),
             dns_servers: vec![world.dns_addr()],
         };
-        let sink = offset_sink(collector.clone(), first_call);
+        let sink = progress::observed(offset_sink(collector.clone(), first_call), clock.as_ref());
         first_call += pod.calls.len();
         let times = (duration, DRAIN_FOR);
         if let Some((cx, terminate)) =

@@ -41,4 +41,50 @@ pub enum ReportError {
         /// The cause.
         source: io::Error,
     },
+    /// A `--threshold` setting `meshsim diff` cannot use.
+    #[error("bad threshold {setting:?}: {message}")]
+    BadThreshold {
+        /// The setting as given.
+        setting: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A run id that cannot name a run directory.
+    #[error("bad run id {id:?}: {why}")]
+    BadRunId {
+        /// The id as given.
+        id: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A run's JSON (or a `latest` file) could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A run's JSON is not JSON, or not a `RunResult`.
+    #[error("{path}:{line}:{column}: not a meshsim run result: {message}")]
+    BadJson {
+        /// The file.
+        path: PathBuf,
+        /// The line of the problem, from 1 (0 when the file ended early).
+        line: usize,
+        /// The column of the problem, from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A run's JSON is of another layout than this meshsim reads.
+    #[error("{path}: schema_version {found}, but this meshsim reads version {expected}")]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version the file states.
+        found: u64,
+        /// The version this meshsim writes and reads.
+        expected: u32,
+    },
 }

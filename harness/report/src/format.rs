@@ -20,6 +20,26 @@ impl Format {
     /// Every format, in the order of the enum.
     pub const ALL: [Format; 3] = [Format::Table, Format::Json, Format::Markdown];
 
+    /// Every format, in the order of the enum: what a run directory holds
+    /// and what `meshsim report` re-renders. Code that needs "every format"
+    /// iterates this, so a new variant flows in everywhere.
+    pub fn all() -> &'static [Format] {
+        &Self::ALL
+    }
+
+    /// The fixed file name of this format in a run directory
+    /// ([`crate::run_dir`]): `result.json` for the JSON (the run itself),
+    /// `junit.xml` for an XML format, `report.<extension>` for the others
+    /// (`report.txt`, `report.md`).
+    pub fn file_name(self) -> String {
+        let stem = match self.extension() {
+            "json" => "result",
+            "xml" => "junit",
+            _ => "report",
+        };
+        format!("{stem}.{}", self.extension())
+    }
+
     /// The file extension [`crate::write_all`] uses: `txt`, `json` or `md`.
     pub fn extension(self) -> &'static str {
         match self {
@@ -92,5 +112,11 @@ mod tests {
     fn extensions_are_txt_json_md() {
         let exts: Vec<_> = Format::ALL.iter().map(|f| f.extension()).collect();
         assert_eq!(exts, ["txt", "json", "md"]);
+    }
+
+    #[test]
+    fn run_directory_file_names_are_result_json_and_report_dot_extension() {
+        let names: Vec<String> = Format::all().iter().map(|f| f.file_name()).collect();
+        assert_eq!(names, ["report.txt", "result.json", "report.md"]);
     }
 }

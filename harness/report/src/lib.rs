@@ -12,6 +12,11 @@
 //! - [`mod@format`] holds [`Format`], parsed from `table` / `json` / `markdown` / `md`;
 //! - [`mod@table`], [`mod@json`] and [`mod@markdown`] hold one writer each;
 //! - [`mod@write`] holds [`write_all`], one file per scenario and format;
+//! - [`mod@run_dir`] holds run directories (`<root>/<scenario>/<run-id>/`,
+//!   one fixed file name per format, and the `latest` pointer);
+//! - [`mod@load`] reads a run back from its JSON ([`read_run`]);
+//! - [`mod@schema`] holds the published JSON Schema and its checker;
+//! - [`mod@diff`] compares two runs mitigation by mitigation (`meshsim diff`);
 //! - [`error`] holds [`ReportError`];
 //! - internal: `access_log` (the sampled access-log lines of each sidecar
 //!   hop: all of them in Markdown, the failures of failing mitigations on the
@@ -60,10 +65,14 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod diff;
 pub mod error;
 pub mod format;
 pub mod json;
+pub mod load;
 pub mod markdown;
+pub mod run_dir;
+pub mod schema;
 pub mod table;
 pub mod write;
 
@@ -78,7 +87,9 @@ mod probe;
 pub use error::ReportError;
 pub use format::Format;
 pub use json::json;
+pub use load::{LoadedRun, read_run};
 pub use markdown::markdown;
+pub use run_dir::{RunId, create_run_dir, write_latest, write_run};
 pub use table::table;
 pub use write::write_all;
 

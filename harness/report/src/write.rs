@@ -96,7 +96,7 @@ fn stems(results: &[RunResult], dir: &Path) -> Result<Vec<String>, ReportError> 
     Ok(stems)
 }
 
-fn safe_file_stem(name: &str) -> bool {
+pub(crate) fn safe_file_stem(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
 }
 

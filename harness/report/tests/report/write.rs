@@ -8,10 +8,10 @@ use meshsim_report::{Format, ReportError, json, markdown, table, write_all};
 use crate::fixture::sample;
 
 /// A fresh directory under the system temp dir, named after the test, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(test: &str) -> Self {
+    pub(crate) fn new(test: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("meshsim-report-{test}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -26,7 +26,7 @@ impl Drop for TempDir {
 }
 
 /// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
+pub(crate) fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
