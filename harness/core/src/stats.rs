@@ -147,6 +147,7 @@ impl Collector {
                 kind: k.label(),
                 source: k.source(),
                 count: *c,
+                sample: None,
             })
             .collect();
         // Most frequent first; ties keep the kinds' own order (stable sort).

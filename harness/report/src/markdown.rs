@@ -103,7 +103,7 @@ fn mitigation(m: &MitigationResult) -> String {
 }
 
 /// `12 errors in 4000 requests (0.30%), first at 5m, last at 6m200ms.`
-fn error_span(m: &MitigationResult) -> String {
+pub(crate) fn error_span(m: &MitigationResult) -> String {
     let when = |s: Option<f64>| s.map_or_else(|| "-".to_string(), figure::at);
     if m.errors == 0 {
         return format!("No error in {} requests.", m.requests);
@@ -134,7 +134,7 @@ fn errors_by_kind(m: &MitigationResult) -> Grid {
     grid
 }
 
-fn served_by(m: &MitigationResult) -> Grid {
+pub(crate) fn served_by(m: &MitigationResult) -> Grid {
     let mut grid = Grid::new(&[("served by", Align::Left), ("requests", Align::Right)]);
     for h in &m.served_by {
         grid.push(vec![h.host.clone(), h.count.to_string()]);
@@ -165,7 +165,7 @@ fn expectations(m: &MitigationResult) -> String {
     grid.markdown()
 }
 
-fn source(s: meshsim_core::Source) -> &'static str {
+pub(crate) fn source(s: meshsim_core::Source) -> &'static str {
     match s {
         meshsim_core::Source::Upstream => "upstream",
         meshsim_core::Source::Proxy => "proxy",

@@ -2,9 +2,12 @@
 
 mod access_log;
 mod fixture;
+mod html;
 mod json;
+mod junit;
 mod middlebox;
 mod pod;
 mod schema;
 mod snapshot;
+mod snapshot_files;
 mod write;
