@@ -109,6 +109,13 @@ impl Scale {
     }
 }
 
+/// Room left of a plot for row labels as long as the longest of `names`
+/// (about 6.5 units per character at 11 px), between `min` and 260.
+pub(super) fn label_margin<'a>(names: impl Iterator<Item = &'a str>, min: f64) -> f64 {
+    let longest = names.map(|n| n.chars().count()).max().unwrap_or(0);
+    (16.0 + 6.5 * longest as f64).clamp(min, 260.0)
+}
+
 /// A coordinate with one decimal.
 pub(super) fn num(v: f64) -> String {
     let v = if v.is_finite() { v } else { 0.0 };
@@ -138,9 +145,15 @@ pub(super) fn text(x: f64, y: f64, anchor: &str, content: &str) -> String {
     )
 }
 
-/// The axis titles: `x` under the plot, `y` rotated left of it.
+/// The axis titles: `x` under the plot, `y` (unless empty) rotated left of it.
 pub(super) fn axis_titles(frame: &Frame, x: &str, y: &str, x_title_y: f64) -> String {
     let mid_y = (frame.y0() + frame.y1()) / 2.0;
+    if y.is_empty() {
+        return format!(
+            "{}\n",
+            text((frame.x0() + frame.x1()) / 2.0, x_title_y, "middle", x)
+        );
+    }
     format!(
         "{}\n<text x=\"14\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {})\">{}</text>\n",
         text((frame.x0() + frame.x1()) / 2.0, x_title_y, "middle", x),

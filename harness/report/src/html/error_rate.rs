@@ -95,10 +95,10 @@ pub(super) fn chart(result: &RunResult) -> String {
         .count();
     let frame = Frame {
         width: 1100.0,
-        height: 330.0 + lanes as f64 * LANE,
-        left: 80.0,
+        height: 340.0 + lanes as f64 * LANE,
+        left: chart::label_margin(result.mitigations.iter().map(|m| m.name.as_str()), 80.0),
         right: 20.0,
-        top: 24.0,
+        top: 34.0,
         bottom: 56.0 + lanes as f64 * LANE,
     };
     let (end, width) = span(result);
@@ -200,10 +200,20 @@ fn series(
     )
 }
 
+/// Numbered dashed lines; a number too close to the previous one goes one
+/// line higher so both stay readable.
 fn timeline_marks(result: &RunResult, frame: &Frame, x: &Scale) -> String {
     let mut out = String::new();
+    let (mut last_x, mut level) = (f64::NEG_INFINITY, 0.0);
     for (i, e) in result.events.iter().enumerate() {
-        let px = num(frame.x(x.unit(e.at_s)));
+        let at = frame.x(x.unit(e.at_s));
+        level = if at - last_x < 14.0 && level == 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        last_x = at;
+        let px = num(at);
         let _ = writeln!(
             out,
             "<g class=\"timeline-mark\" data-event=\"{n}\"><title>{n}. {}: {}</title>\
@@ -213,8 +223,8 @@ fn timeline_marks(result: &RunResult, frame: &Frame, x: &Scale) -> String {
             num(frame.y0()),
             num(frame.y1()),
             chart::text(
-                frame.x(x.unit(e.at_s)),
-                frame.y0() - 8.0,
+                at,
+                frame.y0() - 6.0 - 12.0 * level,
                 "middle",
                 &(i + 1).to_string()
             ),
@@ -300,7 +310,7 @@ pub(super) fn linear_rows(result: &RunResult) -> String {
     let total = Frame {
         width: 1100.0,
         height: 36.0 + ROW * result.mitigations.len().max(1) as f64,
-        left: 80.0,
+        left: chart::label_margin(result.mitigations.iter().map(|m| m.name.as_str()), 80.0),
         right: 20.0,
         top: 8.0,
         bottom: 28.0,

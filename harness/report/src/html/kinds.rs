@@ -41,7 +41,7 @@ pub(super) fn chart(result: &RunResult) -> String {
     let frame = Frame {
         width: 1100.0,
         height: 50.0 + ROW * result.mitigations.len().max(1) as f64,
-        left: 120.0,
+        left: chart::label_margin(result.mitigations.iter().map(|m| m.name.as_str()), 80.0),
         right: 190.0,
         top: 10.0,
         bottom: 40.0,

@@ -40,7 +40,7 @@ pub(super) fn chart(result: &RunResult) -> String {
     let frame = Frame {
         width: 1100.0,
         height: 70.0 + ROW * n,
-        left: 120.0,
+        left: chart::label_margin(result.mitigations.iter().map(|m| m.name.as_str()), 80.0),
         right: 30.0,
         top: 10.0,
         bottom: 52.0,
@@ -69,7 +69,7 @@ pub(super) fn chart(result: &RunResult) -> String {
     svg.push_str(&chart::axis_titles(
         &frame,
         "latency from the scheduled start (ms, log)",
-        "mitigation",
+        "",
         frame.y1() + 34.0,
     ));
     svg.push_str("</svg>\n");

@@ -16,17 +16,19 @@ pub(super) const PALETTE: usize = 8;
 /// The style sheet: system font stacks only (nothing to fetch), colours as
 /// variables so the inline SVG follows the reader's colour scheme.
 ///
-/// Mitigation colours (`--m0`..) are the Okabe-Ito colour-blind-safe set,
-/// darker on light and lighter on dark so each keeps its contrast; error
+/// Mitigation colours (`--m0`..) start from the Okabe-Ito colour-blind-safe
+/// set (blue, vermillion, green, pink, then gold, purple, brown, slate, each
+/// far from its neighbours), darker on light and lighter on dark so each
+/// keeps its contrast; error
 /// kinds (`--k0`..) are mid-tone colours that read on both backgrounds.
 const STYLE: &str = "\
 :root{color-scheme:light dark;--bg:#ffffff;--fg:#1f2328;--muted:#59636e;--grid:#d0d7de;--panel:#f6f8fa;\
 --ok:#1a7f37;--fail:#cf222e;--warn-bg:#fff8c5;--warn-fg:#6a4b00;\
---m0:#0072b2;--m1:#d55e00;--m2:#009e73;--m3:#cc79a7;--m4:#b8860b;--m5:#4a90c0;--m6:#8b4513;--m7:#6a5acd;\
+--m0:#0072b2;--m1:#d55e00;--m2:#009e73;--m3:#cc79a7;--m4:#b8860b;--m5:#6a3d9a;--m6:#8b4513;--m7:#4d6b73;\
 --k0:#4e79a7;--k1:#f28e2b;--k2:#e15759;--k3:#76b7b2;--k4:#59a14f;--k5:#edc948;--k6:#b07aa1;--k7:#9c755f}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--grid:#3d444d;--panel:#161b22;\
 --ok:#3fb950;--fail:#f85149;--warn-bg:#3b2e00;--warn-fg:#f2cc60;\
---m0:#56b4e9;--m1:#ff8c42;--m2:#3fd0a0;--m3:#e69ad0;--m4:#f0c040;--m5:#9bd3f5;--m6:#d2a679;--m7:#b3a6ff}}
+--m0:#56b4e9;--m1:#ff8c42;--m2:#3fd0a0;--m3:#e69ad0;--m4:#f0c040;--m5:#b9a3e3;--m6:#d2a679;--m7:#a3c4cc}}
 body{background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px}
 h1{font-size:1.6em;margin:.2em 0}h2{border-bottom:1px solid var(--grid);padding-bottom:.2em;margin-top:1.6em}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
