@@ -33,7 +33,12 @@ use meshsim_engine::{RunOptions, Scenario};
 mod support;
 
 /// The charts the page draws, by `data-chart`.
-const CHARTS: [&str; 4] = ["error-rate", "error-rate-linear", "latency", "errors-by-kind"];
+const CHARTS: [&str; 4] = [
+    "error-rate",
+    "error-rate-linear",
+    "latency",
+    "errors-by-kind",
+];
 
 /// How long Chromium may take to load one page, in seconds (`timeout`).
 const BROWSER_TIMEOUT_S: &str = "120";
@@ -149,10 +154,17 @@ fn alb_report_loads_in_headless_chromium_without_errors_and_every_chart_has_ever
     let tmp = TempDir::new("alb");
     let loaded = load(&tmp.0, &meshsim_report::html(&run));
     assert_eq!(browser_problems(&loaded.log), Vec::<&str>::new());
-    assert!(loaded.dom.contains("<h1>alb-ip-rotation</h1>"), "{}", loaded.dom);
+    assert!(
+        loaded.dom.contains("<h1>alb-ip-rotation</h1>"),
+        "{}",
+        loaded.dom
+    );
     for chart in CHARTS {
         assert_eq!(
-            loaded.dom.matches(&format!("<svg class=\"chart\" data-chart=\"{chart}\"")).count(),
+            loaded
+                .dom
+                .matches(&format!("<svg class=\"chart\" data-chart=\"{chart}\""))
+                .count(),
             1,
             "{chart}"
         );
@@ -178,7 +190,9 @@ fn browser_check_catches_a_script_error_and_a_fetch_from_outside() {
     let loaded = load(&tmp.0, broken);
     let problems = browser_problems(&loaded.log);
     assert!(
-        problems.iter().any(|l| l.contains(":CONSOLE") && l.contains("Uncaught 1")),
+        problems
+            .iter()
+            .any(|l| l.contains(":CONSOLE") && l.contains("Uncaught 1")),
         "{problems:?}"
     );
     assert!(
