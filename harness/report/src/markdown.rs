@@ -118,20 +118,42 @@ pub(crate) fn error_span(m: &MitigationResult) -> String {
     )
 }
 
+/// How many characters of a kind's sample Markdown shows.
+const SAMPLE_CHARS: usize = 120;
+
+/// Errors by kind, with a short sample column when any kind has a sample.
 fn errors_by_kind(m: &MitigationResult) -> Grid {
-    let mut grid = Grid::new(&[
+    let samples = m.errors_by_kind.iter().any(|k| k.sample.is_some());
+    let mut columns = vec![
         ("error", Align::Left),
         ("source", Align::Left),
         ("count", Align::Right),
-    ]);
+    ];
+    if samples {
+        columns.push(("sample", Align::Left));
+    }
+    let mut grid = Grid::new(&columns);
     for k in &m.errors_by_kind {
-        grid.push(vec![
+        let mut row = vec![
             k.kind.clone(),
             source(k.source).to_string(),
             k.count.to_string(),
-        ]);
+        ];
+        if samples {
+            row.push(k.sample.as_deref().map_or_else(|| "-".to_string(), short));
+        }
+        grid.push(row);
     }
     grid
+}
+
+/// The first [`SAMPLE_CHARS`] characters of `text`, `…` when cut.
+fn short(text: &str) -> String {
+    let mut out: String = text.chars().take(SAMPLE_CHARS).collect();
+    if text.chars().count() > SAMPLE_CHARS {
+        out.push('…');
+    }
+    out
 }
 
 pub(crate) fn served_by(m: &MitigationResult) -> Grid {
