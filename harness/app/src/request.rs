@@ -30,6 +30,26 @@ struct Trip {
     reused: bool,
     /// The request was handed to a ready connection.
     sent: bool,
+    /// What the application saw when the try failed: an error response's
+    /// body (its first bytes) or the transport error's text.
+    seen: Option<String>,
+}
+
+/// Notes what a transport failure said (the error and its causes, as text)
+/// and classifies it.
+fn saw(trip: &mut Trip, stage: Stage, err: &(dyn std::error::Error + 'static)) -> ErrorKind {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    trip.seen = Some(text);
+    classify(stage, err)
 }
 
 /// Runs request `id` of call `call`, scheduled at offset `scheduled`, and
@@ -72,6 +92,7 @@ pub(crate) async fn call_once(
         upstream_attempts: 0,
         upstream_host: None,
         reused_connection: trip.reused,
+        sample: None,
     };
     explain(shared, id, record, &trip, result)
 }
@@ -96,6 +117,9 @@ fn explain(
         Some(e) => e.upstream_host,
         None => trip.addr,
     };
+    if !record.outcome.is_ok() {
+        record.sample = trip.seen.clone();
+    }
     record
 }
 
@@ -146,14 +170,29 @@ async fn exchange(
         return greeting(shared, call, trip).await;
     }
     let mut conn = checkout_or_dial(shared, call, trip).await?;
-    let fail = |e: hyper::Error| classify(Stage::Exchange, &e);
-    conn.sender.ready().await.map_err(fail)?;
+    let exchange = Stage::Exchange;
+    conn.sender
+        .ready()
+        .await
+        .map_err(|e| saw(trip, exchange, &e))?;
     let request = build_request(call, id, shared.profile.keep_alive)?;
     trip.sent = true;
-    let response = conn.sender.send_request(request).await.map_err(fail)?;
+    let response = conn
+        .sender
+        .send_request(request)
+        .await
+        .map_err(|e| saw(trip, exchange, &e))?;
     let status = response.status().as_u16();
     let server_closes = says_close(response.headers());
-    response.into_body().collect().await.map_err(fail)?;
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| saw(trip, exchange, &e))?
+        .to_bytes();
+    if status >= 400 {
+        trip.seen = Some(RequestRecord::body_sample(&body));
+    }
     if shared.profile.keep_alive && !server_closes {
         let now = Instant::now();
         let mut pool = shared.pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,12 +229,18 @@ async fn checkout_or_dial(
 async fn greeting(shared: &Shared, call: &Call, trip: &mut Trip) -> Result<u16, ErrorKind> {
     let (mut stream, _) = connect(shared, call, trip).await?;
     trip.sent = true;
-    let fail = |e: std::io::Error| classify(Stage::Exchange, &e);
     let mut header = [0u8; 4];
-    stream.read_exact(&mut header).await.map_err(fail)?;
+    let exchange = Stage::Exchange;
+    stream
+        .read_exact(&mut header)
+        .await
+        .map_err(|e| saw(trip, exchange, &e))?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
     let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await.map_err(fail)?;
+    stream
+        .read_exact(&mut payload)
+        .await
+        .map_err(|e| saw(trip, exchange, &e))?;
     Ok(0)
 }
 
@@ -217,7 +262,7 @@ async fn connect(
         .stack
         .connect(addr, shared.profile.connect_timeout)
         .await
-        .map_err(|e| classify(Stage::Connect, &e))?;
+        .map_err(|e| saw(trip, Stage::Connect, &e))?;
     shared
         .counters
         .connections_opened
@@ -230,7 +275,7 @@ async fn dial(shared: &Shared, call: &Call, trip: &mut Trip) -> Result<PooledCon
     let (stream, addr) = connect(shared, call, trip).await?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| classify(Stage::Exchange, &e))?;
+        .map_err(|e| saw(trip, Stage::Exchange, &e))?;
     let mut stop = shared.stop.clone();
     let task = shared.conn_tasks.spawn(async move {
         tokio::select! {

@@ -30,9 +30,22 @@ pub struct RequestRecord {
     pub upstream_host: Option<SocketAddr>,
     /// True when the application sent it on a pooled (reused) connection.
     pub reused_connection: bool,
+    /// What the application saw when the request failed, for the report's
+    /// sample of each error kind ([`crate::KindCount::sample`]): the
+    /// response body's first [`crate::KindCount::SAMPLE_BYTES`] bytes (lossy
+    /// UTF-8) of an error response, or the transport error's text. `None`
+    /// for a success, or when nothing was seen.
+    pub sample: Option<String>,
 }
 
 impl RequestRecord {
+    /// A body cut to [`crate::KindCount::SAMPLE_BYTES`] bytes, as lossy
+    /// UTF-8 (a character cut in two becomes `\u{FFFD}`).
+    pub fn body_sample(body: &[u8]) -> String {
+        let cut = &body[..body.len().min(crate::KindCount::SAMPLE_BYTES)];
+        String::from_utf8_lossy(cut).into_owned()
+    }
+
     /// Latency measured from the scheduled start (no coordinated omission).
     pub fn latency(&self) -> Duration {
         self.ended.saturating_sub(self.scheduled)

@@ -202,6 +202,18 @@ pub struct KindCount {
     pub source: crate::Source,
     /// Occurrences.
     pub count: u64,
+    /// What the application saw for the first error of this kind (by
+    /// scheduled start): the response body's first
+    /// [`KindCount::SAMPLE_BYTES`] bytes (lossy UTF-8) for an HTTP error, or
+    /// the client-side error text otherwise. `None` when nothing was kept
+    /// (an older result, or a record without text).
+    #[serde(default)]
+    pub sample: Option<String>,
+}
+
+impl KindCount {
+    /// The most bytes of a response body a sample keeps.
+    pub const SAMPLE_BYTES: usize = 200;
 }
 
 /// An upstream address and the requests it served.

@@ -23,6 +23,10 @@ pub struct Collector {
     /// Latency in microseconds; 3 significant digits.
     latency_us: Histogram<u64>,
     by_kind: BTreeMap<ErrorKind, u64>,
+    /// Per kind, the sample of the error scheduled first: `(scheduled,
+    /// text)`; ties go to the smaller text, so completion order never
+    /// decides.
+    samples: BTreeMap<ErrorKind, (Duration, String)>,
     by_host: BTreeMap<SocketAddr, u64>,
     buckets: Vec<(u64, u64)>,
     first_error: Option<Duration>,
@@ -52,6 +56,7 @@ impl Collector {
             attempts: 0,
             latency_us,
             by_kind: BTreeMap::new(),
+            samples: BTreeMap::new(),
             by_host: BTreeMap::new(),
             buckets: Vec::new(),
             first_error: None,
@@ -107,11 +112,26 @@ impl Collector {
             self.errors += 1;
             self.buckets[idx].1 += 1;
             *self.by_kind.entry(kind).or_default() += 1;
+            if let Some(text) = &r.sample {
+                self.keep_sample(kind, r.scheduled, text);
+            }
             let at = r.ended;
             self.first_error = Some(self.first_error.map_or(at, |f| f.min(at)));
             self.last_error = Some(self.last_error.map_or(at, |l| l.max(at)));
         } else if let Some(host) = r.upstream_host {
             *self.by_host.entry(host).or_default() += 1;
+        }
+    }
+
+    /// Keeps `text` as `kind`'s sample if it was scheduled before the one
+    /// kept (or at the same time with a smaller text).
+    fn keep_sample(&mut self, kind: ErrorKind, scheduled: Duration, text: &str) {
+        let better = self
+            .samples
+            .get(&kind)
+            .is_none_or(|(at, kept)| (scheduled, text) < (*at, kept.as_str()));
+        if better {
+            self.samples.insert(kind, (scheduled, text.to_string()));
         }
     }
 
@@ -147,6 +167,7 @@ impl Collector {
                 kind: k.label(),
                 source: k.source(),
                 count: *c,
+                sample: self.samples.get(k).map(|(_, s)| s.clone()),
             })
             .collect();
         // Most frequent first; ties keep the kinds' own order (stable sort).
@@ -252,6 +273,7 @@ mod tests {
             upstream_attempts: attempts,
             upstream_host: None,
             reused_connection: false,
+            sample: None,
         }
     }
 
@@ -276,6 +298,40 @@ mod tests {
         assert_eq!((m.timeseries[1].requests, m.timeseries[1].errors), (1, 1));
         assert_eq!(m.first_error_s, Some(0.015));
         assert_eq!(m.last_error_s, Some(1.505));
+    }
+
+    #[test]
+    fn each_kind_keeps_the_sample_of_its_earliest_scheduled_error_whatever_the_completion_order() {
+        let uc = Outcome::from_status(503, ResponseFlags::UC);
+        let with = |at_ms, text: &str| {
+            let mut r = rec(at_ms, 5, uc, 1);
+            r.sample = Some(text.to_string());
+            r
+        };
+        let mut c = Collector::new(Duration::from_secs(1));
+        // Completed in this order; the one scheduled first wins.
+        c.record(&with(30, "third"));
+        c.record(&with(10, "first"));
+        c.record(&with(20, "second"));
+        c.record(&rec(5, 1, uc, 1)); // no text: kept nothing, counted
+        let m = c.finish("x", Duration::from_secs(1));
+        assert_eq!(m.errors_by_kind[0].count, 4);
+        assert_eq!(m.errors_by_kind[0].sample.as_deref(), Some("first"));
+        let mut ties = Collector::new(Duration::from_secs(1));
+        ties.record(&with(10, "b"));
+        ties.record(&with(10, "a"));
+        let m = ties.finish("x", Duration::from_secs(1));
+        assert_eq!(m.errors_by_kind[0].sample.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn body_sample_keeps_the_first_200_bytes_as_lossy_utf8() {
+        let body = "é".repeat(150); // 300 bytes; byte 200 splits nothing
+        assert_eq!(RequestRecord::body_sample(body.as_bytes()).len(), 200);
+        let odd = format!("x{}", "é".repeat(150)); // byte 200 cuts an é in two
+        let s = RequestRecord::body_sample(odd.as_bytes());
+        assert!(s.ends_with('\u{FFFD}'), "{s}");
+        assert_eq!(RequestRecord::body_sample(b"short"), "short");
     }
 
     #[test]

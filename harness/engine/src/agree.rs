@@ -164,6 +164,7 @@ mod tests {
                 kind: (*k).into(),
                 source: Source::Proxy,
                 count: *c,
+                sample: None,
             })
             .collect();
         r.expectations = vec![ExpectationResult {

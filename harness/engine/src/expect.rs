@@ -453,6 +453,7 @@ mod tests {
                 upstream_attempts: 1,
                 upstream_host: None,
                 reused_connection: false,
+                sample: None,
             });
         }
         c.finish("m", Duration::from_secs(1))

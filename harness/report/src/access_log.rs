@@ -12,7 +12,7 @@ use meshsim_core::{HopAccessLog, MitigationResult, RunResult};
 use crate::grid::{escape, one_line};
 
 /// `checkout (entry pod)` or `catalog (service)`.
-fn hop_title(h: &HopAccessLog) -> String {
+pub(crate) fn hop_title(h: &HopAccessLog) -> String {
     let what = if h.entry { "entry pod" } else { "service" };
     format!("{} ({what})", one_line(&h.hop))
 }

@@ -7,8 +7,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
-    /// A format name other than `table`, `json`, `markdown` or `md`.
-    #[error("unknown report format {name:?} (expected table, json, markdown or md)")]
+    /// A format name other than `table`, `json`, `markdown` (`md`), `html`
+    /// or `junit` (`xml`).
+    #[error(
+        "unknown report format {name:?} (expected table, json, markdown (md), html or junit (xml))"
+    )]
     UnknownFormat {
         /// The name that was given.
         name: String,

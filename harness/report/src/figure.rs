@@ -120,6 +120,7 @@ mod tests {
             kind: kind.to_string(),
             source: Source::Proxy,
             count,
+            sample: None,
         }
     }
 

@@ -14,11 +14,21 @@ pub enum Format {
     Json,
     /// GitHub-flavoured Markdown ([`fn@crate::markdown`]), written as `.md`.
     Markdown,
+    /// One self-contained page with SVG charts ([`fn@crate::html`]), written as `.html`.
+    Html,
+    /// JUnit XML, one test case per expectation ([`fn@crate::junit`]), written as `.xml`.
+    Junit,
 }
 
 impl Format {
     /// Every format, in the order of the enum.
-    pub const ALL: [Format; 3] = [Format::Table, Format::Json, Format::Markdown];
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Markdown,
+        Format::Html,
+        Format::Junit,
+    ];
 
     /// Every format, in the order of the enum: what a run directory holds
     /// and what `meshsim report` re-renders. Code that needs "every format"
@@ -40,12 +50,15 @@ impl Format {
         format!("{stem}.{}", self.extension())
     }
 
-    /// The file extension [`crate::write_all`] uses: `txt`, `json` or `md`.
+    /// The file extension [`crate::write_all`] uses: `txt`, `json`, `md`,
+    /// `html` or `xml`.
     pub fn extension(self) -> &'static str {
         match self {
             Format::Table => "txt",
             Format::Json => "json",
             Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Junit => "xml",
         }
     }
 
@@ -55,6 +68,8 @@ impl Format {
             Format::Table => "table",
             Format::Json => "json",
             Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Junit => "junit",
         }
     }
 }
@@ -62,12 +77,15 @@ impl Format {
 impl FromStr for Format {
     type Err = ReportError;
 
-    /// Reads `table`, `json`, `markdown` or `md`, ignoring ASCII case.
+    /// Reads `table`, `json`, `markdown` or `md`, `html`, `junit` or `xml`,
+    /// ignoring ASCII case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
             "markdown" | "md" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
+            "junit" | "xml" => Ok(Format::Junit),
             _ => Err(ReportError::UnknownFormat {
                 name: s.to_string(),
             }),
@@ -96,22 +114,24 @@ mod tests {
     fn md_and_upper_case_names_are_accepted() {
         assert_eq!("md".parse::<Format>().unwrap(), Format::Markdown);
         assert_eq!("JSON".parse::<Format>().unwrap(), Format::Json);
+        assert_eq!("xml".parse::<Format>().unwrap(), Format::Junit);
+        assert_eq!("HTML".parse::<Format>().unwrap(), Format::Html);
     }
 
     #[test]
     fn unknown_format_name_is_an_error_naming_it() {
-        let err = "html".parse::<Format>().unwrap_err();
-        assert!(matches!(&err, ReportError::UnknownFormat { name } if name == "html"));
+        let err = "pdf".parse::<Format>().unwrap_err();
+        assert!(matches!(&err, ReportError::UnknownFormat { name } if name == "pdf"));
         assert_eq!(
             err.to_string(),
-            "unknown report format \"html\" (expected table, json, markdown or md)"
+            "unknown report format \"pdf\" (expected table, json, markdown (md), html or junit (xml))"
         );
     }
 
     #[test]
-    fn extensions_are_txt_json_md() {
+    fn extensions_are_txt_json_md_html_xml() {
         let exts: Vec<_> = Format::ALL.iter().map(|f| f.extension()).collect();
-        assert_eq!(exts, ["txt", "json", "md"]);
+        assert_eq!(exts, ["txt", "json", "md", "html", "xml"]);
     }
 
     #[test]

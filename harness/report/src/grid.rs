@@ -77,6 +77,17 @@ impl Grid {
         out
     }
 
+    /// The column titles and alignments, for writers that lay cells out
+    /// themselves (HTML).
+    pub(crate) fn columns(&self) -> impl Iterator<Item = (&str, Align)> {
+        self.columns.iter().map(|(t, a)| (t.as_str(), *a))
+    }
+
+    /// The rows, each as wide as the header, cells on one line.
+    pub(crate) fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     fn widths(&self) -> Vec<usize> {
         (0..self.columns.len())
             .map(|i| {

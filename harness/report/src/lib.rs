@@ -2,15 +2,19 @@
 //!
 //! A run's results are rendered as a terminal table (what an SRE reads
 //! first), JSON (exactly the `RunResult`, with a published schema in
-//! `reports/schema/run-result.schema.json`), or Markdown (GitHub tables plus
-//! per-mitigation detail). Every writer is a pure function of its input: no
+//! `reports/schema/run-result.schema.json`), Markdown (GitHub tables plus
+//! per-mitigation detail), HTML (one self-contained page with hand-written
+//! SVG charts) or JUnit XML (one test case per expectation, for CI). Every writer is a pure function of its input: no
 //! clock, no randomness, no hash-order iteration, so the same result renders
 //! to the same bytes. The only I/O is [`write_all`], which writes files
 //! atomically (temporary file, then rename).
 //!
 //! Modules:
-//! - [`mod@format`] holds [`Format`], parsed from `table` / `json` / `markdown` / `md`;
-//! - [`mod@table`], [`mod@json`] and [`mod@markdown`] hold one writer each;
+//! - [`mod@format`] holds [`Format`], parsed from `table` / `json` / `markdown` / `md` /
+//!   `html` / `junit` / `xml`;
+//! - [`mod@table`], [`mod@json`], [`mod@markdown`], [`mod@html`] (its own
+//!   submodules: page and style, table, charts, detail) and [`mod@junit`]
+//!   hold one writer each;
 //! - [`mod@write`] holds [`write_all`], one file per scenario and format;
 //! - [`mod@run_dir`] holds run directories (`<root>/<scenario>/<run-id>/`,
 //!   one fixed file name per format, and the `latest` pointer);
@@ -34,8 +38,10 @@
 //! - JSON keys and types are the schema's; `schema_version` says which
 //!   layout. Numbers are as measured (rates are ratios, `0.0274`, latencies in
 //!   milliseconds, times in seconds from the start of the run).
-//! - Table and Markdown are for people and may change between versions: parse
-//!   the JSON instead. Error rates print as percentages with two decimals,
+//! - Table, Markdown and HTML are for people and may change between versions:
+//!   parse the JSON instead (HTML's `data-chart` / `data-mitigation` hooks
+//!   are stable, see [`mod@html`]). JUnit's layout (suite per mitigation,
+//!   case per expectation) is stable; its failure messages are for people. Error rates print as percentages with two decimals,
 //!   latencies in milliseconds with two decimals, attempts per request as
 //!   `1.03x`, offsets from the start of the run as `5m`, `6m0.2s`, error kinds
 //!   as `503 UF,URX ×12`. The `vs <baseline>` column is the relative change
@@ -68,8 +74,10 @@
 pub mod diff;
 pub mod error;
 pub mod format;
+pub mod html;
 pub mod json;
 pub mod load;
+pub mod junit;
 pub mod markdown;
 pub mod run_dir;
 pub mod schema;
@@ -86,8 +94,10 @@ mod probe;
 
 pub use error::ReportError;
 pub use format::Format;
+pub use html::html;
 pub use json::json;
 pub use load::{LoadedRun, read_run};
+pub use junit::junit;
 pub use markdown::markdown;
 pub use run_dir::{RunId, create_run_dir, write_latest, write_run};
 pub use table::table;
@@ -95,11 +105,14 @@ pub use write::write_all;
 
 use meshsim_core::RunResult;
 
-/// Renders `result` in `format`: [`fn@table`], [`fn@json`] or [`fn@markdown`].
+/// Renders `result` in `format`: [`fn@table`], [`fn@json`], [`fn@markdown`],
+/// [`fn@html`] or [`fn@junit`].
 pub fn render(result: &RunResult, format: Format) -> String {
     match format {
         Format::Table => table(result),
         Format::Json => json(result),
         Format::Markdown => markdown(result),
+        Format::Html => html(result),
+        Format::Junit => junit(result),
     }
 }

@@ -103,7 +103,7 @@ fn mitigation(m: &MitigationResult) -> String {
 }
 
 /// `12 errors in 4000 requests (0.30%), first at 5m, last at 6m200ms.`
-fn error_span(m: &MitigationResult) -> String {
+pub(crate) fn error_span(m: &MitigationResult) -> String {
     let when = |s: Option<f64>| s.map_or_else(|| "-".to_string(), figure::at);
     if m.errors == 0 {
         return format!("No error in {} requests.", m.requests);
@@ -118,23 +118,45 @@ fn error_span(m: &MitigationResult) -> String {
     )
 }
 
+/// How many characters of a kind's sample Markdown shows.
+const SAMPLE_CHARS: usize = 120;
+
+/// Errors by kind, with a short sample column when any kind has a sample.
 fn errors_by_kind(m: &MitigationResult) -> Grid {
-    let mut grid = Grid::new(&[
+    let samples = m.errors_by_kind.iter().any(|k| k.sample.is_some());
+    let mut columns = vec![
         ("error", Align::Left),
         ("source", Align::Left),
         ("count", Align::Right),
-    ]);
+    ];
+    if samples {
+        columns.push(("sample", Align::Left));
+    }
+    let mut grid = Grid::new(&columns);
     for k in &m.errors_by_kind {
-        grid.push(vec![
+        let mut row = vec![
             k.kind.clone(),
             source(k.source).to_string(),
             k.count.to_string(),
-        ]);
+        ];
+        if samples {
+            row.push(k.sample.as_deref().map_or_else(|| "-".to_string(), short));
+        }
+        grid.push(row);
     }
     grid
 }
 
-fn served_by(m: &MitigationResult) -> Grid {
+/// The first [`SAMPLE_CHARS`] characters of `text`, `…` when cut.
+fn short(text: &str) -> String {
+    let mut out: String = text.chars().take(SAMPLE_CHARS).collect();
+    if text.chars().count() > SAMPLE_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+pub(crate) fn served_by(m: &MitigationResult) -> Grid {
     let mut grid = Grid::new(&[("served by", Align::Left), ("requests", Align::Right)]);
     for h in &m.served_by {
         grid.push(vec![h.host.clone(), h.count.to_string()]);
@@ -165,7 +187,7 @@ fn expectations(m: &MitigationResult) -> String {
     grid.markdown()
 }
 
-fn source(s: meshsim_core::Source) -> &'static str {
+pub(crate) fn source(s: meshsim_core::Source) -> &'static str {
     match s {
         meshsim_core::Source::Upstream => "upstream",
         meshsim_core::Source::Proxy => "proxy",

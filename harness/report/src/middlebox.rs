@@ -56,7 +56,7 @@ fn counter_names(boxes: &[MiddleboxResult]) -> Vec<&str> {
 
 /// One row per box: name, kind, then every counter (`-` where the box has
 /// no counter of that name).
-fn counters(boxes: &[MiddleboxResult]) -> Grid {
+pub(crate) fn counters(boxes: &[MiddleboxResult]) -> Grid {
     let names = counter_names(boxes);
     let mut columns = vec![("box", Align::Left), ("kind", Align::Left)];
     columns.extend(names.iter().map(|n| (*n, Align::Right)));
@@ -74,7 +74,7 @@ fn counters(boxes: &[MiddleboxResult]) -> Grid {
 
 /// Every logged event of every box, by time; events at the same time keep
 /// the boxes' order, then each log's own order.
-fn events(boxes: &[MiddleboxResult]) -> Grid {
+pub(crate) fn events(boxes: &[MiddleboxResult]) -> Grid {
     let mut all: Vec<(&str, &MiddleboxEvent)> = boxes
         .iter()
         .flat_map(|b| b.events.iter().map(move |e| (b.name.as_str(), e)))

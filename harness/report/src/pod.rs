@@ -61,7 +61,7 @@ fn baseline<'a>(result: &'a RunResult, pod: &str) -> Option<&'a PodLifecycleResu
 }
 
 /// Every pod of every mitigation, `None` when no pod has a lifecycle.
-fn grid(result: &RunResult) -> Option<Grid> {
+pub(crate) fn grid(result: &RunResult) -> Option<Grid> {
     let mut grid = Grid::new(&COLUMNS);
     let mut any = false;
     for m in &result.mitigations {

@@ -37,7 +37,7 @@ fn row(m: &str, p: &ProbeResult) -> Vec<String> {
 }
 
 /// Every probed pod of every mitigation, `None` when none has a probe.
-fn grid(result: &RunResult) -> Option<Grid> {
+pub(crate) fn grid(result: &RunResult) -> Option<Grid> {
     let mut grid = Grid::new(&COLUMNS);
     let mut any = false;
     for m in &result.mitigations {

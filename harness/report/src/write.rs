@@ -25,7 +25,7 @@ const TEMP_TRIES: u32 = 64;
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes one file per result and format, `<dir>/<scenario>.<ext>` (`txt`,
-/// `json`, `md`), creating `dir` if needed, and returns the paths written in
+/// `json`, `md`, `html`, `xml`: [`Format::extension`]), creating `dir` if needed, and returns the paths written in
 /// order (results outer, formats inner; a format listed twice is written once).
 ///
 /// When several results share a scenario name (one run per seed), their files

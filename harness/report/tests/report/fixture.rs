@@ -11,6 +11,7 @@ fn kind(kind: &str, source: Source, count: u64) -> KindCount {
         kind: kind.to_string(),
         source,
         count,
+        sample: None,
     }
 }
 
@@ -301,5 +302,27 @@ pub(crate) fn sample_with_pods() -> RunResult {
     };
     run.mitigations[0].pods = vec![pod(0.6, 28, None)];
     run.mitigations[1].pods = vec![pod(2.4, 0, Some(12.5))];
+    run
+}
+
+/// Everything at once, for the file snapshots: the fixed run with
+/// middleboxes, `none`'s access-log sample, the lifecycle pod, a sample
+/// body for the dominant kind, and a summary and a reason carrying markup
+/// and quotes that every format must escape.
+pub(crate) fn full() -> RunResult {
+    let mut run = sample_with_middleboxes();
+    run.summary = "ALB rotates its IPs while the app keeps pooled connections <b>\"&'</b>".into();
+    run.mitigations[0].access_log = vec![checkout_sample()];
+    let pods = sample_with_pods();
+    for (m, p) in run.mitigations.iter_mut().zip(pods.mitigations) {
+        m.pods = p.pods;
+    }
+    run.mitigations[0].errors_by_kind[0].sample = Some(
+        "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+            .into(),
+    );
+    run.mitigations[0].errors_by_kind[3].sample =
+        Some("dns lookup api.partner.example: NXDOMAIN".into());
+    run.mitigations[1].expectations[0].reason = Some("retries <should> hide it".into());
     run
 }

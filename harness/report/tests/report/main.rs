@@ -3,10 +3,13 @@
 mod access_log;
 mod diff;
 mod fixture;
+mod html;
 mod json;
+mod junit;
 mod middlebox;
 mod pod;
 mod run_dir;
 mod schema;
 mod snapshot;
+mod snapshot_files;
 mod write;

@@ -145,4 +145,24 @@ fn a_time_scaled_real_run_validates_and_states_its_scale_in_every_text_format() 
         md.contains("one scenario second lasted 0.02 s of wall time"),
         "{md}"
     );
+    let html = meshsim_report::render(&run, meshsim_report::Format::Html);
+    assert!(
+        html.contains("<dt>mode</dt><dd>real, time x0.02</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("one scenario second lasted 0.02 s of wall time"));
+}
+
+#[test]
+fn error_kinds_with_sample_bodies_validate_against_the_schema() {
+    let v = rendered(&crate::fixture::full());
+    assert_eq!(
+        v["mitigations"][0]["errors_by_kind"][3]["sample"],
+        json!("dns lookup api.partner.example: NXDOMAIN")
+    );
+    assert_eq!(
+        v["mitigations"][0]["errors_by_kind"][1]["sample"],
+        json!(null)
+    );
+    assert!(violations(&v).is_empty(), "{:?}", violations(&v));
 }

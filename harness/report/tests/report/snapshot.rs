@@ -195,6 +195,7 @@ fn table_lists_each_hop_when_services_call_each_other() {
                 kind: "503 URX".into(),
                 source: meshsim_core::Source::Proxy,
                 count: errors,
+                sample: None,
             }],
             latency_ms: Default::default(),
             upstream_attempts_per_request: attempts,

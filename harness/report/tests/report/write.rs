@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use meshsim_report::{Format, ReportError, json, markdown, table, write_all};
+use meshsim_report::{Format, ReportError, html, json, junit, markdown, table, write_all};
 
 use crate::fixture::sample;
 
@@ -44,23 +44,29 @@ fn write_all_writes_one_file_per_scenario_and_format_and_no_temp_file() {
     let paths = write_all(&results, &tmp.0, &Format::ALL).unwrap();
     let expected: Vec<PathBuf> = ["alb-ip-rotation", "dns-firewall"]
         .iter()
-        .flat_map(|s| ["txt", "json", "md"].map(|e| tmp.0.join(format!("{s}.{e}"))))
+        .flat_map(|s| ["txt", "json", "md", "html", "xml"].map(|e| tmp.0.join(format!("{s}.{e}"))))
         .collect();
     assert_eq!(paths, expected);
     assert_eq!(
         names(&tmp.0),
         [
+            "alb-ip-rotation.html",
             "alb-ip-rotation.json",
             "alb-ip-rotation.md",
             "alb-ip-rotation.txt",
+            "alb-ip-rotation.xml",
+            "dns-firewall.html",
             "dns-firewall.json",
             "dns-firewall.md",
-            "dns-firewall.txt"
+            "dns-firewall.txt",
+            "dns-firewall.xml"
         ]
     );
     assert_eq!(fs::read_to_string(&paths[0]).unwrap(), table(&sample()));
     assert_eq!(fs::read_to_string(&paths[1]).unwrap(), json(&sample()));
-    assert_eq!(fs::read_to_string(&paths[5]).unwrap(), markdown(&other));
+    assert_eq!(fs::read_to_string(&paths[7]).unwrap(), markdown(&other));
+    assert_eq!(fs::read_to_string(&paths[3]).unwrap(), html(&sample()));
+    assert_eq!(fs::read_to_string(&paths[9]).unwrap(), junit(&other));
 }
 
 #[test]
