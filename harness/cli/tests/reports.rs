@@ -109,7 +109,13 @@ fn a_run_writes_a_timestamped_run_directory_per_scenario_and_latest_names_it() {
     );
     assert_eq!(
         names(&root.join("tiny").join(id)),
-        ["report.md", "report.txt", "result.json"]
+        [
+            "junit.xml",
+            "report.html",
+            "report.md",
+            "report.txt",
+            "result.json"
+        ]
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -135,8 +135,17 @@ mod tests {
     }
 
     #[test]
-    fn run_directory_file_names_are_result_json_and_report_dot_extension() {
+    fn run_directory_file_names_are_result_json_junit_xml_and_report_dot_extension() {
         let names: Vec<String> = Format::all().iter().map(|f| f.file_name()).collect();
-        assert_eq!(names, ["report.txt", "result.json", "report.md"]);
+        assert_eq!(
+            names,
+            [
+                "report.txt",
+                "result.json",
+                "report.md",
+                "report.html",
+                "junit.xml"
+            ]
+        );
     }
 }

@@ -9,7 +9,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use super::{RealListener, RealStream, World};
 use crate::stream::{NetListener, NetStream};
 use crate::{Bind, NetError};

@@ -33,7 +33,16 @@ fn a_run_directory_holds_one_fixed_name_per_format_and_latest_names_it() {
     let dir = create_run_dir(&tmp.0, "alb-ip-rotation", &id()).unwrap();
     let written = write_run(&sample(), &dir, Format::all()).unwrap();
     assert_eq!(written.len(), Format::all().len());
-    assert_eq!(names(&dir), ["report.md", "report.txt", "result.json"]);
+    assert_eq!(
+        names(&dir),
+        [
+            "junit.xml",
+            "report.html",
+            "report.md",
+            "report.txt",
+            "result.json"
+        ]
+    );
     for format in Format::all() {
         let text = fs::read_to_string(dir.join(format.file_name())).unwrap();
         assert_eq!(text, render(&sample(), *format), "{format}");
