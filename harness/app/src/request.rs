@@ -152,6 +152,9 @@ async fn tries(shared: &Shared, call: &Call, id: u64, trip: &mut Trip) -> Result
         let Some(wait) = wait else {
             return Err(kind);
         };
+        // A deadline reached in the back-off is the app's own timeout: the
+        // failed try's text is not its sample.
+        trip.seen = None;
         meshsim_net::clock::sleep(wait).await;
         done += 1;
         shared.counters.app_retries.fetch_add(1, Ordering::Relaxed);

@@ -101,8 +101,9 @@ pub struct IdleTimerStats {
     pub tracked: u64,
     /// Flows it forgot and then saw a packet of.
     pub expired: u64,
-    /// RSTs it sent: in answer to packets of forgotten flows, or to both
-    /// ends at expiry.
+    /// RSTs it sent: `Reset`, one per packet of a forgotten flow it
+    /// answered; `ResetAtExpiry`, the two it sent at expiry (packets that
+    /// still reach it afterwards are answered, not counted).
     pub resets: u64,
     /// Flows it black-holed after expiry.
     pub dropped: u64,

@@ -307,9 +307,12 @@ impl World {
                         self.open_idle_link(local, target),
                     )
                 },
-                |port| {
+                |port, retry| {
                     let _ = self.take_fw_link(link(port), target);
-                    let _ = self.take_idle_link(link(port), target);
+                    let idle = self.take_idle_link(link(port), target);
+                    if let Some(l) = idle.filter(|_| retry) {
+                        l.untrack();
+                    }
                 },
             )
             .await?;

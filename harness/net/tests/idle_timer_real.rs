@@ -334,8 +334,9 @@ async fn the_log_shows_when_a_flow_was_forgotten_and_when_the_box_reset_it_on_lo
 async fn a_box_resetting_at_expiry_resets_both_parked_ends_when_the_flow_expires_on_loopback() {
     let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
     let (mut c, mut s) = pair(&net).await;
-    exchange(&mut c, &mut s).await.unwrap();
+    // The box's timer restarts at the exchange's last packet, after `start`.
     let start = Instant::now();
+    exchange(&mut c, &mut s).await.unwrap();
     let (ec, es) = tokio::join!(read_err(&mut c), read_err(&mut s));
     assert_eq!(ec.kind(), ErrorKind::ConnectionReset);
     assert_eq!(es.kind(), ErrorKind::ConnectionReset);

@@ -22,6 +22,14 @@ pub enum ReportError {
         /// The scenario's name.
         scenario: String,
     },
+    /// A scenario name that is one of the tracked entries of `reports/`.
+    #[error(
+        "scenario name {scenario:?} is taken by reports/{scenario} (the README, the schema and the examples live there); rename the scenario"
+    )]
+    ReservedScenarioName {
+        /// The scenario's name.
+        scenario: String,
+    },
     /// Two results would be written to the same file (same scenario and seed).
     #[error("two results would both be written to {path}: same scenario and seed")]
     DuplicateOutput {

@@ -1,4 +1,5 @@
-//! Pure report writers: a [`RunResult`] in, text out.
+//! Report writers (a [`RunResult`] in, text out), run directories, reading
+//! a run back, and comparing two runs.
 //!
 //! A run's results are rendered as a terminal table (what an SRE reads
 //! first), JSON (exactly the `RunResult`, with a published schema in
@@ -6,8 +7,11 @@
 //! per-mitigation detail), HTML (one self-contained page with hand-written
 //! SVG charts) or JUnit XML (one test case per expectation, for CI). Every writer is a pure function of its input: no
 //! clock, no randomness, no hash-order iteration, so the same result renders
-//! to the same bytes. The only I/O is [`write_all`], which writes files
-//! atomically (temporary file, then rename).
+//! to the same bytes. The I/O is in [`mod@run_dir`] (a run directory per
+//! run, every format in it, `latest`; each file written atomically:
+//! temporary file, then rename), [`mod@load`] (reading a run's JSON back)
+//! and [`write_all`] (the flat `<dir>/<scenario>.<ext>` layout, for
+//! embedders; the CLI writes run directories).
 //!
 //! Modules:
 //! - [`mod@format`] holds [`Format`], parsed from `table` / `json` / `markdown` / `md` /

@@ -54,7 +54,9 @@ pub fn resolve(path: &Path) -> Result<PathBuf, ReportError> {
         return Ok(path.to_path_buf());
     };
     let name = fs::read_to_string(&latest).map_err(|e| read_err(&latest, e))?;
-    let dir = latest.parent().unwrap_or(Path::new(".")).join(name.trim());
+    // A run id is a plain file name: `latest` never leads out of its directory.
+    let id = crate::run_dir::RunId::parse(name.trim())?;
+    let dir = latest.parent().unwrap_or(Path::new(".")).join(id.as_str());
     Ok(dir.join(Format::Json.file_name()))
 }
 

@@ -103,6 +103,10 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// The entries of `reports/` kept in git, which no scenario's runs may mix
+/// with.
+const RESERVED: [&str; 3] = ["README.md", "schema", "examples"];
+
 /// Creates a new run directory `<root>/<scenario>/<id>` (or `<id>-2`,
 /// `<id>-3`... when taken), creating `root` and the scenario directory as
 /// needed, and returns its path.
@@ -111,10 +115,16 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 ///
 /// [`ReportError::UnsafeScenarioName`] for a scenario name that is not a
 /// plain file name; [`ReportError::CreateDir`] on I/O failure or when a
-/// thousand suffixes are taken.
+/// thousand suffixes are taken; [`ReportError::ReservedScenarioName`] for
+/// a scenario named like a tracked entry of `reports/`.
 pub fn create_run_dir(root: &Path, scenario: &str, id: &RunId) -> Result<PathBuf, ReportError> {
     if !crate::write::safe_file_stem(scenario) {
         return Err(ReportError::UnsafeScenarioName {
+            scenario: scenario.to_string(),
+        });
+    }
+    if RESERVED.contains(&scenario) {
+        return Err(ReportError::ReservedScenarioName {
             scenario: scenario.to_string(),
         });
     }

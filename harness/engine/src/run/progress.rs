@@ -31,7 +31,8 @@ pub enum RunEvent {
     },
     /// The load of the current mitigation reached another whole second of
     /// scenario time (a request ended at or after it). At most one event per
-    /// second, in increasing order; none during the drain after the load.
+    /// second, in increasing order, up to the load's length (the last one
+    /// may come while in-flight requests drain after the load).
     SimulatedTime {
         /// The mitigation's position, from 0.
         index: usize,

@@ -182,9 +182,16 @@ impl RealStream {
             *deadline = at;
             timer.as_mut().reset(at);
         }
-        // The clock rounds so a timer never fires before its instant; the
-        // check keeps a read from spinning if it ever did.
-        timer.as_mut().poll(cx).is_ready() && Instant::now() >= at
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if Instant::now() >= at {
+            return true;
+        }
+        // The clock rounds so a timer never fires before its instant; were
+        // it to, the read would neither spin nor lose its wake-up.
+        timer.as_mut().reset(at);
+        timer.as_mut().poll(cx).is_ready()
     }
 
     /// Switches the emulated keepalive on (settings floored at 1 ms) or off.

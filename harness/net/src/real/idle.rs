@@ -57,6 +57,14 @@ impl IdleLink {
                 .is_some_and(|at| at <= Instant::now())
     }
 
+    /// The connect gave this attempt up for another source port: the boxes
+    /// never saw a flow.
+    pub(super) fn untrack(&self) {
+        for f in &self.flows {
+            f.untrack();
+        }
+    }
+
     /// When a box resetting both ends at expiry does so, as things stand
     /// now (every packet moves it); `None` when no such box is crossed.
     pub(super) fn reset_at_expiry(&self) -> Option<Instant> {

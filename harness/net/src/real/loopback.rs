@@ -98,7 +98,7 @@ impl World {
         let deadline = crate::clock::Instant::now() + timeout;
         let ip = self.loopback_for(host);
         let (tcp, port, ()) = self
-            .dial(ip, real, target, deadline, |_| (), |_| {})
+            .dial(ip, real, target, deadline, |_| (), |_, _| {})
             .await?;
         Ok(NetStream::Real(Box::new(RealStream {
             tcp,

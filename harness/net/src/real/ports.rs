@@ -9,25 +9,44 @@
 //! 60 s of wall time whatever the time scale, and each bind then costs up to
 //! a millisecond of kernel time: the run falls behind its clock.
 //!
-//! So ports are handed out in turn from a range below the kernel's ephemeral
-//! one, with `SO_REUSEADDR`: a port whose last connection is in TIME_WAIT
-//! binds at once, and the connect reuses the TIME_WAIT 4-tuple, which Linux
-//! allows on loopback (`tcp_tw_reuse` = 2, its default). A port some socket
-//! holds otherwise (a listener, a live connection to the same destination)
-//! is skipped: the bind or the connect says so, and the next port is tried.
+//! So ports are handed out in turn over the kernel's ephemeral range
+//! (`ip_local_port_range`, where servers do not listen), with
+//! `SO_REUSEADDR`: a port whose last connection is in TIME_WAIT binds at
+//! once, and the connect reuses the TIME_WAIT 4-tuple, which Linux allows on
+//! loopback (`tcp_tw_reuse` = 2, its default). A port some socket holds
+//! otherwise (one the kernel chose, a live connection to the same
+//! destination) is skipped: the bind or the connect says so, and the next
+//! port is tried.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::World;
 
-/// The ports handed out: below Linux's default ephemeral range
-/// (32768-60999), so the kernel's own choices never meet them.
-const FIRST: u32 = 10_000;
-const COUNT: u32 = 32_768 - FIRST;
+/// Linux's default ephemeral range, when `/proc` does not say.
+const DEFAULT_RANGE: (u16, u16) = (32_768, 60_999);
+
+/// The kernel's ephemeral port range, read once.
+fn range() -> (u16, u16) {
+    static RANGE: OnceLock<(u16, u16)> = OnceLock::new();
+    *RANGE.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| parse_range(&s))
+            .unwrap_or(DEFAULT_RANGE)
+    })
+}
+
+/// `"32768\t60999\n"` -> `(32768, 60999)`; `None` unless `low <= high`.
+fn parse_range(text: &str) -> Option<(u16, u16)> {
+    let mut it = text.split_whitespace().map(str::parse::<u16>);
+    let (low, high) = (it.next()?.ok()?, it.next()?.ok()?);
+    (low <= high).then_some((low, high))
+}
 
 /// How many ports a connect tries before it lets the kernel choose.
 const TRIES: usize = 64;
@@ -37,8 +56,10 @@ const TRIES: usize = 64;
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn next_port() -> u16 {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed) % COUNT;
-    u16::try_from(FIRST + n).unwrap_or(u16::MAX)
+    let (low, high) = range();
+    let count = u32::from(high - low) + 1;
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % count;
+    u16::try_from(u32::from(low) + n).unwrap_or(high)
 }
 
 /// What the kernel says when a 4-tuple is taken: at bind (`EADDRINUSE`) or
@@ -54,9 +75,10 @@ impl World {
     /// Connects from loopback address `ip` to the kernel address
     /// `real_target` (scenario address `target`, for errors) by `deadline`.
     /// `bound(port)` runs once the source port is known, before the
-    /// handshake (state the accepting end will look up); `undo(port)` when
-    /// that attempt fails. Returns the stream, its source port and what
-    /// `bound` gave.
+    /// handshake (state the accepting end will look up); `undo(port, retry)`
+    /// when that attempt fails, `retry` when another port is tried next (the
+    /// failed attempt was never a flow). Returns the stream, its source port
+    /// and what `bound` gave.
     pub(super) async fn dial<T>(
         &self,
         ip: Ipv4Addr,
@@ -64,7 +86,7 @@ impl World {
         target: SocketAddr,
         deadline: crate::clock::Instant,
         mut bound: impl FnMut(u16) -> T,
-        mut undo: impl FnMut(u16),
+        mut undo: impl FnMut(u16, bool),
     ) -> io::Result<(TcpStream, u16, T)> {
         for attempt in 0..=TRIES {
             let socket = TcpSocket::new_v4()?;
@@ -83,8 +105,9 @@ impl World {
             match self.handshake(socket, real_target, target, deadline).await {
                 Ok(tcp) => return Ok((tcp, port, state)),
                 Err(e) => {
-                    undo(port);
-                    if !(taken(&e) && attempt < TRIES) {
+                    let retry = taken(&e) && attempt < TRIES;
+                    undo(port, retry);
+                    if !retry {
                         return Err(e);
                     }
                 }
@@ -122,12 +145,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ports_are_handed_out_in_turn_below_the_ephemeral_range() {
+    fn ports_are_handed_out_in_turn_within_the_ephemeral_range() {
+        let (low, high) = range();
         let a = next_port();
         let b = next_port();
-        assert!((10_000..32_768).contains(&a) && (10_000..32_768).contains(&b));
-        // Other tests may take ports in between, never the same one twice
-        // in a row.
-        assert_ne!(a, b);
+        assert!((low..=high).contains(&a) && (low..=high).contains(&b));
+        // Other tests may take ports in between: b comes after a, modulo
+        // the range.
+        let span = u32::from(high - low) + 1;
+        let step = (u32::from(b) + span - u32::from(a)) % span;
+        assert!((1..1000).contains(&step), "{a} then {b}");
+    }
+
+    #[test]
+    fn the_range_is_read_as_the_kernel_writes_it() {
+        assert_eq!(parse_range("32768\t60999\n"), Some((32_768, 60_999)));
+        assert_eq!(parse_range("1024 1024"), Some((1_024, 1_024)));
+        assert_eq!(parse_range("60999 32768"), None);
+        assert_eq!(parse_range("x"), None);
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -151,6 +152,11 @@ impl IdleFlow {
             OnExpiry::ResetAtExpiry => expired_at,
             _ => now,
         });
+    }
+
+    /// The flow never was (a real-mode connect retried from another port).
+    pub(crate) fn untrack(&self) {
+        self.counters.tracked.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Since when the box black-holes the flow, if it does.

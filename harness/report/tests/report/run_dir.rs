@@ -120,3 +120,26 @@ fn a_missing_run_is_a_read_error_naming_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn a_scenario_named_like_a_tracked_entry_of_reports_is_refused() {
+    let tmp = TempDir::new("run_dir_reserved");
+    for name in ["README.md", "schema", "examples"] {
+        let err = create_run_dir(&tmp.0, name, &id()).unwrap_err();
+        assert!(
+            matches!(err, ReportError::ReservedScenarioName { .. }),
+            "{name}: {err}"
+        );
+        assert!(!tmp.0.join(name).exists(), "{name} was created");
+    }
+}
+
+#[test]
+fn a_latest_file_naming_a_path_outside_its_directory_is_refused() {
+    let tmp = TempDir::new("run_dir_latest_escape");
+    let scenario = tmp.0.join("alb-ip-rotation");
+    fs::create_dir_all(&scenario).unwrap();
+    fs::write(scenario.join("latest"), "../../elsewhere\n").unwrap();
+    let err = read_run(&scenario.join("latest"), 1).unwrap_err();
+    assert!(matches!(err, ReportError::BadRunId { .. }), "{err}");
+}
