@@ -38,7 +38,9 @@
 # script starts is stopped when it exits, on success or failure (trap).
 #
 # Knobs (environment):
-#   THREADS=1              sidecar runtime workers = HAProxy nbthread
+#   THREADS=1              sidecar runtime threads = HAProxy nbthread (1: a
+#                          current-thread runtime, one event loop as Envoy's
+#                          single worker)
 #   ROUNDS=3               measured rounds (medians are reported)
 #   WRK_THREADS=1 WRK_CONNECTIONS=32 WRK_DURATION=10s WRK_WARMUP=2s
 #   BODY_BYTES=64          upstream response body
@@ -234,7 +236,7 @@ setup_notes() {
     echo "- meshsim commit $COMMIT, $(rustc --version), release profile"
     echo "- $(haproxy -v | head -1 | cut -d' ' -f1-3), dnsmasq $(dnsmasq -v | head -1 | awk '{ print $3 }'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ { print $2 }')"
     echo "- wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION --latency (after a $WRK_WARMUP warm-up); upstream body $BODY_BYTES B, HTTP/1.1 keep-alive"
-    echo "- sidecar: $THREADS tokio worker thread(s) (the upstream on a runtime of its own, 1 thread), access log off, no tracing subscriber; HAProxy nbthread $THREADS, no log"
+    echo "- sidecar: $THREADS thread(s) ($([ "$THREADS" = 1 ] && echo 'a current-thread tokio runtime' || echo 'multi-thread tokio runtime')) (the upstream on a runtime of its own, 1 thread), access log off, no tracing subscriber; HAProxy nbthread $THREADS, no log"
     echo "- load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares its cores)"
     echo "- dnsperf -l $DNSPERF_SECONDS -c $DNSPERF_CLIENTS -q $DNSPERF_OUTSTANDING${DNSPERF_QPS:+ -Q $DNSPERF_QPS}, ${#RECORDS[@]} A names in turn; both servers single-threaded"
 }

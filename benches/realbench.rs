@@ -58,8 +58,9 @@ const STOP_BOUND: Duration = Duration::from_secs(5);
 #[derive(Debug, Parser)]
 #[command(name = "meshsim-realbench", version, about)]
 struct Args {
-    /// Worker threads of the sidecar's (and DNS server's) multi-thread
-    /// tokio runtime (compare with HAProxy's `nbthread`).
+    /// Threads of the sidecar's (and DNS server's) tokio runtime (compare
+    /// with HAProxy's `nbthread`): 1 is a current-thread runtime, more a
+    /// multi-thread one with that many workers.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
     /// Worker threads of the upstream's own runtime.
@@ -94,7 +95,7 @@ fn main() -> ExitCode {
 /// The upstream on a runtime of its own, then the sidecar and the DNS
 /// server on the measured one until told to stop.
 fn run_runtimes(args: &Args) -> anyhow::Result<()> {
-    let runtime = |threads: u16, name: &str| {
+    let multi = |threads: u16, name: &str| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(usize::from(threads))
             .thread_name(name)
@@ -102,8 +103,19 @@ fn run_runtimes(args: &Args) -> anyhow::Result<()> {
             .build()
             .with_context(|| format!("building the {name} runtime"))
     };
-    let upstream_rt = runtime(args.upstream_threads, "upstream")?;
-    let sidecar_rt = runtime(args.threads, "sidecar")?;
+    // The upstream's runtime runs on workers of its own while the sidecar's
+    // runs here. The sidecar with one thread: a current-thread runtime on
+    // this thread, one event loop as Envoy's single worker
+    // (`--concurrency 1`) and HAProxy's `nbthread 1`; with more, a
+    // multi-thread runtime with that many workers.
+    let upstream_rt = multi(args.upstream_threads, "upstream")?;
+    let sidecar_rt = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building the sidecar runtime")?,
+        n => multi(n, "sidecar")?,
+    };
     let net = Net::real();
     // Spawned inside `block_on`, the upstream's tasks stay on its runtime's
     // workers after it returns.

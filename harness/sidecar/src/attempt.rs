@@ -216,13 +216,14 @@ pub(crate) async fn send(
     req: Request<Full<Bytes>>,
     per_try_timeout: Option<Duration>,
 ) -> Attempt {
-    env.stats.bump(|s| s.upstream_rq_total += 1);
     if let Some(h2) = pool.multiplexed() {
+        env.stats.bump(|s| s.upstream_rq_total += 1);
         return send_stream(env, pool, h2, connect_to, req, per_try_timeout).await;
     }
     let mut lease = match pool.checkout(connect_to).await {
         Ok(lease) => lease,
         Err(f) => {
+            env.stats.bump(|s| s.upstream_rq_total += 1);
             return Attempt {
                 host: connect_to,
                 reused: false,
@@ -231,9 +232,10 @@ pub(crate) async fn send(
         }
     };
     let (host, reused) = (lease.peer(), lease.reused());
-    if reused {
-        env.stats.bump(|s| s.upstream_rq_reused_cx += 1);
-    }
+    env.stats.bump(|s| {
+        s.upstream_rq_total += 1;
+        s.upstream_rq_reused_cx += u64::from(reused);
+    });
     // Envoy counts the request as sent once the pool hands it a connection and
     // the headers go to the codec (`reset-before-request` only covers requests
     // still waiting for a connection), even if the upstream's FIN, already on

@@ -169,6 +169,9 @@ impl ClusterState {
     /// Waits until the first DNS resolution or EDS assignment, at most the
     /// connect timeout. False when it did not come.
     pub(crate) async fn wait_ready(&self) -> bool {
+        if *self.ready.borrow() {
+            return true;
+        }
         let mut rx = self.ready.subscribe();
         meshsim_net::clock::timeout(self.config.connect_timeout, rx.wait_for(|r| *r))
             .await

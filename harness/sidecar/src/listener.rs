@@ -191,9 +191,12 @@ where
     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let sc = live.current();
         let h1 = req.version() != http::Version::HTTP_2;
+        // Boxed: hyper moves the service's future into its dispatcher, and
+        // the router's is large.
+        let handled = Box::pin(router::handle(sc.clone(), down, req));
         async move {
             let env = sc.env.clone();
-            let mut resp = router::handle(sc, down, req).await?;
+            let mut resp = handled.await?;
             if h1 && down.direction == Direction::Inbound && env.lifecycle.is_draining() {
                 resp.headers_mut()
                     .insert(http::header::CONNECTION, HeaderValue::from_static("close"));

@@ -340,11 +340,10 @@ async fn attempts(
                 Err(end) => return end,
             },
             RetryDecision::NoRetry => {
-                sc.env
-                    .stats
-                    .bump(|s| s.upstream_rq_retry_success += u64::from(run.attempts > 1));
-                let retried = u64::from(run.attempts > 1);
-                count(sc, &cluster, |c| c.upstream_rq_retry_success += retried);
+                if run.attempts > 1 {
+                    sc.env.stats.bump(|s| s.upstream_rq_retry_success += 1);
+                    count(sc, &cluster, |c| c.upstream_rq_retry_success += 1);
+                }
                 return End::Attempt(attempt);
             }
             RetryDecision::LimitExceeded => {

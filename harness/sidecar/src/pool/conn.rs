@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -62,25 +61,20 @@ impl ConnCtl {
     }
 
     /// Marks the connection idle from now; false when it must close instead.
+    /// The driver is not woken: its idle timer is always armed and, firing
+    /// before the connection has been idle long enough, re-arms itself
+    /// (a wake per response would cost a task poll per request).
     pub(super) fn make_idle(&self) -> bool {
-        let ok = {
-            let mut st = self.lock();
-            st.idle_since = Some(Instant::now());
-            !st.close && !st.expired
-        };
-        self.wake.notify_one();
-        ok
+        let mut st = self.lock();
+        st.idle_since = Some(Instant::now());
+        !st.close && !st.expired
     }
 
-    /// What the driver acts on: asked to close; when the idle timer (of
-    /// `idle_timeout`, if any) fires; past its maximum duration.
-    pub(super) fn driver_view(
-        &self,
-        idle_timeout: Option<Duration>,
-    ) -> (bool, Option<Instant>, bool) {
+    /// What the driver acts on: asked to close; since when the connection
+    /// is idle (`None` while leased); past its maximum duration.
+    fn driver_view(&self) -> (bool, Option<Instant>, bool) {
         let st = self.lock();
-        let idle = st.idle_since.zip(idle_timeout).map(|(s, t)| s + t);
-        (st.close, idle, st.expired)
+        (st.close, st.idle_since, st.expired)
     }
 
     /// Whether the pool asked the connection to close.
@@ -93,7 +87,7 @@ impl ConnCtl {
         self.lock().expired = true;
     }
 
-    /// Resolves at the next [`ConnCtl::close`] or [`ConnCtl::make_idle`].
+    /// Resolves at the next [`ConnCtl::close`].
     pub(super) fn woken(&self) -> tokio::sync::futures::Notified<'_> {
         self.wake.notified()
     }
@@ -125,6 +119,13 @@ pub(super) enum DriveEnd {
 /// future: until it ends, the pool asks to close, the idle timeout takes the
 /// idle connection, or the maximum duration closes it (Envoy's
 /// `idle_timeout` and `max_connection_duration`).
+///
+/// The idle timer is armed for as long as the connection lives, at the
+/// earliest instant the connection could have been idle for `idle_timeout`:
+/// `idle_timeout` after it last went idle, or from now while it is leased.
+/// Firing earlier than that (the connection was leased meanwhile), it is set
+/// again; so it fires exactly `idle_timeout` after the connection last went
+/// idle, without the pool waking the driver on every response.
 pub(super) async fn run<F: Future>(
     mut connection: Pin<&mut F>,
     ctl: &ConnCtl,
@@ -134,8 +135,11 @@ pub(super) async fn run<F: Future>(
 ) -> DriveEnd {
     let idle_timeout = settings.idle_timeout.filter(|t| !t.is_zero());
     let max_deadline = settings.max_connection_duration.map(|d| Instant::now() + d);
+    let mut max_timer = std::pin::pin!(sleep_until(max_deadline));
+    let first = idle_timeout.map(|t| Instant::now() + t);
+    let mut idle_timer = std::pin::pin!(sleep_until(first));
     loop {
-        let (close, idle_deadline, expired) = ctl.driver_view(idle_timeout);
+        let (close, _, expired) = ctl.driver_view();
         if close {
             return DriveEnd::Local;
         }
@@ -143,13 +147,24 @@ pub(super) async fn run<F: Future>(
             biased;
             _ = connection.as_mut() => return DriveEnd::Connection,
             _ = ctl.woken() => {}
-            _ = sleep_until(idle_deadline) => {
-                if pool.idle_timer_fired(id) {
-                    pool.counters().bump(|s| s.upstream_cx_idle_timeout += 1);
-                    return DriveEnd::Local;
+            _ = idle_timer.as_mut() => {
+                let now = Instant::now();
+                let due = match ctl.driver_view().1 {
+                    Some(since) => idle_timeout.map(|t| since + t),
+                    None => idle_timeout.map(|t| now + t),
+                };
+                match due {
+                    Some(at) if at > now => idle_timer.set(sleep_until(Some(at))),
+                    _ if pool.idle_timer_fired(id) => {
+                        pool.counters().bump(|s| s.upstream_cx_idle_timeout += 1);
+                        return DriveEnd::Local;
+                    }
+                    // Leased between the view and the pool's look: the
+                    // timer starts again from now.
+                    _ => idle_timer.set(sleep_until(idle_timeout.map(|t| now + t))),
                 }
             }
-            _ = sleep_until(max_deadline), if !expired => {
+            _ = max_timer.as_mut(), if !expired => {
                 ctl.expire();
                 pool.counters().bump(|s| s.upstream_cx_max_duration_reached += 1);
                 if pool.max_duration_reached(id) {

@@ -8,26 +8,34 @@ use http_body_util::Full;
 use hyper::{Request, Version};
 
 /// Hop-by-hop headers Envoy does not forward.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-];
+fn hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" | "te"
+    )
+}
 
 /// Request headers that steer Envoy's retries; stripped before the upstream.
-const ENVOY_RETRY_HEADERS: &[&str] = &[
-    "x-envoy-retry-on",
-    "x-envoy-retry-grpc-on",
-    "x-envoy-max-retries",
-    "x-envoy-retriable-status-codes",
-    "x-envoy-retriable-header-names",
-    "x-envoy-upstream-rq-per-try-timeout-ms",
-    "x-envoy-hedge-on-per-try-timeout",
-    "x-envoy-attempt-count",
-];
+fn envoy_retry_header(name: &str) -> bool {
+    name.strip_prefix("x-envoy-").is_some_and(|rest| {
+        matches!(
+            rest,
+            "retry-on"
+                | "retry-grpc-on"
+                | "max-retries"
+                | "retriable-status-codes"
+                | "retriable-header-names"
+                | "upstream-rq-per-try-timeout-ms"
+                | "hedge-on-per-try-timeout"
+                | "attempt-count"
+        )
+    })
+}
+
+/// `x-envoy-attempt-count`.
+const ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-envoy-attempt-count");
+/// `x-envoy-upstream-service-time`.
+const SERVICE_TIME: HeaderName = HeaderName::from_static("x-envoy-upstream-service-time");
 
 /// `x-request-id` as a number, when it is one.
 pub(super) fn request_id(headers: &HeaderMap) -> Option<u64> {
@@ -68,13 +76,11 @@ pub(super) fn upstream_request(
     if parts.version == Version::HTTP_2 {
         from_h2(&mut req, &mut headers);
     }
-    strip(&mut headers, HOP_BY_HOP);
-    strip(&mut headers, ENVOY_RETRY_HEADERS);
+    strip(&mut headers, |name| {
+        hop_by_hop(name) || envoy_retry_header(name)
+    });
     if let Some(attempt) = attempt_count {
-        headers.insert(
-            HeaderName::from_static("x-envoy-attempt-count"),
-            HeaderValue::from(attempt),
-        );
+        headers.insert(ATTEMPT_COUNT, HeaderValue::from(attempt));
     }
     *req.headers_mut() = headers;
     req
@@ -105,28 +111,27 @@ pub(super) fn prepare_response(
     service_time: Duration,
     server: &'static str,
 ) {
-    strip(headers, HOP_BY_HOP);
+    strip(headers, hop_by_hop);
     headers.insert(SERVER, HeaderValue::from_static(server));
     let ms = u64::try_from(service_time.as_millis()).unwrap_or(u64::MAX);
-    headers.insert(
-        HeaderName::from_static("x-envoy-upstream-service-time"),
-        HeaderValue::from(ms),
-    );
+    headers.insert(SERVICE_TIME, HeaderValue::from(ms));
 }
 
 /// `x-envoy-upstream-service-time` of a response, in ms.
 pub(super) fn service_time(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get("x-envoy-upstream-service-time")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    headers.get(SERVICE_TIME)?.to_str().ok()?.parse().ok()
 }
 
-fn strip(headers: &mut HeaderMap, names: &[&str]) {
-    for name in names {
-        headers.remove(*name);
+/// Removes every header whose name `doomed` picks: one pass over the
+/// names (a request rarely carries any), then a removal per name found.
+fn strip(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
+    let found: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| doomed(name.as_str()))
+        .cloned()
+        .collect();
+    for name in found {
+        headers.remove(name);
     }
 }
 
@@ -158,6 +163,38 @@ mod tests {
         assert_eq!(h["host"], "api");
         assert!(!h.contains_key("x-envoy-retry-on"));
         assert!(!h.contains_key("connection"));
+    }
+
+    #[test]
+    fn every_hop_by_hop_and_retry_steering_header_is_stripped_and_no_other() {
+        let doomed = [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+            "te",
+            "x-envoy-retry-on",
+            "x-envoy-retry-grpc-on",
+            "x-envoy-max-retries",
+            "x-envoy-retriable-status-codes",
+            "x-envoy-retriable-header-names",
+            "x-envoy-upstream-rq-per-try-timeout-ms",
+            "x-envoy-hedge-on-per-try-timeout",
+            "x-envoy-attempt-count",
+        ];
+        let kept = ["x-envoy-original-path", "x-retry-on", "accept"];
+        let all: Vec<(&str, &str)> = doomed.iter().chain(&kept).map(|n| (*n, "1")).collect();
+        let req = upstream_request(&parts(&all), &Bytes::new(), None);
+        for name in doomed {
+            assert!(
+                !req.headers().contains_key(name),
+                "{name} reached the upstream"
+            );
+        }
+        for name in kept {
+            assert!(req.headers().contains_key(name), "{name} was stripped");
+        }
     }
 
     #[test]

@@ -93,6 +93,34 @@ async fn upstream_idle_timeout_closes_pooled_connections() {
     assert_eq!(w.sidecar.stats().upstream_cx_idle_timeout, 1);
 }
 
+/// The upstream idle timeout (fact sheet:
+/// `common_http_protocol_options.idle_timeout`, per cluster) starts again
+/// each time the connection goes idle: a connection reused 600 ms into a
+/// 1 s timeout closes 1 s after its second response, not after its first.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn upstream_idle_timeout_counts_from_the_last_response_of_a_reused_connection() {
+    let pool = PoolSettings {
+        idle_timeout: Some(Duration::from_secs(1)),
+        ..PoolSettings::default()
+    };
+    let w = World::start(passthrough_with(pool)).await;
+    let up = Upstream::ok(&w.net, addr("52.1.1.10:80"), "ok").await;
+    w.get("52.1.1.10:80", "api", 1).await;
+    meshsim_net::clock::sleep(Duration::from_millis(600)).await;
+    let second = Instant::now();
+    w.get("52.1.1.10:80", "api", 2).await;
+    meshsim_net::clock::sleep(Duration::from_secs(3)).await;
+    let seen = up.requests();
+    assert_eq!((seen[0].conn, seen[1].conn), (0, 0), "the second reused it");
+    let closed = up.closed_by_peer()[0].expect("the sidecar closed its idle connection");
+    let after = closed - second;
+    assert!(
+        after >= Duration::from_secs(1) && after < Duration::from_millis(1010),
+        "{after:?} after the second request"
+    );
+    assert_eq!(w.sidecar.stats().upstream_cx_idle_timeout, 1);
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn max_requests_per_connection_one_disables_keep_alive() {
     let pool = PoolSettings {
