@@ -623,8 +623,10 @@ impl AsyncWrite for RealStream {
                 return Poll::Ready(Err(e));
             }
             // The FIN is a packet too; one a box answers never arrives.
-            if matches!(this.send_verdict(), Verdict::Reset | Verdict::ResetBoth) {
-                return Poll::Ready(Ok(()));
+            match this.send_verdict() {
+                Verdict::Reset | Verdict::ResetBoth => return Poll::Ready(Ok(())),
+                Verdict::Forward => this.sent_fin(),
+                Verdict::Drop => {}
             }
         }
         Pin::new(&mut this.tcp).poll_shutdown(cx)

@@ -348,3 +348,45 @@ async fn a_box_resetting_at_expiry_resets_both_parked_ends_when_the_flow_expires
     let stats = handle.stats();
     assert_eq!((stats.expired, stats.resets), (1, 2), "{stats:?}");
 }
+
+/// As `idle_timer.rs`'s `a_flow_closed_before_it_expires_is_never_reset_at_expiry`:
+/// a flow both ends closed (FIN each way) before the box's timer ran out is
+/// left alone; the ends read EOF, and nothing is counted.
+#[tokio::test]
+async fn a_flow_closed_before_it_expires_is_never_reset_at_expiry_on_loopback() {
+    let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await.unwrap();
+    c.shutdown().await.unwrap();
+    s.shutdown().await.unwrap();
+    sleep(PAST_IDLE).await;
+    let mut b = [0u8; 1];
+    let eof = |r: Result<std::io::Result<usize>, _>| r.expect("the read never ended");
+    assert_eq!(
+        eof(timeout(BOUND, c.read(&mut b)).await).unwrap(),
+        0,
+        "EOF, not a reset"
+    );
+    assert_eq!(
+        eof(timeout(BOUND, s.read(&mut b)).await).unwrap(),
+        0,
+        "EOF, not a reset"
+    );
+    let stats = handle.stats();
+    assert_eq!((stats.expired, stats.resets), (0, 0), "{stats:?}");
+}
+
+/// One end closed is not enough: the other end, still open, is reset when
+/// the flow expires (as on the simulated path, only both FINs end it).
+#[tokio::test]
+async fn a_half_closed_flow_is_still_reset_at_expiry_on_loopback() {
+    let (net, handle) = boxed(OnExpiry::ResetAtExpiry);
+    let (mut c, mut s) = pair(&net).await;
+    exchange(&mut c, &mut s).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(s.read(&mut b).await.unwrap(), 0, "the client's FIN");
+    assert_eq!(read_err(&mut c).await.kind(), ErrorKind::ConnectionReset);
+    let stats = handle.stats();
+    assert_eq!((stats.expired, stats.resets), (1, 2), "{stats:?}");
+}

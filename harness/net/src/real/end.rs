@@ -220,6 +220,18 @@ impl RealStream {
         self.fw.is_some() || self.end.idle.is_some()
     }
 
+    /// This end's FIN went through the boxes.
+    pub(super) fn sent_fin(&self) {
+        self.fin_passed(self.end.side);
+    }
+
+    /// Side `side`'s FIN went through the boxes.
+    fn fin_passed(&self, side: usize) {
+        if let Some(l) = &self.end.idle {
+            l.fin_passed(side);
+        }
+    }
+
     /// An error this end already knows of: its own give-up, a firewall's
     /// cut, an idle timer's RST.
     pub(super) fn known_error(&mut self) -> Option<io::Error> {
@@ -322,7 +334,13 @@ impl RealStream {
         let (fw, idle) = (self.fw.as_deref(), self.end.idle.as_deref());
         let Err(e) = got else {
             let eof = buf.filled().len() == before;
-            if path_verdict(&self.world, fw, idle, peer, false) == Verdict::Forward {
+            // A FIN the boxes judged at the peer's shutdown is not judged
+            // again when it is read.
+            let judged = eof && idle.is_some_and(|l| l.fin_seen(peer));
+            if judged || path_verdict(&self.world, fw, idle, peer, false) == Verdict::Forward {
+                if eof {
+                    self.fin_passed(peer);
+                }
                 self.end.heard();
                 return Some(Ok(()));
             }

@@ -22,7 +22,9 @@
 //! A box resetting both ends at expiry
 //! ([`OnExpiry::ResetAtExpiry`](crate::OnExpiry)) needs no packet: each
 //! end's parked read waits for the moment of expiry on a timer, and both
-//! ends' later operations fail with `ECONNRESET` from then on.
+//! ends' later operations fail with `ECONNRESET` from then on; unless both
+//! ends' FINs went through first (each seen at its sender's shutdown or
+//! where the other end reads it, and not judged a second time there).
 //!
 //! What loopback cannot express: the box's RST reaches its end at once (the
 //! simulated path takes one one-way latency); data a slow reader finds in
@@ -45,11 +47,24 @@ pub(crate) struct IdleLink {
     flows: Vec<IdleFlow>,
     /// `reset[s]`: a box answered side `s` with a RST.
     reset: [AtomicBool; 2],
+    /// `fin[s]`: side `s`'s FIN went through the boxes.
+    fin: [AtomicBool; 2],
 }
 
 impl IdleLink {
     /// Whether a box answered side `side` with a RST, or reset both ends
     /// when the flow expired.
+    /// Side `side`'s FIN went through the boxes (seen at its shutdown, or
+    /// where the other end reads it).
+    pub(super) fn fin_passed(&self, side: usize) {
+        self.fin[side].store(true, Ordering::Release);
+    }
+
+    /// Whether side `side`'s FIN went through the boxes already.
+    pub(super) fn fin_seen(&self, side: usize) -> bool {
+        self.fin[side].load(Ordering::Acquire)
+    }
+
     pub(super) fn is_reset(&self, side: usize) -> bool {
         self.reset[side].load(Ordering::Acquire)
             || self
@@ -66,8 +81,14 @@ impl IdleLink {
     }
 
     /// When a box resetting both ends at expiry does so, as things stand
-    /// now (every packet moves it); `None` when no such box is crossed.
+    /// now (every packet moves it); `None` when no such box is crossed, or
+    /// when both ends' FINs went through before it (a forwarded packet
+    /// restarts the timer, so any FIN that passed came before the expiry):
+    /// the box leaves a closed flow alone, as on the simulated path.
     pub(super) fn reset_at_expiry(&self) -> Option<Instant> {
+        if self.fin_seen(0) && self.fin_seen(1) {
+            return None;
+        }
         self.flows
             .iter()
             .filter_map(IdleFlow::reset_at_expiry)
@@ -136,6 +157,7 @@ impl World {
         let link = Arc::new(IdleLink {
             flows,
             reset: [AtomicBool::new(false), AtomicBool::new(false)],
+            fin: [AtomicBool::new(false), AtomicBool::new(false)],
         });
         st.idle_pending.insert((client, server), link.clone());
         Some(link)
