@@ -52,8 +52,6 @@ pub(crate) struct IdleLink {
 }
 
 impl IdleLink {
-    /// Whether a box answered side `side` with a RST, or reset both ends
-    /// when the flow expired.
     /// Side `side`'s FIN went through the boxes (seen at its shutdown, or
     /// where the other end reads it).
     pub(super) fn fin_passed(&self, side: usize) {
@@ -65,6 +63,8 @@ impl IdleLink {
         self.fin[side].load(Ordering::Acquire)
     }
 
+    /// Whether a box answered side `side` with a RST, or reset both ends
+    /// when the flow expired.
     pub(super) fn is_reset(&self, side: usize) -> bool {
         self.reset[side].load(Ordering::Acquire)
             || self
